@@ -1,0 +1,361 @@
+// Package store is bulkhead's persistence contract. Every statement on tenant
+// data runs inside Store.InTenant or Store.ReadTenant, which take the tenant as
+// an argument: there is no way to build a tenant query without naming the
+// tenant. Backends (sqlitestore, pgstore) implement Store and pass the
+// conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/filter"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// Store is implemented by sqlitestore and pgstore. All methods are safe for
+// concurrent use. Times passed in are stored with microsecond precision and
+// returned in UTC.
+type Store interface {
+	// InTenant runs fn in one read-write transaction confined to tid and
+	// commits it if fn returns nil. It returns fn's error, ErrNoTenant if tid
+	// is zero, and ErrNotFound if no such tenant exists. The Tx must not be
+	// used after fn returns.
+	InTenant(ctx context.Context, tid tenant.ID, fn func(tx Tx) error) error
+	// ReadTenant is InTenant for reads: fn sees one consistent snapshot and
+	// the Tx's write methods return ErrReadOnly.
+	ReadTenant(ctx context.Context, tid tenant.ID, fn func(tx Tx) error) error
+	// InPlatform runs fn in one read-write transaction on the control plane:
+	// tenants, plans and platform idempotency keys. It cannot reach tenant data.
+	InPlatform(ctx context.Context, fn func(tx PlatformTx) error) error
+	// ReadPlatform is InPlatform for reads.
+	ReadPlatform(ctx context.Context, fn func(tx PlatformTx) error) error
+	// CreateTenant provisions a tenant: its row, its storage (a silo
+	// tenant's own database or schema) and whatever init writes into it in
+	// the tenant's first transaction (such as the first audit entry). Either
+	// all of it exists afterwards or none of it. It returns ErrConflict if the
+	// slug or id is taken.
+	CreateTenant(ctx context.Context, params *CreateTenantParams, init func(tx Tx) error) (*Tenant, error)
+	// DeleteTenant removes the tenant and all its data. It returns
+	// ErrNotFound if no such tenant exists.
+	DeleteTenant(ctx context.Context, tid tenant.ID) error
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections. Transactions in progress finish
+	// first.
+	Close() error
+}
+
+// PlatformTx is a transaction on the control plane.
+type PlatformTx interface {
+	// GetTenant returns ErrNotFound if no tenant has id.
+	GetTenant(ctx context.Context, id tenant.ID) (*Tenant, error)
+	// GetTenantBySlug returns ErrNotFound if no tenant has slug.
+	GetTenantBySlug(ctx context.Context, slug tenant.Slug) (*Tenant, error)
+	// ListTenants returns up to params.Limit tenants in (CreatedAt, ID) order,
+	// starting after params.After.
+	ListTenants(ctx context.Context, params *ListTenantsParams) ([]*Tenant, error)
+	// UpdateTenant changes the non-nil fields of params and sets UpdatedAt. It
+	// returns ErrNotFound if no tenant has params.ID, and ErrNotFound wrapped
+	// if params.Plan names no plan.
+	UpdateTenant(ctx context.Context, params *UpdateTenantParams) (*Tenant, error)
+
+	// ListPlans returns every plan ordered by name.
+	ListPlans(ctx context.Context) ([]*tenant.Plan, error)
+	// GetPlan returns ErrNotFound if no plan has name.
+	GetPlan(ctx context.Context, name string) (*tenant.Plan, error)
+	// PutPlan creates or replaces the plan named plan.Name.
+	PutPlan(ctx context.Context, plan *tenant.Plan) error
+
+	// GetIdempotency returns the stored response for an operator's
+	// Idempotency-Key, or ErrNotFound.
+	GetIdempotency(ctx context.Context, key string) (*Idempotency, error)
+	// PutIdempotency stores or replaces the response for rec.Key.
+	PutIdempotency(ctx context.Context, rec *Idempotency) error
+}
+
+// Tx is a transaction confined to one tenant. Every method reads and writes
+// only that tenant's rows; ids of another tenant's rows behave as if they did
+// not exist (ErrNotFound).
+type Tx interface {
+	// Tenant returns the tenant the transaction is confined to.
+	Tenant() tenant.ID
+
+	// CreateUser returns ErrConflict if the email is taken in this tenant.
+	CreateUser(ctx context.Context, u *User) error
+	// GetUser returns ErrNotFound if no user has id.
+	GetUser(ctx context.Context, id UserID) (*User, error)
+	// GetUserByEmail returns ErrNotFound if no user has email (exact match;
+	// callers normalize).
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+
+	// CreateAPIKey stores a key; only its hash is kept.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// GetAPIKey returns the key, revoked or not, or ErrNotFound.
+	GetAPIKey(ctx context.Context, id APIKeyID) (*APIKey, error)
+	// ListAPIKeys returns every key, revoked ones included, oldest first.
+	ListAPIKeys(ctx context.Context) ([]*APIKey, error)
+	// RevokeAPIKey marks the key revoked at at. It returns ErrNotFound if no
+	// such key exists or it is already revoked.
+	RevokeAPIKey(ctx context.Context, id APIKeyID, at time.Time) error
+
+	// CreateRefreshToken stores a refresh token; only its hash is kept.
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// GetRefreshToken returns the token or ErrNotFound.
+	GetRefreshToken(ctx context.Context, id RefreshTokenID) (*RefreshToken, error)
+	// UseRefreshToken marks an unused, unrevoked token used at at. It returns
+	// ErrConflict if the token was already used or revoked, ErrNotFound if it
+	// does not exist.
+	UseRefreshToken(ctx context.Context, id RefreshTokenID, at time.Time) error
+	// RevokeRefreshFamily revokes every token of the family.
+	RevokeRefreshFamily(ctx context.Context, family string, at time.Time) error
+
+	// PutCollection creates the collection or replaces its schema. It reports
+	// whether it created it. On replace, CreatedAt keeps its stored value.
+	PutCollection(ctx context.Context, c *Collection) (created bool, err error)
+	// GetCollection returns ErrNotFound if no collection has name.
+	GetCollection(ctx context.Context, name CollectionName) (*Collection, error)
+	// ListCollections returns every collection ordered by name.
+	ListCollections(ctx context.Context) ([]*Collection, error)
+
+	// CreateRecord stores r with r.Version, which callers set to 1. It returns
+	// ErrNotFound if the collection does not exist and ErrConflict if the id
+	// is taken. It adds one record and len(r.Data) bytes to the usage.
+	CreateRecord(ctx context.Context, r *Record) error
+	// GetRecord returns ErrNotFound if the collection holds no record id.
+	GetRecord(ctx context.Context, collection CollectionName, id RecordID) (*Record, error)
+	// UpdateRecord replaces the record's data, increments its version and
+	// sets UpdatedAt. It returns ErrNotFound if the record does not exist and
+	// ErrVersionMismatch if params.IfVersion is not zero and not the current
+	// version. Usage bytes change by the size difference.
+	UpdateRecord(ctx context.Context, params *UpdateRecordParams) (*Record, error)
+	// DeleteRecord removes the record, with the same errors as UpdateRecord,
+	// and returns what was deleted.
+	DeleteRecord(ctx context.Context, collection CollectionName, id RecordID, ifVersion int64) (*Record, error)
+	// ListRecords returns one page of records matching params, in
+	// params.Order, with the key to continue from if more remain.
+	ListRecords(ctx context.Context, params *ListRecordsParams) (*RecordPage, error)
+
+	// Usage returns the tenant's current record count and bytes.
+	Usage(ctx context.Context) (*Usage, error)
+
+	// GetIdempotency returns the stored response for an Idempotency-Key, or
+	// ErrNotFound.
+	GetIdempotency(ctx context.Context, key string) (*Idempotency, error)
+	// PutIdempotency stores or replaces the response for rec.Key.
+	PutIdempotency(ctx context.Context, rec *Idempotency) error
+
+	// AuditHead returns the last entry's sequence number and hash; (0, nil)
+	// for an empty log. In a read-write transaction it also holds the
+	// tenant's audit head against concurrent appenders until the transaction
+	// ends, so two transactions never append the same Seq.
+	AuditHead(ctx context.Context) (seq int64, hash []byte, err error)
+	// AppendAudit stores e. Callers compute e.Seq = head+1 and the hashes;
+	// it returns ErrConflict if e.Seq is taken.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// ListAudit returns up to limit entries with Seq > after, in Seq order.
+	ListAudit(ctx context.Context, after int64, limit int) ([]*AuditEntry, error)
+	// PutAuditCheckpoint stores a signed checkpoint.
+	PutAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error
+	// ListAuditCheckpoints returns up to limit checkpoints with Seq > after,
+	// in Seq order.
+	ListAuditCheckpoints(ctx context.Context, after int64, limit int) ([]*AuditCheckpoint, error)
+}
+
+// Tenant is a tenant's control-plane row.
+type Tenant struct {
+	ID        tenant.ID
+	Slug      tenant.Slug
+	Name      string
+	Plan      string
+	Isolation tenant.Isolation
+	Status    tenant.Status
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// CreateTenantParams describes a new tenant. Every field is required; Plan
+// must name an existing plan (else ErrNotFound).
+type CreateTenantParams struct {
+	ID        tenant.ID
+	Slug      tenant.Slug
+	Name      string
+	Plan      string
+	Isolation tenant.Isolation
+	CreatedAt time.Time
+}
+
+// UpdateTenantParams changes a tenant; nil fields are left alone.
+type UpdateTenantParams struct {
+	ID        tenant.ID
+	Name      *string
+	Plan      *string
+	Status    *tenant.Status
+	UpdatedAt time.Time
+}
+
+// TenantKey is a position in the tenant listing.
+type TenantKey struct {
+	CreatedAt time.Time
+	ID        tenant.ID
+}
+
+// ListTenantsParams selects a page of tenants.
+type ListTenantsParams struct {
+	// After continues a listing; nil starts at the beginning.
+	After *TenantKey
+	Limit int
+}
+
+// UserID identifies a user within a tenant.
+type UserID string
+
+// User is a person who logs in to a tenant.
+type User struct {
+	ID           UserID
+	Email        string
+	PasswordHash string
+	Role         tenant.Role
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// APIKeyID identifies an API key. It is public: it appears in the key itself
+// and in listings.
+type APIKeyID string
+
+// APIKey is a tenant credential for machines.
+type APIKey struct {
+	ID   APIKeyID
+	Name string
+	Role tenant.Role
+	// Hash is a keyed hash of the full key; the key itself is never stored.
+	Hash      []byte
+	CreatedBy string
+	CreatedAt time.Time
+	// RevokedAt is nil while the key is valid.
+	RevokedAt *time.Time
+}
+
+// RefreshTokenID identifies a refresh token.
+type RefreshTokenID string
+
+// RefreshToken lets a user get a new access token once. Tokens issued from
+// one login share a Family; reusing a used token revokes the family.
+type RefreshToken struct {
+	ID        RefreshTokenID
+	UserID    UserID
+	Family    string
+	Hash      []byte
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UsedAt    *time.Time
+	RevokedAt *time.Time
+}
+
+// CollectionName names a collection within a tenant.
+type CollectionName string
+
+// Collection groups records, optionally under a JSON Schema.
+type Collection struct {
+	Name CollectionName
+	// Schema is the JSON Schema records must satisfy; nil means any object.
+	Schema    json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// RecordID identifies a record within a tenant's collection. It is server
+// generated.
+type RecordID string
+
+// Record is one JSON object in a collection.
+type Record struct {
+	Collection CollectionName
+	ID         RecordID
+	Version    int64
+	// Data is a JSON object in compact form.
+	Data      json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// UpdateRecordParams replaces a record's data.
+type UpdateRecordParams struct {
+	Collection CollectionName
+	ID         RecordID
+	// IfVersion, when not zero, must equal the current version.
+	IfVersion int64
+	Data      json.RawMessage
+	UpdatedAt time.Time
+}
+
+// RecordKey is a position in a record listing under some filter.Order, as
+// described in package filter: which fields are used depends on the order.
+type RecordKey struct {
+	Rank int
+	Num  float64
+	Str  string
+	Time time.Time
+	ID   RecordID
+}
+
+// ListRecordsParams selects a page of records.
+type ListRecordsParams struct {
+	Collection CollectionName
+	// Filter selects records; nil selects all.
+	Filter filter.Expr
+	Order  filter.Order
+	// After continues a listing from the key a previous page returned.
+	After *RecordKey
+	// Limit is the page size, at least 1.
+	Limit int
+}
+
+// RecordPage is one page of a listing.
+type RecordPage struct {
+	Records []*Record
+	// Next is the key to continue from, or nil when no records remain.
+	Next *RecordKey
+}
+
+// Usage is what a tenant currently stores.
+type Usage struct {
+	Records int64
+	Bytes   int64
+}
+
+// Idempotency is a stored response to a request made with an
+// Idempotency-Key.
+type Idempotency struct {
+	Key string
+	// RequestHash identifies the request (method, path, body) the response
+	// answered.
+	RequestHash []byte
+	// Response is the encoded response, opaque to the store.
+	Response  []byte
+	CreatedAt time.Time
+}
+
+// AuditEntry is one link of a tenant's hash-chained audit log.
+type AuditEntry struct {
+	Seq       int64
+	Time      time.Time
+	Actor     string
+	Action    string
+	Resource  string
+	RequestID string
+	Outcome   string
+	PrevHash  []byte
+	Hash      []byte
+}
+
+// AuditCheckpoint is a signature over the audit chain's hash at Seq.
+type AuditCheckpoint struct {
+	Seq       int64
+	Hash      []byte
+	KeyID     string
+	Signature []byte
+	Time      time.Time
+}
