@@ -21,7 +21,9 @@ type Store interface {
 	// InTenant runs fn in one read-write transaction confined to tid and
 	// commits it if fn returns nil. It returns fn's error, ErrNoTenant if tid
 	// is zero, and ErrNotFound if no such tenant exists. The Tx must not be
-	// used after fn returns.
+	// used after fn returns, and fn must not start another write (InTenant,
+	// InPlatform, CreateTenant, DeleteTenant): a backend may have a single
+	// writer, which is busy running fn.
 	InTenant(ctx context.Context, tid tenant.ID, fn func(tx Tx) error) error
 	// ReadTenant is InTenant for reads: fn sees one consistent snapshot and
 	// the Tx's write methods return ErrReadOnly.
@@ -32,14 +34,17 @@ type Store interface {
 	// ReadPlatform is InPlatform for reads.
 	ReadPlatform(ctx context.Context, fn func(tx PlatformTx) error) error
 	// CreateTenant provisions a tenant: its row, its storage (a silo
-	// tenant's own database or schema) and whatever init writes into it in
-	// the tenant's first transaction (such as the first audit entry). Either
-	// all of it exists afterwards or none of it. It returns ErrConflict if the
-	// slug or id is taken.
-	CreateTenant(ctx context.Context, params *CreateTenantParams, init func(tx Tx) error) (*Tenant, error)
-	// DeleteTenant removes the tenant and all its data. It returns
-	// ErrNotFound if no such tenant exists.
-	DeleteTenant(ctx context.Context, tid tenant.ID) error
+	// tenant's own database or schema) and whatever initTenant writes into
+	// it in the tenant's first transaction (such as the first audit entry).
+	// initPlatform runs in the control-plane transaction that inserts the
+	// tenant's row (to audit the creation). Either all of it exists
+	// afterwards or none of it. Either function may be nil. It returns
+	// ErrConflict if the slug or id is taken.
+	CreateTenant(ctx context.Context, params *CreateTenantParams, initPlatform func(tx PlatformTx) error, initTenant func(tx Tx) error) (*Tenant, error)
+	// DeleteTenant removes the tenant and all its data. fn, if not nil, runs
+	// in the control-plane transaction that deletes the tenant's row. It
+	// returns ErrNotFound if no such tenant exists.
+	DeleteTenant(ctx context.Context, tid tenant.ID, fn func(tx PlatformTx) error) error
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections. Transactions in progress finish
@@ -73,6 +78,10 @@ type PlatformTx interface {
 	GetIdempotency(ctx context.Context, key string) (*Idempotency, error)
 	// PutIdempotency stores or replaces the response for rec.Key.
 	PutIdempotency(ctx context.Context, rec *Idempotency) error
+
+	// AuditLog is the platform's own audit chain, which records what the
+	// operator does to tenants and plans.
+	AuditLog
 }
 
 // Tx is a transaction confined to one tenant. Every method reads and writes
@@ -146,6 +155,14 @@ type Tx interface {
 	// PutIdempotency stores or replaces the response for rec.Key.
 	PutIdempotency(ctx context.Context, rec *Idempotency) error
 
+	// AuditLog is the tenant's own audit chain.
+	AuditLog
+}
+
+// AuditLog stores one hash-chained audit log: a tenant's (in its Tx) or the
+// platform's (in a PlatformTx). Package audit computes the chain; the store
+// only keeps it.
+type AuditLog interface {
 	// AuditHead returns the last entry's sequence number and hash; (0, nil)
 	// for an empty log. In a read-write transaction it also holds the
 	// tenant's audit head against concurrent appenders until the transaction

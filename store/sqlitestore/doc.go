@@ -1,0 +1,53 @@
+/*
+Package sqlitestore is bulkhead's embedded storage backend: an implementation
+of store.Store on SQLite (modernc.org/sqlite, pure Go), with no server to run.
+
+# Files
+
+Open takes the path of the main database file. It holds the control plane
+(plans, tenants, platform idempotency keys) and the tables of every pooled
+tenant, which share them and are kept apart by a tenant_id column. A silo
+tenant gets its own file, tenants/<tenant-id>.db beside the main file, with
+the same tenant tables, tenant_id column included, so that one set of
+statements serves both kinds. Every statement on a tenant table is bound to
+the transaction's tenant (tenant_id = ?), in silo files too. No SQL text is
+ever built from input: filter values, field paths and keys are all bind
+parameters.
+
+All files run in WAL mode with synchronous=FULL and foreign keys on. Their
+schema is embedded and applied by Open (and by the first open of a silo file)
+in one transaction, versioned with PRAGMA user_version.
+
+# Writes and group commit
+
+Each file has exactly one write connection, owned by one goroutine that
+serves a queue of write transactions (InTenant, InPlatform, tenant
+provisioning). It takes everything waiting (up to Options.MaxBatch), opens
+one transaction, runs each request's function inside its own savepoint —
+rolled back alone if the function fails or panics — and commits once. No
+request learns its result before that COMMIT (and its fsync) returns, so a
+nil error always means a durable write, while the cost of the sync is shared
+by every request in the batch.
+
+Reads (ReadTenant, ReadPlatform) run on a pool of read-only connections, one
+snapshot per transaction, and never wait for the writer.
+
+Because a file has one writer, a write transaction must not start another
+write on the same file from inside its function (InTenant inside InTenant of
+a pooled tenant, or InPlatform inside either): the inner one would wait
+forever for the writer running the outer one.
+
+# Filters
+
+A filtered listing compiles its filter.Expr to a parameterized WHERE clause
+and computes package filter's sort key in SQL with json_type and
+json_extract. There are no indexes on data fields yet, so it scans the
+collection's records; orders by created_at, updated_at and id use indexes.
+
+# Limits
+
+One process owns a data directory: Open removes silo files that no tenant row
+claims, which would race with another process provisioning a tenant. Silo
+tenant ids must be UUIDs in canonical lower-case form, since they name files.
+*/
+package sqlitestore
