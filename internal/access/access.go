@@ -1,0 +1,79 @@
+// Package access decides what a principal may do: the permissions of each
+// role and of the platform operator. It is the one place such rules live.
+package access
+
+import "github.com/bulkheadhq/bulkhead/tenant"
+
+// Permission is an action on a tenant's resources.
+type Permission string
+
+const (
+	CreateUser      Permission = "users.create"
+	CreateAPIKey    Permission = "api_keys.create"
+	ListAPIKeys     Permission = "api_keys.list"
+	RevokeAPIKey    Permission = "api_keys.revoke"
+	PutCollection   Permission = "collections.put"
+	ListCollections Permission = "collections.list"
+	CreateRecord    Permission = "records.create"
+	ReadRecord      Permission = "records.read"
+	UpdateRecord    Permission = "records.update"
+	DeleteRecord    Permission = "records.delete"
+	ReadAudit       Permission = "audit.read"
+	VerifyAudit     Permission = "audit.verify"
+	ReadUsage       Permission = "usage.read"
+	ManageTenants   Permission = "tenants.manage"
+	ReadMetrics     Permission = "metrics.read"
+	ManagePlans     Permission = "plans.manage"
+)
+
+// minRole is the least role holding each tenant permission.
+var minRole = map[Permission]tenant.Role{
+	CreateUser:      tenant.Admin,
+	CreateAPIKey:    tenant.Admin,
+	ListAPIKeys:     tenant.Admin,
+	RevokeAPIKey:    tenant.Admin,
+	PutCollection:   tenant.Admin,
+	ListCollections: tenant.Member,
+	CreateRecord:    tenant.Member,
+	ReadRecord:      tenant.Viewer,
+	UpdateRecord:    tenant.Member,
+	DeleteRecord:    tenant.Member,
+	ReadAudit:       tenant.Admin,
+	VerifyAudit:     tenant.Admin,
+	ReadUsage:       tenant.Admin,
+}
+
+// operator lists what the platform operator may do. It manages tenants and
+// can bootstrap a tenant's first users and keys, but holds no permission on
+// a tenant's data: records, collections and audit stay closed to it.
+var operator = map[Permission]bool{
+	ManageTenants: true,
+	ManagePlans:   true,
+	ReadMetrics:   true,
+	CreateUser:    true,
+	CreateAPIKey:  true,
+	VerifyAudit:   true, // the result reveals no tenant data
+}
+
+// Allowed reports whether p holds perm. A tenant principal's tenant must
+// already have been matched against the resource's tenant by the caller.
+func Allowed(p *tenant.Principal, perm Permission) bool {
+	if p.IsOperator() {
+		return operator[perm]
+	}
+	min, ok := minRole[perm]
+	return ok && p.Role.AtLeast(min)
+}
+
+// CanGrant reports whether p may create a credential or user holding role:
+// nobody grants more than they hold, only an owner (or the operator, who
+// bootstraps tenants) creates owners.
+func CanGrant(p *tenant.Principal, role tenant.Role) bool {
+	if !role.Valid() {
+		return false
+	}
+	if p.IsOperator() {
+		return true
+	}
+	return p.Role.AtLeast(role)
+}
