@@ -1,0 +1,159 @@
+package bulkhead
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/httpapi"
+	"github.com/bulkheadhq/bulkhead/internal/keyring"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
+)
+
+// App is a bulkhead server: a store, the operations on it and the HTTP API.
+type App struct {
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	core    *core.Core
+	handler *httpapi.Server
+}
+
+// New opens the database (creating and migrating it if needed), loads or
+// creates the platform keys and builds the HTTP API. Close releases it.
+func New(cfg Config) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.Addr = cmp.Or(cfg.Addr, "127.0.0.1:8080")
+	cfg.DataDir = cmp.Or(cfg.DataDir, "./bulkhead-data")
+	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, 30*time.Second)
+	if cfg.Logger == nil {
+		cfg.Logger = observe.NewLogger(os.Stderr, slog.LevelInfo)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	keys, err := keyring.Load(filepath.Join(cfg.DataDir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AdminToken == "" {
+		if cfg.AdminToken, err = loadAdminToken(cfg.DataDir, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
+	path := filepath.Join(cfg.DataDir, "bulkhead.db")
+	if p, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:"); ok {
+		path = p
+	}
+	st, err := sqlitestore.Open(path, &sqlitestore.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	h := httpapi.New(httpapi.Config{Core: c, Store: st, Logger: cfg.Logger, MaxBodyBytes: cfg.MaxBodyBytes})
+	return &App{cfg: cfg, log: cfg.Logger, store: st, core: c, handler: h}, nil
+}
+
+// Handler returns the HTTP API, for serving it on a listener of your own.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Core returns the operations behind the API. It is for bulkhead's own
+// command line and is not a stable API.
+func (a *App) Core() *core.Core { return a.core }
+
+// Run serves the API on cfg.Addr until ctx is cancelled, then stops
+// accepting connections and waits up to ShutdownTimeout for in-flight
+// requests. It does not close the App.
+func (a *App) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener of the caller's; it closes ln.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("serving", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: draining in-flight requests", "timeout", a.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close closes the database after the transactions in progress finish.
+func (a *App) Close() error { return a.store.Close() }
+
+// loadAdminToken reads DataDir/admin-token, creating it on first start.
+func loadAdminToken(dir string, log *slog.Logger) (string, error) {
+	path := filepath.Join(dir, "admin-token")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read operator token: %w", err)
+	}
+	var secret [32]byte
+	rand.Read(secret[:])
+	token := "bho_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret[:]))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return loadAdminToken(dir, log)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create operator token: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write operator token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write operator token: %w", err)
+	}
+	log.Info("generated the operator token", "path", path)
+	return token, nil
+}

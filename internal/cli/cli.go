@@ -1,0 +1,301 @@
+// Package cli is bulkhead's command line: it reads flags and the
+// environment, builds a bulkhead.Config and runs the command. It is the only
+// package that reads either.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulkheadhq/bulkhead"
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// Version is the release version, set at build time with
+// -ldflags "-X github.com/bulkheadhq/bulkhead/internal/cli.Version=v1.2.3".
+var Version = ""
+
+// Main runs the command line with args (without the program name) and
+// returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := newRoot(stdout, stderr)
+	cmd.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "bulkhead:", err)
+		return 1
+	}
+	return 0
+}
+
+// options are the flags every command shares.
+type options struct {
+	addr, data, database string
+	stdout, stderr       io.Writer
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	o := &options{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "bulkhead",
+		Short:         "A multi-tenant backend with isolation it can prove",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
+	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
+	root.AddCommand(newServe(o), newTenant(o), newKey(o), newAudit(o), newVersion(o))
+	return root
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// config builds the bulkhead.Config for the shared flags. Commands other
+// than serve log only warnings, so their output stays readable.
+func (o *options) config(level slog.Level) bulkhead.Config {
+	return bulkhead.Config{
+		Addr:        o.addr,
+		DataDir:     o.data,
+		DatabaseURL: o.database,
+		AdminToken:  os.Getenv("BULKHEAD_ADMIN_TOKEN"),
+		Logger:      observe.NewLogger(o.stderr, level),
+	}
+}
+
+// withApp opens the App for a one-off command and closes it afterwards.
+func (o *options) withApp(fn func(app *bulkhead.App) error) error {
+	app, err := bulkhead.New(o.config(slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	return fn(app)
+}
+
+func (o *options) print(v any) error {
+	enc := json.NewEncoder(o.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newServe(o *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			app, err := bulkhead.New(o.config(slog.LevelInfo))
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			return app.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")
+	return cmd
+}
+
+func newTenant(o *options) *cobra.Command {
+	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants"}
+	var p core.CreateTenantParams
+	var isolation string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a tenant",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Isolation = tenant.Isolation(isolation)
+			if p.Name == "" {
+				p.Name = string(p.Slug)
+			}
+			return o.withApp(func(app *bulkhead.App) error {
+				t, err := app.Core().CreateTenant(cmd.Context(), core.Operator("cli"), p, nil)
+				if err != nil {
+					return explain(err)
+				}
+				return o.print(t)
+			})
+		},
+	}
+	create.Flags().StringVar((*string)(&p.Slug), "slug", "", "the tenant's slug, ^[a-z][a-z0-9-]{1,62}$ (required)")
+	create.Flags().StringVar(&p.Name, "name", "", "display name (defaults to the slug)")
+	create.Flags().StringVar(&p.Plan, "plan", "", "plan (defaults to free)")
+	create.Flags().StringVar(&isolation, "isolation", "pooled", "pooled or silo")
+	create.MarkFlagRequired("slug")
+
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tenants",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.withApp(func(app *bulkhead.App) error {
+				var all []*core.Tenant
+				cursor := ""
+				for {
+					page, err := app.Core().ListTenants(cmd.Context(), core.Operator("cli"), cursor, limit)
+					if err != nil {
+						return explain(err)
+					}
+					all = append(all, page.Items...)
+					if cursor = page.NextCursor; cursor == "" {
+						return o.print(all)
+					}
+				}
+			})
+		},
+	}
+	list.Flags().IntVar(&limit, "page-size", 1000, "tenants fetched per query")
+
+	setStatus := func(use string, status tenant.Status) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " SLUG",
+			Short: map[tenant.Status]string{tenant.Active: "Resume", tenant.Suspended: "Suspend"}[status] + " a tenant",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.withApp(func(app *bulkhead.App) error {
+					c, op := app.Core(), core.Operator("cli")
+					t, err := c.Scope(cmd.Context(), op.Principal, tenant.Slug(args[0]))
+					if err != nil {
+						return explain(err)
+					}
+					view, err := c.UpdateTenant(cmd.Context(), op, t, core.UpdateTenantParams{Status: &status})
+					if err != nil {
+						return explain(err)
+					}
+					return o.print(view)
+				})
+			},
+		}
+	}
+	cmd.AddCommand(create, list, setStatus("suspend", tenant.Suspended), setStatus("resume", tenant.Active))
+	return cmd
+}
+
+func newKey(o *options) *cobra.Command {
+	cmd := &cobra.Command{Use: "key", Short: "Manage API keys"}
+	var slug, role string
+	var p core.CreateAPIKeyParams
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an API key for a tenant; the key is printed once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p.Role = tenant.Role(role)
+			return o.withApp(func(app *bulkhead.App) error {
+				c, op := app.Core(), core.Operator("cli")
+				t, err := c.Scope(cmd.Context(), op.Principal, tenant.Slug(slug))
+				if err != nil {
+					return explain(err)
+				}
+				k, err := c.CreateAPIKey(cmd.Context(), op, t, p)
+				if err != nil {
+					return explain(err)
+				}
+				return o.print(k)
+			})
+		},
+	}
+	create.Flags().StringVar(&slug, "tenant", "", "the tenant's slug (required)")
+	create.Flags().StringVar(&p.Name, "name", "cli", "a name for the key")
+	create.Flags().StringVar(&role, "role", "admin", "owner, admin, member or viewer")
+	create.MarkFlagRequired("tenant")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func newAudit(o *options) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Inspect audit chains"}
+	var slug string
+	var platform bool
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify a tenant's (or the platform's) audit chain directly in the database",
+		Long: "Verify walks every entry of the chain and every signed checkpoint, reading the database\n" +
+			"directly rather than trusting a running server. It exits with status 1 if the chain is broken.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (slug == "") == !platform {
+				return errors.New("give exactly one of --tenant SLUG or --platform")
+			}
+			return o.withApp(func(app *bulkhead.App) error {
+				c, op := app.Core(), core.Operator("cli")
+				var v *core.AuditVerification
+				var err error
+				if platform {
+					v, err = c.VerifyPlatformAudit(cmd.Context(), op)
+				} else {
+					var t *store.Tenant
+					if t, err = c.Scope(cmd.Context(), op.Principal, tenant.Slug(slug)); err == nil {
+						v, err = c.VerifyAudit(cmd.Context(), op, t)
+					}
+				}
+				if err != nil {
+					return explain(err)
+				}
+				if err := o.print(v); err != nil {
+					return err
+				}
+				if !v.OK {
+					return fmt.Errorf("the audit chain is broken at entry %d: %s", v.BrokenAt, v.Reason)
+				}
+				return nil
+			})
+		},
+	}
+	verify.Flags().StringVar(&slug, "tenant", "", "the tenant's slug")
+	verify.Flags().BoolVar(&platform, "platform", false, "verify the platform's chain instead")
+	cmd.AddCommand(verify)
+	return cmd
+}
+
+func newVersion(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := Version
+			if v == "" {
+				v = "(devel)"
+				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+					v = bi.Main.Version
+				}
+			}
+			_, err := fmt.Fprintln(o.stdout, "bulkhead", v)
+			return err
+		},
+	}
+}
+
+// explain turns the errors core returns into sentences for a terminal.
+// Client errors (*problem.Details) already read as "code: detail".
+func explain(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errors.New("not found (check the tenant slug)")
+	}
+	return err
+}

@@ -1,0 +1,205 @@
+// Package core performs bulkhead's operations — validation, authorization,
+// the tenant-scoped transaction and its audit entry — for the HTTP API and
+// the command line alike. Callers resolve who is asking (a Caller) and which
+// tenant is addressed; core decides whether it is allowed and does it.
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/bulkheadhq/bulkhead/internal/access"
+	"github.com/bulkheadhq/bulkhead/internal/audit"
+	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/internal/keyring"
+	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// Config configures a Core. Store, Keys and AdminToken are required.
+type Config struct {
+	Store store.Store
+	Keys  *keyring.Keyring
+	// AdminToken is the platform operator's bearer token.
+	AdminToken string
+	// KeyEnv is the environment word in new API keys ("bh_<env>_…").
+	// Defaults to "live".
+	KeyEnv string
+	// Issuer is the "iss" of access tokens. Defaults to "bulkhead".
+	Issuer string
+	// AccessTTL is the lifetime of access tokens. Defaults to 15 minutes.
+	AccessTTL time.Duration
+	// RefreshTTL is the lifetime of refresh tokens. Defaults to 30 days.
+	RefreshTTL time.Duration
+	// PasswordParams are the argon2id parameters for new password hashes.
+	// Defaults to auth.DefaultPasswordParams.
+	PasswordParams auth.PasswordParams
+	// AuditCheckpointEvery is how many audit entries lie between signed
+	// checkpoints. Defaults to 100.
+	AuditCheckpointEvery int
+	// CacheTTL bounds how long a node serves a tenant's status or an API
+	// key's validity from memory. Changes made through this node apply at
+	// once; changes made by other nodes within CacheTTL. Defaults to 1s.
+	CacheTTL time.Duration
+	// Logger receives operational logs. Defaults to slog.Default().
+	Logger *slog.Logger
+	// NowFunc returns the current time. Defaults to time.Now.
+	NowFunc func() time.Time
+}
+
+// Core is safe for concurrent use.
+type Core struct {
+	store      store.Store
+	keys       *keyring.Keyring
+	adminHash  [32]byte
+	keyEnv     string
+	refreshTTL time.Duration
+	cacheTTL   time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+
+	passwords *auth.Passwords
+	dummyHash string
+	tokens    *auth.Tokens
+	keyHasher *auth.KeyHasher
+	audit     *audit.Log
+	schemas   schemaCache
+
+	mu      sync.RWMutex
+	tenants map[tenant.Slug]cachedTenant
+	apiKeys map[store.APIKeyID]cachedKey
+	keyGen  uint64 // incremented by every revocation
+}
+
+type cachedTenant struct {
+	t       *store.Tenant
+	expires time.Time
+}
+
+type cachedKey struct {
+	hash      []byte
+	principal *tenant.Principal
+	expires   time.Time
+}
+
+// New returns a Core for cfg.
+func New(cfg Config) (*Core, error) {
+	if cfg.Store == nil || cfg.Keys == nil {
+		return nil, errors.New("core: Store and Keys are required")
+	}
+	if cfg.AdminToken == "" {
+		return nil, errors.New("core: AdminToken is required")
+	}
+	if cfg.PasswordParams == (auth.PasswordParams{}) {
+		cfg.PasswordParams = auth.DefaultPasswordParams
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Core{
+		store:      cfg.Store,
+		keys:       cfg.Keys,
+		adminHash:  sha256.Sum256([]byte(cfg.AdminToken)),
+		keyEnv:     or(cfg.KeyEnv, "live"),
+		refreshTTL: orDuration(cfg.RefreshTTL, 30*24*time.Hour),
+		cacheTTL:   orDuration(cfg.CacheTTL, time.Second),
+		log:        cfg.Logger,
+		now:        func() time.Time { return cfg.NowFunc().UTC().Truncate(time.Microsecond) },
+		passwords:  auth.NewPasswords(cfg.PasswordParams, 0),
+		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
+		tenants:    map[tenant.Slug]cachedTenant{},
+		apiKeys:    map[store.APIKeyID]cachedKey{},
+	}
+	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, or(cfg.Issuer, "bulkhead"), orDuration(cfg.AccessTTL, 15*time.Minute))
+	c.tokens.NowFunc = cfg.NowFunc
+	c.audit = audit.New(audit.Config{
+		SigningKey:      cfg.Keys.AuditKey,
+		CheckpointEvery: cfg.AuditCheckpointEvery,
+		NowFunc:         cfg.NowFunc,
+	})
+	var err error
+	// A hash of a random password, verified against when a login names no
+	// known user, so that such logins cost as much as real ones.
+	if c.dummyHash, err = c.passwords.Hash(context.Background(), uuid.NewString()); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	return c, nil
+}
+
+// Tokens returns the access token issuer, for publishing its public keys.
+func (c *Core) Tokens() *auth.Tokens { return c.tokens }
+
+// Caller is who asks for an operation, and the request it belongs to.
+type Caller struct {
+	Principal *tenant.Principal
+	// RequestID is recorded in audit entries.
+	RequestID string
+}
+
+// Operator returns a Caller for the platform operator, such as the command
+// line acting on the database directly.
+func Operator(requestID string) Caller {
+	return Caller{Principal: &tenant.Principal{Kind: tenant.ActorOperator}, RequestID: requestID}
+}
+
+// Errors that callers map to responses. Client mistakes are returned as
+// *problem.Details; these are the rest.
+var (
+	// ErrUnauthorized means the credential is missing, malformed, unknown,
+	// expired or revoked.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrInvalidCredentials means a login or refresh was refused.
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrForbidden means the principal lacks the permission.
+	ErrForbidden = errors.New("forbidden")
+	// ErrTenantSuspended means the addressed tenant is suspended.
+	ErrTenantSuspended = errors.New("tenant suspended")
+)
+
+// allow returns ErrForbidden unless the caller holds perm.
+func allow(caller Caller, perm access.Permission) error {
+	if caller.Principal == nil || !access.Allowed(caller.Principal, perm) {
+		return ErrForbidden
+	}
+	return nil
+}
+
+// isOperatorToken compares in constant time, over hashes so that the
+// token's length does not leak either.
+func (c *Core) isOperatorToken(token string) bool {
+	h := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(h[:], c.adminHash[:]) == 1
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// invalid is a 400 for one bad field.
+func invalid(field, msg string) *problem.Details {
+	return problem.New(400, problem.CodeInvalidRequest, msg).WithErrors(problem.FieldError{Field: field, Message: msg})
+}

@@ -1,0 +1,75 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/store"
+)
+
+// IdempotencyTTL is how long a stored response answers retries.
+const IdempotencyTTL = 24 * time.Hour
+
+// Idempotency identifies a request made with an Idempotency-Key header.
+type Idempotency struct {
+	// Key is the client's Idempotency-Key.
+	Key string
+	// RequestHash identifies the request (method, path, body): the same key
+	// with another request is refused.
+	RequestHash []byte
+	// Replayed is set by the operation when it answered from a stored
+	// response instead of acting again.
+	Replayed bool
+}
+
+// idempotencyStore is what both store.Tx and store.PlatformTx offer.
+type idempotencyStore interface {
+	GetIdempotency(ctx context.Context, key string) (*store.Idempotency, error)
+	PutIdempotency(ctx context.Context, rec *store.Idempotency) error
+}
+
+// replay returns the response stored for idem, or the zero T when there is
+// none (or it expired). It must run in the same transaction as the write it
+// guards, so that two retries cannot both act.
+func replay[T any](ctx context.Context, s idempotencyStore, idem *Idempotency, now time.Time) (T, error) {
+	var zero T
+	if idem == nil {
+		return zero, nil
+	}
+	rec, err := s.GetIdempotency(ctx, idem.Key)
+	if errors.Is(err, store.ErrNotFound) || err == nil && now.Sub(rec.CreatedAt) > IdempotencyTTL {
+		return zero, nil
+	}
+	if err != nil {
+		return zero, err
+	}
+	if !bytes.Equal(rec.RequestHash, idem.RequestHash) {
+		return zero, problem.New(http.StatusUnprocessableEntity, problem.CodeIdempotencyKeyReused,
+			"this Idempotency-Key was used for a different request")
+	}
+	var res T
+	if err := json.Unmarshal(rec.Response, &res); err != nil {
+		return zero, fmt.Errorf("decode stored response: %w", err)
+	}
+	idem.Replayed = true
+	return res, nil
+}
+
+// remember stores res as the response to idem, in the transaction that
+// produced it.
+func remember(ctx context.Context, s idempotencyStore, idem *Idempotency, now time.Time, res any) error {
+	if idem == nil {
+		return nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	return s.PutIdempotency(ctx, &store.Idempotency{Key: idem.Key, RequestHash: idem.RequestHash, Response: b, CreatedAt: now})
+}

@@ -1,0 +1,392 @@
+package core
+
+import (
+	"context"
+	"crypto/hmac"
+	"errors"
+	"net/http"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/bulkheadhq/bulkhead/internal/access"
+	"github.com/bulkheadhq/bulkhead/internal/audit"
+	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// Authenticate resolves a bearer token — the operator token, an API key or
+// an access token — to its principal. The tenant comes from the credential
+// alone. Anything unknown, malformed, expired or revoked is ErrUnauthorized.
+func (c *Core) Authenticate(ctx context.Context, token string) (*tenant.Principal, error) {
+	switch {
+	case token == "":
+		return nil, ErrUnauthorized
+	case c.isOperatorToken(token):
+		return &tenant.Principal{Kind: tenant.ActorOperator}, nil
+	case auth.IsAPIKey(token):
+		return c.authenticateKey(ctx, token)
+	case auth.LooksLikeJWT(token):
+		claims, err := c.tokens.Verify(token)
+		if err != nil {
+			return nil, ErrUnauthorized
+		}
+		return &tenant.Principal{Kind: tenant.ActorUser, Tenant: claims.Tenant, ActorID: string(claims.User), Role: claims.Role}, nil
+	}
+	return nil, ErrUnauthorized
+}
+
+// authenticateKey checks an API key against its stored keyed hash. Resolved
+// keys are cached for CacheTTL; a revocation through this node removes the
+// entry at once, and the generation counter keeps a lookup that raced with
+// the revocation from caching the key again.
+func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Principal, error) {
+	env, tid, id, ok := auth.ParseAPIKey(key)
+	if !ok || env != c.keyEnv {
+		return nil, ErrUnauthorized
+	}
+	hash := c.keyHasher.Hash(key)
+	now := c.now()
+	c.mu.RLock()
+	ck, hit := c.apiKeys[id]
+	gen := c.keyGen
+	c.mu.RUnlock()
+	if hit && now.Before(ck.expires) {
+		if !hmac.Equal(ck.hash, hash) {
+			return nil, ErrUnauthorized
+		}
+		return ck.principal, nil
+	}
+	var k *store.APIKey
+	err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
+		k, err = tx.GetAPIKey(ctx, id)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnauthorized
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !hmac.Equal(k.Hash, hash) || k.RevokedAt != nil {
+		return nil, ErrUnauthorized
+	}
+	p := &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(id), Role: k.Role}
+	c.mu.Lock()
+	if c.keyGen == gen {
+		if len(c.apiKeys) > 100_000 {
+			clear(c.apiKeys)
+		}
+		c.apiKeys[id] = cachedKey{hash: k.Hash, principal: p, expires: now.Add(c.cacheTTL)}
+	}
+	c.mu.Unlock()
+	return p, nil
+}
+
+// LoginParams is the body of POST /v1/tenants/{tenant}/auth/login.
+type LoginParams struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	// TOTP is accepted for forward compatibility; no user can enrol in TOTP
+	// yet, so it is not checked.
+	TOTP string `json:"totp,omitempty"`
+}
+
+// Login checks a user's password and returns a token pair. Unknown tenants,
+// unknown emails and wrong passwords all get ErrInvalidCredentials after the
+// same password-hashing work.
+func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, requestID string) (*TokenPair, error) {
+	var t *store.Tenant
+	var u *store.User
+	var err error
+	if slug.Valid() {
+		t, err = c.tenantBySlug(ctx, slug)
+	} else {
+		err = store.ErrNotFound
+	}
+	if err == nil {
+		err = c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+			u, err = tx.GetUserByEmail(ctx, normalizeEmail(p.Email))
+			return err
+		})
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		if _, err := c.passwords.Verify(ctx, p.Password, c.dummyHash); err != nil {
+			return nil, err
+		}
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, err := c.passwords.Verify(ctx, p.Password, u.PasswordHash)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	ev := audit.Event{Time: now, Actor: "user:" + string(u.ID), Action: "auth.login",
+		Resource: "user:" + string(u.ID), RequestID: requestID, Outcome: audit.Success}
+	if !ok {
+		ev.Outcome = audit.Failure
+		err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+			_, err := c.audit.Append(ctx, tx, string(t.ID), ev)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return nil, ErrInvalidCredentials
+	}
+	if t.Status != tenant.Active {
+		return nil, ErrTenantSuspended
+	}
+	var pair *TokenPair
+	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+		if pair, err = c.issueTokens(ctx, tx, u, newID()); err != nil {
+			return err
+		}
+		_, err = c.audit.Append(ctx, tx, string(t.ID), ev)
+		return err
+	})
+	return pair, err
+}
+
+// issueTokens stores a new refresh token of family for u and signs an
+// access token carrying u's current role.
+func (c *Core) issueTokens(ctx context.Context, tx store.Tx, u *store.User, family string) (*TokenPair, error) {
+	id, refresh, hash, err := auth.NewRefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	if err := tx.CreateRefreshToken(ctx, &store.RefreshToken{ID: id, UserID: u.ID, Family: family, Hash: hash,
+		ExpiresAt: now.Add(c.refreshTTL), CreatedAt: now}); err != nil {
+		return nil, err
+	}
+	access, ttl, err := c.tokens.Issue(auth.AccessClaims{Tenant: tx.Tenant(), User: u.ID, Role: u.Role})
+	if err != nil {
+		return nil, err
+	}
+	return &TokenPair{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds())}, nil
+}
+
+// RefreshParams is the body of POST /v1/tenants/{tenant}/auth/refresh.
+type RefreshParams struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// Refresh exchanges a refresh token for a new pair; the old token stops
+// working. Presenting a token that was already used revokes every token
+// descended from the same login, since one of the two holders is a thief.
+func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, requestID string) (*TokenPair, error) {
+	id, ok := auth.ParseRefreshToken(p.RefreshToken)
+	if !ok || !slug.Valid() {
+		return nil, ErrInvalidCredentials
+	}
+	t, err := c.tenantBySlug(ctx, slug)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.Status != tenant.Active {
+		return nil, ErrTenantSuspended
+	}
+	hash := auth.HashRefreshToken(p.RefreshToken)
+	now := c.now()
+	var pair *TokenPair
+	reused := false
+	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		rt, err := tx.GetRefreshToken(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || err == nil && !hmac.Equal(rt.Hash, hash) {
+			return ErrInvalidCredentials
+		}
+		if err != nil {
+			return err
+		}
+		ev := audit.Event{Time: now, Actor: "user:" + string(rt.UserID), Action: "auth.refresh",
+			Resource: "user:" + string(rt.UserID), RequestID: requestID, Outcome: audit.Success}
+		if rt.UsedAt != nil || rt.RevokedAt != nil {
+			// Commit the revocation, then refuse.
+			reused = true
+			if err := tx.RevokeRefreshFamily(ctx, rt.Family, now); err != nil {
+				return err
+			}
+			ev.Action, ev.Outcome = "auth.refresh_reuse", audit.Denied
+			_, err := c.audit.Append(ctx, tx, string(t.ID), ev)
+			return err
+		}
+		if !now.Before(rt.ExpiresAt) {
+			return ErrInvalidCredentials
+		}
+		u, err := tx.GetUser(ctx, rt.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrInvalidCredentials
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.UseRefreshToken(ctx, id, now); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return ErrInvalidCredentials
+			}
+			return err
+		}
+		if pair, err = c.issueTokens(ctx, tx, u, rt.Family); err != nil {
+			return err
+		}
+		_, err = c.audit.Append(ctx, tx, string(t.ID), ev)
+		return err
+	})
+	if err == nil && reused {
+		err = ErrInvalidCredentials
+	}
+	return pair, err
+}
+
+// CreateUserParams is the body of POST /v1/tenants/{tenant}/users.
+type CreateUserParams struct {
+	Email    string      `json:"email"`
+	Password string      `json:"password"`
+	Role     tenant.Role `json:"role"`
+}
+
+// CreateUser adds a user to t. Nobody can create a user with more power than
+// they hold.
+func (c *Core) CreateUser(ctx context.Context, caller Caller, t *store.Tenant, p CreateUserParams, idem *Idempotency) (*User, error) {
+	if err := allow(caller, access.CreateUser); err != nil {
+		return nil, err
+	}
+	if !p.Role.Valid() {
+		return nil, invalid("role", "role must be owner, admin, member or viewer")
+	}
+	if !access.CanGrant(caller.Principal, p.Role) {
+		return nil, ErrForbidden
+	}
+	email := normalizeEmail(p.Email)
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		return nil, invalid("email", "email must be a plain address such as ada@example.com")
+	}
+	if err := auth.ValidatePassword(p.Password); err != nil {
+		return nil, invalid("password", err.Error())
+	}
+	hash, err := c.passwords.Hash(ctx, p.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	var view *User
+	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		var err error
+		if view, err = replay[*User](ctx, tx, idem, now); err != nil || view != nil {
+			return err
+		}
+		u := &store.User{ID: store.UserID(newID()), Email: email, PasswordHash: hash, Role: p.Role, CreatedAt: now, UpdatedAt: now}
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		view = userView(u)
+		if _, err := c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
+			Action: "user.create", Resource: "user:" + string(u.ID), RequestID: caller.RequestID, Outcome: audit.Success}); err != nil {
+			return err
+		}
+		return remember(ctx, tx, idem, now, view)
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, problem.New(http.StatusConflict, problem.CodeConflict, "a user with this email exists")
+	}
+	return view, err
+}
+
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// CreateAPIKeyParams is the body of POST /v1/tenants/{tenant}/api-keys.
+type CreateAPIKeyParams struct {
+	Name string      `json:"name"`
+	Role tenant.Role `json:"role"`
+}
+
+// CreateAPIKey issues a key for t. The key is returned once and only its
+// keyed hash is stored.
+func (c *Core) CreateAPIKey(ctx context.Context, caller Caller, t *store.Tenant, p CreateAPIKeyParams) (*NewAPIKey, error) {
+	if err := allow(caller, access.CreateAPIKey); err != nil {
+		return nil, err
+	}
+	if !p.Role.Valid() {
+		return nil, invalid("role", "role must be owner, admin, member or viewer")
+	}
+	if !access.CanGrant(caller.Principal, p.Role) {
+		return nil, ErrForbidden
+	}
+	if p.Name == "" || len(p.Name) > 100 || !utf8.ValidString(p.Name) {
+		return nil, invalid("name", "name must be 1 to 100 bytes of UTF-8")
+	}
+	id, key, err := auth.NewAPIKey(c.keyEnv, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	k := &store.APIKey{ID: id, Name: p.Name, Role: p.Role, Hash: c.keyHasher.Hash(key), CreatedBy: caller.Principal.Actor(), CreatedAt: now}
+	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		if err := tx.CreateAPIKey(ctx, k); err != nil {
+			return err
+		}
+		_, err := c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
+			Action: "api_key.create", Resource: "api_key:" + string(id), RequestID: caller.RequestID, Outcome: audit.Success})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &NewAPIKey{APIKey: *apiKeyView(k), Key: key}, nil
+}
+
+// ListAPIKeys lists t's keys, revoked ones included, without secrets.
+func (c *Core) ListAPIKeys(ctx context.Context, caller Caller, t *store.Tenant) (*List[*APIKey], error) {
+	if err := allow(caller, access.ListAPIKeys); err != nil {
+		return nil, err
+	}
+	var keys []*store.APIKey
+	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+		keys, err = tx.ListAPIKeys(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	page := &List[*APIKey]{Items: make([]*APIKey, 0, len(keys))}
+	for _, k := range keys {
+		page.Items = append(page.Items, apiKeyView(k))
+	}
+	return page, nil
+}
+
+// RevokeAPIKey revokes a key of t. It stops working on this node before
+// RevokeAPIKey returns, and on other nodes within CacheTTL.
+func (c *Core) RevokeAPIKey(ctx context.Context, caller Caller, t *store.Tenant, id store.APIKeyID) error {
+	if err := allow(caller, access.RevokeAPIKey); err != nil {
+		return err
+	}
+	if owner, ok := auth.TenantOfAPIKeyID(id); !ok || owner != t.ID {
+		return store.ErrNotFound
+	}
+	now := c.now()
+	err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		if err := tx.RevokeAPIKey(ctx, id, now); err != nil {
+			return err
+		}
+		_, err := c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
+			Action: "api_key.revoke", Resource: "api_key:" + string(id), RequestID: caller.RequestID, Outcome: audit.Success})
+		return err
+	})
+	if err == nil {
+		c.mu.Lock()
+		c.keyGen++
+		delete(c.apiKeys, id)
+		c.mu.Unlock()
+	}
+	return err
+}

@@ -1,0 +1,224 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// decodeObject parses a record body or merge patch: one JSON object, valid
+// UTF-8, numbers kept exact (json.Number) and finite as float64, no NUL
+// characters (PostgreSQL's jsonb cannot hold them, and both stores must
+// accept the same documents).
+func decodeObject(body []byte) (map[string]any, error) {
+	if !utf8.Valid(body) {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "the body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "the body holds more than one JSON value")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, "the body must be a JSON object")
+	}
+	if err := checkValue(obj, ""); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+func checkValue(v any, path string) error {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if strings.IndexByte(k, 0) >= 0 {
+				return invalid(path, "keys must not contain NUL characters")
+			}
+			if err := checkValue(e, path+"/"+k); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if err := checkValue(e, path+"/"+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+	case string:
+		if strings.IndexByte(v, 0) >= 0 {
+			return invalid(path, "strings must not contain NUL characters")
+		}
+	case json.Number:
+		if f, err := strconv.ParseFloat(string(v), 64); err != nil || math.IsInf(f, 0) {
+			return invalid(path, "numbers must fit a 64-bit float")
+		}
+	}
+	return nil
+}
+
+// encodeCompact renders a document in compact form with sorted keys, the
+// form records are stored in.
+func encodeCompact(doc map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// mergePatch applies an RFC 7386 JSON merge patch to target in place.
+func mergePatch(target, patch map[string]any) {
+	for k, v := range patch {
+		switch v := v.(type) {
+		case nil:
+			delete(target, k)
+		case map[string]any:
+			sub, ok := target[k].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+			}
+			mergePatch(sub, v)
+			target[k] = sub
+		default:
+			target[k] = v
+		}
+	}
+}
+
+// maxSchemaBytes bounds a collection's JSON Schema.
+const maxSchemaBytes = 64 << 10
+
+// compactSchema returns nil for an absent or null schema and the schema's
+// compact form otherwise.
+func compactSchema(raw []byte) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if len(raw) > maxSchemaBytes {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema exceeds 64 KiB")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema is not valid JSON")
+	}
+	return buf.Bytes(), nil
+}
+
+// noLoader refuses every external reference, so a schema can neither read
+// the server's files nor make it fetch URLs.
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, errors.New("external references are not allowed")
+}
+
+const schemaURL = "urn:bulkhead:collection-schema"
+
+// compileSchema compiles a collection schema; errors are 400 invalid_schema.
+func compileSchema(schema []byte) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+	if err != nil {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema is not valid JSON")
+	}
+	comp := jsonschema.NewCompiler()
+	comp.UseLoader(noLoader{})
+	comp.DefaultDraft(jsonschema.Draft2020)
+	if err := comp.AddResource(schemaURL, doc); err != nil {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema is not valid")
+	}
+	sch, err := comp.Compile(schemaURL)
+	if err != nil {
+		msg := err.Error()
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema does not compile: "+msg)
+	}
+	return sch, nil
+}
+
+// validateAgainst returns a 422 schema_violation listing up to 20 failures.
+func validateAgainst(sch *jsonschema.Schema, doc map[string]any) error {
+	err := sch.Validate(doc)
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return fmt.Errorf("validate record: %w", err)
+	}
+	d := problem.New(http.StatusUnprocessableEntity, problem.CodeSchemaViolation, "the record does not match the collection's schema")
+	for _, u := range ve.BasicOutput().Errors {
+		if u.Error == nil || len(d.Errors) == 20 {
+			continue
+		}
+		field := u.InstanceLocation
+		if field == "" {
+			field = "/"
+		}
+		d.Errors = append(d.Errors, problem.FieldError{Field: field, Message: u.Error.String()})
+	}
+	return d
+}
+
+// schemaCache keeps compiled schemas per tenant and collection, keyed by the
+// collection's UpdatedAt so that a replaced schema is recompiled.
+type schemaCache struct {
+	mu sync.Mutex
+	m  map[schemaKey]cachedSchema
+}
+
+type schemaKey struct {
+	tenant     tenant.ID
+	collection store.CollectionName
+}
+
+type cachedSchema struct {
+	updatedAt time.Time
+	schema    *jsonschema.Schema
+}
+
+func (sc *schemaCache) get(tid tenant.ID, col *store.Collection) (*jsonschema.Schema, error) {
+	key := schemaKey{tid, col.Name}
+	sc.mu.Lock()
+	cs, ok := sc.m[key]
+	sc.mu.Unlock()
+	if ok && cs.updatedAt.Equal(col.UpdatedAt) {
+		return cs.schema, nil
+	}
+	sch, err := compileSchema(col.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("stored schema of %s: %w", col.Name, err)
+	}
+	sc.mu.Lock()
+	if sc.m == nil || len(sc.m) > 10_000 {
+		sc.m = map[schemaKey]cachedSchema{}
+	}
+	sc.m[key] = cachedSchema{updatedAt: col.UpdatedAt, schema: sch}
+	sc.mu.Unlock()
+	return sch, nil
+}

@@ -1,0 +1,348 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+
+	"github.com/bulkheadhq/bulkhead/filter"
+	"github.com/bulkheadhq/bulkhead/internal/access"
+	"github.com/bulkheadhq/bulkhead/internal/audit"
+	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+	"github.com/google/uuid"
+)
+
+var collectionPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// PutCollectionParams is the body of PUT …/collections/{collection}.
+type PutCollectionParams struct {
+	// Schema is a JSON Schema (draft 2020-12 unless it says otherwise) that
+	// every record must satisfy; absent or null means any object.
+	Schema json.RawMessage `json:"schema,omitempty"`
+	// EncryptedFields and Indexes are reserved; only empty lists are
+	// accepted until field encryption and secondary indexes exist.
+	EncryptedFields []string `json:"encrypted_fields,omitempty"`
+	Indexes         []string `json:"indexes,omitempty"`
+}
+
+// PutCollection creates a collection or replaces its schema. Existing
+// records are not re-validated; new writes are.
+func (c *Core) PutCollection(ctx context.Context, caller Caller, t *store.Tenant, name store.CollectionName, p PutCollectionParams) (*Collection, error) {
+	if err := allow(caller, access.PutCollection); err != nil {
+		return nil, err
+	}
+	if !collectionPattern.MatchString(string(name)) {
+		return nil, invalid("collection", "collection names match ^[a-z][a-z0-9_]{0,62}$")
+	}
+	if len(p.EncryptedFields) > 0 {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeUnsupported, "encrypted_fields is not supported by this server yet")
+	}
+	if len(p.Indexes) > 0 {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeUnsupported, "indexes is not supported by this server yet")
+	}
+	schema, err := compactSchema(p.Schema)
+	if err != nil {
+		return nil, err
+	}
+	if schema != nil {
+		if _, err := compileSchema(schema); err != nil {
+			return nil, err
+		}
+	}
+	now := c.now()
+	col := &store.Collection{Name: name, Schema: schema, CreatedAt: now, UpdatedAt: now}
+	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		if _, err := tx.PutCollection(ctx, col); err != nil {
+			return err
+		}
+		stored, err := tx.GetCollection(ctx, name)
+		if err != nil {
+			return err
+		}
+		col = stored
+		_, err = c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
+			Action: "collection.put", Resource: "collection:" + string(name), RequestID: caller.RequestID, Outcome: audit.Success})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return collectionView(col), nil
+}
+
+// ListCollections lists t's collections by name.
+func (c *Core) ListCollections(ctx context.Context, caller Caller, t *store.Tenant) (*List[*Collection], error) {
+	if err := allow(caller, access.ListCollections); err != nil {
+		return nil, err
+	}
+	var cols []*store.Collection
+	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+		cols, err = tx.ListCollections(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	page := &List[*Collection]{Items: make([]*Collection, 0, len(cols))}
+	for _, col := range cols {
+		page.Items = append(page.Items, collectionView(col))
+	}
+	return page, nil
+}
+
+// validRef reports whether a collection name and record id from a path could
+// name a record at all; callers answer store.ErrNotFound when they cannot.
+func validRef(col store.CollectionName, id store.RecordID) bool {
+	if !collectionPattern.MatchString(string(col)) {
+		return false
+	}
+	if id == "" {
+		return true
+	}
+	u, err := uuid.Parse(string(id))
+	return err == nil && u.String() == string(id)
+}
+
+// CreateRecord stores a JSON object in a collection of t.
+func (c *Core) CreateRecord(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, body []byte, idem *Idempotency) (*Record, error) {
+	if err := allow(caller, access.CreateRecord); err != nil {
+		return nil, err
+	}
+	if !validRef(col, "") {
+		return nil, store.ErrNotFound
+	}
+	doc, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	data, err := encodeCompact(doc)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	var view *Record
+	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		var err error
+		if view, err = replay[*Record](ctx, tx, idem, now); err != nil || view != nil {
+			return err
+		}
+		if err := c.validateRecord(ctx, tx, col, doc); err != nil {
+			return err
+		}
+		r := &store.Record{Collection: col, ID: store.RecordID(newID()), Version: 1, Data: data, CreatedAt: now, UpdatedAt: now}
+		if err := tx.CreateRecord(ctx, r); err != nil {
+			return err
+		}
+		view = recordView(r)
+		if err := c.appendRecordEvent(ctx, tx, caller, "record.create", r); err != nil {
+			return err
+		}
+		return remember(ctx, tx, idem, now, view)
+	})
+	return view, err
+}
+
+// validateRecord checks doc against the collection's schema. It returns
+// store.ErrNotFound if the collection does not exist.
+func (c *Core) validateRecord(ctx context.Context, tx store.Tx, name store.CollectionName, doc map[string]any) error {
+	col, err := tx.GetCollection(ctx, name)
+	if err != nil {
+		return err
+	}
+	if col.Schema == nil {
+		return nil
+	}
+	sch, err := c.schemas.get(tx.Tenant(), col)
+	if err != nil {
+		return err
+	}
+	return validateAgainst(sch, doc)
+}
+
+func (c *Core) appendRecordEvent(ctx context.Context, tx store.Tx, caller Caller, action string, r *store.Record) error {
+	_, err := c.audit.Append(ctx, tx, string(tx.Tenant()), audit.Event{Time: c.now(), Actor: caller.Principal.Actor(),
+		Action: action, Resource: "record:" + string(r.Collection) + "/" + string(r.ID), RequestID: caller.RequestID, Outcome: audit.Success})
+	return err
+}
+
+// GetRecord returns one record of t.
+func (c *Core) GetRecord(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, id store.RecordID) (*Record, error) {
+	if err := allow(caller, access.ReadRecord); err != nil {
+		return nil, err
+	}
+	if !validRef(col, id) {
+		return nil, store.ErrNotFound
+	}
+	var r *store.Record
+	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+		r, err = tx.GetRecord(ctx, col, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return recordView(r), nil
+}
+
+// UpdateRecord applies a JSON merge patch (RFC 7386) to a record. ifVersion,
+// when not zero, must be the record's current version (else
+// store.ErrVersionMismatch).
+func (c *Core) UpdateRecord(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, id store.RecordID, patch []byte, ifVersion int64) (*Record, error) {
+	if err := allow(caller, access.UpdateRecord); err != nil {
+		return nil, err
+	}
+	if !validRef(col, id) {
+		return nil, store.ErrNotFound
+	}
+	p, err := decodeObject(patch)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	var view *Record
+	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		cur, err := tx.GetRecord(ctx, col, id)
+		if err != nil {
+			return err
+		}
+		if ifVersion != 0 && ifVersion != cur.Version {
+			return store.ErrVersionMismatch
+		}
+		doc, err := decodeObject(cur.Data)
+		if err != nil {
+			return err
+		}
+		mergePatch(doc, p)
+		if err := c.validateRecord(ctx, tx, col, doc); err != nil {
+			return err
+		}
+		data, err := encodeCompact(doc)
+		if err != nil {
+			return err
+		}
+		r, err := tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: col, ID: id, IfVersion: cur.Version, Data: data, UpdatedAt: now})
+		if err != nil {
+			return err
+		}
+		view = recordView(r)
+		return c.appendRecordEvent(ctx, tx, caller, "record.update", r)
+	})
+	return view, err
+}
+
+// DeleteRecord deletes a record, with the same version check as
+// UpdateRecord.
+func (c *Core) DeleteRecord(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, id store.RecordID, ifVersion int64) error {
+	if err := allow(caller, access.DeleteRecord); err != nil {
+		return err
+	}
+	if !validRef(col, id) {
+		return store.ErrNotFound
+	}
+	return c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		r, err := tx.DeleteRecord(ctx, col, id, ifVersion)
+		if err != nil {
+			return err
+		}
+		return c.appendRecordEvent(ctx, tx, caller, "record.delete", r)
+	})
+}
+
+// ListQuery selects records: the query parameters of a record listing.
+type ListQuery struct {
+	Filter string
+	Order  string
+	Limit  int
+	Cursor string
+}
+
+// Limits of a listing page.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// ListRecords returns one page of a collection's records. The cursor it
+// returns opens only for the same tenant, collection, filter and order.
+func (c *Core) ListRecords(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, q ListQuery) (*List[*Record], error) {
+	if err := allow(caller, access.ReadRecord); err != nil {
+		return nil, err
+	}
+	if !validRef(col, "") {
+		return nil, store.ErrNotFound
+	}
+	expr, err := filter.Parse(q.Filter)
+	var se *filter.SyntaxError
+	if errors.As(err, &se) {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidFilter, "filter "+se.Error()).WithPosition(se.Pos)
+	}
+	if err != nil {
+		return nil, err
+	}
+	order, err := filter.ParseOrder(q.Order)
+	if err != nil {
+		return nil, invalid("order", `order must be a field name, optionally prefixed with "-" for descending`)
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultLimit
+	}
+	if q.Limit < 1 || q.Limit > MaxLimit {
+		return nil, invalid("limit", "limit must be between 1 and 1000")
+	}
+	params := &store.ListRecordsParams{Collection: col, Filter: expr, Order: order, Limit: q.Limit}
+	binding := "records\x00" + string(col) + "\x00" + q.Filter + "\x00" + q.Order
+	if q.Cursor != "" {
+		var key store.RecordKey
+		if err := c.openCursor(q.Cursor, string(t.ID), binding, &key); err != nil {
+			return nil, err
+		}
+		params.After = &key
+	}
+	var page *store.RecordPage
+	err = c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) error {
+		if _, err := tx.GetCollection(ctx, col); err != nil {
+			return err
+		}
+		page, err = tx.ListRecords(ctx, params)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &List[*Record]{Items: make([]*Record, 0, len(page.Records))}
+	for _, r := range page.Records {
+		out.Items = append(out.Items, recordView(r))
+	}
+	if page.Next != nil {
+		out.NextCursor = c.sealCursor(string(t.ID), binding, page.Next)
+	}
+	return out, nil
+}
+
+// Usage reports what t stores against its plan.
+func (c *Core) Usage(ctx context.Context, caller Caller, t *store.Tenant) (*Usage, error) {
+	if err := allow(caller, access.ReadUsage); err != nil {
+		return nil, err
+	}
+	var u *store.Usage
+	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+		u, err = tx.Usage(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var plan *tenant.Plan
+	err = c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
+		plan, err = tx.GetPlan(ctx, t.Plan)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Usage{Records: u.Records, Bytes: u.Bytes, Plan: plan.Name, MaxRecords: plan.MaxRecords, MaxBytes: plan.MaxBytes}, nil
+}

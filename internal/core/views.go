@@ -1,0 +1,144 @@
+package core
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// The types below are the JSON bodies of the HTTP API (../API.md): core
+// returns them so that the command line and the API show the same thing.
+
+// Tenant is a tenant as the operator sees it.
+type Tenant struct {
+	ID        tenant.ID        `json:"id"`
+	Slug      tenant.Slug      `json:"slug"`
+	Name      string           `json:"name"`
+	Plan      string           `json:"plan"`
+	Isolation tenant.Isolation `json:"isolation"`
+	Status    tenant.Status    `json:"status"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
+}
+
+func tenantView(t *store.Tenant) *Tenant {
+	return &Tenant{ID: t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Isolation: t.Isolation,
+		Status: t.Status, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+}
+
+// List is one page of a listing.
+type List[T any] struct {
+	Items []T `json:"items"`
+	// NextCursor continues the listing; empty when it is complete.
+	NextCursor string `json:"next_cursor"`
+}
+
+// User is a tenant user. The password hash is never shown.
+type User struct {
+	ID        store.UserID `json:"id"`
+	Email     string       `json:"email"`
+	Role      tenant.Role  `json:"role"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
+func userView(u *store.User) *User {
+	return &User{ID: u.ID, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt}
+}
+
+// APIKey describes a key without its secret.
+type APIKey struct {
+	ID        store.APIKeyID `json:"id"`
+	Name      string         `json:"name"`
+	Role      tenant.Role    `json:"role"`
+	CreatedBy string         `json:"created_by"`
+	CreatedAt time.Time      `json:"created_at"`
+	RevokedAt *time.Time     `json:"revoked_at,omitempty"`
+}
+
+func apiKeyView(k *store.APIKey) *APIKey {
+	return &APIKey{ID: k.ID, Name: k.Name, Role: k.Role, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt}
+}
+
+// NewAPIKey is a freshly created key: the only time its secret is shown.
+type NewAPIKey struct {
+	APIKey
+	Key string `json:"key"`
+}
+
+// TokenPair is the answer to a login or refresh.
+type TokenPair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	// ExpiresIn is the access token's lifetime in seconds.
+	ExpiresIn int64 `json:"expires_in"`
+}
+
+// Collection describes a collection.
+type Collection struct {
+	Name      store.CollectionName `json:"name"`
+	Schema    json.RawMessage      `json:"schema,omitempty"`
+	CreatedAt time.Time            `json:"created_at"`
+	UpdatedAt time.Time            `json:"updated_at"`
+}
+
+func collectionView(c *store.Collection) *Collection {
+	return &Collection{Name: c.Name, Schema: c.Schema, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+// Record is a record as clients see it.
+type Record struct {
+	ID        store.RecordID  `json:"id"`
+	Version   int64           `json:"version"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Data      json.RawMessage `json:"data"`
+}
+
+func recordView(r *store.Record) *Record {
+	return &Record{ID: r.ID, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Data: r.Data}
+}
+
+// AuditEntry is one link of an audit chain; hashes are hex.
+type AuditEntry struct {
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Resource  string    `json:"resource"`
+	RequestID string    `json:"request_id"`
+	Outcome   string    `json:"outcome"`
+	PrevHash  string    `json:"prev_hash"`
+	Hash      string    `json:"hash"`
+}
+
+func auditView(e *store.AuditEntry) AuditEntry {
+	return AuditEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, Resource: e.Resource,
+		RequestID: e.RequestID, Outcome: e.Outcome, PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash)}
+}
+
+// AuditVerification is the result of verifying an audit chain.
+type AuditVerification struct {
+	OK bool `json:"ok"`
+	// Length is the number of entries.
+	Length int64 `json:"length"`
+	// Head is the hash of the last entry, hex; pin it to detect a later
+	// truncation.
+	Head        string `json:"head"`
+	Checkpoints int    `json:"checkpoints"`
+	// BrokenAt is the sequence number of the first entry that fails.
+	BrokenAt int64  `json:"broken_at,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Usage is what a tenant stores now, against its plan's limits.
+type Usage struct {
+	Records    int64  `json:"records"`
+	Bytes      int64  `json:"bytes"`
+	Plan       string `json:"plan"`
+	MaxRecords int64  `json:"max_records"`
+	MaxBytes   int64  `json:"max_bytes"`
+}

@@ -1,0 +1,207 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/problem"
+)
+
+// readBody reads a JSON request body within the size and depth limits.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return nil, problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "send JSON with Content-Type: application/json")
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, problem.New(http.StatusRequestEntityTooLarge, problem.CodePayloadTooLarge,
+			fmt.Sprintf("the body exceeds %d bytes", s.maxBody))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "a JSON body is required")
+	}
+	if depth := jsonDepth(body); depth > s.maxDepth {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeJSONTooDeep,
+			fmt.Sprintf("JSON may nest at most %d levels", s.maxDepth))
+	}
+	return body, nil
+}
+
+// jsonDepth returns how deeply arrays and objects nest in b, without
+// parsing it; strings (and escapes within them) are skipped.
+func jsonDepth(b []byte) int {
+	depth, max := 0, 0
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > max {
+				max = depth
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return max
+}
+
+// decodeStrict reads a control-plane body into v: unknown fields and
+// trailing data are errors.
+func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeBytes(body, v)
+}
+
+// decodeBytes is decodeStrict for a body already read.
+func decodeBytes(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr):
+			field := typeErr.Field
+			return problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, field+" has the wrong type").
+				WithErrors(problem.FieldError{Field: field, Message: "expected " + jsonType(typeErr.Type.Kind().String())})
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+			return problem.New(http.StatusBadRequest, problem.CodeUnknownField, "unknown field "+strconv.Quote(field)).
+				WithErrors(problem.FieldError{Field: field, Message: "unknown field"})
+		}
+		return problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "the body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func jsonType(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice":
+		return "an array"
+	case "struct", "map", "ptr":
+		return "an object"
+	}
+	return "a number"
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+	return nil
+}
+
+// idempotency reads the Idempotency-Key header of a POST. The key is
+// scoped to the credential that sent it, and bound to the request's method,
+// path and body.
+func idempotency(r *http.Request, rq *request, body []byte) (*core.Idempotency, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return nil, nil
+	}
+	if len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, "Idempotency-Key must be 1 to 255 visible ASCII characters")
+	}
+	h := sha256.New()
+	for _, part := range []string{r.Method, r.URL.Path} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(body)
+	actor := ""
+	if rq.principal != nil {
+		actor = rq.principal.Actor()
+	}
+	return &core.Idempotency{Key: actor + " " + key, RequestHash: h.Sum(nil)}, nil
+}
+
+// noIdempotency refuses Idempotency-Key where a replay cannot be offered
+// (responses carrying secrets are never stored).
+func noIdempotency(r *http.Request) error {
+	if r.Header.Get("Idempotency-Key") != "" {
+		return problem.New(http.StatusBadRequest, problem.CodeUnsupported, "Idempotency-Key is not supported on this route")
+	}
+	return nil
+}
+
+func replayed(w http.ResponseWriter, idem *core.Idempotency) {
+	if idem != nil && idem.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+}
+
+// etag is a record version as a strong entity tag.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch returns the version an If-Match header requires: 0 when the
+// header is absent or "*", which require only that the record exists. A
+// value that cannot be one of our ETags can never match.
+func ifMatch(r *http.Request) (int64, error) {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0, nil
+	}
+	if n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64); err == nil && n > 0 && strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`) {
+		return n, nil
+	}
+	return 0, problem.New(http.StatusPreconditionFailed, problem.CodePreconditionFailed, "If-Match does not match the resource's ETag")
+}
+
+// queryInt parses an optional integer query parameter.
+func queryInt(r *http.Request, name string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, name+" must be an integer").
+			WithErrors(problem.FieldError{Field: name, Message: "must be an integer"})
+	}
+	return n, nil
+}

@@ -1,0 +1,215 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/keyring"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// testBundle is a real bulkhead API served over loopback HTTP, on a real
+// SQLite database in a temporary directory.
+type testBundle struct {
+	t     *testing.T
+	srv   *httptest.Server
+	core  *core.Core
+	store *sqlitestore.Store
+	// dir holds bulkhead.db and tenants/<id>.db, for tests that tamper with
+	// the database directly.
+	dir   string
+	admin string
+}
+
+// fastPasswords keeps argon2id cheap in tests; production uses
+// auth.DefaultPasswordParams.
+var fastPasswords = auth.PasswordParams{Memory: 64, Time: 1, Threads: 1}
+
+const testAdminToken = "bho_test-operator-token-0123456789"
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	keys, err := keyring.Load(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatalf("load keys: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log})
+	if err != nil {
+		t.Fatalf("core.New: %v", err)
+	}
+	srv := httptest.NewServer(New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log}))
+	t.Cleanup(func() {
+		srv.Close()
+		st.Close()
+	})
+	return &testBundle{t: t, srv: srv, core: c, store: st, dir: dir, admin: testAdminToken}
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test if it is not JSON.
+func (r *response) JSON(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Map decodes a JSON object body.
+func (r *response) Map(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.JSON(t, &m)
+	return m
+}
+
+// Code is the problem code of an error response, or "" for success bodies.
+func (r *response) Code(t *testing.T) string {
+	t.Helper()
+	if r.Status < 400 {
+		return ""
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("error response has Content-Type %q, want application/problem+json; body %s", ct, r.Body)
+	}
+	var p struct {
+		Code string `json:"code"`
+	}
+	r.JSON(t, &p)
+	return p.Code
+}
+
+// do sends a request. body may be nil, a string or []byte (sent as is), or
+// any other value (sent as JSON). headers are name, value pairs.
+func (b *testBundle) do(method, path, token string, body any, headers ...string) *response {
+	b.t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	case []byte:
+		rd = bytes.NewReader(v)
+	default:
+		j, err := json.Marshal(v)
+		if err != nil {
+			b.t.Fatalf("encode body: %v", err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, b.srv.URL+path, rd)
+	if err != nil {
+		b.t.Fatalf("new request: %v", err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.srv.Client().Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.t.Fatalf("read body: %v", err)
+	}
+	return &response{Status: res.StatusCode, Header: res.Header, Body: data}
+}
+
+// must sends a request and fails the test unless it answers want.
+func (b *testBundle) must(want int, method, path, token string, body any, headers ...string) *response {
+	b.t.Helper()
+	r := b.do(method, path, token, body, headers...)
+	if r.Status != want {
+		b.t.Fatalf("%s %s = %d %s, want %d", method, path, r.Status, r.Body, want)
+	}
+	return r
+}
+
+// tenant creates a tenant as the operator and returns its id.
+func (b *testBundle) tenant(slug string, iso tenant.Isolation) tenant.ID {
+	b.t.Helper()
+	var t struct {
+		ID tenant.ID `json:"id"`
+	}
+	b.must(201, "POST", "/v1/tenants", b.admin, map[string]any{"slug": slug, "name": slug, "isolation": iso}).JSON(b.t, &t)
+	return t.ID
+}
+
+// apiKey issues a key of role in the tenant, as the operator.
+func (b *testBundle) apiKey(slug string, role tenant.Role) string {
+	b.t.Helper()
+	var k struct {
+		Key string `json:"key"`
+	}
+	b.must(201, "POST", "/v1/tenants/"+slug+"/api-keys", b.admin, map[string]any{"name": string(role), "role": role}).JSON(b.t, &k)
+	return k.Key
+}
+
+// collection creates a collection, optionally with a schema, using an admin
+// key of the tenant.
+func (b *testBundle) collection(slug, adminKey, name string, schema any) {
+	b.t.Helper()
+	body := map[string]any{}
+	if schema != nil {
+		body["schema"] = schema
+	}
+	b.must(200, "PUT", "/v1/tenants/"+slug+"/collections/"+name, adminKey, body)
+}
+
+// record is a record as the API returns it.
+type record struct {
+	ID        string         `json:"id"`
+	Version   int64          `json:"version"`
+	CreatedAt string         `json:"created_at"`
+	UpdatedAt string         `json:"updated_at"`
+	Data      map[string]any `json:"data"`
+}
+
+// createRecord stores data and returns the record.
+func (b *testBundle) createRecord(slug, key, col string, data any) record {
+	b.t.Helper()
+	var r record
+	b.must(201, "POST", "/v1/tenants/"+slug+"/collections/"+col+"/records", key, data).JSON(b.t, &r)
+	return r
+}
+
+// userToken creates a user of role as the operator, logs in and returns the
+// token pair.
+func (b *testBundle) userToken(slug, email string, role tenant.Role) core.TokenPair {
+	b.t.Helper()
+	const password = "correct horse battery"
+	b.must(201, "POST", "/v1/tenants/"+slug+"/users", b.admin, map[string]any{"email": email, "password": password, "role": role})
+	var pair core.TokenPair
+	b.must(200, "POST", "/v1/tenants/"+slug+"/auth/login", "", map[string]any{"email": email, "password": password}).JSON(b.t, &pair)
+	return pair
+}

@@ -1,0 +1,18 @@
+package httpapi
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+// openAPIDocument is the OpenAPI 3.1 description of every route in
+// routeTable, its bodies and its errors.
+//
+//go:embed openapi.json
+var openAPIDocument []byte
+
+func serveOpenAPI(w http.ResponseWriter, r *http.Request, rq *request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openAPIDocument)
+	return err
+}

@@ -1,0 +1,401 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bulkheadhq/bulkhead/internal/access"
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// routeTable lists every route of the API. openapi.json documents exactly
+// these; a test keeps the two in step.
+func (s *Server) routeTable() []Route {
+	return []Route{
+		{Method: "GET", Pattern: "/healthz", Public: true, handle: s.healthz},
+		{Method: "GET", Pattern: "/readyz", Public: true, handle: s.readyz},
+		{Method: "GET", Pattern: "/metrics", handle: s.serveMetrics},
+		{Method: "GET", Pattern: "/openapi.json", Public: true, handle: serveOpenAPI},
+		{Method: "GET", Pattern: "/.well-known/jwks.json", Public: true, handle: s.jwks},
+
+		{Method: "POST", Pattern: "/v1/tenants", handle: s.createTenant},
+		{Method: "GET", Pattern: "/v1/tenants", handle: s.listTenants},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}", handle: s.getTenant},
+		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}", handle: s.updateTenant},
+		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}", handle: s.deleteTenant},
+		{Method: "GET", Pattern: "/v1/plans", handle: s.listPlans},
+		{Method: "PUT", Pattern: "/v1/plans/{plan}", handle: s.putPlan},
+		{Method: "GET", Pattern: "/v1/audit", handle: s.listPlatformAudit},
+		{Method: "GET", Pattern: "/v1/audit/verify", handle: s.verifyPlatformAudit},
+
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/users", handle: s.createUser},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/login", Public: true, handle: s.login},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/refresh", Public: true, handle: s.refresh},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/api-keys", handle: s.createAPIKey},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/api-keys", handle: s.listAPIKeys},
+		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/api-keys/{id}", handle: s.revokeAPIKey},
+		{Method: "PUT", Pattern: "/v1/tenants/{tenant}/collections/{collection}", handle: s.putCollection},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections", handle: s.listCollections},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records", handle: s.createRecord},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records", handle: s.listRecords},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records/{id}", handle: s.getRecord},
+		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records/{id}", handle: s.updateRecord},
+		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records/{id}", handle: s.deleteRecord},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit", handle: s.listAudit},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit/verify", handle: s.verifyAudit},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/usage", handle: s.usage},
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, rq *request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := s.store.Ping(r.Context()); err != nil {
+		s.log.Warn("readiness check failed", "request_id", rq.id, "err", err)
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if !access.Allowed(rq.principal, access.ReadMetrics) {
+		return core.ErrForbidden
+	}
+	promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	return nil
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request, rq *request) error {
+	set, err := s.core.Tokens().JWKS()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, err = w.Write(set)
+	return err
+}
+
+func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var p core.CreateTenantParams
+	if err := decodeBytes(body, &p); err != nil {
+		return err
+	}
+	idem, err := idempotency(r, rq, body)
+	if err != nil {
+		return err
+	}
+	t, err := s.core.CreateTenant(r.Context(), rq.caller(), p, idem)
+	if err != nil {
+		return err
+	}
+	replayed(w, idem)
+	w.Header().Set("Location", "/v1/tenants/"+string(t.Slug))
+	return writeJSON(w, http.StatusCreated, t)
+}
+
+func (s *Server) listTenants(w http.ResponseWriter, r *http.Request, rq *request) error {
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	page, err := s.core.ListTenants(r.Context(), rq.caller(), r.URL.Query().Get("cursor"), int(limit))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) getTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
+	t, err := s.core.GetTenant(r.Context(), rq.caller(), rq.tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var p core.UpdateTenantParams
+	if err := s.decodeStrict(w, r, &p); err != nil {
+		return err
+	}
+	t, err := s.core.UpdateTenant(r.Context(), rq.caller(), rq.tenant, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) deleteTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := s.core.DeleteTenant(r.Context(), rq.caller(), rq.tenant); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, map[string]string{"id": string(rq.tenant.ID), "status": "deleted"})
+}
+
+func (s *Server) listPlans(w http.ResponseWriter, r *http.Request, rq *request) error {
+	plans, err := s.core.ListPlans(r.Context(), rq.caller())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, plans)
+}
+
+func (s *Server) putPlan(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var p tenant.Plan
+	if err := s.decodeStrict(w, r, &p); err != nil {
+		return err
+	}
+	plan, err := s.core.PutPlan(r.Context(), rq.caller(), r.PathValue("plan"), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, plan)
+}
+
+func (s *Server) listPlatformAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
+	after, limit, err := auditQuery(r)
+	if err != nil {
+		return err
+	}
+	page, err := s.core.ListPlatformAudit(r.Context(), rq.caller(), after, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) verifyPlatformAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
+	v, err := s.core.VerifyPlatformAudit(r.Context(), rq.caller())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var p core.CreateUserParams
+	if err := decodeBytes(body, &p); err != nil {
+		return err
+	}
+	idem, err := idempotency(r, rq, body)
+	if err != nil {
+		return err
+	}
+	u, err := s.core.CreateUser(r.Context(), rq.caller(), rq.tenant, p, idem)
+	if err != nil {
+		return err
+	}
+	replayed(w, idem)
+	return writeJSON(w, http.StatusCreated, u)
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := noIdempotency(r); err != nil {
+		return err
+	}
+	var p core.LoginParams
+	if err := s.decodeStrict(w, r, &p); err != nil {
+		return err
+	}
+	pair, err := s.core.Login(r.Context(), tenant.Slug(r.PathValue("tenant")), p, rq.id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, pair)
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := noIdempotency(r); err != nil {
+		return err
+	}
+	var p core.RefreshParams
+	if err := s.decodeStrict(w, r, &p); err != nil {
+		return err
+	}
+	pair, err := s.core.Refresh(r.Context(), tenant.Slug(r.PathValue("tenant")), p, rq.id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, pair)
+}
+
+func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := noIdempotency(r); err != nil {
+		return err
+	}
+	var p core.CreateAPIKeyParams
+	if err := s.decodeStrict(w, r, &p); err != nil {
+		return err
+	}
+	k, err := s.core.CreateAPIKey(r.Context(), rq.caller(), rq.tenant, p)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusCreated, k)
+}
+
+func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, rq *request) error {
+	page, err := s.core.ListAPIKeys(r.Context(), rq.caller(), rq.tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := s.core.RevokeAPIKey(r.Context(), rq.caller(), rq.tenant, store.APIKeyID(r.PathValue("id"))); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) putCollection(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var p core.PutCollectionParams
+	if err := s.decodeStrict(w, r, &p); err != nil {
+		return err
+	}
+	c, err := s.core.PutCollection(r.Context(), rq.caller(), rq.tenant, store.CollectionName(r.PathValue("collection")), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) listCollections(w http.ResponseWriter, r *http.Request, rq *request) error {
+	page, err := s.core.ListCollections(r.Context(), rq.caller(), rq.tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) createRecord(w http.ResponseWriter, r *http.Request, rq *request) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	idem, err := idempotency(r, rq, body)
+	if err != nil {
+		return err
+	}
+	col := store.CollectionName(r.PathValue("collection"))
+	rec, err := s.core.CreateRecord(r.Context(), rq.caller(), rq.tenant, col, body, idem)
+	if err != nil {
+		return err
+	}
+	replayed(w, idem)
+	h := w.Header()
+	h.Set("ETag", etag(rec.Version))
+	h.Set("Location", r.URL.Path+"/"+string(rec.ID))
+	return writeJSON(w, http.StatusCreated, rec)
+}
+
+func (s *Server) getRecord(w http.ResponseWriter, r *http.Request, rq *request) error {
+	rec, err := s.core.GetRecord(r.Context(), rq.caller(), rq.tenant,
+		store.CollectionName(r.PathValue("collection")), store.RecordID(r.PathValue("id")))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(rec.Version))
+	return writeJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) updateRecord(w http.ResponseWriter, r *http.Request, rq *request) error {
+	version, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	rec, err := s.core.UpdateRecord(r.Context(), rq.caller(), rq.tenant,
+		store.CollectionName(r.PathValue("collection")), store.RecordID(r.PathValue("id")), body, version)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(rec.Version))
+	return writeJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request, rq *request) error {
+	version, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	err = s.core.DeleteRecord(r.Context(), rq.caller(), rq.tenant,
+		store.CollectionName(r.PathValue("collection")), store.RecordID(r.PathValue("id")), version)
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, rq *request) error {
+	q := r.URL.Query()
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	page, err := s.core.ListRecords(r.Context(), rq.caller(), rq.tenant, store.CollectionName(r.PathValue("collection")),
+		core.ListQuery{Filter: q.Get("filter"), Order: q.Get("order"), Limit: int(limit), Cursor: q.Get("cursor")})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+func auditQuery(r *http.Request) (after int64, limit int, err error) {
+	if after, err = queryInt(r, "after"); err != nil {
+		return 0, 0, err
+	}
+	l, err := queryInt(r, "limit")
+	return after, int(l), err
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
+	after, limit, err := auditQuery(r)
+	if err != nil {
+		return err
+	}
+	page, err := s.core.ListAudit(r.Context(), rq.caller(), rq.tenant, after, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
+	v, err := s.core.VerifyAudit(r.Context(), rq.caller(), rq.tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) usage(w http.ResponseWriter, r *http.Request, rq *request) error {
+	u, err := s.core.Usage(r.Context(), rq.caller(), rq.tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, u)
+}

@@ -1,0 +1,225 @@
+// Package httpapi is bulkhead's HTTP API: the routes of API.md and the one
+// straight request path every request takes — authenticate, scope to the
+// credential's tenant, handle, answer (errors as problem+json) — with a log
+// line and metrics for each request.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// Config configures the API. Core and Store are required.
+type Config struct {
+	Core  *core.Core
+	Store store.Store
+	// Metrics receives request metrics and is served at /metrics. Defaults
+	// to a new observe.Metrics.
+	Metrics *observe.Metrics
+	// Logger receives one line per request. Defaults to slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes limits request bodies. Defaults to 1 MiB.
+	MaxBodyBytes int64
+	// MaxJSONDepth limits the nesting of JSON bodies. Defaults to 64.
+	MaxJSONDepth int
+}
+
+// Server serves the API. It is safe for concurrent use.
+type Server struct {
+	core     *core.Core
+	store    store.Store
+	metrics  *observe.Metrics
+	log      *slog.Logger
+	maxBody  int64
+	maxDepth int
+	mux      *http.ServeMux
+	routes   []Route
+}
+
+// Route is one operation of the API.
+type Route struct {
+	Method string
+	// Pattern is the path in net/http.ServeMux syntax, which is also the
+	// OpenAPI path syntax.
+	Pattern string
+	// Public routes take no credential.
+	Public bool
+	handle handlerFunc
+}
+
+// handlerFunc handles a request that has passed authentication and
+// scoping. It returns an error instead of writing one.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
+
+// request is what the request path learned about a request before its
+// handler runs.
+type request struct {
+	id        string
+	principal *tenant.Principal // nil on public routes
+	tenant    *store.Tenant     // set on routes under /v1/tenants/{tenant}
+}
+
+func (rq *request) caller() core.Caller {
+	return core.Caller{Principal: rq.principal, RequestID: rq.id}
+}
+
+// New returns the API server.
+func New(cfg Config) *Server {
+	s := &Server{
+		core:     cfg.Core,
+		store:    cfg.Store,
+		metrics:  cfg.Metrics,
+		log:      cfg.Logger,
+		maxBody:  cfg.MaxBodyBytes,
+		maxDepth: cfg.MaxJSONDepth,
+		mux:      http.NewServeMux(),
+	}
+	if s.metrics == nil {
+		s.metrics = observe.NewMetrics()
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 1 << 20
+	}
+	if s.maxDepth <= 0 {
+		s.maxDepth = 64
+	}
+	s.routes = s.routeTable()
+	paths := map[string]bool{}
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+		if !paths[rt.Pattern] {
+			// A pattern without a method matches only when no route of the
+			// path has the request's method: that is a 405.
+			paths[rt.Pattern] = true
+			s.mux.Handle(rt.Pattern, s.wrap(Route{Pattern: rt.Pattern, Public: true, handle: s.methodNotAllowed}))
+		}
+	}
+	s.mux.Handle("/", s.wrap(Route{Pattern: "/", Public: true, handle: notFound}))
+	return s
+}
+
+// Routes returns the API's routes, for documentation and tests.
+func (s *Server) Routes() []Route { return s.routes }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// wrap runs the request path for one route.
+func (s *Server) wrap(rt Route) http.Handler {
+	label := rt.Method + " " + rt.Pattern
+	if rt.Method == "" {
+		label = "other"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rq := &request{id: newRequestID()}
+		rw := &responseWriter{ResponseWriter: w}
+		rw.Header().Set("X-Request-Id", rq.id)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "request_id", rq.id, "route", label, "panic", v)
+				if !rw.wrote {
+					s.writeError(rw, r, rq, errPanic)
+				}
+			}
+			s.finish(rw, r, rq, label, start)
+		}()
+		if err := s.serve(rw, r, rq, rt); err != nil {
+			s.writeError(rw, r, rq, err)
+		}
+	})
+}
+
+// serve is the straight line: authenticate, scope, handle.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) error {
+	if !rt.Public {
+		p, err := s.core.Authenticate(r.Context(), bearer(r))
+		if err != nil {
+			return err
+		}
+		rq.principal = p
+		r = r.WithContext(tenant.NewContext(r.Context(), p))
+		if slug := r.PathValue("tenant"); slug != "" {
+			if rq.tenant, err = s.core.Scope(r.Context(), p, tenant.Slug(slug)); err != nil {
+				return err
+			}
+		}
+	}
+	return rt.handle(w, r, rq)
+}
+
+func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route string, start time.Time) {
+	d := time.Since(start)
+	status := rw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	slug := ""
+	if rq.tenant != nil {
+		slug = string(rq.tenant.Slug)
+	}
+	s.metrics.ObserveRequest(slug, route, status, d)
+	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", rq.id),
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+	}
+	if rq.tenant != nil {
+		attrs = append(attrs, slog.String("tenant", string(rq.tenant.ID)))
+	}
+	if rq.principal != nil {
+		attrs = append(attrs, slog.String("actor", rq.principal.Actor()))
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+}
+
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// responseWriter records the status for logs and metrics.
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
