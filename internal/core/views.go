@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/store"
@@ -96,6 +97,39 @@ type Record struct {
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
 	Data      json.RawMessage `json:"data"`
+}
+
+// AppendJSON appends r's JSON encoding to b: the same bytes as
+// json.Marshal(r), without reflection or re-validating Data, which the store
+// holds as compact JSON already. Records are the hottest responses. (Ids and
+// cursors are ASCII without quotes or backslashes, so Go's quoting is JSON's.)
+func (r *Record) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendQuote(b, string(r.ID))
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, r.Version, 10)
+	b = append(b, `,"created_at":"`...)
+	b = r.CreatedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","updated_at":"`...)
+	b = r.UpdatedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","data":`...)
+	b = append(b, r.Data...)
+	return append(b, '}')
+}
+
+// AppendRecordList appends the JSON encoding of a page of records to b, as
+// Record.AppendJSON does for one.
+func AppendRecordList(b []byte, l *List[*Record]) []byte {
+	b = append(b, `{"items":[`...)
+	for i, r := range l.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = r.AppendJSON(b)
+	}
+	b = append(b, `],"next_cursor":`...)
+	b = strconv.AppendQuote(b, l.NextCursor)
+	return append(b, '}')
 }
 
 func recordView(r *store.Record) *Record {

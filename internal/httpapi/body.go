@@ -124,9 +124,17 @@ func jsonType(goKind string) string {
 
 // writeJSON answers with v as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
+	var body []byte
+	var err error
+	switch v := v.(type) {
+	case *core.Record:
+		body = v.AppendJSON(make([]byte, 0, 160+len(v.Data)))
+	case *core.List[*core.Record]:
+		body = core.AppendRecordList(make([]byte, 0, 1024), v)
+	default:
+		if body, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("encode response: %w", err)
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -1,0 +1,122 @@
+package bulkhead
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string // substring of the error; "" for valid
+	}{
+		{"Zero", Config{}, ""},
+		{"SQLiteURL", Config{DatabaseURL: "sqlite:/tmp/x.db"}, ""},
+		{"NegativeBody", Config{MaxBodyBytes: -1}, "MaxBodyBytes"},
+		{"NegativeShutdown", Config{ShutdownTimeout: -1}, "ShutdownTimeout"},
+		{"UnknownDatabase", Config{DatabaseURL: "mysql://x"}, "DatabaseURL"},
+		{"ShortToken", Config{AdminToken: "short"}, "AdminToken"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("validate() = %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// The operator token is generated once, kept with mode 0600, and reused.
+func TestGeneratedAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	app, err := New(Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	path := filepath.Join(dir, "admin-token")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin-token mode = %v, want 0600", fi.Mode().Perm())
+	}
+	token, _ := os.ReadFile(path)
+	app, err = New(Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	p, err := app.Core().Authenticate(context.Background(), strings.TrimSpace(string(token)))
+	if err != nil || !p.IsOperator() {
+		t.Errorf("Authenticate(generated token) = %v, %v; want the operator", p, err)
+	}
+}
+
+// On shutdown, Serve stops accepting connections but lets a request already
+// in flight finish and answer, then returns nil.
+func TestGracefulShutdown(t *testing.T) {
+	app, err := New(Config{DataDir: t.TempDir(), AdminToken: "test-operator-token-0123", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- app.Serve(ctx, ln) }()
+
+	// A request whose body is still arriving when shutdown begins.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"slug":"late","name":"Late"}`
+	fmt.Fprintf(conn, "POST /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-operator-token-0123\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:5])
+	// A second request proves the server is serving. (A connection that
+	// has sent bytes is not idle, so Shutdown waits for it.)
+	if res, err := http.Get("http://" + addr + "/healthz"); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Body.Close()
+	}
+
+	cancel()
+	// Wait until the listener is closed: new connections are refused.
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+	}
+	fmt.Fprint(conn, body[5:])
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request got no answer: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Errorf("in-flight request = %d, want 201", res.StatusCode)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want nil after a graceful shutdown", err)
+	}
+}

@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/keyring"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
+)
+
+// The benchmarks below call ServeHTTP in process, so they measure the
+// handler stack — authentication, scoping, the store transaction, the audit
+// append, JSON, logs and metrics — without the network. BenchmarkBare is the
+// same measurement of a bare net/http handler answering a small JSON object:
+// report the others as a ratio to it.
+//
+//	go test ./internal/httpapi -run '^$' -bench . -benchmem
+
+// benchHandler returns the full API on a fresh SQLite database with one
+// tenant, an admin key and a collection holding one record.
+func benchHandler(b *testing.B, isolation string) (h http.Handler, key, recordPath, listPath string) {
+	b.Helper()
+	dir := b.TempDir()
+	st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	keys, err := keyring.Load(filepath.Join(dir, "keys"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Request logs go to a real JSON handler (discarding its output) so
+	// their cost is counted.
+	log := observe.NewLogger(io.Discard, slog.LevelInfo)
+	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h = New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log})
+	call := func(method, path, token, body string) []byte {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 300 {
+			b.Fatalf("%s %s = %d %s", method, path, rec.Code, rec.Body)
+		}
+		return rec.Body.Bytes()
+	}
+	call("POST", "/v1/tenants", testAdminToken, `{"slug":"bench","name":"Bench","isolation":"`+isolation+`"}`)
+	var k struct{ Key string }
+	json.Unmarshal(call("POST", "/v1/tenants/bench/api-keys", testAdminToken, `{"name":"bench","role":"admin"}`), &k)
+	call("PUT", "/v1/tenants/bench/collections/notes", k.Key, `{}`)
+	listPath = "/v1/tenants/bench/collections/notes/records"
+	var r struct{ ID string }
+	json.Unmarshal(call("POST", listPath, k.Key, `{"title":"hello","n":1}`), &r)
+	return h, k.Key, listPath + "/" + r.ID, listPath
+}
+
+func serve(b *testing.B, h http.Handler, req *http.Request, want int) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Fatalf("%s %s = %d %s", req.Method, req.URL.Path, rec.Code, rec.Body)
+	}
+}
+
+// BenchmarkBare is the baseline: a net/http handler that returns a small
+// JSON object like a record.
+func BenchmarkBare(b *testing.B) {
+	body := []byte(`{"id":"0192f0a4-6c1e-7b3a-9d2f-4e8a1c5b7d90","version":1,"data":{"title":"hello","n":1}}`)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+	req := httptest.NewRequest("GET", "/v1/tenants/bench/collections/notes/records/x", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, req, 200)
+	}
+}
+
+func BenchmarkGetRecord(b *testing.B) {
+	for _, iso := range []string{"pooled", "silo"} {
+		b.Run(iso, func(b *testing.B) {
+			h, key, path, _ := benchHandler(b, iso)
+			req := httptest.NewRequest("GET", path, nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			b.ReportAllocs()
+			for b.Loop() {
+				serve(b, h, req, 200)
+			}
+		})
+	}
+}
+
+func BenchmarkCreateRecord(b *testing.B) {
+	body := []byte(`{"title":"hello","n":1,"tags":["a","b"]}`)
+	for _, iso := range []string{"pooled", "silo"} {
+		b.Run(iso, func(b *testing.B) {
+			h, key, _, path := benchHandler(b, iso)
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Content-Type", "application/json")
+				serve(b, h, req, 201)
+			}
+		})
+	}
+}
+
+// BenchmarkCreateRecordParallel shows group commit: concurrent writers share
+// the fsync of one commit.
+func BenchmarkCreateRecordParallel(b *testing.B) {
+	body := []byte(`{"title":"hello","n":1,"tags":["a","b"]}`)
+	h, key, _, path := benchHandler(b, "pooled")
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			serve(b, h, req, 201)
+		}
+	})
+}
+
+// BenchmarkGetRecordParallel reads from the reader pool on all cores.
+func BenchmarkGetRecordParallel(b *testing.B) {
+	h, key, path, _ := benchHandler(b, "pooled")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		for pb.Next() {
+			serve(b, h, req, 200)
+		}
+	})
+}
