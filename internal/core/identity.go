@@ -192,9 +192,6 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 	if err != nil {
 		return nil, err
 	}
-	if t.Status != tenant.Active {
-		return nil, ErrTenantSuspended
-	}
 	hash := auth.HashRefreshToken(p.RefreshToken)
 	now := c.now()
 	var pair *TokenPair
@@ -206,6 +203,10 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 		}
 		if err != nil {
 			return err
+		}
+		// Only a holder of a real token learns that the tenant is suspended.
+		if t.Status != tenant.Active {
+			return ErrTenantSuspended
 		}
 		ev := audit.Event{Time: now, Actor: "user:" + string(rt.UserID), Action: "auth.refresh",
 			Resource: "user:" + string(rt.UserID), RequestID: requestID, Outcome: audit.Success}

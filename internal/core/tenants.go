@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -82,6 +83,10 @@ func (c *Core) forgetTenant(t *store.Tenant) {
 	}
 }
 
+// errReplayed rolls back a creation that a concurrent retry with the same
+// Idempotency-Key already made.
+var errReplayed = errors.New("replayed")
+
 // CreateTenantParams is the body of POST /v1/tenants.
 type CreateTenantParams struct {
 	Slug      tenant.Slug      `json:"slug"`
@@ -131,6 +136,11 @@ func (c *Core) CreateTenant(ctx context.Context, caller Caller, p CreateTenantPa
 		Isolation: params.Isolation, Status: tenant.Active, CreatedAt: now, UpdatedAt: now})
 	_, err = c.store.CreateTenant(ctx, params,
 		func(tx store.PlatformTx) error {
+			// Check again in the transaction that creates the tenant, so
+			// that two concurrent retries cannot both create one.
+			if replayed, err = replay[*Tenant](ctx, tx, idem, now); err != nil || replayed != nil {
+				return cmp.Or(err, errReplayed)
+			}
 			if _, err := c.audit.Append(ctx, tx, PlatformChain, ev); err != nil {
 				return err
 			}
@@ -140,6 +150,9 @@ func (c *Core) CreateTenant(ctx context.Context, caller Caller, p CreateTenantPa
 			_, err := c.audit.Append(ctx, tx, string(tx.Tenant()), ev)
 			return err
 		})
+	if errors.Is(err, errReplayed) {
+		return replayed, nil
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return nil, problem.New(http.StatusConflict, problem.CodeConflict, "a tenant with this slug exists")
 	}
@@ -288,6 +301,9 @@ func (c *Core) ListPlans(ctx context.Context, caller Caller) (*List[*tenant.Plan
 	})
 	if err != nil {
 		return nil, err
+	}
+	if plans == nil {
+		plans = []*tenant.Plan{}
 	}
 	return &List[*tenant.Plan]{Items: plans}, nil
 }

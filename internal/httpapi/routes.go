@@ -7,6 +7,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -57,7 +58,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, rq *request) er
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *request) error {
 	if err := s.store.Ping(r.Context()); err != nil {
 		s.log.Warn("readiness check failed", "request_id", rq.id, "err", err)
-		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable, "the database does not answer").
+			WithHeader("Retry-After", "1")
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
