@@ -136,6 +136,24 @@ func (t *platformTx) begin(ctx context.Context, write bool) (context.Context, er
 
 type scanner interface{ Scan(dest ...any) error }
 
+// collect scans every row of a query's result with scan. It takes the
+// query's error too, so that a listing reads as two lines.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error), what string) ([]T, error) {
+	if err != nil {
+		return nil, wrap(err, "%s", what)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, wrap(err, "%s", what)
+		}
+		out = append(out, v)
+	}
+	return out, wrap(rows.Err(), "%s", what)
+}
+
 func scanTenant(r scanner) (*store.Tenant, error) {
 	var t store.Tenant
 	var created, updated int64
@@ -178,19 +196,7 @@ func (t *platformTx) ListTenants(ctx context.Context, params *store.ListTenantsP
 	} else {
 		rows, err = t.c.query(ctx, sqlListTenants, limitArg(params.Limit))
 	}
-	if err != nil {
-		return nil, wrap(err, "list tenants")
-	}
-	defer rows.Close()
-	var ts []*store.Tenant
-	for rows.Next() {
-		tn, err := scanTenant(rows)
-		if err != nil {
-			return nil, wrap(err, "list tenants")
-		}
-		ts = append(ts, tn)
-	}
-	return ts, wrap(rows.Err(), "list tenants")
+	return collect(rows, err, scanTenant, "list tenants")
 }
 
 func (t *platformTx) UpdateTenant(ctx context.Context, params *store.UpdateTenantParams) (*store.Tenant, error) {
@@ -236,19 +242,7 @@ func (t *platformTx) ListPlans(ctx context.Context) ([]*tenant.Plan, error) {
 		return nil, err
 	}
 	rows, err := t.c.query(ctx, sqlListPlans)
-	if err != nil {
-		return nil, wrap(err, "list plans")
-	}
-	defer rows.Close()
-	var ps []*tenant.Plan
-	for rows.Next() {
-		p, err := scanPlan(rows)
-		if err != nil {
-			return nil, wrap(err, "list plans")
-		}
-		ps = append(ps, p)
-	}
-	return ps, wrap(rows.Err(), "list plans")
+	return collect(rows, err, scanPlan, "list plans")
 }
 
 func (t *platformTx) GetPlan(ctx context.Context, name string) (*tenant.Plan, error) {

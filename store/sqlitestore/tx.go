@@ -172,19 +172,7 @@ func (t *tx) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
 		return nil, err
 	}
 	rows, err := t.c.query(ctx, sqlListAPIKeys, t.tid)
-	if err != nil {
-		return nil, wrap(err, "list api keys")
-	}
-	defer rows.Close()
-	var ks []*store.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, wrap(err, "list api keys")
-		}
-		ks = append(ks, k)
-	}
-	return ks, wrap(rows.Err(), "list api keys")
+	return collect(rows, err, scanAPIKey, "list api keys")
 }
 
 func (t *tx) RevokeAPIKey(ctx context.Context, id store.APIKeyID, at time.Time) error {
@@ -340,19 +328,7 @@ func (t *tx) ListCollections(ctx context.Context) ([]*store.Collection, error) {
 		return nil, err
 	}
 	rows, err := t.c.query(ctx, sqlListCollections, t.tid)
-	if err != nil {
-		return nil, wrap(err, "list collections")
-	}
-	defer rows.Close()
-	var cs []*store.Collection
-	for rows.Next() {
-		c, err := scanCollection(rows)
-		if err != nil {
-			return nil, wrap(err, "list collections")
-		}
-		cs = append(cs, c)
-	}
-	return cs, wrap(rows.Err(), "list collections")
+	return collect(rows, err, scanCollection, "list collections")
 }
 
 func (t *tx) addUsage(ctx context.Context, records, bytes int64) error {
@@ -525,22 +501,17 @@ func (t *tx) ListAudit(ctx context.Context, after int64, limit int) ([]*store.Au
 		return nil, err
 	}
 	rows, err := t.c.query(ctx, sqlListAudit, t.tid, after, limitArg(limit))
-	if err != nil {
-		return nil, wrap(err, "list audit entries")
+	return collect(rows, err, scanAuditEntry, "list audit entries")
+}
+
+func scanAuditEntry(r scanner) (*store.AuditEntry, error) {
+	var e store.AuditEntry
+	var at int64
+	if err := r.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Resource, &e.RequestID, &e.Outcome, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	var es []*store.AuditEntry
-	for rows.Next() {
-		var e store.AuditEntry
-		var at int64
-		err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Resource, &e.RequestID, &e.Outcome, &e.PrevHash, &e.Hash)
-		if err != nil {
-			return nil, wrap(err, "list audit entries")
-		}
-		e.Time = fromMicros(at)
-		es = append(es, &e)
-	}
-	return es, wrap(rows.Err(), "list audit entries")
+	e.Time = fromMicros(at)
+	return &e, nil
 }
 
 func (t *tx) PutAuditCheckpoint(ctx context.Context, c *store.AuditCheckpoint) error {
@@ -558,19 +529,15 @@ func (t *tx) ListAuditCheckpoints(ctx context.Context, after int64, limit int) (
 		return nil, err
 	}
 	rows, err := t.c.query(ctx, sqlListCheckpoints, t.tid, after, limitArg(limit))
-	if err != nil {
-		return nil, wrap(err, "list audit checkpoints")
+	return collect(rows, err, scanCheckpoint, "list audit checkpoints")
+}
+
+func scanCheckpoint(r scanner) (*store.AuditCheckpoint, error) {
+	var c store.AuditCheckpoint
+	var at int64
+	if err := r.Scan(&c.Seq, &c.Hash, &c.KeyID, &c.Signature, &at); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	var cs []*store.AuditCheckpoint
-	for rows.Next() {
-		var c store.AuditCheckpoint
-		var at int64
-		if err := rows.Scan(&c.Seq, &c.Hash, &c.KeyID, &c.Signature, &at); err != nil {
-			return nil, wrap(err, "list audit checkpoints")
-		}
-		c.Time = fromMicros(at)
-		cs = append(cs, &c)
-	}
-	return cs, wrap(rows.Err(), "list audit checkpoints")
+	c.Time = fromMicros(at)
+	return &c, nil
 }
