@@ -67,9 +67,14 @@ func remember(ctx context.Context, s idempotencyStore, idem *Idempotency, now ti
 	if idem == nil {
 		return nil
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
+	// Without HTML escaping, like the stored records, so that a replay
+	// answers the same bytes.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res); err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	return s.PutIdempotency(ctx, &store.Idempotency{Key: idem.Key, RequestHash: idem.RequestHash, Response: b, CreatedAt: now})
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -92,7 +93,7 @@ func decodeBytes(body []byte, v any) error {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &typeErr):
-			field := typeErr.Field
+			field := cmp.Or(typeErr.Field, "body") // "" when the body itself has the wrong type
 			return problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, field+" has the wrong type").
 				WithErrors(problem.FieldError{Field: field, Message: "expected " + jsonType(typeErr.Type.Kind().String())})
 		case strings.HasPrefix(err.Error(), "json: unknown field "):

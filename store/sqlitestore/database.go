@@ -35,7 +35,9 @@ func dsn(path string, o *Options, create, reader bool) string {
 		"&_pragma=busy_timeout(" + strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10) + ")" +
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(FULL)" +
-		"&_pragma=foreign_keys(1)"
+		"&_pragma=foreign_keys(1)" +
+		// Deleted content is overwritten, not left in free pages.
+		"&_pragma=secure_delete(1)"
 	if reader {
 		q += "&_pragma=query_only(1)"
 	}
@@ -88,6 +90,11 @@ func openDatabase(ctx context.Context, path string, o *Options, main, create boo
 // write runs fn in the next group-committed batch; see writer.do.
 func (d *database) write(ctx context.Context, fn func(c *conn) error) error {
 	return d.w.do(ctx, fn)
+}
+
+// purge is write for deletions that must leave the disk (see writer.doPurge).
+func (d *database) purge(ctx context.Context, fn func(c *conn) error) error {
+	return d.w.doPurge(ctx, fn)
 }
 
 // read runs fn in a read transaction on a reader connection: every query fn

@@ -499,7 +499,7 @@ func (s *Store) DeleteTenant(ctx context.Context, tid tenant.ID, fn func(tx stor
 	}()
 
 	var iso tenant.Isolation
-	err := s.main.write(ctx, func(c *conn) error {
+	err := s.main.purge(ctx, func(c *conn) error {
 		ctx := context.WithoutCancel(ctx)
 		if err := c.queryRow(ctx, sqlDeleteTenant, string(tid)).Scan(&iso); err != nil {
 			return wrap(err, "delete tenant %s", tid)

@@ -15,6 +15,10 @@ type request struct {
 	ctx  context.Context
 	fn   func(c *conn) error
 	done chan error // buffered; receives the request's result once
+	// checkpoint asks for the WAL to be checkpointed and truncated after
+	// the batch commits, before results are delivered, so that the old page
+	// images of what fn deleted leave the disk.
+	checkpoint bool
 
 	// Guarded by writer.mu.
 	taken     bool // the writer has it; its result will arrive on done
@@ -60,10 +64,23 @@ func newWriter(c *conn, maxBatch int, log *slog.Logger, enqueued func()) *writer
 // whether the writes were committed; fn's statements run on a context that
 // ctx's cancellation does not reach (see runBatch).
 func (w *writer) do(ctx context.Context, fn func(c *conn) error) error {
+	return w.enqueue(&request{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// doPurge is do for a write that deletes data which must not linger on
+// disk: after its batch commits, the WAL is checkpointed and truncated.
+// Together with secure_delete this leaves no copy of the deleted rows in the
+// database file or its WAL. The checkpoint is best-effort: a reader holding
+// an old snapshot keeps it from truncating, which is logged.
+func (w *writer) doPurge(ctx context.Context, fn func(c *conn) error) error {
+	return w.enqueue(&request{ctx: ctx, fn: fn, done: make(chan error, 1), checkpoint: true})
+}
+
+func (w *writer) enqueue(r *request) error {
+	ctx := r.ctx
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -199,7 +216,23 @@ func (w *writer) runBatch(batch []*request) {
 	}
 	w.commits.Add(1)
 	for i, r := range batch {
+		if r.checkpoint && errs[i] == nil {
+			w.checkpoint()
+			break
+		}
+	}
+	for i, r := range batch {
 		r.done <- errs[i]
+	}
+}
+
+// checkpoint copies the WAL into the database file and truncates it.
+func (w *writer) checkpoint() {
+	var busy, logFrames, done int
+	err := w.c.queryRow(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	if err != nil || busy != 0 {
+		w.log.Warn("sqlitestore: WAL checkpoint after purge incomplete; deleted data may stay in the WAL until the next checkpoint",
+			"busy", busy, "err", err)
 	}
 }
 
