@@ -204,10 +204,6 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 		if err != nil {
 			return err
 		}
-		// Only a holder of a real token learns that the tenant is suspended.
-		if t.Status != tenant.Active {
-			return ErrTenantSuspended
-		}
 		ev := audit.Event{Time: now, Actor: "user:" + string(rt.UserID), Action: "auth.refresh",
 			Resource: "user:" + string(rt.UserID), RequestID: requestID, Outcome: audit.Success}
 		if rt.UsedAt != nil || rt.RevokedAt != nil {
@@ -219,6 +215,10 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 			ev.Action, ev.Outcome = "auth.refresh_reuse", audit.Denied
 			_, err := c.audit.Append(ctx, tx, string(t.ID), ev)
 			return err
+		}
+		// Only a holder of a real token learns that the tenant is suspended.
+		if t.Status != tenant.Active {
+			return ErrTenantSuspended
 		}
 		if !now.Before(rt.ExpiresAt) {
 			return ErrInvalidCredentials
@@ -376,10 +376,18 @@ func (c *Core) RevokeAPIKey(ctx context.Context, caller Caller, t *store.Tenant,
 	}
 	now := c.now()
 	err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+		// Nobody revokes a credential more powerful than their own.
+		k, err := tx.GetAPIKey(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !access.CanGrant(caller.Principal, k.Role) {
+			return ErrForbidden
+		}
 		if err := tx.RevokeAPIKey(ctx, id, now); err != nil {
 			return err
 		}
-		_, err := c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
+		_, err = c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
 			Action: "api_key.revoke", Resource: "api_key:" + string(id), RequestID: caller.RequestID, Outcome: audit.Success})
 		return err
 	})

@@ -631,3 +631,38 @@ func flipLast(s string) string {
 	}
 	return string(b)
 }
+
+// An admin cannot revoke an owner's key: nobody acts on a credential more
+// powerful than their own.
+func TestRevokeAboveOwnRole(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.tenant("acme", tenant.Pooled)
+	var owner struct {
+		ID  string `json:"id"`
+		Key string `json:"key"`
+	}
+	b.must(201, "POST", "/v1/tenants/acme/api-keys", b.admin, map[string]any{"name": "owner", "role": "owner"}).JSON(t, &owner)
+	admin := b.apiKey("acme", tenant.Admin)
+	b.mustProblem(403, problem.CodeForbidden, "DELETE", "/v1/tenants/acme/api-keys/"+owner.ID, admin, nil)
+	b.must(200, "GET", "/v1/tenants/acme/api-keys", owner.Key, nil)
+	// The owner can.
+	b.must(204, "DELETE", "/v1/tenants/acme/api-keys/"+owner.ID, owner.Key, nil)
+	b.mustProblem(401, problem.CodeUnauthorized, "GET", "/v1/tenants/acme/usage", owner.Key, nil)
+}
+
+// A refresh token replayed while the tenant is suspended still revokes its
+// family: the thief must not keep the sibling token for after the resume.
+func TestRefreshReuseWhileSuspended(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.tenant("acme", tenant.Pooled)
+	first := b.userToken("acme", "ada@example.com", tenant.Member)
+	var second core.TokenPair
+	b.must(200, "POST", "/v1/tenants/acme/auth/refresh", "", map[string]any{"refresh_token": first.RefreshToken}).JSON(t, &second)
+
+	b.must(200, "PATCH", "/v1/tenants/acme", b.admin, map[string]any{"status": "suspended"})
+	b.mustProblem(401, problem.CodeInvalidCredentials, "POST", "/v1/tenants/acme/auth/refresh", "", map[string]any{"refresh_token": first.RefreshToken})
+	b.must(200, "PATCH", "/v1/tenants/acme", b.admin, map[string]any{"status": "active"})
+	b.mustProblem(401, problem.CodeInvalidCredentials, "POST", "/v1/tenants/acme/auth/refresh", "", map[string]any{"refresh_token": second.RefreshToken})
+}
