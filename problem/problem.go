@@ -26,6 +26,7 @@ const (
 	CodeInvalidCredentials   Code = "invalid_credentials"    // 401: login or refresh refused
 	CodeForbidden            Code = "forbidden"              // 403: the credential lacks the permission
 	CodeTenantSuspended      Code = "tenant_suspended"       // 403: the tenant is suspended
+	CodeQuotaExceeded        Code = "quota_exceeded"         // 403: the write would exceed the plan's records or bytes
 	CodeNotFound             Code = "not_found"              // 404: no such resource, or not yours
 	CodeMethodNotAllowed     Code = "method_not_allowed"     // 405
 	CodeConflict             Code = "conflict"               // 409: a unique name is taken
@@ -34,9 +35,11 @@ const (
 	CodeUnsupportedMediaType Code = "unsupported_media_type" // 415: the body is not JSON
 	CodeSchemaViolation      Code = "schema_violation"       // 422: the record fails its collection's schema
 	CodeIdempotencyKeyReused Code = "idempotency_key_reused" // 422: same Idempotency-Key, different request
-	CodeRateLimited          Code = "rate_limited"           // 429
+	CodeRateLimited          Code = "rate_limited"           // 429: over the tenant's or credential's request rate
+	CodeConcurrencyLimited   Code = "concurrency_limited"    // 429: over the tenant's requests in flight
 	CodeInternal             Code = "internal"               // 500: our fault; details are in the log only
-	CodeUnavailable          Code = "unavailable"            // 503: not ready or overloaded
+	CodeUnavailable          Code = "unavailable"            // 503: not ready
+	CodeOverloaded           Code = "overloaded"             // 503: shed: the request could not start in time
 )
 
 // TypeBase prefixes every problem type URI: the type of code c is

@@ -13,9 +13,11 @@ type Plan struct {
 	MaxInflight int `json:"max_inflight"`
 	// Weight is the tenant's share of database slots relative to others.
 	Weight int `json:"weight"`
-	// MaxRecords caps the number of records the tenant may hold.
+	// MaxRecords caps the number of records the tenant may hold; 0 means
+	// no cap.
 	MaxRecords int64 `json:"max_records"`
-	// MaxBytes caps the total size of the tenant's records.
+	// MaxBytes caps the total size of the tenant's records (their data as
+	// stored, compact JSON); 0 means no cap.
 	MaxBytes int64 `json:"max_bytes"`
 }
 

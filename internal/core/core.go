@@ -78,6 +78,12 @@ type Core struct {
 	tenants map[tenant.Slug]cachedTenant
 	apiKeys map[store.APIKeyID]cachedKey
 	keyGen  uint64 // incremented by every revocation
+	plans   map[string]cachedPlan
+}
+
+type cachedPlan struct {
+	p       *tenant.Plan
+	expires time.Time
 }
 
 type cachedTenant struct {
@@ -121,6 +127,7 @@ func New(cfg Config) (*Core, error) {
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
 		tenants:    map[tenant.Slug]cachedTenant{},
 		apiKeys:    map[store.APIKeyID]cachedKey{},
+		plans:      map[string]cachedPlan{},
 	}
 	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, or(cfg.Issuer, "bulkhead"), orDuration(cfg.AccessTTL, 15*time.Minute))
 	c.tokens.NowFunc = cfg.NowFunc

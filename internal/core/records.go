@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 
@@ -123,6 +124,10 @@ func (c *Core) CreateRecord(ctx context.Context, caller Caller, t *store.Tenant,
 	if err != nil {
 		return nil, err
 	}
+	plan, err := c.Plan(ctx, t.Plan)
+	if err != nil {
+		return nil, err
+	}
 	now := c.now()
 	var view *Record
 	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
@@ -135,6 +140,9 @@ func (c *Core) CreateRecord(ctx context.Context, caller Caller, t *store.Tenant,
 		}
 		r := &store.Record{Collection: col, ID: store.RecordID(newID()), Version: 1, Data: data, CreatedAt: now, UpdatedAt: now}
 		if err := tx.CreateRecord(ctx, r); err != nil {
+			return err
+		}
+		if err := checkQuota(ctx, tx, plan); err != nil {
 			return err
 		}
 		view = recordView(r)
@@ -167,6 +175,29 @@ func (c *Core) appendRecordEvent(ctx context.Context, tx store.Tx, caller Caller
 	_, err := c.audit.Append(ctx, tx, string(tx.Tenant()), audit.Event{Time: c.now(), Actor: caller.Principal.Actor(),
 		Action: action, Resource: "record:" + string(r.Collection) + "/" + string(r.ID), RequestID: caller.RequestID, Outcome: audit.Success})
 	return err
+}
+
+// checkQuota fails the transaction if the write it just made took the
+// tenant over its plan's record or byte quota. It reads the usage after the
+// write, in the same transaction, which holds the usage row: concurrent
+// writers of the tenant cannot both slip under the cap.
+func checkQuota(ctx context.Context, tx store.Tx, plan *tenant.Plan) error {
+	if plan.MaxRecords == 0 && plan.MaxBytes == 0 {
+		return nil
+	}
+	u, err := tx.Usage(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case plan.MaxRecords > 0 && u.Records > plan.MaxRecords:
+		return problem.New(http.StatusForbidden, problem.CodeQuotaExceeded,
+			fmt.Sprintf("the %s plan holds at most %d records", plan.Name, plan.MaxRecords))
+	case plan.MaxBytes > 0 && u.Bytes > plan.MaxBytes:
+		return problem.New(http.StatusForbidden, problem.CodeQuotaExceeded,
+			fmt.Sprintf("the %s plan holds at most %d bytes of records", plan.Name, plan.MaxBytes))
+	}
+	return nil
 }
 
 // GetRecord returns one record of t.
@@ -202,6 +233,10 @@ func (c *Core) UpdateRecord(ctx context.Context, caller Caller, t *store.Tenant,
 	if err != nil {
 		return nil, err
 	}
+	plan, err := c.Plan(ctx, t.Plan)
+	if err != nil {
+		return nil, err
+	}
 	now := c.now()
 	var view *Record
 	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
@@ -227,6 +262,11 @@ func (c *Core) UpdateRecord(ctx context.Context, caller Caller, t *store.Tenant,
 		r, err := tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: col, ID: id, IfVersion: cur.Version, Data: data, UpdatedAt: now})
 		if err != nil {
 			return err
+		}
+		if len(data) > len(cur.Data) {
+			if err := checkQuota(ctx, tx, plan); err != nil {
+				return err
+			}
 		}
 		view = recordView(r)
 		return c.appendRecordEvent(ctx, tx, caller, "record.update", r)
@@ -336,11 +376,7 @@ func (c *Core) Usage(ctx context.Context, caller Caller, t *store.Tenant) (*Usag
 	if err != nil {
 		return nil, err
 	}
-	var plan *tenant.Plan
-	err = c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
-		plan, err = tx.GetPlan(ctx, t.Plan)
-		return err
-	})
+	plan, err := c.Plan(ctx, t.Plan)
 	if err != nil {
 		return nil, err
 	}

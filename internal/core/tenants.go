@@ -71,6 +71,31 @@ func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenan
 	return t, nil
 }
 
+// Plan returns the plan called name, from a cache that lives CacheTTL, so a
+// plan changed on another node applies here within CacheTTL (at once when
+// changed through this node).
+func (c *Core) Plan(ctx context.Context, name string) (*tenant.Plan, error) {
+	now := c.now()
+	c.mu.RLock()
+	cp, ok := c.plans[name]
+	c.mu.RUnlock()
+	if ok && now.Before(cp.expires) {
+		return cp.p, nil
+	}
+	var p *tenant.Plan
+	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
+		p, err = tx.GetPlan(ctx, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.plans[name] = cachedPlan{p: p, expires: now.Add(c.cacheTTL)}
+	c.mu.Unlock()
+	return p, nil
+}
+
 // forgetTenant drops what this node caches about t.
 func (c *Core) forgetTenant(t *store.Tenant) {
 	c.mu.Lock()
@@ -343,6 +368,9 @@ func (c *Core) PutPlan(ctx context.Context, caller Caller, name string, p tenant
 			Action: "plan.put", Resource: "plan:" + name, RequestID: caller.RequestID, Outcome: audit.Success})
 		return err
 	})
+	c.mu.Lock()
+	delete(c.plans, name)
+	c.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
