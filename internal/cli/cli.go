@@ -61,7 +61,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
-	root.AddCommand(newServe(o), newTenant(o), newKey(o), newAudit(o), newVersion(o))
+	root.AddCommand(newServe(o), newTenant(o), newKey(o), newAudit(o), newVersion(o), newBench(o))
 	return root
 }
 

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulkheadhq/bulkhead/internal/bench"
+)
+
+// benchFlags are the flags every bench subcommand shares.
+type benchFlags struct {
+	url, token        string
+	json              bool
+	duration, timeout time.Duration
+}
+
+func newBench(o *options) *cobra.Command {
+	f := &benchFlags{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load the API and report throughput, latency and isolation",
+		Long: "bench is an open-loop load generator: every stream has a fixed arrival rate, each request is sent\n" +
+			"at its scheduled time whether or not earlier ones have finished, and latency counts from that\n" +
+			"scheduled time, so a stall shows in full (no coordinated omission).\n\n" +
+			"By default it starts a server in this process on a temporary data directory (the embedded\n" +
+			"SQLite database, or --database), provisions what it needs through the HTTP API and removes it\n" +
+			"all at the end; the generator and the server then share this machine's CPUs. With --url and\n" +
+			"--token it loads a running server instead, creating tenants and plans named bn-*/bench-*.\n\n" +
+			"Progress goes to stderr, the report to stdout (--json for one JSON document). The exit status\n" +
+			"is non-zero only when the bench cannot be set up; goals are reported, not asserted.",
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.url, "url", "", "base URL of a running server to load instead of starting one in process")
+	pf.StringVar(&f.token, "token", os.Getenv("BULKHEAD_ADMIN_TOKEN"), "operator token of the --url server (env BULKHEAD_ADMIN_TOKEN)")
+	pf.BoolVar(&f.json, "json", false, "print the report as one JSON document")
+	pf.DurationVar(&f.duration, "duration", 10*time.Second, "length of each measured phase")
+	pf.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout, counted from the scheduled send time")
+	cmd.AddCommand(newBenchCRUD(o, f), newBenchNoisy(o, f), newBenchTenants(o, f))
+	return cmd
+}
+
+func (f *benchFlags) options(o *options) bench.Options {
+	return bench.Options{
+		Target:   bench.TargetOptions{URL: f.url, Token: f.token, DatabaseURL: o.database, Log: o.stderr},
+		Duration: f.duration,
+		Timeout:  f.timeout,
+		Progress: bench.NewProgress(o.stderr),
+	}
+}
+
+// report is what every bench returns.
+type report interface{ WriteText(io.Writer) }
+
+func (f *benchFlags) print(o *options, r report) error {
+	if f.json {
+		enc := json.NewEncoder(o.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // the queries hold & and >
+		return enc.Encode(r)
+	}
+	r.WriteText(o.stdout)
+	return nil
+}
+
+func newBenchCRUD(o *options, f *benchFlags) *cobra.Command {
+	var c bench.CRUDOptions
+	cmd := &cobra.Command{
+		Use:   "crud",
+		Short: "Create, get and list throughput and latency, each phase on its own",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.Options = f.options(o)
+			return runBench(cmd.Context(), o, f, func(ctx context.Context) (report, error) { return bench.RunCRUD(ctx, c) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.Float64Var(&c.Rate, "rate", 500, "arrival rate of each phase, requests per second over all tenants")
+	fl.IntVar(&c.Tenants, "tenants", 4, "tenants the requests are spread over")
+	fl.IntVar(&c.Conns, "conns", 64, "most requests in flight (one connection each)")
+	fl.BoolVar(&c.Max, "max", false, "closed loop instead: --conns workers send back to back, for maximum throughput (latency then hides queueing)")
+	fl.IntVar(&c.Seed, "seed", 100, "records created per tenant before measuring")
+	return cmd
+}
+
+func newBenchNoisy(o *options, f *benchFlags) *cobra.Command {
+	var c bench.NoisyOptions
+	cmd := &cobra.Command{
+		Use:   "noisy",
+		Short: "Victim tenants alone, then beside a flooding aggressor, with and without its plan's limits",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.Options = f.options(o)
+			return runBench(cmd.Context(), o, f, func(ctx context.Context) (report, error) { return bench.RunNoisy(ctx, c) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&c.Victims, "victims", 4, "victim tenants")
+	fl.Float64Var(&c.VictimRate, "victim-rate", 20, "each victim's arrival rate, requests per second (60% get, 30% list, 10% create)")
+	fl.IntVar(&c.VictimConns, "victim-conns", 64, "most requests in flight per victim")
+	fl.Float64Var(&c.AggressorRate, "aggressor-rate", 0, "the aggressor's arrival rate, requests per second (75% heavy list, 25% create); 0 means 50× --plan-rate")
+	fl.IntVar(&c.AggressorConns, "aggressor-conns", 64, "the aggressor's connections (most requests in flight)")
+	fl.IntVar(&c.AggressorKeys, "aggressor-keys", 8, "API keys the aggressor rotates through")
+	fl.Float64Var(&c.AggressorPlan.RatePerSec, "plan-rate", 20, "rate_per_sec of the aggressor's plan (bench-aggressor)")
+	fl.IntVar(&c.AggressorPlan.Burst, "plan-burst", 20, "burst of the aggressor's plan")
+	fl.IntVar(&c.AggressorPlan.MaxInflight, "plan-inflight", 8, "max_inflight of the aggressor's plan")
+	fl.IntVar(&c.AggressorPlan.Weight, "plan-weight", 1, "weight of the aggressor's plan")
+	return cmd
+}
+
+func newBenchTenants(o *options, f *benchFlags) *cobra.Command {
+	var c bench.TenantsOptions
+	cmd := &cobra.Command{
+		Use:   "tenants",
+		Short: "Per-request latency and memory per idle tenant as the tenant count grows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.Options = f.options(o)
+			return runBench(cmd.Context(), o, f, func(ctx context.Context) (report, error) { return bench.RunTenants(ctx, c) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntSliceVar(&c.Counts, "counts", []int{10, 1000, 100000}, "tenant counts to measure at (each step adds to the previous)")
+	fl.Float64Var(&c.Rate, "rate", 200, "arrival rate of the measured gets, requests per second over all tenants")
+	fl.IntVar(&c.Conns, "conns", 32, "most requests in flight")
+	fl.IntVar(&c.ProvisionConns, "provision-conns", 32, "tenants created at once")
+	return cmd
+}
+
+// runBench runs a bench and prints its report. Its error is a setup
+// failure (or an interruption), never a missed goal.
+func runBench(ctx context.Context, o *options, f *benchFlags, run func(context.Context) (report, error)) error {
+	r, err := run(ctx)
+	if err != nil {
+		return err
+	}
+	return f.print(o, r)
+}
