@@ -778,11 +778,12 @@ func TestHealthAndMeta(t *testing.T) {
 				}
 				body := string(r.Body)
 				for _, want := range []string{
-					`bulkhead_http_requests_total{route="GET /v1/tenants/{tenant}/usage",status="200",tenant="acme"} 1`,
-					`bulkhead_http_requests_total{route="GET /healthz",status="200",tenant=""} 2`,
-					`bulkhead_http_requests_total{route="GET /metrics",status="401",tenant=""} 1`,
-					`bulkhead_http_requests_total{route="GET /v1/tenants/{tenant}/usage",status="401",tenant=""} 1`,
-					`bulkhead_http_requests_total{route="GET /v1/tenants/{tenant}/usage",status="404",tenant=""} 1`,
+					`bulkhead_http_requests_total{route="GET /v1/tenants/{tenant}/usage",status="200"} 1`,
+					`bulkhead_http_requests_total{route="GET /healthz",status="200"} 2`,
+					`bulkhead_http_requests_total{route="GET /metrics",status="401"} 1`,
+					`bulkhead_http_requests_total{route="GET /v1/tenants/{tenant}/usage",status="401"} 1`,
+					`bulkhead_http_requests_total{route="GET /v1/tenants/{tenant}/usage",status="404"} 1`,
+					`bulkhead_tenant_requests_total{outcome="ok",tenant="acme"}`,
 				} {
 					if !strings.Contains(body, want) {
 						t.Errorf("metrics lack %s", want)
@@ -793,9 +794,9 @@ func TestHealthAndMeta(t *testing.T) {
 						t.Errorf("metrics carry %s from an unscoped request", bad)
 					}
 				}
-				// Every tenant label is empty or a tenant that exists.
+				// Every tenant label is a tenant that exists.
 				for _, m := range regexp.MustCompile(`tenant="([^"]*)"`).FindAllStringSubmatch(body, -1) {
-					if m[1] != "" && m[1] != "acme" {
+					if m[1] != "acme" {
 						t.Errorf("metrics carry tenant label %q", m[1])
 					}
 				}

@@ -10,14 +10,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Metrics are the HTTP metrics of one server. Tenant labels carry the tenant
+// Metrics are the HTTP metrics of one server.
+//
+// Routes and statuses are broken down without the tenant, and tenants by a
+// handful of outcomes without the route: a series per tenant per route (let
+// alone a latency histogram per tenant) would cost kilobytes per tenant and
+// grow with every route a tenant touches. Tenant labels carry the tenant
 // slug, and only once the request was scoped to a tenant its credential
 // belongs to, so unauthenticated clients cannot mint label values.
 type Metrics struct {
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	tenant   *prometheus.CounterVec
+	rejected *prometheus.CounterVec
 }
+
+// Outcome classes of the per-tenant counter.
+const (
+	OutcomeOK          = "ok"           // 1xx–3xx
+	OutcomeClientError = "client_error" // 4xx other than 429
+	OutcomeThrottled   = "throttled"    // 429
+	OutcomeShed        = "shed"         // 503
+	OutcomeServerError = "server_error" // other 5xx
+)
 
 // NewMetrics registers bulkhead's metrics, plus the Go runtime and process
 // collectors, in a new registry.
@@ -27,23 +43,52 @@ func NewMetrics() *Metrics {
 		Registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulkhead_http_requests_total",
-			Help: "HTTP requests by tenant, route and status code.",
-		}, []string{"tenant", "route", "status"}),
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bulkhead_http_request_duration_seconds",
-			Help:    "HTTP request latency by tenant and route.",
+			Help:    "HTTP request latency by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"tenant", "route"}),
+		}, []string{"route"}),
+		tenant: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulkhead_tenant_requests_total",
+			Help: "HTTP requests scoped to a tenant, by outcome: ok, client_error, throttled, shed, server_error.",
+		}, []string{"tenant", "outcome"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulkhead_admission_rejected_total",
+			Help: "Requests refused before any database work, by reason: rate, credential_rate, inflight, shed.",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.latency,
+	reg.MustRegister(m.requests, m.latency, m.tenant, m.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// ObserveRequest counts one finished request.
+// ObserveRequest counts one finished request; tenant is empty for requests
+// not scoped to a tenant.
 func (m *Metrics) ObserveRequest(tenant, route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(tenant, route, statusText(status)).Inc()
-	m.latency.WithLabelValues(tenant, route).Observe(d.Seconds())
+	m.requests.WithLabelValues(route, statusText(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	if tenant != "" {
+		m.tenant.WithLabelValues(tenant, outcome(status)).Inc()
+	}
+}
+
+// Rejected counts a request refused by admission control.
+func (m *Metrics) Rejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
+
+func outcome(status int) string {
+	switch {
+	case status < 400:
+		return OutcomeOK
+	case status == 429:
+		return OutcomeThrottled
+	case status == 503:
+		return OutcomeShed
+	case status < 500:
+		return OutcomeClientError
+	}
+	return OutcomeServerError
 }
 
 // statusText avoids strconv's allocation for the common codes.
