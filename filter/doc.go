@@ -8,7 +8,7 @@ results:
 	primary := "(" or ")" | field op literal
 	field   := [A-Za-z_][A-Za-z0-9_]*          (at most 64 bytes)
 	op      := "=" | "!=" | ">" | ">=" | "<" | "<=" | "~"
-	literal := a JSON string, number, true, false or null
+	literal := a JSON string (without \u0000), number, true, false or null
 
 A filter is at most MaxLength bytes, holds at most MaxTerms comparisons and
 nests parentheses at most MaxDepth deep; Parse reports anything else as a

@@ -38,7 +38,7 @@ var fuzzSeeds = []string{
 	`id = 1`,
 	`a > true`,
 	`a ~ 1`,
-	`a = "\"\\\/\b\f\n\r\t\u0000\u001f\u007f"`,
+	`a = "\"\\\/\b\f\n\r\t\u0001\u001f\u007f"`,
 	`a = "\ud83d\ude00\u00e9\u4E16"`,
 	`a = "\ud800"`,
 	`a = "\udc00\ud800"`,

@@ -669,6 +669,12 @@ func unquote(q string, pos int) (string, error) {
 				if !ok {
 					return "", bad(i, `invalid \u escape in string`)
 				}
+				if r == 0 {
+					// Records cannot hold NUL (PostgreSQL's jsonb cannot), so
+					// no string could match it; refuse it rather than let
+					// the backends disagree.
+					return "", bad(i, `\u0000 is not allowed in strings`)
+				}
 				if utf16IsLow(r) {
 					return "", bad(i, `unpaired surrogate \u escape in string`)
 				}

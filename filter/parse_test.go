@@ -114,7 +114,7 @@ func TestParse(t *testing.T) {
 		{`a = "hello world"`, at(0, "a", Eq, str("hello world"))},
 		{`a = "\"\\\/\b\f\n\r\t"`, at(0, "a", Eq, str("\"\\/\b\f\n\r\t"))},
 		{`a = "\u0041\u00e9\u00E9\u4e16"`, at(0, "a", Eq, str("Aéé世"))},
-		{`a = "\u0000"`, at(0, "a", Eq, str("\x00"))},
+		{`a = "\u0001"`, at(0, "a", Eq, str("\x01"))},
 		{`a = "\ud83d\ude00"`, at(0, "a", Eq, str("😀"))},
 		{`a = "\uD83D\uDE00x"`, at(0, "a", Eq, str("😀x"))},
 		{`a = "\ufffd"`, at(0, "a", Eq, str("\ufffd"))},
@@ -187,6 +187,8 @@ func TestParseErrors(t *testing.T) {
 		pos     int
 		wantMsg string // a substring of the message
 	}{
+		// NUL can never match a record.
+		{`a = "x\u0000"`, 6, `\u0000 is not allowed`},
 		// Timestamps finer than a microsecond.
 		{`created_at > "2024-01-02T03:04:05.1234567Z"`, 0, `at most microsecond precision`},
 		// Missing pieces.
@@ -541,7 +543,7 @@ func TestFormat(t *testing.T) {
 		{`a = 0.00001`, `a = 1e-05`},
 		{`a = -2.5E-3`, `a = -0.0025`},
 		{`a = "\u0041\/\"\\"`, `a = "A/\"\\"`},
-		{`a = "\b\f\n\r\t\u0000\u001f\u007f"`, "a = \"\\u0008\\u000c\\n\\r\\t\\u0000\\u001f\x7f\""},
+		{`a = "\b\f\n\r\t\u0001\u001f\u007f"`, "a = \"\\u0008\\u000c\\n\\r\\t\\u0001\\u001f\x7f\""},
 		{`a = "<&>"`, `a = "<&>"`},
 		{`a = "\ud83d\ude00 é"`, `a = "😀 é"`},
 		{`a = "\u2028"`, "a = \"\u2028\""},

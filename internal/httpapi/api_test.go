@@ -947,6 +947,7 @@ func TestTenantDeletePurgesPooledBytes(t *testing.T) {
 	for _, iso := range []tenant.Isolation{tenant.Silo, tenant.Pooled} {
 		t.Run(string(iso), func(t *testing.T) {
 			t.Parallel()
+			sqliteOnly(t)
 			b := setup(t)
 			b.tenant("acme", iso)
 			key := b.apiKey("acme", tenant.Admin)

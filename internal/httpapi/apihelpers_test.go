@@ -283,6 +283,7 @@ func (b *testBundle) usage(slug, key string) usage {
 
 // tenantDB opens the SQLite file holding a tenant's rows for tampering.
 func (b *testBundle) tenantDB(id tenant.ID, iso tenant.Isolation) *sql.DB {
+	sqliteOnly(b.t)
 	b.t.Helper()
 	path := b.dir + "/bulkhead.db"
 	if iso == tenant.Silo {

@@ -8,14 +8,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bulkheadhq/bulkhead/internal/auth"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/pgstore"
+	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -26,7 +31,7 @@ type testBundle struct {
 	t     *testing.T
 	srv   *httptest.Server
 	core  *core.Core
-	store *sqlitestore.Store
+	store store.Store
 	// dir holds bulkhead.db and tenants/<id>.db, for tests that tamper with
 	// the database directly.
 	dir   string
@@ -39,13 +44,22 @@ var fastPasswords = auth.PasswordParams{Memory: 64, Time: 1, Threads: 1}
 
 const testAdminToken = "bho_test-operator-token-0123456789"
 
-func setup(t *testing.T) *testBundle {
+// setup starts a server. opts may change its configuration, such as
+// turning admission control on; by default it admits everything.
+func setup(t *testing.T, opts ...func(*Config)) *testBundle {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
+	return setupIn(t, t.TempDir(), opts...)
+}
+
+// setupIn is setup on the database and keys in dir, so that two servers
+// can share them like two nodes of one deployment.
+//
+// The store is SQLite in dir, or with BULKHEAD_TEST_BACKEND=postgres a
+// PostgreSQL database of the test's own (one per dir), connected as the
+// application role, so that every HTTP test runs on both backends.
+func setupIn(t *testing.T, dir string, opts ...func(*Config)) *testBundle {
+	t.Helper()
+	st := openTestStore(t, dir)
 	keys, err := keyring.Load(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatalf("load keys: %v", err)
@@ -55,12 +69,57 @@ func setup(t *testing.T) *testBundle {
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}
-	srv := httptest.NewServer(New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log}))
+	cfg := Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := httptest.NewServer(New(cfg))
 	t.Cleanup(func() {
 		srv.Close()
 		st.Close()
 	})
 	return &testBundle{t: t, srv: srv, core: c, store: st, dir: dir, admin: testAdminToken}
+}
+
+// postgresBackend reports whether the HTTP tests run on PostgreSQL.
+func postgresBackend() bool { return os.Getenv("BULKHEAD_TEST_BACKEND") == "postgres" }
+
+// pgDatabases maps a setupIn dir to its PostgreSQL database.
+var pgDatabases sync.Map
+
+func openTestStore(t *testing.T, dir string) store.Store {
+	t.Helper()
+	if !postgresBackend() {
+		st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		return st
+	}
+	var db *pgtest.Database
+	if v, ok := pgDatabases.Load(dir); ok {
+		db = v.(*pgtest.Database)
+	} else {
+		db = pgtest.New(t, t)
+		if err := pgstore.Migrate(context.Background(), db.OwnerURL(t), db.App); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		pgDatabases.Store(dir, db)
+		t.Cleanup(func() { pgDatabases.Delete(dir) })
+	}
+	st, err := pgstore.Open(context.Background(), db.AppURL(t), &pgstore.Options{MaxConns: 8, ProvisionURL: db.OwnerURL(t)})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	return st
+}
+
+// sqliteOnly skips a test that inspects or tampers with SQLite files.
+func sqliteOnly(t *testing.T) {
+	t.Helper()
+	if postgresBackend() {
+		t.Skip("inspects the SQLite files directly; the PostgreSQL store has its own database-level tests")
+	}
 }
 
 // response is a finished HTTP exchange.

@@ -1,0 +1,305 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+const (
+	// sqlTenantCheck and sqlTenantCheckLock confirm, inside the
+	// transaction, that the tenant exists and which isolation it has. The
+	// locking form holds the tenant's row against DeleteTenant until the
+	// transaction ends, so that no write lands after its purge. They run as
+	// the application role, before the switch to a silo role, which cannot
+	// read the control plane.
+	sqlTenantCheck     = `SELECT isolation FROM bulkhead.tenants WHERE id = $1`
+	sqlTenantCheckLock = `SELECT isolation FROM bulkhead.tenants WHERE id = $1 FOR KEY SHARE`
+	// sqlTenantConfig confines the transaction: the tenant for row-level
+	// security, the schema its tables are found in, the silo role (or
+	// 'none', the application role itself) and the statement timeout (NULL
+	// keeps the server's). Every setting is local to the transaction.
+	sqlTenantConfig = `SELECT set_config('bulkhead.tenant_id', $1, true), set_config('search_path', $2, true),
+		set_config('role', $3, true), set_config('statement_timeout', coalesce($4, current_setting('statement_timeout')), true)`
+	// sqlPlatformConfig sets up a control-plane transaction. It names no
+	// tenant, and clears any tenant a session-level SET may have left on
+	// the connection.
+	sqlPlatformConfig = `SELECT set_config('bulkhead.tenant_id', '', true),
+		set_config('statement_timeout', coalesce($1, current_setting('statement_timeout')), true)`
+)
+
+// endTimeout bounds COMMIT and ROLLBACK, which run even after the caller's
+// context ends: once fn has returned, the outcome is reported truthfully.
+const endTimeout = 30 * time.Second
+
+// scope is what confines a tenant transaction: the tenant, the isolation
+// its statements are routed for, and whether the tenant check locks.
+type scope struct {
+	s    *Store
+	tid  tenantID
+	iso  tenant.Isolation
+	lock bool
+}
+
+// queue adds the tenant check and the settings for sc.iso to b.
+func (sc *scope) queue(b *pgx.Batch, timeout any) {
+	if sc.lock {
+		b.Queue(sqlTenantCheckLock, sc.tid.arg)
+	} else {
+		b.Queue(sqlTenantCheck, sc.tid.arg)
+	}
+	schema, role := sc.s.pooled, "none"
+	if sc.iso == tenant.Silo {
+		schema, role = sc.tid.siloSchema(), sc.tid.siloRole()
+	}
+	b.Queue(sqlTenantConfig, string(sc.tid.id), searchPath(schema), role, timeout)
+}
+
+// txn is one transaction on one connection. It begins lazily: BEGIN, the
+// tenant check and the settings that confine the transaction travel in one
+// batch with the transaction's first statement, so that they cost no round
+// trip of their own (round trips, not RLS, dominate the cost of a short
+// transaction). A transaction whose function runs no statement never
+// begins at all.
+//
+// A txn is not safe for concurrent use; the Tx wrapping it serializes
+// callers.
+type txn struct {
+	conn    *pgx.Conn
+	log     *slog.Logger
+	opts    pgx.TxOptions
+	scope   *scope // nil in a control-plane transaction
+	timeout any    // statement_timeout for set_config, or nil
+	tx      pgx.Tx // nil until begun
+	// err, once set, is returned by every later statement and by finish:
+	// the transaction failed to begin (its tenant is gone, say) and will
+	// not commit.
+	err error
+}
+
+// started returns a txn for a transaction that the caller has already
+// begun on tx, with its settings applied.
+func started(tx pgx.Tx, timeout any, log *slog.Logger) *txn {
+	return &txn{conn: tx.Conn(), log: log, tx: tx, timeout: timeout}
+}
+
+// begin sends BEGIN, the prelude and first as one batch and returns the
+// batch positioned at first's result; the caller reads it and
+// closes the batch. If the tenant turns out to have another isolation than
+// the route assumed (it was deleted and created again, by another process),
+// begin rolls back and retries once with the right settings: nothing of
+// fn's has run yet, since first is fn's first statement.
+func (q *txn) begin(ctx context.Context, first queued) (pgx.BatchResults, error) {
+	for attempt := 0; ; attempt++ {
+		b := &pgx.Batch{}
+		b.BeginTx(q.opts)
+		if q.scope != nil {
+			q.scope.queue(b, q.timeout)
+		} else {
+			b.Queue(sqlPlatformConfig, q.timeout)
+		}
+		b.Queue(first.sql, first.args...)
+		br := q.conn.SendBatch(ctx, b)
+		tx := br.Tx()
+		// A transaction that failed to begin never begins: its later
+		// statements and finish return the same error, so that fn cannot
+		// go on to commit its other writes in a transaction of their own.
+		fail := func(err error) (pgx.BatchResults, error) {
+			br.Close()
+			q.rollback(ctx, tx)
+			q.err = err
+			return nil, err
+		}
+		if _, err := br.Exec(); err != nil {
+			return fail(fmt.Errorf("pgstore: begin transaction: %w", err))
+		}
+		if sc := q.scope; sc != nil {
+			var iso tenant.Isolation
+			if err := br.QueryRow().Scan(&iso); err != nil {
+				err = wrap(err, "tenant %s", sc.tid.id)
+				if errors.Is(err, store.ErrNotFound) {
+					sc.s.forget(sc.tid.id)
+				}
+				return fail(err)
+			}
+			if iso != sc.iso {
+				q.log.Info("pgstore: tenant isolation changed since it was cached; retrying",
+					"tenant", sc.tid.id, "was", sc.iso, "now", iso)
+				sc.s.remember(sc.tid.id, iso)
+				sc.iso = iso
+				if attempt == 0 {
+					br.Close()
+					q.rollback(ctx, tx)
+					continue
+				}
+				return fail(fmt.Errorf("pgstore: tenant %s changed isolation while a transaction began", sc.tid.id))
+			}
+		}
+		if _, err := br.Exec(); err != nil {
+			return fail(wrap(err, "pgstore: configure transaction"))
+		}
+		q.tx = tx
+		return br, nil
+	}
+}
+
+// queued is a statement and its arguments.
+type queued struct {
+	sql  string
+	args []any
+}
+
+// exec runs a statement that returns no rows.
+func (q *txn) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if q.err != nil {
+		return pgconn.CommandTag{}, q.err
+	}
+	if q.tx != nil {
+		return q.tx.Exec(ctx, sql, args...)
+	}
+	br, err := q.begin(ctx, queued{sql: sql, args: args})
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+// query runs a statement that returns rows. The caller closes them.
+func (q *txn) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if q.err != nil {
+		return nil, q.err
+	}
+	if q.tx != nil {
+		return q.tx.Query(ctx, sql, args...)
+	}
+	br, err := q.begin(ctx, queued{sql: sql, args: args})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// queryRow runs a statement expected to return at most one row; Scan
+// returns pgx.ErrNoRows if it returns none.
+func (q *txn) queryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := q.query(ctx, sql, args...)
+	return &row{rows: rows, err: err}
+}
+
+// finish ends the transaction after its function returned fnErr: it
+// commits if fnErr is nil and rolls back otherwise. A tenant transaction
+// that never began still checks that its tenant exists, so that InTenant
+// reports a missing tenant whatever fn did.
+func (q *txn) finish(ctx context.Context, fnErr error) error {
+	switch {
+	case q.err != nil:
+		if q.tx != nil {
+			q.rollback(ctx, q.tx)
+		}
+		return q.err
+	case fnErr != nil:
+		if q.tx != nil {
+			q.rollback(ctx, q.tx)
+		}
+		return fnErr
+	case q.tx == nil:
+		if q.scope == nil {
+			return nil
+		}
+		return q.scope.s.checkTenant(ctx, q.conn, q.scope.tid)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	defer cancel()
+	if err := q.tx.Commit(ctx); err != nil {
+		if errors.Is(err, pgx.ErrTxCommitRollback) {
+			return errors.New("pgstore: commit: a statement of the transaction failed, so it was rolled back")
+		}
+		return fmt.Errorf("pgstore: commit: %w", err)
+	}
+	return nil
+}
+
+// rollback ends tx, even if ctx has ended. A failure is only logged: a
+// connection that cannot roll back is broken, and the pool discards
+// connections released inside a transaction, which ends it.
+func (q *txn) rollback(ctx context.Context, tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
+	defer cancel()
+	if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		q.log.Warn("pgstore: roll back", "err", err)
+	}
+}
+
+// batchRows are the rows of a statement sent in a batch: closing them also
+// closes the batch, which makes the connection usable again.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *batchRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.br.Close()
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// row is pgx.Row over rows that may have failed to start.
+type row struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r *row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}

@@ -1,0 +1,128 @@
+/*
+Package pgstore is bulkhead's PostgreSQL storage backend: an implementation
+of store.Store whose tenant isolation holds in the database itself. Even a
+raw query by the application's own role cannot read or write another
+tenant's rows.
+
+# Roles
+
+Three roles are involved, and the store refuses to run if they are mixed
+up:
+
+  - The owner role owns every schema, table and silo role the store uses.
+    It runs Migrate, and it provisions silo tenants (Options.ProvisionURL).
+    It needs CREATEROLE and the right to create schemas in the database.
+    Its credentials are administrative: keep them off the request path.
+  - The application role is what Open connects as and what serves every
+    request. It is no superuser, has no BYPASSRLS, CREATEROLE or INHERIT,
+    owns nothing and holds exactly the privileges Migrate grants: USAGE on
+    schema bulkhead and SELECT, INSERT, UPDATE or DELETE, as each statement
+    needs, on its tables. Open checks all of this (see Open).
+  - Each silo tenant has a NOLOGIN role, bulkhead_t_<uuid hex>, with exactly
+    those privileges on its own schema t_<uuid hex> and nothing else. The
+    application role is a member of it but, being NOINHERIT, holds none of
+    its privileges until a transaction switches to it.
+
+One-time setup, as a superuser (names and password are examples; the owner
+needs CREATE on the database, here by owning it):
+
+	CREATE ROLE bulkhead_owner LOGIN PASSWORD '…' NOSUPERUSER NOBYPASSRLS CREATEROLE NOCREATEDB;
+	CREATE ROLE bulkhead_app LOGIN PASSWORD '…' NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOINHERIT;
+	CREATE DATABASE bulkhead OWNER bulkhead_owner;
+	REVOKE ALL ON DATABASE bulkhead FROM PUBLIC;
+	GRANT CONNECT ON DATABASE bulkhead TO bulkhead_app;
+	\c bulkhead
+	REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+Then, as the owner, and again after every upgrade:
+
+	pgstore.Migrate(ctx, "postgres://bulkhead_owner:…@host/bulkhead", "bulkhead_app")
+
+and serve with
+
+	pgstore.Open(ctx, "postgres://bulkhead_app:…@host/bulkhead",
+		&pgstore.Options{ProvisionURL: "postgres://bulkhead_owner:…@host/bulkhead"})
+
+Roles are cluster-wide: silo roles are named after their tenant's UUID, so
+several bulkhead databases may share a server as long as their owner and
+application roles differ.
+
+# Schema
+
+Schema bulkhead holds the control plane (plans, tenants, platform
+idempotency keys and the platform's audit chain, in platform_audit_* tables)
+and the pooled tenants' tables. Every tenant table has a tenant_id uuid
+column that leads its primary, unique and foreign keys, and row-level
+security enabled and forced with the policy
+
+	USING (tenant_id = nullif(current_setting('bulkhead.tenant_id', true), '')::uuid)
+	WITH CHECK (the same)
+
+A silo tenant's schema t_<uuid hex> holds the same tables, tenant_id and
+policy included, so one set of statements serves both kinds of tenant; only
+the search_path and the role differ. Control-plane tables hold no tenant
+data and have no row-level security. There are no views and no functions.
+
+Migrate applies the embedded, versioned migrations with goose (its version
+table is bulkhead.goose_db_version). Open refuses a database whose schema
+is at another version than the build's.
+
+# Transactions
+
+InTenant and ReadTenant run one transaction on the application role's pool.
+Its first batch, sent with the first statement of fn so that it costs no
+round trip of its own, holds BEGIN, a check that the tenant exists (locking
+its row against deletion, in read-write transactions) and
+
+	set_config('bulkhead.tenant_id', <tenant>, true)
+	set_config('search_path', 'bulkhead' or 't_<hex>', true)
+	set_config('role', 'none' or 'bulkhead_t_<hex>', true)
+	set_config('statement_timeout', <Options.StatementTimeout>, true)
+
+All of these are local to the transaction, never session-level, so nothing
+survives into the next transaction on a pooled connection. (Each connection
+does get the pooled schema as its session search_path, for pgx to prepare
+statements before a batch's BEGIN; PostgreSQL analyzes a prepared statement
+again when it runs under another search_path, so a connection that moves
+between silo tenants re-plans its statements.) Statements also
+bind tenant_id = $1 themselves: row-level security is what guarantees
+isolation; the predicate is defence in depth and lets the planner use the
+indexes. Read-write transactions are READ COMMITTED; read-only ones
+REPEATABLE READ READ ONLY, one snapshot each, and their write methods
+return store.ErrReadOnly without touching the database. A tenant's audit
+head is a row of audit_heads that AuditHead locks in read-write
+transactions, so concurrent appenders serialize.
+
+Silo tenants are created and deleted in one transaction of the owner role
+(Options.ProvisionURL), DDL included, so that a failure or a crash leaves
+nothing behind; see CreateTenant.
+
+# Filters
+
+Filters compile to parameterized SQL over the jsonb copy of each record
+(column doc; column data keeps the record's text byte for byte), with the
+same results as sqlitestore: types are strict (jsonb_typeof), numbers
+compare as float8 (IEEE doubles, as in SQLite, not numeric), strings
+bytewise (COLLATE "C"), ~ with strpos. Orders by a data key compute
+package filter's (rank, number, text, id) key in SQL and page with a row
+comparison on it. There are no indexes on data keys yet.
+
+Three differences from sqlitestore are known, all outside what the API
+layer (internal/core) ever stores: integers beyond 2^53 compare as 64-bit
+floats here, as package filter specifies, while SQLite compares them
+exactly; jsonb cannot hold U+0000, so filters see it as U+FFFD (the record
+itself comes back byte for byte); and of duplicate keys in an object,
+filters here see the last, SQLite the first.
+
+# Behind pgbouncer
+
+Transaction pooling works: every setting is transaction-local. pgbouncer
+before 1.21 cannot carry pgx's prepared statements; add
+default_query_exec_mode=exec to both URLs.
+
+# Unstable
+
+The schema may still change in ways Migrate handles; the package API is
+unstable while store.Store is.
+*/
+package pgstore

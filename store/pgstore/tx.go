@@ -1,0 +1,592 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// Every statement on a tenant table names its tables unqualified, found
+// through the transaction's search_path (the pooled schema or the silo
+// tenant's own), and binds tenant_id = $1 to the transaction's tenant,
+// although row-level security already confines it: the predicate keeps the
+// statements correct should a policy ever be lost, and lets the planner use
+// the indexes, which tenant_id leads. The statements are fixed text: every
+// value is a bind parameter.
+//
+// Writes that can fail in the ways store.Tx documents (a taken id, a
+// missing collection, a stale version) detect it without raising an error,
+// with ON CONFLICT DO NOTHING and data-modifying CTEs, because a failed
+// statement would abort the whole PostgreSQL transaction. Each write is one
+// statement, usage bookkeeping included: one round trip.
+const (
+	sqlCreateUser = `INSERT INTO users (tenant_id, id, email, password_hash, role, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`
+	userColumns       = `id, email, password_hash, role, created_at, updated_at`
+	sqlGetUser        = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND id = $2`
+	sqlGetUserByEmail = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND email = $2`
+
+	sqlCreateAPIKey = `INSERT INTO api_keys (tenant_id, id, name, role, hash, created_by, created_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
+	apiKeyColumns   = `id, name, role, hash, created_by, created_at, revoked_at`
+	sqlGetAPIKey    = `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE tenant_id = $1 AND id = $2`
+	sqlListAPIKeys  = `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id`
+	sqlRevokeAPIKey = `UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL`
+
+	sqlCreateRefresh = `INSERT INTO refresh_tokens (tenant_id, id, user_id, family, hash, expires_at, created_at, used_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`
+	sqlGetRefresh = `SELECT id, user_id, family, hash, expires_at, created_at, used_at, revoked_at
+		FROM refresh_tokens WHERE tenant_id = $1 AND id = $2`
+	sqlUseRefresh = `UPDATE refresh_tokens SET used_at = $3
+		WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL AND revoked_at IS NULL`
+	sqlRefreshExists = `SELECT 1 FROM refresh_tokens WHERE tenant_id = $1 AND id = $2`
+	sqlRevokeFamily  = `UPDATE refresh_tokens SET revoked_at = $3
+		WHERE tenant_id = $1 AND family = $2 AND revoked_at IS NULL`
+
+	// sqlPutCollection inserts the collection or, if it exists, replaces
+	// its schema, and reports which with its created_at. The UPDATE sees
+	// the statement's snapshot, so if a concurrent transaction inserted the
+	// same name after it was taken, neither part returns a row and the
+	// caller runs the statement again (with a new snapshot).
+	sqlPutCollection = `WITH ins AS (
+			INSERT INTO collections (tenant_id, name, schema, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING created_at),
+		upd AS (
+			UPDATE collections SET schema = $3, updated_at = $5
+			WHERE tenant_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM ins) RETURNING created_at)
+		SELECT created_at, true FROM ins UNION ALL SELECT created_at, false FROM upd`
+	collectionColumns  = `name, schema, created_at, updated_at`
+	sqlGetCollection   = `SELECT ` + collectionColumns + ` FROM collections WHERE tenant_id = $1 AND name = $2`
+	sqlListCollections = `SELECT ` + collectionColumns + ` FROM collections WHERE tenant_id = $1 ORDER BY name`
+
+	// sqlCreateRecord inserts the record if its collection exists and its
+	// id is free, counts it in the usage, and reports both conditions.
+	sqlCreateRecord = `WITH col AS (SELECT 1 FROM collections WHERE tenant_id = $1::uuid AND name = $2::text),
+		ins AS (
+			INSERT INTO records (tenant_id, collection, id, version, data, created_at, updated_at)
+			SELECT $1::uuid, $2::text, $3::text, $4::bigint, $5::text, $6::timestamptz, $7::timestamptz
+			WHERE EXISTS (SELECT 1 FROM col)
+			ON CONFLICT DO NOTHING RETURNING octet_length(data) AS size),
+		u AS (
+			INSERT INTO usage AS u (tenant_id, records, bytes) SELECT $1::uuid, 1, size FROM ins
+			ON CONFLICT (tenant_id) DO UPDATE SET records = u.records + excluded.records, bytes = u.bytes + excluded.bytes)
+		SELECT EXISTS (SELECT 1 FROM col), EXISTS (SELECT 1 FROM ins)`
+	sqlGetRecord = `SELECT version, data, created_at, updated_at FROM records
+		WHERE tenant_id = $1 AND collection = $2 AND id = $3`
+	// sqlUpdateRecord locks the record, updates it if $4 is zero or its
+	// version, and moves the usage by the size difference. In READ
+	// COMMITTED, FOR UPDATE returns the newest version of the row once any
+	// concurrent writer has committed, so old holds the version and size
+	// that the update replaces. It returns no row if the record does not
+	// exist, and false if the version did not match.
+	sqlUpdateRecord = `WITH old AS (
+			SELECT version, octet_length(data) AS size, created_at FROM records
+			WHERE tenant_id = $1::uuid AND collection = $2::text AND id = $3::text FOR UPDATE),
+		upd AS (
+			UPDATE records r SET version = r.version + 1, data = $5::text, updated_at = $6::timestamptz
+			FROM old
+			WHERE r.tenant_id = $1::uuid AND r.collection = $2::text AND r.id = $3::text
+				AND ($4::bigint = 0 OR old.version = $4::bigint)
+			RETURNING octet_length(r.data) - old.size AS delta),
+		u AS (
+			INSERT INTO usage AS u (tenant_id, records, bytes) SELECT $1::uuid, 0, delta FROM upd
+			ON CONFLICT (tenant_id) DO UPDATE SET bytes = u.bytes + excluded.bytes)
+		SELECT old.version, old.created_at, EXISTS (SELECT 1 FROM upd) FROM old`
+	// sqlDeleteRecord is sqlUpdateRecord for deletes, and returns what it
+	// deleted.
+	sqlDeleteRecord = `WITH old AS (
+			SELECT version, data, created_at, updated_at FROM records
+			WHERE tenant_id = $1::uuid AND collection = $2::text AND id = $3::text FOR UPDATE),
+		del AS (
+			DELETE FROM records r USING old
+			WHERE r.tenant_id = $1::uuid AND r.collection = $2::text AND r.id = $3::text
+				AND ($4::bigint = 0 OR old.version = $4::bigint)
+			RETURNING octet_length(r.data) AS size),
+		u AS (
+			INSERT INTO usage AS u (tenant_id, records, bytes) SELECT $1::uuid, -1, -size FROM del
+			ON CONFLICT (tenant_id) DO UPDATE SET records = u.records + excluded.records, bytes = u.bytes + excluded.bytes)
+		SELECT old.version, old.data, old.created_at, old.updated_at, EXISTS (SELECT 1 FROM del) FROM old`
+	sqlGetUsage = `SELECT records, bytes FROM usage WHERE tenant_id = $1`
+
+	sqlGetIdempotency = `SELECT request_hash, response, created_at FROM idempotency_keys WHERE tenant_id = $1 AND key = $2`
+	sqlPutIdempotency = `INSERT INTO idempotency_keys AS k (tenant_id, key, request_hash, response, created_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (tenant_id, key) DO UPDATE SET request_hash = excluded.request_hash,
+		response = excluded.response, created_at = excluded.created_at`
+)
+
+// txCore is what a Tx and a PlatformTx share: the transaction, its mode,
+// and the lock that serializes the Tx's methods (a pgx connection runs one
+// statement at a time; a Tx may be handed to several goroutines).
+type txCore struct {
+	q        *txn
+	readOnly bool
+	mu       sync.Mutex
+	ended    atomic.Bool
+}
+
+// begin checks that the transaction may run a statement and takes the
+// lock; the caller calls the returned unlock when done. A read-only
+// transaction's write methods fail here, without touching the database.
+func (c *txCore) begin(write bool) (unlock func(), err error) {
+	if c.ended.Load() {
+		return nil, errTxDone
+	}
+	if write && c.readOnly {
+		return nil, store.ErrReadOnly
+	}
+	c.mu.Lock()
+	if c.ended.Load() {
+		c.mu.Unlock()
+		return nil, errTxDone
+	}
+	return c.mu.Unlock, nil
+}
+
+// end marks the transaction ended, after any method in progress returns.
+func (c *txCore) end() {
+	c.mu.Lock()
+	c.ended.Store(true)
+	c.mu.Unlock()
+}
+
+// tx implements store.Tx for one tenant.
+type tx struct {
+	*txCore
+	tid tenantID
+	auditLog
+}
+
+var _ store.Tx = (*tx)(nil)
+
+func newTx(q *txn, tid tenantID, readOnly bool) *tx {
+	c := &txCore{q: q, readOnly: readOnly}
+	return &tx{txCore: c, tid: tid, auditLog: auditLog{txCore: c, sql: &tenantAuditSQL, prefix: []any{tid.arg}}}
+}
+
+func (t *tx) Tenant() tenant.ID { return t.tid.id }
+
+func (t *tx) CreateUser(ctx context.Context, u *store.User) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tag, err := t.q.exec(ctx, sqlCreateUser, t.tid.arg, string(u.ID), u.Email, u.PasswordHash, string(u.Role), u.CreatedAt, u.UpdatedAt)
+	if err != nil {
+		return wrap(err, "create user %s", u.ID)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("create user %s: id or email is taken: %w", u.ID, store.ErrConflict)
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(r scanner) (*store.User, error) {
+	var u store.User
+	if err := r.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.CreatedAt, &u.UpdatedAt); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+func (t *tx) GetUser(ctx context.Context, id store.UserID) (*store.User, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	u, err := scanUser(t.q.queryRow(ctx, sqlGetUser, t.tid.arg, string(id)))
+	return u, wrap(err, "get user %s", id)
+}
+
+func (t *tx) GetUserByEmail(ctx context.Context, email string) (*store.User, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	u, err := scanUser(t.q.queryRow(ctx, sqlGetUserByEmail, t.tid.arg, email))
+	return u, wrap(err, "get user by email")
+}
+
+func (t *tx) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tag, err := t.q.exec(ctx, sqlCreateAPIKey, t.tid.arg, string(k.ID), k.Name, string(k.Role), k.Hash, k.CreatedBy, k.CreatedAt, k.RevokedAt)
+	if err != nil {
+		return wrap(err, "create api key %s", k.ID)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("create api key %s: id is taken: %w", k.ID, store.ErrConflict)
+	}
+	return nil
+}
+
+func scanAPIKey(r scanner) (*store.APIKey, error) {
+	var k store.APIKey
+	if err := r.Scan(&k.ID, &k.Name, &k.Role, &k.Hash, &k.CreatedBy, &k.CreatedAt, &k.RevokedAt); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+func (t *tx) GetAPIKey(ctx context.Context, id store.APIKeyID) (*store.APIKey, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	k, err := scanAPIKey(t.q.queryRow(ctx, sqlGetAPIKey, t.tid.arg, string(id)))
+	return k, wrap(err, "get api key %s", id)
+}
+
+func (t *tx) ListAPIKeys(ctx context.Context) ([]*store.APIKey, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rows, err := t.q.query(ctx, sqlListAPIKeys, t.tid.arg)
+	if err != nil {
+		return nil, wrap(err, "list api keys")
+	}
+	defer rows.Close()
+	var ks []*store.APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, wrap(err, "list api keys")
+		}
+		ks = append(ks, k)
+	}
+	return ks, wrap(rows.Err(), "list api keys")
+}
+
+func (t *tx) RevokeAPIKey(ctx context.Context, id store.APIKeyID, at time.Time) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tag, err := t.q.exec(ctx, sqlRevokeAPIKey, t.tid.arg, string(id), at)
+	if err != nil {
+		return wrap(err, "revoke api key %s", id)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("revoke api key %s: no such key, or already revoked: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *tx) CreateRefreshToken(ctx context.Context, rt *store.RefreshToken) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tag, err := t.q.exec(ctx, sqlCreateRefresh, t.tid.arg, string(rt.ID), string(rt.UserID), rt.Family, rt.Hash,
+		rt.ExpiresAt, rt.CreatedAt, rt.UsedAt, rt.RevokedAt)
+	if err != nil {
+		return wrap(err, "create refresh token %s", rt.ID)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("create refresh token %s: id is taken: %w", rt.ID, store.ErrConflict)
+	}
+	return nil
+}
+
+func (t *tx) GetRefreshToken(ctx context.Context, id store.RefreshTokenID) (*store.RefreshToken, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var rt store.RefreshToken
+	err = t.q.queryRow(ctx, sqlGetRefresh, t.tid.arg, string(id)).Scan(&rt.ID, &rt.UserID, &rt.Family, &rt.Hash,
+		&rt.ExpiresAt, &rt.CreatedAt, &rt.UsedAt, &rt.RevokedAt)
+	if err != nil {
+		return nil, wrap(err, "get refresh token %s", id)
+	}
+	return &rt, nil
+}
+
+func (t *tx) UseRefreshToken(ctx context.Context, id store.RefreshTokenID, at time.Time) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tag, err := t.q.exec(ctx, sqlUseRefresh, t.tid.arg, string(id), at)
+	if err != nil {
+		return wrap(err, "use refresh token %s", id)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	// Nothing changed: either the token does not exist, or it was used or
+	// revoked already.
+	var one int
+	if err := t.q.queryRow(ctx, sqlRefreshExists, t.tid.arg, string(id)).Scan(&one); err != nil {
+		return wrap(err, "use refresh token %s", id)
+	}
+	return fmt.Errorf("use refresh token %s: already used or revoked: %w", id, store.ErrConflict)
+}
+
+func (t *tx) RevokeRefreshFamily(ctx context.Context, family string, at time.Time) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = t.q.exec(ctx, sqlRevokeFamily, t.tid.arg, family, at)
+	return wrap(err, "revoke refresh token family")
+}
+
+// jsonArg is the stored form of an optional JSON document: text, or NULL
+// for nil.
+func jsonArg(doc json.RawMessage) any {
+	if doc == nil {
+		return nil
+	}
+	return string(doc)
+}
+
+func (t *tx) PutCollection(ctx context.Context, c *store.Collection) (bool, error) {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	for range 3 {
+		var created time.Time
+		var inserted bool
+		err := t.q.queryRow(ctx, sqlPutCollection, t.tid.arg, string(c.Name), jsonArg(c.Schema), c.CreatedAt, c.UpdatedAt).
+			Scan(&created, &inserted)
+		if isNotFound(err) {
+			continue // raced with a concurrent insert; see sqlPutCollection
+		}
+		if err != nil {
+			return false, wrap(err, "put collection %q", c.Name)
+		}
+		if !inserted {
+			c.CreatedAt = created
+		}
+		return inserted, nil
+	}
+	return false, fmt.Errorf("put collection %q: it keeps being created and deleted concurrently", c.Name)
+}
+
+func scanCollection(r scanner) (*store.Collection, error) {
+	var c store.Collection
+	var schema *string
+	if err := r.Scan(&c.Name, &schema, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if schema != nil {
+		c.Schema = json.RawMessage(*schema)
+	}
+	return &c, nil
+}
+
+func (t *tx) GetCollection(ctx context.Context, name store.CollectionName) (*store.Collection, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	c, err := scanCollection(t.q.queryRow(ctx, sqlGetCollection, t.tid.arg, string(name)))
+	return c, wrap(err, "get collection %q", name)
+}
+
+func (t *tx) ListCollections(ctx context.Context) ([]*store.Collection, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rows, err := t.q.query(ctx, sqlListCollections, t.tid.arg)
+	if err != nil {
+		return nil, wrap(err, "list collections")
+	}
+	defer rows.Close()
+	var cs []*store.Collection
+	for rows.Next() {
+		c, err := scanCollection(rows)
+		if err != nil {
+			return nil, wrap(err, "list collections")
+		}
+		cs = append(cs, c)
+	}
+	return cs, wrap(rows.Err(), "list collections")
+}
+
+func (t *tx) CreateRecord(ctx context.Context, r *store.Record) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var collection, inserted bool
+	err = t.q.queryRow(ctx, sqlCreateRecord, t.tid.arg, string(r.Collection), string(r.ID), r.Version,
+		string(r.Data), r.CreatedAt, r.UpdatedAt).Scan(&collection, &inserted)
+	switch {
+	case err != nil:
+		return wrap(err, "create record %s", r.ID)
+	case !collection:
+		return fmt.Errorf("create record: collection %q: %w", r.Collection, store.ErrNotFound)
+	case !inserted:
+		return fmt.Errorf("create record %s/%s: id is taken: %w", r.Collection, r.ID, store.ErrConflict)
+	}
+	return nil
+}
+
+func (t *tx) GetRecord(ctx context.Context, collection store.CollectionName, id store.RecordID) (*store.Record, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	r := &store.Record{Collection: collection, ID: id}
+	var data []byte
+	err = t.q.queryRow(ctx, sqlGetRecord, t.tid.arg, string(collection), string(id)).Scan(&r.Version, &data, &r.CreatedAt, &r.UpdatedAt)
+	if err != nil {
+		return nil, wrap(err, "get record %s/%s", collection, id)
+	}
+	r.Data = data
+	return r, nil
+}
+
+// utcMicros is t as the store keeps it: whole microseconds, in UTC.
+func utcMicros(t time.Time) time.Time { return time.UnixMicro(t.UnixMicro()).UTC() }
+
+func (t *tx) UpdateRecord(ctx context.Context, p *store.UpdateRecordParams) (*store.Record, error) {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var version int64
+	var created time.Time
+	var updated bool
+	// In READ COMMITTED, a statement that waits for another transaction's
+	// lock on a row and then finds the row deleted skips it, even if that
+	// transaction created the record again under the same id: the new row
+	// is not in the statement's snapshot. So when the statement finds no
+	// record (and so changed nothing), it runs once more, with a new
+	// snapshot. A record that does not exist costs a second round trip.
+	for attempt := range 2 {
+		err = t.q.queryRow(ctx, sqlUpdateRecord, t.tid.arg, string(p.Collection), string(p.ID), p.IfVersion,
+			string(p.Data), p.UpdatedAt).Scan(&version, &created, &updated)
+		if attempt > 0 || !isNotFound(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, wrap(err, "update record %s/%s", p.Collection, p.ID)
+	}
+	if !updated {
+		return nil, fmt.Errorf("update record %s/%s: at version %d, not %d: %w",
+			p.Collection, p.ID, version, p.IfVersion, store.ErrVersionMismatch)
+	}
+	return &store.Record{
+		Collection: p.Collection,
+		ID:         p.ID,
+		Version:    version + 1,
+		Data:       bytes.Clone(p.Data),
+		CreatedAt:  created,
+		UpdatedAt:  utcMicros(p.UpdatedAt),
+	}, nil
+}
+
+func (t *tx) DeleteRecord(ctx context.Context, collection store.CollectionName, id store.RecordID, ifVersion int64) (*store.Record, error) {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	r := &store.Record{Collection: collection, ID: id}
+	var data []byte
+	var deleted bool
+	for attempt := range 2 { // no record: once more, as in UpdateRecord
+		err = t.q.queryRow(ctx, sqlDeleteRecord, t.tid.arg, string(collection), string(id), ifVersion).
+			Scan(&r.Version, &data, &r.CreatedAt, &r.UpdatedAt, &deleted)
+		if attempt > 0 || !isNotFound(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, wrap(err, "delete record %s/%s", collection, id)
+	}
+	if !deleted {
+		return nil, fmt.Errorf("delete record %s/%s: at version %d, not %d: %w",
+			collection, id, r.Version, ifVersion, store.ErrVersionMismatch)
+	}
+	r.Data = data
+	return r, nil
+}
+
+func (t *tx) ListRecords(ctx context.Context, params *store.ListRecordsParams) (*store.RecordPage, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return t.listRecords(ctx, params)
+}
+
+func (t *tx) Usage(ctx context.Context) (*store.Usage, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var u store.Usage
+	err = t.q.queryRow(ctx, sqlGetUsage, t.tid.arg).Scan(&u.Records, &u.Bytes)
+	if err != nil && !isNotFound(err) {
+		return nil, wrap(err, "get usage")
+	}
+	return &u, nil
+}
+
+func (t *tx) GetIdempotency(ctx context.Context, key string) (*store.Idempotency, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rec, err := scanIdempotency(key, t.q.queryRow(ctx, sqlGetIdempotency, t.tid.arg, key))
+	return rec, wrap(err, "get idempotency key")
+}
+
+func (t *tx) PutIdempotency(ctx context.Context, rec *store.Idempotency) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = t.q.exec(ctx, sqlPutIdempotency, t.tid.arg, rec.Key, rec.RequestHash, rec.Response, rec.CreatedAt)
+	return wrap(err, "put idempotency key")
+}
+
+func scanIdempotency(key string, r pgx.Row) (*store.Idempotency, error) {
+	rec := &store.Idempotency{Key: key}
+	if err := r.Scan(&rec.RequestHash, &rec.Response, &rec.CreatedAt); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
