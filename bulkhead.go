@@ -16,11 +16,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/httpapi"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
 )
 
@@ -31,6 +36,7 @@ type App struct {
 	store   store.Store
 	core    *core.Core
 	handler *httpapi.Server
+	closers []func() error // run in reverse order by Close
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -57,21 +63,62 @@ func New(cfg Config) (*App, error) {
 			return nil, err
 		}
 	}
+	st, err := openStore(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	app := &App{cfg: cfg, log: cfg.Logger, store: st}
+	app.closers = append(app.closers, st.Close)
+	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger}); err != nil {
+		app.Close()
+		return nil, err
+	}
+	metrics := observe.NewMetrics()
+	admission, err := app.admission(metrics)
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
+		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission})
+	return app, nil
+}
+
+// openStore opens the database cfg names.
+func openStore(cfg *Config) (store.Store, error) {
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
+		return pgstore.Open(context.Background(), cfg.DatabaseURL, &pgstore.Options{ProvisionURL: cfg.ProvisionURL, Logger: cfg.Logger})
+	}
 	path := filepath.Join(cfg.DataDir, "bulkhead.db")
 	if p, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:"); ok {
 		path = p
 	}
-	st, err := sqlitestore.Open(path, &sqlitestore.Options{Logger: cfg.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+	return sqlitestore.Open(path, &sqlitestore.Options{Logger: cfg.Logger})
+}
+
+// admission builds per-tenant admission control: rate limits (shared
+// through Redis when configured), in-flight caps and the fair scheduler.
+func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
+	var lim ratelimit.Limiter = ratelimit.NewLocal()
+	if a.cfg.RedisURL != "" {
+		opt, err := ratelimit.ClientOptions(a.cfg.RedisURL)
+		if err != nil {
+			return httpapi.Admission{}, fmt.Errorf("RedisURL: %w", err)
+		}
+		client := redis.NewClient(opt)
+		a.closers = append(a.closers, client.Close)
+		r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: client, Logger: a.log})
+		if err != nil {
+			return httpapi.Admission{}, err
+		}
+		metrics.Registry.MustRegister(r)
+		lim = r
 	}
-	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger})
+	sched, err := fairq.New(fairq.Config{})
 	if err != nil {
-		st.Close()
-		return nil, err
+		return httpapi.Admission{}, err
 	}
-	h := httpapi.New(httpapi.Config{Core: c, Store: st, Logger: cfg.Logger, MaxBodyBytes: cfg.MaxBodyBytes})
-	return &App{cfg: cfg, log: cfg.Logger, store: st, core: c, handler: h}, nil
+	return httpapi.Admission{Limiter: lim, Inflight: &ratelimit.Inflight{}, Scheduler: sched}, nil
 }
 
 // Handler returns the HTTP API, for serving it on a listener of your own.
@@ -124,8 +171,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close closes the database after the transactions in progress finish.
-func (a *App) Close() error { return a.store.Close() }
+// Close closes the database after the transactions in progress finish, and
+// the Redis client if there is one.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	return errors.Join(errs...)
+}
 
 // loadAdminToken reads DataDir/admin-token, creating it on first start.
 func loadAdminToken(dir string, log *slog.Logger) (string, error) {

@@ -17,8 +17,20 @@ type Config struct {
 	// "./bulkhead-data".
 	DataDir string
 	// DatabaseURL selects the database. Empty (the default) means the
-	// embedded SQLite database in DataDir; "sqlite:PATH" names another file.
+	// embedded SQLite database in DataDir; "sqlite:PATH" names another file;
+	// "postgres://…" connects to PostgreSQL as the application role (see
+	// the README for the one-time role setup and bulkhead migrate).
 	DatabaseURL string
+	// ProvisionURL connects to PostgreSQL as the owner role, for creating
+	// and deleting silo tenants' schemas and roles, which the application
+	// role cannot do. Without it, PostgreSQL deployments serve pooled
+	// tenants and existing silo tenants but cannot create or delete silo
+	// tenants. Unused with SQLite.
+	ProvisionURL string
+	// RedisURL, if set, keeps rate-limit state in Redis so that several
+	// nodes share each tenant's limits. When Redis is unreachable each node
+	// decides locally. Defaults to none: limits are per node.
+	RedisURL string
 	// AdminToken is the platform operator's bearer token. When empty, a
 	// token is generated on first start and kept in DataDir/admin-token
 	// (mode 0600).
@@ -40,9 +52,10 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("ShutdownTimeout must be >= 0, got %s", c.ShutdownTimeout)
 	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
-		scheme, _, _ := strings.Cut(c.DatabaseURL, ":")
-		return fmt.Errorf("DatabaseURL: unsupported database %q (this build supports the embedded SQLite database, or sqlite:PATH)", scheme)
+	switch scheme, _, _ := strings.Cut(c.DatabaseURL, ":"); scheme {
+	case "", "sqlite", "postgres", "postgresql":
+	default:
+		return fmt.Errorf("DatabaseURL: unsupported database %q (use sqlite:PATH or postgres://…)", scheme)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

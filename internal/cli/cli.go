@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,6 +23,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
@@ -45,6 +48,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // options are the flags every command shares.
 type options struct {
 	addr, data, database string
+	provisionURL, redis  string
 	stdout, stderr       io.Writer
 }
 
@@ -61,7 +65,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
-	root.AddCommand(newServe(o), newTenant(o), newKey(o), newAudit(o), newVersion(o), newBench(o))
+	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
+	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newAudit(o), newVersion(o), newBench(o))
 	return root
 }
 
@@ -76,11 +81,13 @@ func envOr(name, def string) string {
 // than serve log only warnings, so their output stays readable.
 func (o *options) config(level slog.Level) bulkhead.Config {
 	return bulkhead.Config{
-		Addr:        o.addr,
-		DataDir:     o.data,
-		DatabaseURL: o.database,
-		AdminToken:  os.Getenv("BULKHEAD_ADMIN_TOKEN"),
-		Logger:      observe.NewLogger(o.stderr, level),
+		Addr:         o.addr,
+		DataDir:      o.data,
+		DatabaseURL:  o.database,
+		ProvisionURL: o.provisionURL,
+		RedisURL:     o.redis,
+		AdminToken:   os.Getenv("BULKHEAD_ADMIN_TOKEN"),
+		Logger:       observe.NewLogger(o.stderr, level),
 	}
 }
 
@@ -115,6 +122,39 @@ func newServe(o *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")
+	cmd.Flags().StringVar(&o.redis, "redis", os.Getenv("BULKHEAD_REDIS_URL"), "Redis URL for rate limits shared by several nodes (env BULKHEAD_REDIS_URL)")
+	return cmd
+}
+
+func newMigrate(o *options) *cobra.Command {
+	var ownerURL, appRole string
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the database schema",
+		Long: "For PostgreSQL, migrate connects as the owner role (--owner-url, else --provision-url) and\n" +
+			"applies the embedded migrations, granting the application role exactly what it needs. It is\n" +
+			"idempotent. The embedded SQLite database migrates itself when it is opened; for it, migrate\n" +
+			"just opens it.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !strings.HasPrefix(o.database, "postgres") {
+				return o.withApp(func(*bulkhead.App) error {
+					_, err := fmt.Fprintln(o.stdout, "the SQLite database is migrated")
+					return err
+				})
+			}
+			if ownerURL = cmp.Or(ownerURL, o.provisionURL); ownerURL == "" {
+				return errors.New("give the owner role's URL with --owner-url (or --provision-url)")
+			}
+			if err := pgstore.Migrate(cmd.Context(), ownerURL, appRole); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(o.stdout, "the PostgreSQL database is migrated")
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&ownerURL, "owner-url", os.Getenv("BULKHEAD_OWNER_URL"), "PostgreSQL URL of the owner role (env BULKHEAD_OWNER_URL)")
+	cmd.Flags().StringVar(&appRole, "app-role", "bulkhead_app", "the application role to grant")
 	return cmd
 }
 

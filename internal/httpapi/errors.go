@@ -7,9 +7,11 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 )
@@ -20,8 +22,14 @@ var errPanic = errors.New("handler panicked")
 // recognised is a 500 whose cause goes to the log only.
 func problemFor(err error) *problem.Details {
 	var d *problem.Details
+	var limited *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &d):
+		return d
+	case errors.As(err, &limited):
+		d := problem.New(http.StatusTooManyRequests, problem.CodeRateLimited, "over the rate limit; retry after Retry-After seconds").
+			WithHeader("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
+		withRateLimitHeaders(d, limited.Decision)
 		return d
 	case errors.Is(err, store.ErrNotFound):
 		return problem.New(http.StatusNotFound, problem.CodeNotFound, "resource not found")

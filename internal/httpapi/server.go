@@ -30,6 +30,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxJSONDepth limits the nesting of JSON bodies. Defaults to 64.
 	MaxJSONDepth int
+	// Admission is per-tenant admission control; its zero value admits
+	// everything.
+	Admission Admission
 }
 
 // Server serves the API. It is safe for concurrent use.
@@ -42,6 +45,8 @@ type Server struct {
 	maxDepth int
 	mux      *http.ServeMux
 	routes   []Route
+
+	admission Admission
 }
 
 // Route is one operation of the API.
@@ -81,7 +86,10 @@ func New(cfg Config) *Server {
 		maxBody:  cfg.MaxBodyBytes,
 		maxDepth: cfg.MaxJSONDepth,
 		mux:      http.NewServeMux(),
+
+		admission: cfg.Admission,
 	}
+	s.admission.setDefaults()
 	if s.metrics == nil {
 		s.metrics = observe.NewMetrics()
 	}
@@ -144,8 +152,8 @@ func (s *Server) wrap(rt Route) http.Handler {
 	})
 }
 
-// serve is the straight line: authenticate, scope, handle.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) error {
+// serve is the straight line: authenticate, scope, admit and queue, handle.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) (err error) {
 	if !rt.Public {
 		p, err := s.core.Authenticate(r.Context(), bearer(r))
 		if err != nil {
@@ -156,6 +164,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 		if slug := r.PathValue("tenant"); slug != "" {
 			if rq.tenant, err = s.core.Scope(r.Context(), p, tenant.Slug(slug)); err != nil {
 				return err
+			}
+			if !p.IsOperator() {
+				ctx, done, err := s.admit(r, rq)
+				if err != nil {
+					return err
+				}
+				defer func() { done(err) }()
+				r = r.WithContext(ctx)
 			}
 		}
 	}

@@ -1,0 +1,279 @@
+package httpapi
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bulkheadhq/bulkhead/internal/fairq"
+	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
+	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// withAdmission turns admission control on with a local limiter.
+func withAdmission(a Admission) func(*Config) {
+	return func(c *Config) { c.Admission = a }
+}
+
+// slowPlan is a plan whose bucket does not refill during a test: one request
+// every 1,000 seconds, after the burst.
+func (b *testBundle) slowPlan(name string, burst, inflight int) {
+	b.t.Helper()
+	b.must(200, "PUT", "/v1/plans/"+name, b.admin, map[string]any{
+		"rate_per_sec": 0.001, "burst": burst, "max_inflight": inflight, "weight": 1, "max_records": 0, "max_bytes": 0})
+}
+
+// tenantID returns the id of the tenant slug.
+func (b *testBundle) tenantID(slug string) tenant.ID {
+	b.t.Helper()
+	var t struct {
+		ID tenant.ID `json:"id"`
+	}
+	b.must(200, "GET", "/v1/tenants/"+slug, b.admin, nil).JSON(b.t, &t)
+	return t.ID
+}
+
+// tenantOnPlan creates a pooled tenant on plan with a collection "notes",
+// and returns the path of its records.
+func (b *testBundle) tenantOnPlan(slug, plan string) string {
+	b.t.Helper()
+	b.tenant(slug, tenant.Pooled)
+	b.must(200, "PATCH", "/v1/tenants/"+slug, b.admin, map[string]any{"plan": plan})
+	return "/v1/tenants/" + slug + "/collections/notes/records"
+}
+
+func TestAdmissionRateLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(), CredentialShare: 1}))
+	b.slowPlan("slow", 3, 10)
+	b.tenantOnPlan("acme", "slow")
+	key := b.apiKey("acme", tenant.Admin) // the operator is not admitted per tenant
+	for i := range 3 {
+		b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
+		_ = i
+	}
+	r := b.do("GET", "/v1/tenants/acme/usage", key, nil)
+	assertProblem(t, r, 429, problem.CodeRateLimited)
+	for _, h := range []string{"Retry-After", "RateLimit-Policy", "RateLimit"} {
+		if r.Header.Get(h) == "" {
+			t.Errorf("429 lacks %s", h)
+		}
+	}
+	if got := r.Header.Get("RateLimit-Policy"); got != "3;w=3000" {
+		t.Errorf("RateLimit-Policy = %q, want 3;w=3000", got)
+	}
+	if got := r.Header.Get("RateLimit"); !strings.HasPrefix(got, "limit=3, remaining=0, reset=") {
+		t.Errorf("RateLimit = %q, want limit=3, remaining=0, reset=…", got)
+	}
+	// Another tenant is untouched by acme's exhaustion.
+	b.slowPlan("slow2", 3, 10)
+	b.tenantOnPlan("globex", "slow2")
+	other := b.apiKey("globex", tenant.Admin)
+	b.must(200, "GET", "/v1/tenants/globex/usage", other, nil)
+
+	// A plan change applies to the next request.
+	b.slowPlan("slow", 10, 10)
+	b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
+}
+
+// One credential cannot use more than its share of the tenant's budget, and
+// many credentials together cannot exceed the tenant's.
+func TestAdmissionCredentialShare(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(), CredentialShare: 0.5}))
+	b.slowPlan("slow", 4, 10)
+	b.tenantOnPlan("acme", "slow")
+	keys := []string{b.apiKey("acme", tenant.Admin), b.apiKey("acme", tenant.Admin), b.apiKey("acme", tenant.Admin)}
+	// Each key may use half the burst: 2.
+	b.must(200, "GET", "/v1/tenants/acme/usage", keys[0], nil)
+	b.must(200, "GET", "/v1/tenants/acme/usage", keys[0], nil)
+	assertProblem(t, b.do("GET", "/v1/tenants/acme/usage", keys[0], nil), 429, problem.CodeRateLimited)
+	// The second key still has its share.
+	b.must(200, "GET", "/v1/tenants/acme/usage", keys[1], nil)
+	b.must(200, "GET", "/v1/tenants/acme/usage", keys[1], nil)
+	// The tenant's burst of 4 is spent: a third key gets nothing.
+	assertProblem(t, b.do("GET", "/v1/tenants/acme/usage", keys[2], nil), 429, problem.CodeRateLimited)
+}
+
+// holdRequest starts a request that is admitted and then waits for its body,
+// holding its in-flight and scheduler slots until the returned func sends
+// the body. It returns once admitted reports that the server holds it.
+func holdRequest(t *testing.T, b *testBundle, path, key string, admitted func() bool) (finish func() int) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(b.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	body := `{"held":true}`
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		path, key, len(body))
+	for give := time.Now().Add(10 * time.Second); !admitted(); runtime.Gosched() {
+		if time.Now().After(give) {
+			t.Fatal("the held request was never admitted")
+		}
+	}
+	return func() int {
+		fmt.Fprint(conn, body)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("held request: %v", err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+}
+
+func TestAdmissionInflight(t *testing.T) {
+	t.Parallel()
+	inflight := &ratelimit.Inflight{}
+	b := setup(t, withAdmission(Admission{Inflight: inflight}))
+	b.slowPlan("single", 100, 1)
+	path := b.tenantOnPlan("acme", "single")
+	key := b.apiKey("acme", tenant.Admin)
+	b.collection("acme", key, "notes", nil)
+	tid := b.tenantID("acme")
+	finish := holdRequest(t, b, path, key, func() bool { return inflight.Count(tid) == 1 })
+	r := b.do("GET", "/v1/tenants/acme/usage", key, nil)
+	assertProblem(t, r, 429, problem.CodeConcurrencyLimited)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 concurrency_limited lacks Retry-After")
+	}
+	if got := finish(); got != 201 {
+		t.Errorf("held request = %d, want 201", got)
+	}
+	// The slot is free again.
+	b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
+}
+
+// A request that cannot get a slot before its deadline is shed with 503 and
+// Retry-After; the slot's holder finishes normally.
+func TestAdmissionShed(t *testing.T) {
+	t.Parallel()
+	sched, err := fairq.New(fairq.Config{Slots: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, withAdmission(Admission{Scheduler: sched, QueueTimeout: time.Millisecond}))
+	b.slowPlan("plan", 100, 100)
+	path := b.tenantOnPlan("acme", "plan")
+	key := b.apiKey("acme", tenant.Admin)
+	b.collection("acme", key, "notes", nil)
+	tid := b.tenantID("acme")
+	finish := holdRequest(t, b, path, key, func() bool { return sched.TenantStats(tid).InUse == 1 })
+	r := b.do("GET", "/v1/tenants/acme/usage", key, nil)
+	assertProblem(t, r, 503, problem.CodeOverloaded)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("503 overloaded lacks Retry-After")
+	}
+	if got := finish(); got != 201 {
+		t.Errorf("held request = %d, want 201", got)
+	}
+	b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
+}
+
+func redisURL(t *testing.T) string {
+	url := os.Getenv("BULKHEAD_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("BULKHEAD_TEST_REDIS_URL is not set; skipping the Redis tests")
+	}
+	return url
+}
+
+func redisLimiter(t *testing.T, url string) *ratelimit.Redis {
+	t.Helper()
+	opt, err := ratelimit.ClientOptions(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opt)
+	t.Cleanup(func() { client.Close() })
+	lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: client, Prefix: "bulkhead-test:" + t.Name() + ":" + fmt.Sprint(time.Now().UnixNano())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lim
+}
+
+// Two server nodes sharing one database and one Redis share each tenant's
+// limit: together they admit exactly the burst.
+func TestAdmissionRedisSharedAcrossNodes(t *testing.T) {
+	t.Parallel()
+	url := redisURL(t)
+	dir := t.TempDir()
+	prefix := "bulkhead-test:" + fmt.Sprint(time.Now().UnixNano())
+	node := func() *testBundle {
+		opt, err := ratelimit.ClientOptions(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := redis.NewClient(opt)
+		t.Cleanup(func() { client.Close() })
+		lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: client, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return setupIn(t, dir, withAdmission(Admission{Limiter: lim, CredentialShare: 1}))
+	}
+	a, b := node(), node()
+	a.slowPlan("slow", 5, 100)
+	a.tenantOnPlan("acme", "slow")
+	key := a.apiKey("acme", tenant.Admin)
+	allowed := 0
+	for i := range 20 {
+		n := a
+		if i%2 == 1 {
+			n = b
+		}
+		switch r := n.do("GET", "/v1/tenants/acme/usage", key, nil); r.Status {
+		case 200:
+			allowed++
+		case 429:
+		default:
+			t.Fatalf("request %d = %d %s", i, r.Status, r.Body)
+		}
+	}
+	if allowed != 5 {
+		t.Errorf("two nodes admitted %d of 20 requests, want exactly the burst of 5", allowed)
+	}
+}
+
+// When Redis is unreachable, limits still hold, decided locally: never
+// unlimited, never an outage.
+func TestAdmissionRedisFallback(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens here now
+	lim := redisLimiter(t, "redis://"+addr+"/0")
+	b := setup(t, withAdmission(Admission{Limiter: lim, CredentialShare: 1}))
+	b.slowPlan("slow", 3, 100)
+	b.tenantOnPlan("acme", "slow")
+	key := b.apiKey("acme", tenant.Admin)
+	allowed := 0
+	for range 10 {
+		if r := b.do("GET", "/v1/tenants/acme/usage", key, nil); r.Status == 200 {
+			allowed++
+		} else {
+			assertProblem(t, r, 429, problem.CodeRateLimited)
+		}
+	}
+	if allowed != 3 {
+		t.Errorf("with Redis down, %d of 10 requests were admitted, want the burst of 3", allowed)
+	}
+	if lim.Fallbacks() == 0 {
+		t.Error("no decision was counted as a fallback")
+	}
+}

@@ -1,0 +1,166 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/internal/fairq"
+	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
+	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// Admission is per-tenant admission control: the "admit" and "queue" steps
+// of the request path. Every field is optional; a nil one turns its check
+// off. It applies to requests of tenant credentials scoped to their tenant,
+// before any database work; the operator is not admitted per tenant.
+type Admission struct {
+	// Limiter applies the plan's rate_per_sec and burst to the tenant, and
+	// a CredentialShare of them to each credential of the tenant.
+	Limiter ratelimit.Limiter
+	// Inflight caps the tenant's requests in flight at the plan's
+	// max_inflight.
+	Inflight *ratelimit.Inflight
+	// Scheduler grants handler slots fairly across tenants by plan weight
+	// and sheds requests that cannot start within QueueTimeout.
+	Scheduler *fairq.Scheduler
+	// CredentialShare is the fraction of the tenant's rate and burst that
+	// one credential (API key or user) may use, so that one credential
+	// cannot starve the tenant's others. 1 gives each credential the whole
+	// tenant budget. Defaults to 0.5.
+	CredentialShare float64
+	// QueueTimeout is how long an interactive request may wait for a slot
+	// before it is shed with 503. Batch requests (listings of more than
+	// 100 records) get five times as long. Defaults to 1s.
+	QueueTimeout time.Duration
+	// StatementTimeout bounds each request's database work. A tenant whose
+	// requests keep running into it has its slots cut by the scheduler's
+	// breaker. Defaults to 10s.
+	StatementTimeout time.Duration
+}
+
+func (a *Admission) setDefaults() {
+	if a.CredentialShare <= 0 || a.CredentialShare > 1 {
+		a.CredentialShare = 0.5
+	}
+	if a.QueueTimeout <= 0 {
+		a.QueueTimeout = time.Second
+	}
+	if a.StatementTimeout <= 0 {
+		a.StatementTimeout = 10 * time.Second
+	}
+}
+
+// admitted is what an admitted request holds until it ends.
+type admitted struct {
+	inflight ratelimit.Slot
+	slot     fairq.Slot
+	cancel   context.CancelFunc
+}
+
+// admit runs the admit and queue steps for a scoped tenant request. It
+// returns the context the handler runs in, and a done func to call with
+// the handler's error. Rejections are cheap: the plan and tenant come from
+// memory and nothing touches the database.
+func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(error), error) {
+	ctx := r.Context()
+	t := rq.tenant
+	plan, err := s.core.Plan(ctx, t.Plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := &s.admission
+	var held admitted
+	var decision ratelimit.Decision
+	if a.Limiter != nil {
+		decision = a.Limiter.Admit(ctx, ratelimit.Key{Tenant: t.ID, Actor: rq.principal.ActorID}, limits(plan, a.CredentialShare))
+		if !decision.Allowed {
+			if decision.Limit.Burst != plan.Burst || decision.Limit.Rate != plan.RatePerSec {
+				s.metrics.Rejected("credential_rate")
+			} else {
+				s.metrics.Rejected("rate")
+			}
+			return nil, nil, decision.Err()
+		}
+	}
+	if a.Inflight != nil {
+		slot, ok := a.Inflight.Acquire(t.ID, plan.MaxInflight)
+		if !ok {
+			s.metrics.Rejected("inflight")
+			d := problem.New(http.StatusTooManyRequests, problem.CodeConcurrencyLimited,
+				"the tenant has "+strconv.Itoa(plan.MaxInflight)+" requests in flight, its plan's maximum").
+				WithHeader("Retry-After", "1")
+			withRateLimitHeaders(d, decision)
+			return nil, nil, d
+		}
+		held.inflight = slot
+	}
+	if a.Scheduler != nil {
+		class, wait := fairq.Interactive, a.QueueTimeout
+		if isBatch(r) {
+			class, wait = fairq.Batch, 5*a.QueueTimeout
+		}
+		slot, err := a.Scheduler.Acquire(ctx, t.ID, plan.Weight, class, time.Now().Add(wait))
+		if err != nil {
+			held.inflight.Release()
+			var shed *fairq.ShedError
+			if errors.As(err, &shed) {
+				s.metrics.Rejected("shed")
+				d := problem.New(http.StatusServiceUnavailable, problem.CodeOverloaded,
+					"the request could not start in time; retry later").
+					WithHeader("Retry-After", strconv.Itoa(shed.RetryAfterSeconds()))
+				withRateLimitHeaders(d, decision)
+				return nil, nil, d
+			}
+			return nil, nil, err
+		}
+		held.slot = slot
+	}
+	ctx, held.cancel = context.WithTimeout(ctx, a.StatementTimeout)
+	return ctx, held.done, nil
+}
+
+// done releases what the request held; err is the handler's result.
+func (h *admitted) done(err error) {
+	outcome := fairq.OutcomeOK
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		outcome = fairq.OutcomeTimeout
+	case errors.Is(err, context.Canceled):
+		outcome = fairq.OutcomeCanceled
+	}
+	h.slot.Release(outcome)
+	h.inflight.Release()
+	h.cancel()
+}
+
+// limits turns a plan into the tenant's and each credential's limits.
+func limits(plan *tenant.Plan, share float64) ratelimit.Limits {
+	l := ratelimit.Limits{Tenant: ratelimit.Limit{Rate: plan.RatePerSec, Burst: plan.Burst}}
+	if share < 1 {
+		l.Actor = ratelimit.Limit{Rate: plan.RatePerSec * share, Burst: max(1, int(math.Ceil(float64(plan.Burst)*share)))}
+	}
+	return l
+}
+
+// isBatch reports whether a request is bulk work that may wait behind
+// interactive requests: listings of more than 100 records.
+func isBatch(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	l, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	return err == nil && l > 100
+}
+
+// withRateLimitHeaders adds the RateLimit-Policy and RateLimit headers of a
+// decision, if there was one.
+func withRateLimitHeaders(d *problem.Details, decision ratelimit.Decision) {
+	if policy, state := decision.Headers(); policy != "" {
+		d.WithHeader("RateLimit-Policy", policy).WithHeader("RateLimit", state)
+	}
+}
