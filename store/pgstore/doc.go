@@ -107,12 +107,10 @@ bytewise (COLLATE "C"), ~ with strpos. Orders by a data key compute
 package filter's (rank, number, text, id) key in SQL and page with a row
 comparison on it. There are no indexes on data keys yet.
 
-Three differences from sqlitestore are known, all outside what the API
-layer (internal/core) ever stores: integers beyond 2^53 compare as 64-bit
-floats here, as package filter specifies, while SQLite compares them
-exactly; jsonb cannot hold U+0000, so filters see it as U+FFFD (the record
-itself comes back byte for byte); and of duplicate keys in an object,
-filters here see the last, SQLite the first.
+Two differences from sqlitestore are known, both outside what the API
+layer (internal/core) ever stores: jsonb cannot hold U+0000, so filters see
+it as U+FFFD (the record itself comes back byte for byte); and of duplicate
+keys in an object, filters here see the last, SQLite the first.
 
 # Behind pgbouncer
 

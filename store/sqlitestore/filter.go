@@ -129,7 +129,7 @@ func (q *query) cmp(c *filter.Cmp) error {
 				eq = typ + " = 'false'"
 			}
 		case filter.Number:
-			eq = "(coalesce(" + val + " = " + q.param(v.Num) + ", 0) AND " + typ + " IN ('integer', 'real'))"
+			eq = "(coalesce(CAST(" + val + " AS REAL) = " + q.param(v.Num) + ", 0) AND " + typ + " IN ('integer', 'real'))"
 		case filter.String:
 			eq = "(coalesce(" + val + " = " + q.param(v.Str) + ", 0) AND " + typ + " = 'text')"
 		default:
@@ -143,7 +143,7 @@ func (q *query) cmp(c *filter.Cmp) error {
 	case filter.Gt, filter.Ge, filter.Lt, filter.Le:
 		switch v.Kind {
 		case filter.Number:
-			q.sql("(coalesce(", val, " ", sqlOps[c.Op], " ", q.param(v.Num), ", 0) AND ", typ, " IN ('integer', 'real'))")
+			q.sql("(coalesce(CAST(", val, " AS REAL) ", sqlOps[c.Op], " ", q.param(v.Num), ", 0) AND ", typ, " IN ('integer', 'real'))")
 		case filter.String:
 			q.sql("(coalesce(", val, " ", sqlOps[c.Op], " ", q.param(v.Str), ", 0) AND ", typ, " = 'text')")
 		default:
