@@ -14,6 +14,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
 )
 
@@ -149,4 +150,46 @@ func BenchmarkGetRecordParallel(b *testing.B) {
 			serve(b, h, req, 200)
 		}
 	})
+}
+
+// BenchmarkRateLimited is the cost of refusing a request over its tenant's
+// rate: authentication (cached), scoping, the limiter, the 429 problem, the
+// log line and metrics — no database work.
+func BenchmarkRateLimited(b *testing.B) {
+	dir := b.TempDir()
+	st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	keys, err := keyring.Load(filepath.Join(dir, "keys"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := observe.NewLogger(io.Discard, slog.LevelInfo)
+	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log,
+		Admission: Admission{Limiter: ratelimit.NewLocal(), Inflight: &ratelimit.Inflight{}}})
+	call := func(method, path, token, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	call("PUT", "/v1/plans/slow", testAdminToken, `{"rate_per_sec":0.001,"burst":1,"max_inflight":10,"weight":1,"max_records":0,"max_bytes":0}`)
+	call("POST", "/v1/tenants", testAdminToken, `{"slug":"bench","name":"Bench","plan":"slow"}`)
+	var k struct{ Key string }
+	json.Unmarshal(call("POST", "/v1/tenants/bench/api-keys", testAdminToken, `{"name":"bench","role":"admin"}`).Body.Bytes(), &k)
+	call("GET", "/v1/tenants/bench/usage", k.Key, "") // spends the burst
+	req := httptest.NewRequest("GET", "/v1/tenants/bench/collections/notes/records?limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+k.Key)
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, req, http.StatusTooManyRequests)
+	}
 }

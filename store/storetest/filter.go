@@ -333,7 +333,8 @@ func (h *harness) testFilters(t *testing.T, iso tenant.Isolation) {
 		e.collection(tn.ID, "big")
 		e.in(tn.ID, func(tx store.Tx) error {
 			for i, d := range []string{`{"n":9007199254740993}`, `{"n":9007199254740992}`, `{"n":9007199254740994}`} {
-				errIs(t, "CreateRecord", tx.CreateRecord(e.ctx, record("big", ids(i+1)[0], d, at(time.Duration(i)))), nil)
+				id := ids(i + 1)[0]
+				errIs(t, "CreateRecord", tx.CreateRecord(e.ctx, record("big", id, d, at(time.Duration(i)))), nil)
 			}
 			return nil
 		})
