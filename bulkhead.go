@@ -37,6 +37,9 @@ type App struct {
 	core    *core.Core
 	handler *httpapi.Server
 	closers []func() error // run in reverse order by Close
+	// sweepers free the memory of idle tenants: expired cache entries and
+	// full rate-limit buckets. Serve runs them every second.
+	sweepers []func()
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -73,6 +76,7 @@ func New(cfg Config) (*App, error) {
 		app.Close()
 		return nil, err
 	}
+	app.sweepers = append(app.sweepers, app.core.Sweep)
 	metrics := observe.NewMetrics()
 	admission, err := app.admission(metrics)
 	if err != nil {
@@ -99,7 +103,9 @@ func openStore(cfg *Config) (store.Store, error) {
 // admission builds per-tenant admission control: rate limits (shared
 // through Redis when configured), in-flight caps and the fair scheduler.
 func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
-	var lim ratelimit.Limiter = ratelimit.NewLocal()
+	local := ratelimit.NewLocal()
+	var lim ratelimit.Limiter = local
+	sweep := local.Sweep
 	if a.cfg.RedisURL != "" {
 		opt, err := ratelimit.ClientOptions(a.cfg.RedisURL)
 		if err != nil {
@@ -112,8 +118,9 @@ func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 			return httpapi.Admission{}, err
 		}
 		metrics.Registry.MustRegister(r)
-		lim = r
+		lim, sweep = r, r.Sweep
 	}
+	a.sweepers = append(a.sweepers, sweep)
 	sched, err := fairq.New(fairq.Config{})
 	if err != nil {
 		return httpapi.Admission{}, err
@@ -153,6 +160,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	stopSweeping := a.sweepEvery(time.Second)
+	defer stopSweeping()
 	a.log.Info("serving", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
 	select {
 	case err := <-errc:
@@ -169,6 +178,29 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// sweepEvery runs the sweepers every interval until the returned func is
+// called.
+func (a *App) sweepEvery(interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, sweep := range a.sweepers {
+					sweep()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // Close closes the database after the transactions in progress finish, and

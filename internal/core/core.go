@@ -75,26 +75,15 @@ type Core struct {
 	schemas   schemaCache
 
 	mu      sync.RWMutex
-	tenants map[tenant.Slug]cachedTenant
-	apiKeys map[store.APIKeyID]cachedKey
+	tenants *ttlCache[tenant.Slug, *store.Tenant]
+	apiKeys *ttlCache[store.APIKeyID, cachedKey]
 	keyGen  uint64 // incremented by every revocation
-	plans   map[string]cachedPlan
-}
-
-type cachedPlan struct {
-	p       *tenant.Plan
-	expires time.Time
-}
-
-type cachedTenant struct {
-	t       *store.Tenant
-	expires time.Time
+	plans   *ttlCache[string, *tenant.Plan]
 }
 
 type cachedKey struct {
 	hash      []byte
 	principal *tenant.Principal
-	expires   time.Time
 }
 
 // New returns a Core for cfg.
@@ -125,10 +114,10 @@ func New(cfg Config) (*Core, error) {
 		now:        func() time.Time { return cfg.NowFunc().UTC().Truncate(time.Microsecond) },
 		passwords:  auth.NewPasswords(cfg.PasswordParams, 0),
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
-		tenants:    map[tenant.Slug]cachedTenant{},
-		apiKeys:    map[store.APIKeyID]cachedKey{},
-		plans:      map[string]cachedPlan{},
 	}
+	c.tenants = newTTLCache[tenant.Slug, *store.Tenant](c.cacheTTL)
+	c.apiKeys = newTTLCache[store.APIKeyID, cachedKey](c.cacheTTL)
+	c.plans = newTTLCache[string, *tenant.Plan](c.cacheTTL)
 	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, or(cfg.Issuer, "bulkhead"), orDuration(cfg.AccessTTL, 15*time.Minute))
 	c.tokens.NowFunc = cfg.NowFunc
 	c.audit = audit.New(audit.Config{

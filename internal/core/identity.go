@@ -50,10 +50,10 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	hash := c.keyHasher.Hash(key)
 	now := c.now()
 	c.mu.RLock()
-	ck, hit := c.apiKeys[id]
+	ck, hit := c.apiKeys.get(id, now)
 	gen := c.keyGen
 	c.mu.RUnlock()
-	if hit && now.Before(ck.expires) {
+	if hit {
 		if !hmac.Equal(ck.hash, hash) {
 			return nil, ErrUnauthorized
 		}
@@ -73,13 +73,13 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	if !hmac.Equal(k.Hash, hash) || k.RevokedAt != nil {
 		return nil, ErrUnauthorized
 	}
+	// The ID is cloned: it points into the request's Authorization header,
+	// which the cache would otherwise keep alive.
+	id = store.APIKeyID(strings.Clone(string(id)))
 	p := &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(id), Role: k.Role}
 	c.mu.Lock()
 	if c.keyGen == gen {
-		if len(c.apiKeys) > 100_000 {
-			clear(c.apiKeys)
-		}
-		c.apiKeys[id] = cachedKey{hash: k.Hash, principal: p, expires: now.Add(c.cacheTTL)}
+		c.apiKeys.put(id, cachedKey{hash: k.Hash, principal: p}, now)
 	}
 	c.mu.Unlock()
 	return p, nil
@@ -394,7 +394,7 @@ func (c *Core) RevokeAPIKey(ctx context.Context, caller Caller, t *store.Tenant,
 	if err == nil {
 		c.mu.Lock()
 		c.keyGen++
-		delete(c.apiKeys, id)
+		c.apiKeys.delete(id)
 		c.mu.Unlock()
 	}
 	return err

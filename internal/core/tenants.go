@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
@@ -49,12 +50,11 @@ func (c *Core) Scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug)
 func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenant, error) {
 	now := c.now()
 	c.mu.RLock()
-	ct, ok := c.tenants[slug]
+	t, ok := c.tenants.get(slug, now)
 	c.mu.RUnlock()
-	if ok && now.Before(ct.expires) {
-		return ct.t, nil
+	if ok {
+		return t, nil
 	}
-	var t *store.Tenant
 	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
 		t, err = tx.GetTenantBySlug(ctx, slug)
 		return err
@@ -63,10 +63,8 @@ func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenan
 		return nil, err
 	}
 	c.mu.Lock()
-	if len(c.tenants) > 100_000 { // a crude bound; entries are cheap to reload
-		clear(c.tenants)
-	}
-	c.tenants[slug] = cachedTenant{t: t, expires: now.Add(c.cacheTTL)}
+	// The key is cloned: slug may point into the request's URL.
+	c.tenants.put(tenant.Slug(strings.Clone(string(slug))), t, now)
 	c.mu.Unlock()
 	return t, nil
 }
@@ -77,12 +75,11 @@ func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenan
 func (c *Core) Plan(ctx context.Context, name string) (*tenant.Plan, error) {
 	now := c.now()
 	c.mu.RLock()
-	cp, ok := c.plans[name]
+	p, ok := c.plans.get(name, now)
 	c.mu.RUnlock()
-	if ok && now.Before(cp.expires) {
-		return cp.p, nil
+	if ok {
+		return p, nil
 	}
-	var p *tenant.Plan
 	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
 		p, err = tx.GetPlan(ctx, name)
 		return err
@@ -91,21 +88,29 @@ func (c *Core) Plan(ctx context.Context, name string) (*tenant.Plan, error) {
 		return nil, err
 	}
 	c.mu.Lock()
-	c.plans[name] = cachedPlan{p: p, expires: now.Add(c.cacheTTL)}
+	c.plans.put(p.Name, p, now)
 	c.mu.Unlock()
 	return p, nil
+}
+
+// Sweep lets the node's caches of tenants, API keys and plans forget what
+// has expired. Lookups do it as they go; a periodic call (App does it every
+// CacheTTL) frees the memory of a node that has gone quiet too.
+func (c *Core) Sweep() {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tenants.rotate(now)
+	c.apiKeys.rotate(now)
+	c.plans.rotate(now)
 }
 
 // forgetTenant drops what this node caches about t.
 func (c *Core) forgetTenant(t *store.Tenant) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.tenants, t.Slug)
-	for id, k := range c.apiKeys {
-		if k.principal.Tenant == t.ID {
-			delete(c.apiKeys, id)
-		}
-	}
+	c.tenants.delete(t.Slug)
+	c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal.Tenant == t.ID })
 }
 
 // errReplayed rolls back a creation that a concurrent retry with the same
@@ -369,7 +374,7 @@ func (c *Core) PutPlan(ctx context.Context, caller Caller, name string, p tenant
 		return err
 	})
 	c.mu.Lock()
-	delete(c.plans, name)
+	c.plans.delete(name)
 	c.mu.Unlock()
 	if err != nil {
 		return nil, err

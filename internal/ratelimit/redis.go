@@ -219,6 +219,10 @@ func ClientOptions(url string) (*redis.Options, error) {
 	return opt, nil
 }
 
+// Sweep drops the fallback limiter's buckets that are full again; see
+// Local.Sweep.
+func (r *Redis) Sweep() { r.local.Sweep() }
+
 // Fallbacks returns how many decisions have been made locally because Redis
 // failed or its circuit was open.
 func (r *Redis) Fallbacks() uint64 { return r.fallbacks.Load() }
