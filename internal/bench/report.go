@@ -19,6 +19,10 @@ type Options struct {
 	Timeout time.Duration
 	// Progress receives progress; nil writes none.
 	Progress *Progress
+	// HeapProfile, if set, is a file that bench tenants writes a pprof heap
+	// profile to at each memory reading of its in-process server, so that
+	// it ends holding the profile at the largest tenant count.
+	HeapProfile string
 }
 
 // StreamReport is a Result with its histograms summarised.

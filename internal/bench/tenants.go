@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,8 +128,9 @@ func RunTenants(ctx context.Context, o TenantsOptions) (*TenantsReport, error) {
 	inProcess := e.target.App != nil
 	if inProcess {
 		rep.MemoryNote = "Go heap in use after a forced GC, over the baseline of the fresh server, less the bytes " +
-			"the load generator keeps per tenant (its keys and record ids), per tenant; RSS also counts SQLite's " +
-			"page cache and the generator"
+			"the load generator keeps per tenant (its keys and record ids), per tenant; read " +
+			idleWait.String() + " after the last request, once the tenants are idle (the server's 1 s caches " +
+			"have expired and been swept); RSS also counts SQLite's page cache and the generator"
 	} else {
 		rep.MemoryNote = "not measured: the server runs in another process (--url), whose heap this client cannot " +
 			"garbage-collect and read exactly; run without --url to measure memory"
@@ -172,12 +174,17 @@ func RunTenants(ctx context.Context, o TenantsOptions) (*TenantsReport, error) {
 		}
 		if inProcess {
 			c.close() // idle server connections would count as tenant memory
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(idleWait)
 			m := readMemory()
 			st.Memory = &m
 			st.ClientBytes = tab.bytes()
 			st.HeapPerTenant = (float64(m.HeapInuse) - float64(rep.Baseline.HeapInuse) - float64(st.ClientBytes)) / float64(n)
 			st.RSSPerTenant = (float64(m.RSS) - float64(rep.Baseline.RSS)) / float64(n)
+			if e.opts.HeapProfile != "" {
+				if err := writeHeapProfile(e.opts.HeapProfile); err != nil {
+					return nil, err
+				}
+			}
 		}
 
 		rows := tab.len()
@@ -357,6 +364,24 @@ func (t *tenantTable) bytes() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return int64(cap(t.buf)) + 4*int64(cap(t.ends)+cap(t.tenant))
+}
+
+// idleWait is how long the tenants are left alone before memory is read:
+// long enough for the server's caches (1 s) to expire and its once-a-second
+// sweep to drop them, so that what remains is what an idle tenant costs.
+const idleWait = 3 * time.Second
+
+// writeHeapProfile writes the heap profile to path, replacing it.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func readMemory() Memory {

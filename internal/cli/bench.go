@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,8 @@ type benchFlags struct {
 	url, token        string
 	json              bool
 	duration, timeout time.Duration
+	cpuProfile        string
+	memProfile        string
 }
 
 func newBench(o *options) *cobra.Command {
@@ -40,16 +43,19 @@ func newBench(o *options) *cobra.Command {
 	pf.BoolVar(&f.json, "json", false, "print the report as one JSON document")
 	pf.DurationVar(&f.duration, "duration", 10*time.Second, "length of each measured phase")
 	pf.DurationVar(&f.timeout, "timeout", 10*time.Second, "per-request timeout, counted from the scheduled send time")
+	pf.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (generator and in-process server) to this file")
+	pf.StringVar(&f.memProfile, "memprofile", "", "bench tenants: write the in-process server's heap profile at the largest tenant count to this file")
 	cmd.AddCommand(newBenchCRUD(o, f), newBenchNoisy(o, f), newBenchTenants(o, f))
 	return cmd
 }
 
 func (f *benchFlags) options(o *options) bench.Options {
 	return bench.Options{
-		Target:   bench.TargetOptions{URL: f.url, Token: f.token, DatabaseURL: o.database, Log: o.stderr},
-		Duration: f.duration,
-		Timeout:  f.timeout,
-		Progress: bench.NewProgress(o.stderr),
+		Target:      bench.TargetOptions{URL: f.url, Token: f.token, DatabaseURL: o.database, Log: o.stderr},
+		Duration:    f.duration,
+		Timeout:     f.timeout,
+		Progress:    bench.NewProgress(o.stderr),
+		HeapProfile: f.memProfile,
 	}
 }
 
@@ -134,6 +140,17 @@ func newBenchTenants(o *options, f *benchFlags) *cobra.Command {
 // runBench runs a bench and prints its report. Its error is a setup
 // failure (or an interruption), never a missed goal.
 func runBench(ctx context.Context, o *options, f *benchFlags, run func(context.Context) (report, error)) error {
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	r, err := run(ctx)
 	if err != nil {
 		return err
