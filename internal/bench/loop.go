@@ -30,6 +30,25 @@ const spinWindow = time.Millisecond
 // Now returns the wall and monotonic time.
 func (realClock) Now() time.Time { return time.Now() }
 
+// SleepUntilCoarse sleeps on a timer alone until t: no CPU spent spinning,
+// at the cost of waking up to a timer tick late.
+func (realClock) SleepUntilCoarse(ctx context.Context, t time.Time) error {
+	if d := time.Until(t); d > 0 {
+		timer := time.NewTimer(d)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+		}
+	}
+	return ctx.Err()
+}
+
+// coarseSleeper is a Clock that can also sleep without precision.
+type coarseSleeper interface {
+	SleepUntilCoarse(ctx context.Context, t time.Time) error
+}
+
 // SleepUntil sleeps, then spins, until t.
 func (realClock) SleepUntil(ctx context.Context, t time.Time) error {
 	if d := time.Until(t) - spinWindow; d > 0 {
@@ -72,6 +91,14 @@ type Stream struct {
 	Workers int
 	// SendFunc sends one request.
 	SendFunc SendFunc
+	// Coarse sends on the timer alone, without spinning through the last
+	// millisecond before each due time. A precise stream of rate r spins
+	// for up to r milliseconds a second; at 1,000/s that is a processor's
+	// whole time, taken from the server when both share the machine. Coarse
+	// suits a flood whose own latency is not the measurement: its requests
+	// go out up to a timer tick late, and their latency still counts from
+	// the due time (ServiceLatency, from the send, does not see the lag).
+	Coarse bool
 }
 
 // Runner runs streams side by side for a fixed duration. Its zero value
@@ -134,10 +161,13 @@ type Result struct {
 	// its answer (or failure). OKLatency and LimitedLatency cover the 2xx
 	// and 429 answers. SendLag is how long after its due time each request
 	// started: the generator's own delay, included in Latency.
-	Latency        *Histogram `json:"-"`
-	OKLatency      *Histogram `json:"-"`
-	LimitedLatency *Histogram `json:"-"`
-	SendLag        *Histogram `json:"-"`
+	// LimitedServiceLatency covers the 429 answers from their send instead:
+	// how long the server took to refuse, without the generator's lag.
+	Latency               *Histogram `json:"-"`
+	OKLatency             *Histogram `json:"-"`
+	LimitedLatency        *Histogram `json:"-"`
+	SendLag               *Histogram `json:"-"`
+	LimitedServiceLatency *Histogram `json:"-"`
 }
 
 // Errors returns the requests that did not get a 2xx answer, the unsent
@@ -183,6 +213,7 @@ func (r *Result) Merge(o *Result) {
 	for _, p := range []struct{ dst, src **Histogram }{
 		{&r.Latency, &o.Latency}, {&r.OKLatency, &o.OKLatency},
 		{&r.LimitedLatency, &o.LimitedLatency}, {&r.SendLag, &o.SendLag},
+		{&r.LimitedServiceLatency, &o.LimitedServiceLatency},
 	} {
 		if *p.dst == nil {
 			*p.dst = new(Histogram)
@@ -242,7 +273,8 @@ func (rn *Runner) Start(ctx context.Context, d time.Duration, streams ...*Stream
 		sr.res = Result{
 			Name: s.Name, OfferedRate: s.Rate, DurationSec: d.Seconds(),
 			OKPerSecond: make([]int64, max(secs, 1)),
-			Latency:     new(Histogram), OKLatency: new(Histogram), LimitedLatency: new(Histogram), SendLag: new(Histogram),
+			Latency:     new(Histogram), OKLatency: new(Histogram), LimitedLatency: new(Histogram),
+			SendLag: new(Histogram), LimitedServiceLatency: new(Histogram),
 		}
 		run.streams = append(run.streams, sr)
 		wg.Go(func() { sr.run(ctx, d) })
@@ -316,10 +348,14 @@ func (sr *streamRun) run(ctx context.Context, d time.Duration) {
 	sr.mu.Lock()
 	sr.res.Scheduled = n
 	sr.mu.Unlock()
+	sleep := sr.clock.SleepUntil
+	if c, ok := sr.clock.(coarseSleeper); ok && sr.s.Coarse {
+		sleep = c.SleepUntilCoarse
+	}
 loop:
 	for i := range n {
 		due := sr.start.Add(time.Duration(float64(i) * interval))
-		if sr.clock.SleepUntil(ctx, due) != nil {
+		if sleep(ctx, due) != nil {
 			break
 		}
 		select {
@@ -461,6 +497,7 @@ func (sr *streamRun) record(due, begin, end time.Time, status int, err error) {
 	case status == 429:
 		r.Limited++
 		r.LimitedLatency.Record(latency)
+		r.LimitedServiceLatency.Record(end.Sub(begin))
 	case status == 503:
 		r.Shed++
 	case status >= 400 && status < 500:

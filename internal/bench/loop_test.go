@@ -126,7 +126,11 @@ func TestRunAccounting(t *testing.T) {
 	want := Result{Name: "s", OfferedRate: 40, DurationSec: 2.5, Scheduled: 100, Sent: 100,
 		OK: 60, Limited: 10, Shed: 10, ClientErrors: 10, TransportErrors: 10, FirstError: "connection refused"}
 	got := *r
+	if n := got.LimitedServiceLatency.Count(); n != got.Limited {
+		t.Errorf("LimitedServiceLatency holds %d answers, want the %d 429s", n, got.Limited)
+	}
 	got.Latency, got.OKLatency, got.LimitedLatency, got.SendLag, got.OKPerSecond, got.ElapsedSec = nil, nil, nil, nil, nil, 0
+	got.LimitedServiceLatency = nil
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Run() mismatch (-want +got):\n%s", diff)
 	}
@@ -314,5 +318,36 @@ func TestResultMergeAndSteadyRate(t *testing.T) {
 	// The burst of the first second is left out: (5+3+2)/3s.
 	if got := steadyRate(a, 4*time.Second); got != 10.0/3 {
 		t.Errorf("steadyRate = %v, want %v", got, 10.0/3)
+	}
+}
+
+// coarseClock is an autoClock that counts the sleeps of each kind.
+type coarseClock struct {
+	autoClock
+	precise, coarse atomic.Int64
+}
+
+func (c *coarseClock) SleepUntil(ctx context.Context, t time.Time) error {
+	c.precise.Add(1)
+	return c.autoClock.SleepUntil(ctx, t)
+}
+
+func (c *coarseClock) SleepUntilCoarse(ctx context.Context, t time.Time) error {
+	c.coarse.Add(1)
+	return c.autoClock.SleepUntil(ctx, t)
+}
+
+func TestCoarseStreamSleepsWithoutSpinning(t *testing.T) {
+	clock := &coarseClock{autoClock: autoClock{now: time.Unix(1_000_000, 0)}}
+	ok := func(context.Context, int64) (int, error) { return 200, nil }
+	rn := &Runner{Clock: clock, Timeout: time.Hour}
+	res := rn.Run(context.Background(), time.Second,
+		&Stream{Name: "precise", Rate: 10, SendFunc: ok},
+		&Stream{Name: "coarse", Rate: 30, Coarse: true, SendFunc: ok})
+	if res[0].OK != 10 || res[1].OK != 30 {
+		t.Fatalf("OK = %d, %d; want 10, 30", res[0].OK, res[1].OK)
+	}
+	if p, c := clock.precise.Load(), clock.coarse.Load(); p != 10 || c != 30 {
+		t.Errorf("precise, coarse sleeps = %d, %d; want 10, 30", p, c)
 	}
 }

@@ -192,7 +192,10 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 	}
 	ac := newClient(e.target, o.AggressorConns)
 	defer ac.close()
-	aggStream := &Stream{Name: agg.Slug, Rate: o.AggressorRate, Workers: o.AggressorConns,
+	// The aggressor is coarse: spinning for its send times would take the
+	// processor from the server it floods, and its latency is not measured
+	// against a goal except the 429s', which count from their send.
+	aggStream := &Stream{Name: agg.Slug, Rate: o.AggressorRate, Workers: o.AggressorConns, Coarse: true,
 		SendFunc: func(ctx context.Context, seq int64) (int, error) {
 			key := agg.key(seq)
 			if seq%4 == 3 {
@@ -254,7 +257,9 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 		rep.Goals[goal429].Status = "missed"
 		rep.Goals[goal429].Note = "no 429 answers: the server did not rate-limit the aggressor"
 	} else {
-		rep.Goals[goal429].judge(iso.Aggressor.LimitedLatency.P99Ms, 0, 1, "%.2f ms")
+		g := &rep.Goals[goal429]
+		g.judge(iso.Aggressor.LimitedServiceLatency.P99Ms, 0, 1, "%.2f ms")
+		g.addNote(fmt.Sprintf("from the send; %.2f ms from the scheduled time", iso.Aggressor.LimitedLatency.P99Ms))
 	}
 	return rep, nil
 }
@@ -327,13 +332,14 @@ func (r *NoisyReport) WriteText(w io.Writer) {
 	table(w, rows, "ll")
 
 	fmt.Fprintln(w, "\nAggressor")
-	rows = [][]string{{"phase", "plan rate", "offered", "sent", "late", "unsent", "admitted 2xx/s", "steady 2xx/s", "×plan", "429", "503", "other errors", "429 p50", "429 p99", "2xx p99"}}
+	rows = [][]string{{"phase", "plan rate", "offered", "sent", "late", "unsent", "admitted 2xx/s", "steady 2xx/s", "×plan", "429", "503", "other errors", "429 p50", "429 p99", "429 p99 from send", "2xx p99"}}
 	for _, f := range r.Runs {
 		a := f.Aggressor
 		other := a.ClientErrors + a.ServerErrors + a.OtherStatus + a.TransportErrors
-		l429p50, l429p99 := "-", "-"
+		l429p50, l429p99, l429send := "-", "-", "-"
 		if a.Limited > 0 {
 			l429p50, l429p99 = fms(a.LimitedLatency.P50Ms), fms(a.LimitedLatency.P99Ms)
+			l429send = fms(a.LimitedServiceLatency.P99Ms)
 		}
 		planRate := frate(f.PlanRate)
 		if f.AggressorPlan == planUnlimited {
@@ -344,12 +350,14 @@ func (r *NoisyReport) WriteText(w io.Writer) {
 			ratioText = "-"
 		}
 		rows = append(rows, []string{f.Name, planRate, frate(a.OfferedRate), fint(a.Sent), fint(a.Late), fint(a.Unsent), frate(f.AdmittedRate),
-			frate(f.AdmittedSteadyRate), ratioText, fint(a.Limited), fint(a.Shed), fint(other), l429p50, l429p99, fms(a.OKLatency.P99Ms)})
+			frate(f.AdmittedSteadyRate), ratioText, fint(a.Limited), fint(a.Shed), fint(other), l429p50, l429p99, l429send, fms(a.OKLatency.P99Ms)})
 	}
 	table(w, rows, "l")
 	fmt.Fprintln(w, "admitted = 2xx answers to requests sent in the window, per second; steady = the same leaving out the")
 	fmt.Fprintln(w, "first second, where the plan's burst is spent. late = due while all its connections were busy; unsent =")
 	fmt.Fprintln(w, "still waiting for one when the window ended (the aggressor is open loop too: it never slows down).")
+	fmt.Fprintln(w, "The aggressor is sent on a timer without spinning, so its latencies from the scheduled time include up to")
+	fmt.Fprintln(w, "a timer tick of the generator's own lag; \"from send\" leaves it out.")
 	for _, f := range r.Runs {
 		if f.Aggressor.FirstError != "" {
 			fmt.Fprintf(w, "%s: first aggressor transport error: %s\n", f.Name, f.Aggressor.FirstError)

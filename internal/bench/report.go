@@ -38,6 +38,8 @@ type StreamReport struct {
 	// SendLag is the delay between a request's due time and its send: the
 	// generator's own lateness, already inside Latency.
 	SendLag Latency `json:"send_lag"`
+	// LimitedServiceLatency is the 429s' latency from their send.
+	LimitedServiceLatency Latency `json:"latency_429_from_send"`
 }
 
 // summarize turns r into a report and drops its histograms, which are
@@ -50,8 +52,10 @@ func summarize(r *Result) StreamReport {
 		OKLatency:      r.OKLatency.Summary(),
 		LimitedLatency: r.LimitedLatency.Summary(),
 		SendLag:        r.SendLag.Summary(),
+
+		LimitedServiceLatency: r.LimitedServiceLatency.Summary(),
 	}
-	r.Latency, r.OKLatency, r.LimitedLatency, r.SendLag = nil, nil, nil, nil
+	r.Latency, r.OKLatency, r.LimitedLatency, r.SendLag, r.LimitedServiceLatency = nil, nil, nil, nil, nil
 	return sr
 }
 
