@@ -55,6 +55,14 @@
 // their share keep every slot busy, batch requests wait, and are shed at their
 // deadline. Give batch work a longer deadline than interactive work.
 //
+// Reservation. Batch work never holds more than BatchSlots slots at once (a
+// quarter of them by default); batch waiters are passed over while it does,
+// even when other slots are free. Slots are sized to the processors, and a
+// granted slot is never taken back, so without the reservation a few long
+// batch operations could occupy every slot and every processor, and a short
+// interactive request would wait for one of them to finish. Interactive
+// requests are not limited: they may use every slot.
+//
 // # Shedding
 //
 // Every waiter has a deadline, the latest time its work may start. A waiter

@@ -84,6 +84,13 @@ type Config struct {
 	// tenants' first requests, at the cost of idle capacity. Values above
 	// Slots mean Slots.
 	MaxTenantSlots int
+	// BatchSlots is the most slots Batch work may hold at once, over all
+	// tenants: the rest are kept for Interactive requests, so that a burst of
+	// long batch operations cannot occupy every slot (and, with slots sized
+	// to the processors, every processor) while short requests wait for one
+	// to finish. Defaults to Slots / 4, at least 1: with the default Slots,
+	// half the processors. Values above Slots mean Slots.
+	BatchSlots int
 	// MaxQueue is how many requests may wait at once over all tenants;
 	// past it requests are shed with ShedQueueFull (see the package
 	// documentation for which one). Defaults to 256 × Slots.
@@ -117,7 +124,7 @@ func (c Config) validate() error {
 		name string
 		v    int
 	}{
-		{"Slots", c.Slots}, {"MaxTenantSlots", c.MaxTenantSlots}, {"MaxQueue", c.MaxQueue},
+		{"Slots", c.Slots}, {"MaxTenantSlots", c.MaxTenantSlots}, {"BatchSlots", c.BatchSlots}, {"MaxQueue", c.MaxQueue},
 		{"Quantum", c.Quantum}, {"BreakerSlots", c.BreakerSlots},
 	}
 	for _, f := range ints {
@@ -155,6 +162,7 @@ type Scheduler struct {
 
 	// Settings, fixed at New.
 	slots, maxTenant, maxQueue, quantum int
+	batchSlots                          int
 	maxWait                             time.Duration
 	brk                                 breakerConfig
 	clock                               Clock
@@ -165,6 +173,7 @@ type Scheduler struct {
 	gen     uint64         // last generation given to a tenantState
 
 	inUse          int // slots held
+	batchInUse     int // slots held by Batch work
 	waiting        int // waiters queued
 	waitingTenants int // tenants with at least one waiter
 	activeWeight   int // Σ weight of tenants that hold or wait (W)
@@ -247,11 +256,12 @@ func New(cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{
-		slots:     cfg.Slots,
-		maxTenant: cfg.MaxTenantSlots,
-		maxQueue:  cfg.MaxQueue,
-		quantum:   cfg.Quantum,
-		maxWait:   cfg.MaxWait,
+		slots:      cfg.Slots,
+		maxTenant:  cfg.MaxTenantSlots,
+		batchSlots: cfg.BatchSlots,
+		maxQueue:   cfg.MaxQueue,
+		quantum:    cfg.Quantum,
+		maxWait:    cfg.MaxWait,
 		brk: breakerConfig{
 			threshold: cfg.BreakerThreshold,
 			window:    cfg.BreakerWindow,
@@ -267,6 +277,10 @@ func New(cfg Config) (*Scheduler, error) {
 	if s.maxTenant == 0 || s.maxTenant > s.slots {
 		s.maxTenant = s.slots
 	}
+	if s.batchSlots == 0 {
+		s.batchSlots = max(1, s.slots/4)
+	}
+	s.batchSlots = min(s.batchSlots, s.slots)
 	if s.maxQueue == 0 {
 		s.maxQueue = 256 * s.slots
 	}
@@ -303,6 +317,7 @@ type Slot struct {
 	t     *tenantState
 	gen   uint64
 	start time.Time
+	class Class
 }
 
 // Release frees the slot, records how its operation ended, and grants the
@@ -356,9 +371,9 @@ func (s *Scheduler) Acquire(ctx context.Context, tid tenant.ID, weight int, clas
 	now := s.clock.Now()
 	s.sweep(now)
 	t := s.tenant(tid, weight)
-	if s.waiting == 0 && s.inUse < s.slots && t.inUse < s.hardCap(t, now) {
+	if s.waiting == 0 && s.inUse < s.slots && t.inUse < s.hardCap(t, now) && s.classFree(class) {
 		// Nobody waits, so the tenant's share is every slot: grant at once.
-		sl := s.take(t, now)
+		sl := s.take(t, class, now)
 		s.mu.Unlock()
 		return sl, nil
 	}
@@ -429,7 +444,7 @@ func (s *Scheduler) finish(w *waiter) (Slot, error) {
 	var sl Slot
 	err := w.err
 	if err == nil {
-		sl = Slot{s: s, t: w.t, gen: w.t.gen, start: w.start}
+		sl = Slot{s: s, t: w.t, gen: w.t.gen, start: w.start, class: w.class}
 	}
 	s.putWaiter(w)
 	return sl, err
@@ -525,16 +540,25 @@ func (s *Scheduler) sweep(now time.Time) {
 	}
 }
 
-// take grants t a slot. mu is held.
-func (s *Scheduler) take(t *tenantState, now time.Time) Slot {
+// take grants t a slot for work of class c. mu is held.
+func (s *Scheduler) take(t *tenantState, c Class, now time.Time) Slot {
 	s.activate(t)
 	t.inUse++
 	s.inUse++
+	if c == Batch {
+		s.batchInUse++
+	}
 	s.granted++
 	if s.hookGranted != nil {
 		s.hookGranted(t)
 	}
-	return Slot{s: s, t: t, gen: t.gen, start: now}
+	return Slot{s: s, t: t, gen: t.gen, start: now, class: c}
+}
+
+// classFree reports whether a slot may go to work of class c: Batch work
+// is held to BatchSlots. mu is held.
+func (s *Scheduler) classFree(c Class) bool {
+	return c != Batch || s.batchInUse < s.batchSlots
 }
 
 // release frees sl's slot and grants freed slots. mu is held.
@@ -542,6 +566,9 @@ func (s *Scheduler) release(sl Slot, o Outcome, now time.Time) {
 	t := sl.t
 	t.inUse--
 	s.inUse--
+	if sl.class == Batch {
+		s.batchInUse--
+	}
 	if o != OutcomeCanceled {
 		hold := max(now.Sub(sl.start), 0)
 		if s.avgHold == 0 {
@@ -651,7 +678,7 @@ func (s *Scheduler) dispatch(now time.Time) {
 			continue
 		}
 		s.unqueue(w)
-		sl := s.take(t, now)
+		sl := s.take(t, c, now)
 		w.done, w.err, w.start = true, nil, sl.start
 		w.ready <- struct{}{}
 	}
@@ -661,12 +688,18 @@ func (s *Scheduler) dispatch(now time.Time) {
 // order of passes of the package documentation. mu is held.
 func (s *Scheduler) pick(now time.Time) (*tenantState, Class) {
 	for c := range Class(numClasses) {
+		if !s.classFree(c) {
+			continue
+		}
 		if t := s.pickIn(c, now, true); t != nil {
 			return t, c
 		}
 	}
 	if s.waitingTenants > 1 { // else the share is the hard cap: nothing new to find
 		for c := range Class(numClasses) {
+			if !s.classFree(c) {
+				continue
+			}
 			if t := s.pickIn(c, now, false); t != nil {
 				return t, c
 			}
@@ -890,8 +923,9 @@ func (s *Scheduler) expire() {
 // Stats are scheduler-wide figures: gauges of the moment and counters since
 // New.
 type Stats struct {
-	// Slots is the number of slots; InUse how many are held.
-	Slots, InUse int
+	// Slots is the number of slots; InUse how many are held, BatchInUse
+	// how many of those by Batch work, at most BatchSlots.
+	Slots, InUse, BatchSlots, BatchInUse int
 	// Waiting is how many requests are queued.
 	Waiting int
 	// Tenants is how many tenants the scheduler keeps state for: those
@@ -913,7 +947,8 @@ func (s *Scheduler) Stats() Stats {
 	defer s.mu.Unlock()
 	s.sweep(s.clock.Now())
 	return Stats{
-		Slots: s.slots, InUse: s.inUse, Waiting: s.waiting, Tenants: len(s.tenants),
+		Slots: s.slots, InUse: s.inUse, BatchSlots: s.batchSlots, BatchInUse: s.batchInUse,
+		Waiting: s.waiting, Tenants: len(s.tenants),
 		Granted: s.granted, ShedDeadline: s.shedDeadline, ShedQueueFull: s.shedQueueFull,
 		Canceled: s.canceled, AvgHold: s.avgHold,
 	}

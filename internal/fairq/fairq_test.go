@@ -919,3 +919,71 @@ func (c *manualCtx) finish(err error) {
 	c.mu.Unlock()
 	close(c.done)
 }
+
+// TestBatchReservation: batch work holds at most BatchSlots slots, even
+// when more are free, so interactive requests always find one.
+func TestBatchReservation(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, Config{Slots: 4, BatchSlots: 1})
+	deadline := b.clk.Now().Add(far)
+	batch := b.mustGet(t, "agg", 1, Batch)
+	// Three slots are free, but batch work already holds its one.
+	queued := b.mustWait(t, "agg", 1, Batch, deadline)
+	b.mustWait(t, "other", 1, Batch, deadline)
+	if st := b.s.Stats(); st.BatchSlots != 1 || st.BatchInUse != 1 || st.InUse != 1 {
+		t.Fatalf("Stats() = BatchSlots %d, BatchInUse %d, InUse %d; want 1, 1, 1", st.BatchSlots, st.BatchInUse, st.InUse)
+	}
+	// Interactive requests of any tenant, the batch tenant's included, get
+	// the other slots at once.
+	var held []Slot
+	for _, tid := range []tenant.ID{"victim", "victim", "agg"} {
+		held = append(held, b.mustGet(t, tid, 1, Interactive))
+	}
+	// Releasing an interactive slot does not let batch work in…
+	held[0].Release(OutcomeOK)
+	held = held[1:]
+	if st := b.s.Stats(); st.InUse != 3 || st.Waiting != 2 {
+		t.Fatalf("after an interactive release: InUse %d, Waiting %d; want 3, 2 (batch still capped)", st.InUse, st.Waiting)
+	}
+	// …releasing the batch slot does, in fair order: agg queued first.
+	batch.Release(OutcomeOK)
+	if c := b.next(t); c != queued || c.err != nil {
+		t.Fatalf("after the batch release granted %s/%s (err %v), want agg's queued batch request", c.tid, c.class, c.err)
+	} else {
+		held = append(held, c.slot)
+	}
+	if st := b.s.Stats(); st.BatchInUse != 1 || st.Waiting != 1 {
+		t.Fatalf("Stats() = BatchInUse %d, Waiting %d; want 1, 1", st.BatchInUse, st.Waiting)
+	}
+	for _, h := range held {
+		h.Release(OutcomeOK)
+	}
+	c := b.next(t) // other's batch request, now that the batch slot is free
+	if c.tid != "other" || c.err != nil {
+		t.Fatalf("granted %s (err %v), want other", c.tid, c.err)
+	}
+	c.slot.Release(OutcomeOK)
+	if st := b.s.Stats(); st.BatchInUse != 0 {
+		t.Errorf("BatchInUse = %d after every release, want 0", st.BatchInUse)
+	}
+	b.checkEmpty(t)
+}
+
+func TestBatchSlotsDefault(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ slots, batch, want int }{
+		{1, 0, 1}, {4, 0, 1}, {8, 0, 2}, {16, 0, 4}, {4, 3, 3}, {4, 9, 4},
+	} {
+		s, err := New(Config{Slots: tc.slots, BatchSlots: tc.batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.batchSlots != tc.want {
+			t.Errorf("Slots %d, BatchSlots %d: batch slots = %d, want %d", tc.slots, tc.batch, s.batchSlots, tc.want)
+		}
+	}
+	if _, err := New(Config{BatchSlots: -1}); err == nil || !strings.Contains(err.Error(), "BatchSlots ") {
+		t.Errorf("New(BatchSlots -1) = %v, want an error naming BatchSlots", err)
+	}
+}
