@@ -3,13 +3,16 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
@@ -29,6 +32,12 @@ import (
 // benchHandler returns the full API on a fresh SQLite database with one
 // tenant, an admin key and a collection holding one record.
 func benchHandler(b *testing.B, isolation string) (h http.Handler, key, recordPath, listPath string) {
+	return benchHandlerTTL(b, isolation, 0)
+}
+
+// benchHandlerTTL is benchHandler with the node's caches of tenants and
+// keys living cacheTTL (0 means the default).
+func benchHandlerTTL(b *testing.B, isolation string, cacheTTL time.Duration) (h http.Handler, key, recordPath, listPath string) {
 	b.Helper()
 	dir := b.TempDir()
 	st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
@@ -43,7 +52,8 @@ func benchHandler(b *testing.B, isolation string) (h http.Handler, key, recordPa
 	// Request logs go to a real JSON handler (discarding its output) so
 	// their cost is counted.
 	log := observe.NewLogger(io.Discard, slog.LevelInfo)
-	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log})
+	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log,
+		CacheTTL: cacheTTL})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,6 +113,20 @@ func BenchmarkGetRecord(b *testing.B) {
 				serve(b, h, req, 200)
 			}
 		})
+	}
+}
+
+// BenchmarkGetRecordUncached is BenchmarkGetRecord with every request
+// missing the node's caches, as when requests are spread over more tenants
+// than were used in the last second: the tenant and the API key are read
+// from the database each time.
+func BenchmarkGetRecordUncached(b *testing.B) {
+	h, key, path, _ := benchHandlerTTL(b, "pooled", time.Nanosecond)
+	req := httptest.NewRequest("GET", path, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, req, 200)
 	}
 }
 
@@ -191,5 +215,23 @@ func BenchmarkRateLimited(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		serve(b, h, req, http.StatusTooManyRequests)
+	}
+}
+
+// BenchmarkListHeavy lists 1,000 of 2,000 records with a filter: the heavy
+// query bench noisy's aggressor sends.
+func BenchmarkListHeavy(b *testing.B) {
+	h, key, _, listPath := benchHandler(b, "pooled")
+	for i := range 2000 {
+		req := httptest.NewRequest("POST", listPath, strings.NewReader(fmt.Sprintf(`{"title":"item %d","points":%d,"done":false}`, i, i%100)))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		serve(b, h, req, http.StatusCreated)
+	}
+	req := httptest.NewRequest("GET", listPath+"?"+url.Values{"filter": {`title ~ "item" && points >= 0`}, "limit": {"1000"}}.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, req, 200)
 	}
 }
