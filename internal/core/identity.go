@@ -75,11 +75,11 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	}
 	// The ID is cloned: it points into the request's Authorization header,
 	// which the cache would otherwise keep alive.
-	id = store.APIKeyID(strings.Clone(string(id)))
-	p := &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(id), Role: k.Role}
+	owned := store.APIKeyID(strings.Clone(string(id)))
+	p := &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(owned), Role: k.Role}
 	c.mu.Lock()
 	if c.keyGen == gen {
-		c.apiKeys.put(id, cachedKey{hash: k.Hash, principal: p}, now)
+		c.apiKeys.put(owned, cachedKey{hash: k.Hash, principal: p}, now)
 	}
 	c.mu.Unlock()
 	return p, nil

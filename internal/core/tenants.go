@@ -50,11 +50,14 @@ func (c *Core) Scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug)
 func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenant, error) {
 	now := c.now()
 	c.mu.RLock()
-	t, ok := c.tenants.get(slug, now)
+	cached, ok := c.tenants.get(slug, now)
 	c.mu.RUnlock()
 	if ok {
-		return t, nil
+		return cached, nil
 	}
+	// t is declared after the cache lookup: the closure below moves it to
+	// the heap, which a cache hit should not pay for.
+	var t *store.Tenant
 	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
 		t, err = tx.GetTenantBySlug(ctx, slug)
 		return err
@@ -75,11 +78,12 @@ func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenan
 func (c *Core) Plan(ctx context.Context, name string) (*tenant.Plan, error) {
 	now := c.now()
 	c.mu.RLock()
-	p, ok := c.plans.get(name, now)
+	cached, ok := c.plans.get(name, now)
 	c.mu.RUnlock()
 	if ok {
-		return p, nil
+		return cached, nil
 	}
+	var p *tenant.Plan
 	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
 		p, err = tx.GetPlan(ctx, name)
 		return err
