@@ -37,11 +37,7 @@ func dsn(path string, o *Options, create, reader bool) string {
 		"&_pragma=synchronous(FULL)" +
 		"&_pragma=foreign_keys(1)" +
 		// Deleted content is overwritten, not left in free pages.
-		"&_pragma=secure_delete(1)" +
-		// Up to 16 MiB of pages per connection (SQLite's default is 2 MiB),
-		// allocated as pages are read: with many tenants, requests spread
-		// over them otherwise read most pages from the operating system.
-		"&_pragma=cache_size(-16384)"
+		"&_pragma=secure_delete(1)"
 	if reader {
 		q += "&_pragma=query_only(1)"
 	}

@@ -14,8 +14,7 @@ the transaction's tenant (tenant_id = ?), in silo files too. No SQL text is
 ever built from input: filter values, field paths and keys are all bind
 parameters.
 
-All files run in WAL mode with synchronous=FULL and foreign keys on, and
-each connection caches up to 16 MiB of pages. Their
+All files run in WAL mode with synchronous=FULL and foreign keys on. Their
 schema is embedded and applied by Open (and by the first open of a silo file)
 in one transaction, versioned with PRAGMA user_version.
 
