@@ -28,6 +28,9 @@ import (
 // report the others as a ratio to it.
 //
 //	go test ./internal/httpapi -run '^$' -bench . -benchmem
+//
+// With BULKHEAD_TEST_BACKEND=postgres (and BULKHEAD_TEST_POSTGRES_URL) the
+// handler benchmarks run on PostgreSQL instead of SQLite.
 
 // benchHandler returns the full API on a fresh SQLite database with one
 // tenant, an admin key and a collection holding one record.
@@ -40,10 +43,7 @@ func benchHandler(b *testing.B, isolation string) (h http.Handler, key, recordPa
 func benchHandlerTTL(b *testing.B, isolation string, cacheTTL time.Duration) (h http.Handler, key, recordPath, listPath string) {
 	b.Helper()
 	dir := b.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := openTestStore(b, dir) // SQLite, or PostgreSQL with BULKHEAD_TEST_BACKEND=postgres
 	b.Cleanup(func() { st.Close() })
 	keys, err := keyring.Load(filepath.Join(dir, "keys"))
 	if err != nil {

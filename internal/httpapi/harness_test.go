@@ -87,7 +87,7 @@ func postgresBackend() bool { return os.Getenv("BULKHEAD_TEST_BACKEND") == "post
 // pgDatabases maps a setupIn dir to its PostgreSQL database.
 var pgDatabases sync.Map
 
-func openTestStore(t *testing.T, dir string) store.Store {
+func openTestStore(t testing.TB, dir string) store.Store {
 	t.Helper()
 	if !postgresBackend() {
 		st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
