@@ -97,7 +97,7 @@ type Stream struct {
 	// whole time, taken from the server when both share the machine. Coarse
 	// suits a flood whose own latency is not the measurement: its requests
 	// go out up to a timer tick late, and their latency still counts from
-	// the due time (ServiceLatency, from the send, does not see the lag).
+	// the due time (LimitedServiceLatency, from the send, leaves the lag out).
 	Coarse bool
 }
 
