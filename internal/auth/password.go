@@ -79,8 +79,9 @@ type Passwords struct {
 
 // NewPasswords returns a Passwords that hashes new passwords with params and
 // runs at most maxConcurrent hashes at once. Zero fields of params take their
-// value from DefaultPasswordParams; maxConcurrent < 1 means
-// runtime.GOMAXPROCS(0). The memory held by hashing is then bounded by
+// value from DefaultPasswordParams; maxConcurrent < 1 means half of
+// runtime.GOMAXPROCS(0), at least 1, so that a flood of logins (which need
+// no credential) leaves the other processors to the rest of the API. The memory held by hashing is then bounded by
 // maxConcurrent × Memory (for stored hashes with other parameters, by
 // maxConcurrent × their Memory, at most MaxPasswordMemory). NewPasswords panics if params, after defaults, fail
 // Validate; configuration should call Validate first.
@@ -98,7 +99,7 @@ func NewPasswords(params PasswordParams, maxConcurrent int) *Passwords {
 		panic("auth: NewPasswords: " + err.Error())
 	}
 	if maxConcurrent < 1 {
-		maxConcurrent = runtime.GOMAXPROCS(0)
+		maxConcurrent = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	return &Passwords{
 		params:  params,

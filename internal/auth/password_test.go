@@ -342,10 +342,10 @@ func TestNewPasswords(t *testing.T) {
 		want          PasswordParams
 		wantCap       int
 	}{
-		{"Zero", PasswordParams{}, 0, DefaultPasswordParams, runtime.GOMAXPROCS(0)},
+		{"Zero", PasswordParams{}, 0, DefaultPasswordParams, max(1, runtime.GOMAXPROCS(0)/2)},
 		{"ZeroFields", PasswordParams{Time: 3}, 2, PasswordParams{Memory: 19 * 1024, Time: 3, Threads: 1}, 2},
 		{"Explicit", testParams, 1, testParams, 1},
-		{"Negative", testParams, -1, testParams, runtime.GOMAXPROCS(0)},
+		{"Negative", testParams, -1, testParams, max(1, runtime.GOMAXPROCS(0)/2)},
 	}
 	for _, tt := range tests {
 		p := NewPasswords(tt.params, tt.maxConcurrent)
