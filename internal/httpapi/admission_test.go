@@ -277,3 +277,43 @@ func TestAdmissionRedisFallback(t *testing.T) {
 		t.Error("no decision was counted as a fallback")
 	}
 }
+
+// TestAuthRateLimit: logins and refreshes are held to AuthLimit per tenant
+// slug before anything is looked up, the same for a slug that names no
+// tenant, and without touching the tenant's API budget or other slugs.
+func TestAuthRateLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(),
+		AuthLimit: ratelimit.Limit{Rate: 0.001, Burst: 3}}))
+	b.tenant("acme", tenant.Pooled)
+	b.tenant("globex", tenant.Pooled)
+	pair := b.userToken("acme", "ann@acme.test", tenant.Member) // the first of acme's three
+	key := b.apiKey("acme", tenant.Admin)
+
+	login := func(slug, password string) *response {
+		return b.do("POST", "/v1/tenants/"+slug+"/auth/login", "", map[string]any{"email": "ann@acme.test", "password": password})
+	}
+	assertProblem(t, login("acme", "wrong password"), 401, problem.CodeInvalidCredentials)
+	b.must(200, "POST", "/v1/tenants/acme/auth/refresh", "", map[string]any{"refresh_token": pair.RefreshToken})
+	// The burst is spent: even the right password is refused, before it is
+	// checked, and so is a refresh.
+	r := login("acme", "correct horse battery")
+	assertProblem(t, r, 429, problem.CodeRateLimited)
+	for _, h := range []string{"Retry-After", "RateLimit-Policy", "RateLimit"} {
+		if r.Header.Get(h) == "" {
+			t.Errorf("429 lacks %s", h)
+		}
+	}
+	assertProblem(t, b.do("POST", "/v1/tenants/acme/auth/refresh", "", map[string]any{"refresh_token": "x"}), 429, problem.CodeRateLimited)
+
+	// A slug that names no tenant is limited exactly alike: the limit does
+	// not tell which tenants exist.
+	for range 3 {
+		assertProblem(t, login("nobody-here", "guess"), 401, problem.CodeInvalidCredentials)
+	}
+	assertProblem(t, login("nobody-here", "guess"), 429, problem.CodeRateLimited)
+
+	// Other slugs and acme's API requests are untouched.
+	assertProblem(t, login("globex", "guess"), 401, problem.CodeInvalidCredentials)
+	b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
+}

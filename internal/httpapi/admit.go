@@ -41,6 +41,12 @@ type Admission struct {
 	// requests keep running into it has its slots cut by the scheduler's
 	// breaker. Defaults to 10s.
 	StatementTimeout time.Duration
+	// AuthLimit is the Limiter's limit on logins and token refreshes per
+	// tenant slug, which take no credential and cost a password hash. It is
+	// the same for every slug, known or not, and is decided before the slug
+	// is looked up, so that it tells nothing about which tenants exist.
+	// Defaults to 10/s with a burst of 20.
+	AuthLimit ratelimit.Limit
 }
 
 func (a *Admission) setDefaults() {
@@ -53,6 +59,26 @@ func (a *Admission) setDefaults() {
 	if a.StatementTimeout <= 0 {
 		a.StatementTimeout = 10 * time.Second
 	}
+	if a.AuthLimit == (ratelimit.Limit{}) {
+		a.AuthLimit = ratelimit.Limit{Rate: 10, Burst: 20}
+	}
+}
+
+// admitAuth limits the logins and refreshes sent to the tenant slug in the
+// path: see Admission.AuthLimit. The bucket is named after the slug, not a
+// tenant, under a prefix no tenant ID can have.
+func (s *Server) admitAuth(r *http.Request) error {
+	a := &s.admission
+	if a.Limiter == nil {
+		return nil
+	}
+	key := ratelimit.Key{Tenant: tenant.ID("auth/" + r.PathValue("tenant"))}
+	decision := a.Limiter.Allow(r.Context(), key, a.AuthLimit)
+	if decision.Allowed {
+		return nil
+	}
+	s.metrics.Rejected("auth_rate")
+	return decision.Err()
 }
 
 // admitted is what an admitted request holds until it ends.

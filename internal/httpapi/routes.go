@@ -33,8 +33,8 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/audit/verify", handle: s.verifyPlatformAudit},
 
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/users", handle: s.createUser},
-		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/login", Public: true, handle: s.login},
-		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/refresh", Public: true, handle: s.refresh},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/login", Public: true, AuthLimited: true, handle: s.login},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/refresh", Public: true, AuthLimited: true, handle: s.refresh},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/api-keys", handle: s.createAPIKey},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/api-keys", handle: s.listAPIKeys},
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/api-keys/{id}", handle: s.revokeAPIKey},

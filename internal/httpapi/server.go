@@ -57,7 +57,10 @@ type Route struct {
 	Pattern string
 	// Public routes take no credential.
 	Public bool
-	handle handlerFunc
+	// AuthLimited public routes are held to Admission.AuthLimit per
+	// tenant slug: login and refresh.
+	AuthLimited bool
+	handle      handlerFunc
 }
 
 // handlerFunc handles a request that has passed authentication and
@@ -153,7 +156,14 @@ func (s *Server) wrap(rt Route) http.Handler {
 }
 
 // serve is the straight line: authenticate, scope, admit and queue, handle.
+// Public routes that take a password or a refresh token are admitted by
+// their slug's login limit instead.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) (err error) {
+	if rt.Public && rt.AuthLimited {
+		if err := s.admitAuth(r); err != nil {
+			return err
+		}
+	}
 	if !rt.Public {
 		p, err := s.core.Authenticate(r.Context(), bearer(r))
 		if err != nil {

@@ -56,7 +56,7 @@ func NewMetrics() *Metrics {
 		}, []string{"tenant", "outcome"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulkhead_admission_rejected_total",
-			Help: "Requests refused before any database work, by reason: rate, credential_rate, inflight, shed.",
+			Help: "Requests refused before any database work, by reason: rate, credential_rate, inflight, shed, auth_rate (logins and refreshes per tenant slug).",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.tenant, m.rejected,
