@@ -304,6 +304,10 @@ func (c *Core) CreateUser(ctx context.Context, caller Caller, t *store.Tenant, p
 
 func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
+// NormalizeEmail returns email as users are looked up by it: trimmed and
+// lower-cased.
+func NormalizeEmail(email string) string { return normalizeEmail(email) }
+
 // CreateAPIKeyParams is the body of POST /v1/tenants/{tenant}/api-keys.
 type CreateAPIKeyParams struct {
 	Name string      `json:"name"`

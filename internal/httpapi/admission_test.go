@@ -317,3 +317,27 @@ func TestAuthRateLimit(t *testing.T) {
 	assertProblem(t, login("globex", "guess"), 401, problem.CodeInvalidCredentials)
 	b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
 }
+
+// TestLoginRateLimitPerEmail: guessing one account's password is held to
+// LoginLimit, whatever the case and spacing of the address and whether the
+// account exists, while other accounts of the tenant can still log in.
+func TestLoginRateLimitPerEmail(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(),
+		AuthLimit: ratelimit.Limit{Rate: 1000, Burst: 1000}, LoginLimit: ratelimit.Limit{Rate: 0.001, Burst: 2}}))
+	b.tenant("acme", tenant.Pooled)
+	const password = "correct horse battery"
+	for _, email := range []string{"ann@acme.test", "bob@acme.test"} {
+		b.must(201, "POST", "/v1/tenants/acme/users", b.admin, map[string]any{"email": email, "password": password, "role": tenant.Member})
+	}
+	login := func(email, password string) *response {
+		return b.do("POST", "/v1/tenants/acme/auth/login", "", map[string]any{"email": email, "password": password})
+	}
+	for _, email := range []string{"ann@acme.test", "nobody@acme.test"} {
+		assertProblem(t, login(email, "guess 1"), 401, problem.CodeInvalidCredentials)
+		assertProblem(t, login(email, "guess 2"), 401, problem.CodeInvalidCredentials)
+		assertProblem(t, login(email, "guess 3"), 429, problem.CodeRateLimited)
+	}
+	assertProblem(t, login("  ANN@Acme.Test ", password), 429, problem.CodeRateLimited)
+	b.must(200, "POST", "/v1/tenants/acme/auth/login", "", map[string]any{"email": "bob@acme.test", "password": password})
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
 	"github.com/bulkheadhq/bulkhead/problem"
@@ -47,6 +48,11 @@ type Admission struct {
 	// is looked up, so that it tells nothing about which tenants exist.
 	// Defaults to 10/s with a burst of 20.
 	AuthLimit ratelimit.Limit
+	// LoginLimit is the Limiter's limit on logins per email address of a
+	// tenant slug, on top of AuthLimit, against password guessing on one
+	// account. Like AuthLimit it applies whether or not the account exists.
+	// Defaults to a burst of 5, then one every 5 seconds.
+	LoginLimit ratelimit.Limit
 }
 
 func (a *Admission) setDefaults() {
@@ -62,6 +68,9 @@ func (a *Admission) setDefaults() {
 	if a.AuthLimit == (ratelimit.Limit{}) {
 		a.AuthLimit = ratelimit.Limit{Rate: 10, Burst: 20}
 	}
+	if a.LoginLimit == (ratelimit.Limit{}) {
+		a.LoginLimit = ratelimit.Limit{Rate: 0.2, Burst: 5}
+	}
 }
 
 // admitAuth limits the logins and refreshes sent to the tenant slug in the
@@ -72,14 +81,30 @@ func (s *Server) admitAuth(r *http.Request) error {
 	if a.Limiter == nil {
 		return nil
 	}
-	key := ratelimit.Key{Tenant: tenant.ID("auth/" + r.PathValue("tenant"))}
-	decision := a.Limiter.Allow(r.Context(), key, a.AuthLimit)
+	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r)}, a.AuthLimit)
+}
+
+// admitLogin limits the logins to one email address of the tenant slug in
+// the path: see Admission.LoginLimit.
+func (s *Server) admitLogin(r *http.Request, email string) error {
+	a := &s.admission
+	if a.Limiter == nil {
+		return nil
+	}
+	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r), Actor: "email:" + core.NormalizeEmail(email)}, a.LoginLimit)
+}
+
+func (s *Server) allowAuth(r *http.Request, key ratelimit.Key, lim ratelimit.Limit) error {
+	decision := s.admission.Limiter.Allow(r.Context(), key, lim)
 	if decision.Allowed {
 		return nil
 	}
 	s.metrics.Rejected("auth_rate")
 	return decision.Err()
 }
+
+// authBucket names the buckets of the tenant slug in r's path.
+func authBucket(r *http.Request) tenant.ID { return tenant.ID("auth/" + r.PathValue("tenant")) }
 
 // admitted is what an admitted request holds until it ends.
 type admitted struct {
