@@ -313,6 +313,13 @@ func TestAuthRateLimit(t *testing.T) {
 	}
 	assertProblem(t, login("nobody-here", "guess"), 429, problem.CodeRateLimited)
 
+	// Paths that are no valid slug share one bucket, so that buckets cannot
+	// be multiplied (or grown) by inventing long or malformed slugs.
+	for _, slug := range []string{"Not-A-Slug", "x", "9starts-with-a-digit"} {
+		assertProblem(t, login(slug, "guess"), 401, problem.CodeInvalidCredentials)
+	}
+	assertProblem(t, login(strings.Repeat("Y", 300), "guess"), 429, problem.CodeRateLimited)
+
 	// Other slugs and acme's API requests are untouched.
 	assertProblem(t, login("globex", "guess"), 401, problem.CodeInvalidCredentials)
 	b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)

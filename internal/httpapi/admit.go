@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"math"
 	"net/http"
@@ -91,7 +93,9 @@ func (s *Server) admitLogin(r *http.Request, email string) error {
 	if a.Limiter == nil {
 		return nil
 	}
-	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r), Actor: "email:" + core.NormalizeEmail(email)}, a.LoginLimit)
+	// The address is hashed: a bucket's name must not grow with the body.
+	sum := sha256.Sum256([]byte(core.NormalizeEmail(email)))
+	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r), Actor: "email:" + hex.EncodeToString(sum[:])}, a.LoginLimit)
 }
 
 func (s *Server) allowAuth(r *http.Request, key ratelimit.Key, lim ratelimit.Limit) error {
@@ -103,8 +107,16 @@ func (s *Server) allowAuth(r *http.Request, key ratelimit.Key, lim ratelimit.Lim
 	return decision.Err()
 }
 
-// authBucket names the buckets of the tenant slug in r's path.
-func authBucket(r *http.Request) tenant.ID { return tenant.ID("auth/" + r.PathValue("tenant")) }
+// authBucket names the buckets of the tenant slug in r's path. Paths that
+// are no valid slug, and so name no tenant, share one bucket: a bucket's
+// name must not grow with the URL.
+func authBucket(r *http.Request) tenant.ID {
+	slug := tenant.Slug(r.PathValue("tenant"))
+	if !slug.Valid() {
+		return "auth/"
+	}
+	return tenant.ID("auth/" + slug)
+}
 
 // admitted is what an admitted request holds until it ends.
 type admitted struct {
