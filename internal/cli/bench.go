@@ -98,9 +98,15 @@ func newBenchNoisy(o *options, f *benchFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "noisy",
 		Short: "Victim tenants alone, then beside a flooding aggressor, with and without its plan's limits",
-		Args:  cobra.NoArgs,
+		Long: "noisy measures the victims' latency alone, beside an aggressor held to its plan, and beside the\n" +
+			"same aggressor unlimited. Its phases last 30s unless --duration says otherwise: a p99 over the\n" +
+			"fewer requests of shorter phases moves a lot from run to run.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c.Options = f.options(o)
+			if !cmd.Flags().Changed("duration") {
+				c.Options.Duration = 30 * time.Second
+			}
 			return runBench(cmd.Context(), o, f, func(ctx context.Context) (report, error) { return bench.RunNoisy(ctx, c) })
 		},
 	}
