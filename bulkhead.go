@@ -125,6 +125,7 @@ func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 	if err != nil {
 		return httpapi.Admission{}, err
 	}
+	metrics.Registry.MustRegister(sched)
 	return httpapi.Admission{Limiter: lim, Inflight: &ratelimit.Inflight{}, Scheduler: sched}, nil
 }
 

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulkheadhq/bulkhead/tenant"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 func TestNewConfig(t *testing.T) {
@@ -985,5 +987,64 @@ func TestBatchSlotsDefault(t *testing.T) {
 	}
 	if _, err := New(Config{BatchSlots: -1}); err == nil || !strings.Contains(err.Error(), "BatchSlots ") {
 		t.Errorf("New(BatchSlots -1) = %v, want an error naming BatchSlots", err)
+	}
+}
+
+// TestMetrics reads the scheduler's metrics back through a Prometheus
+// registry while slots are held, a request waits and one has been shed.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Slots: 2, BatchSlots: 1})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.s)
+
+	batch := b.mustGet(t, "a", 1, Batch)
+	inter := b.mustGet(t, "b", 1, Interactive)
+	shed := b.mustWait(t, "c", 1, Interactive, b.clk.Now().Add(time.Second))
+	b.clk.Advance(time.Second)
+	if c := b.next(t); c != shed || !errors.Is(c.err, ErrShed) {
+		t.Fatalf("want c shed at its deadline, got %v", c.err)
+	}
+	b.mustWait(t, "c", 1, Interactive, b.clk.Now().Add(far))
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetValue() + "}"
+			}
+			switch {
+			case m.GetGauge() != nil:
+				got[name] = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				got[name] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	want := map[string]float64{
+		"bulkhead_scheduler_slots":                     2,
+		"bulkhead_scheduler_slots_in_use{interactive}": 1,
+		"bulkhead_scheduler_slots_in_use{batch}":       1,
+		"bulkhead_scheduler_waiting":                   1,
+		"bulkhead_scheduler_granted_total":             2,
+		"bulkhead_scheduler_shed_total{deadline}":      1,
+		"bulkhead_scheduler_shed_total{queue_full}":    0,
+		"bulkhead_scheduler_canceled_total":            0,
+		"bulkhead_scheduler_hold_seconds":              0,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	batch.Release(OutcomeOK)
+	inter.Release(OutcomeOK)
+	if c := b.next(t); c.tid != "c" || c.err != nil {
+		t.Fatalf("want c granted after the releases, got %s %v", c.tid, c.err)
+	} else {
+		c.slot.Release(OutcomeOK)
 	}
 }
