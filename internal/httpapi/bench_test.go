@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +19,6 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
-	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
 )
 
 // The benchmarks below call ServeHTTP in process, so they measure the
@@ -32,18 +32,36 @@ import (
 // With BULKHEAD_TEST_BACKEND=postgres (and BULKHEAD_TEST_POSTGRES_URL) the
 // handler benchmarks run on PostgreSQL instead of SQLite.
 
-// benchHandler returns the full API on a fresh SQLite database with one
-// tenant, an admin key and a collection holding one record.
+// benchHandler returns the full API on a fresh database with one tenant,
+// an admin key and a collection holding one record.
 func benchHandler(b *testing.B, isolation string) (h http.Handler, key, recordPath, listPath string) {
-	return benchHandlerTTL(b, isolation, 0)
+	f := newBenchFixture(b, benchConfig{isolation: isolation})
+	return f.h, f.key, f.recordPath, f.listPath
 }
 
-// benchHandlerTTL is benchHandler with the node's caches of tenants and
-// keys living cacheTTL (0 means the default).
-func benchHandlerTTL(b *testing.B, isolation string, cacheTTL time.Duration) (h http.Handler, key, recordPath, listPath string) {
+// benchConfig varies the API a benchmark runs against.
+type benchConfig struct {
+	isolation string        // "pooled" or "silo"
+	cacheTTL  time.Duration // the node's caches of tenants and keys; 0 means the default
+	admission Admission     // none by default
+}
+
+// benchFixture is the API of newBenchFixture and what it set up.
+type benchFixture struct {
+	h                         http.Handler
+	key, recordPath, listPath string
+	// call sends a setup request and fails the benchmark unless it
+	// succeeds.
+	call func(method, path, token, body string) []byte
+}
+
+// newBenchFixture builds the API on a fresh database (SQLite, or
+// PostgreSQL with BULKHEAD_TEST_BACKEND=postgres) with tenant "bench", an
+// admin key and a collection "notes" holding one record.
+func newBenchFixture(b *testing.B, cfg benchConfig) *benchFixture {
 	b.Helper()
 	dir := b.TempDir()
-	st := openTestStore(b, dir) // SQLite, or PostgreSQL with BULKHEAD_TEST_BACKEND=postgres
+	st := openTestStore(b, dir)
 	b.Cleanup(func() { st.Close() })
 	keys, err := keyring.Load(filepath.Join(dir, "keys"))
 	if err != nil {
@@ -53,30 +71,33 @@ func benchHandlerTTL(b *testing.B, isolation string, cacheTTL time.Duration) (h 
 	// their cost is counted.
 	log := observe.NewLogger(io.Discard, slog.LevelInfo)
 	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log,
-		CacheTTL: cacheTTL})
+		CacheTTL: cfg.cacheTTL})
 	if err != nil {
 		b.Fatal(err)
 	}
-	h = New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log})
-	call := func(method, path, token, body string) []byte {
+	f := &benchFixture{h: New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log, Admission: cfg.admission})}
+	f.call = func(method, path, token, body string) []byte {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		f.h.ServeHTTP(rec, req)
 		if rec.Code >= 300 {
 			b.Fatalf("%s %s = %d %s", method, path, rec.Code, rec.Body)
 		}
 		return rec.Body.Bytes()
 	}
-	call("POST", "/v1/tenants", testAdminToken, `{"slug":"bench","name":"Bench","isolation":"`+isolation+`"}`)
+	iso := cmp.Or(cfg.isolation, "pooled")
+	f.call("POST", "/v1/tenants", testAdminToken, `{"slug":"bench","name":"Bench","isolation":"`+iso+`"}`)
 	var k struct{ Key string }
-	json.Unmarshal(call("POST", "/v1/tenants/bench/api-keys", testAdminToken, `{"name":"bench","role":"admin"}`), &k)
-	call("PUT", "/v1/tenants/bench/collections/notes", k.Key, `{}`)
-	listPath = "/v1/tenants/bench/collections/notes/records"
+	json.Unmarshal(f.call("POST", "/v1/tenants/bench/api-keys", testAdminToken, `{"name":"bench","role":"admin"}`), &k)
+	f.key = k.Key
+	f.call("PUT", "/v1/tenants/bench/collections/notes", f.key, `{}`)
+	f.listPath = "/v1/tenants/bench/collections/notes/records"
 	var r struct{ ID string }
-	json.Unmarshal(call("POST", listPath, k.Key, `{"title":"hello","n":1}`), &r)
-	return h, k.Key, listPath + "/" + r.ID, listPath
+	json.Unmarshal(f.call("POST", f.listPath, f.key, `{"title":"hello","n":1}`), &r)
+	f.recordPath = f.listPath + "/" + r.ID
+	return f
 }
 
 func serve(b *testing.B, h http.Handler, req *http.Request, want int) {
@@ -121,9 +142,10 @@ func BenchmarkGetRecord(b *testing.B) {
 // than were used in the last second: the tenant and the API key are read
 // from the database each time.
 func BenchmarkGetRecordUncached(b *testing.B) {
-	h, key, path, _ := benchHandlerTTL(b, "pooled", time.Nanosecond)
-	req := httptest.NewRequest("GET", path, nil)
-	req.Header.Set("Authorization", "Bearer "+key)
+	f := newBenchFixture(b, benchConfig{cacheTTL: time.Nanosecond})
+	h := f.h
+	req := httptest.NewRequest("GET", f.recordPath, nil)
+	req.Header.Set("Authorization", "Bearer "+f.key)
 	b.ReportAllocs()
 	for b.Loop() {
 		serve(b, h, req, 200)
@@ -180,38 +202,18 @@ func BenchmarkGetRecordParallel(b *testing.B) {
 // rate: authentication (cached), scoping, the limiter, the 429 problem, the
 // log line and metrics — no database work.
 func BenchmarkRateLimited(b *testing.B) {
-	dir := b.TempDir()
-	st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	keys, err := keyring.Load(filepath.Join(dir, "keys"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := observe.NewLogger(io.Discard, slog.LevelInfo)
-	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log,
-		Admission: Admission{Limiter: ratelimit.NewLocal(), Inflight: &ratelimit.Inflight{}}})
-	call := func(method, path, token, body string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
-	call("PUT", "/v1/plans/slow", testAdminToken, `{"rate_per_sec":0.001,"burst":1,"max_inflight":10,"weight":1,"max_records":0,"max_bytes":0}`)
-	call("POST", "/v1/tenants", testAdminToken, `{"slug":"bench","name":"Bench","plan":"slow"}`)
+	f := newBenchFixture(b, benchConfig{admission: Admission{Limiter: ratelimit.NewLocal(), Inflight: &ratelimit.Inflight{}}})
+	// A tenant of its own on a plan that refills once in 1,000 s; the
+	// operator's setup calls are not admitted per tenant, so its bucket is
+	// fresh.
+	f.call("PUT", "/v1/plans/slow", testAdminToken, `{"rate_per_sec":0.001,"burst":1,"max_inflight":10,"weight":1,"max_records":0,"max_bytes":0}`)
+	f.call("POST", "/v1/tenants", testAdminToken, `{"slug":"slow","name":"Slow","plan":"slow"}`)
 	var k struct{ Key string }
-	json.Unmarshal(call("POST", "/v1/tenants/bench/api-keys", testAdminToken, `{"name":"bench","role":"admin"}`).Body.Bytes(), &k)
-	call("GET", "/v1/tenants/bench/usage", k.Key, "") // spends the burst
-	req := httptest.NewRequest("GET", "/v1/tenants/bench/collections/notes/records?limit=1000", nil)
+	json.Unmarshal(f.call("POST", "/v1/tenants/slow/api-keys", testAdminToken, `{"name":"bench","role":"admin"}`), &k)
+	h := f.h
+	req := httptest.NewRequest("GET", "/v1/tenants/slow/collections/notes/records?limit=1000", nil)
 	req.Header.Set("Authorization", "Bearer "+k.Key)
+	h.ServeHTTP(httptest.NewRecorder(), req) // spends the burst
 	b.ReportAllocs()
 	for b.Loop() {
 		serve(b, h, req, http.StatusTooManyRequests)
