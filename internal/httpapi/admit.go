@@ -79,26 +79,23 @@ func (a *Admission) setDefaults() {
 // path: see Admission.AuthLimit. The bucket is named after the slug, not a
 // tenant, under a prefix no tenant ID can have.
 func (s *Server) admitAuth(r *http.Request) error {
-	a := &s.admission
-	if a.Limiter == nil {
-		return nil
-	}
-	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r)}, a.AuthLimit)
+	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r)}, s.admission.AuthLimit)
 }
 
 // admitLogin limits the logins to one email address of the tenant slug in
 // the path: see Admission.LoginLimit.
 func (s *Server) admitLogin(r *http.Request, email string) error {
-	a := &s.admission
-	if a.Limiter == nil {
-		return nil
-	}
 	// The address is hashed: a bucket's name must not grow with the body.
 	sum := sha256.Sum256([]byte(core.NormalizeEmail(email)))
-	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r), Actor: "email:" + hex.EncodeToString(sum[:])}, a.LoginLimit)
+	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r), Actor: "email:" + hex.EncodeToString(sum[:])}, s.admission.LoginLimit)
 }
 
+// allowAuth decides one request against key under lim; without a Limiter,
+// it allows.
 func (s *Server) allowAuth(r *http.Request, key ratelimit.Key, lim ratelimit.Limit) error {
+	if s.admission.Limiter == nil {
+		return nil
+	}
 	decision := s.admission.Limiter.Allow(r.Context(), key, lim)
 	if decision.Allowed {
 		return nil

@@ -159,7 +159,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 // Public routes that take a password or a refresh token are admitted by
 // their slug's login limit instead.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) (err error) {
-	if rt.Public && rt.AuthLimited {
+	if rt.AuthLimited {
 		if err := s.admitAuth(r); err != nil {
 			return err
 		}
