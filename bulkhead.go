@@ -121,7 +121,10 @@ func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 		lim, sweep = r, r.Sweep
 	}
 	a.sweepers = append(a.sweepers, sweep)
-	sched, err := fairq.New(fairq.Config{})
+	// One slot per database connection, so that a granted slot never waits
+	// for a connection; no tenant may hold them all (fairq's default
+	// reserve).
+	sched, err := fairq.New(fairq.Config{Slots: a.store.MaxConns()})
 	if err != nil {
 		return httpapi.Admission{}, err
 	}

@@ -31,6 +31,7 @@ const (
 	CodeMethodNotAllowed     Code = "method_not_allowed"     // 405
 	CodeConflict             Code = "conflict"               // 409: a unique name is taken
 	CodePreconditionFailed   Code = "precondition_failed"    // 412: If-Match does not match the version
+	CodeRequestTimeout       Code = "request_timeout"        // 408: the body did not arrive in time
 	CodePayloadTooLarge      Code = "payload_too_large"      // 413: the body exceeds the limit
 	CodeUnsupportedMediaType Code = "unsupported_media_type" // 415: the body is not JSON
 	CodeSchemaViolation      Code = "schema_violation"       // 422: the record fails its collection's schema
@@ -38,8 +39,9 @@ const (
 	CodeRateLimited          Code = "rate_limited"           // 429: over the tenant's or credential's request rate
 	CodeConcurrencyLimited   Code = "concurrency_limited"    // 429: over the tenant's requests in flight
 	CodeInternal             Code = "internal"               // 500: our fault; details are in the log only
-	CodeUnavailable          Code = "unavailable"            // 503: not ready
+	CodeUnavailable          Code = "unavailable"            // 503: the database cannot serve now
 	CodeOverloaded           Code = "overloaded"             // 503: shed: the request could not start in time
+	CodeInsufficientStorage  Code = "insufficient_storage"   // 507: the database has no room for the write
 )
 
 // TypeBase prefixes every problem type URI: the type of code c is

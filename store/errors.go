@@ -18,4 +18,11 @@ var (
 	// ErrReadOnly is returned by write methods of a Tx opened by ReadTenant or
 	// ReadPlatform.
 	ErrReadOnly = errors.New("read-only transaction")
+	// ErrUnavailable wraps an error that means the database cannot serve
+	// the operation now but may soon: it is unreachable, restarting or
+	// read-only, or refused for a reason a retry may not meet.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrStorageFull wraps an error that means the database has no room
+	// left for the write.
+	ErrStorageFull = errors.New("database storage full")
 )

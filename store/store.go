@@ -47,6 +47,10 @@ type Store interface {
 	DeleteTenant(ctx context.Context, tid tenant.ID, fn func(tx PlatformTx) error) error
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
+	// MaxConns is how many transactions can run at once before one waits
+	// for a database connection, at least 1. A scheduler in front of the
+	// store sizes its slots to it.
+	MaxConns() int
 	// Close releases the store's connections. Transactions in progress finish
 	// first.
 	Close() error

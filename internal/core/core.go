@@ -19,6 +19,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
@@ -104,7 +105,8 @@ func New(cfg Config) (*Core, error) {
 		cfg.Logger = slog.Default()
 	}
 	c := &Core{
-		store:      cfg.Store,
+		// Transactions of admitted requests queue for a database slot.
+		store:      fairq.Store(cfg.Store),
 		keys:       cfg.Keys,
 		adminHash:  sha256.Sum256([]byte(cfg.AdminToken)),
 		keyEnv:     or(cfg.KeyEnv, "live"),

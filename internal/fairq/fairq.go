@@ -79,10 +79,12 @@ type Config struct {
 	// 2 × GOMAXPROCS.
 	Slots int
 	// MaxTenantSlots is the most slots one tenant may hold, even when no
-	// other tenant waits. Defaults to Slots: a lone tenant may use every slot
-	// (work conserving). Setting it below Slots keeps slots free for other
-	// tenants' first requests, at the cost of idle capacity. Values above
-	// Slots mean Slots.
+	// other tenant waits. Defaults to Slots minus a quarter of them (at least
+	// one, when there are two slots or more): slots are never taken back, so
+	// the reserve is what lets another tenant's first request start at once
+	// while one tenant, however its plan is set, holds all it may. Set it to
+	// Slots for a scheduler that is fully work conserving. Values above Slots
+	// mean Slots.
 	MaxTenantSlots int
 	// BatchSlots is the most slots Batch work may hold at once, over all
 	// tenants: the rest are kept for Interactive requests, so that a burst of
@@ -274,9 +276,10 @@ func New(cfg Config) (*Scheduler, error) {
 	if s.slots == 0 {
 		s.slots = 2 * runtime.GOMAXPROCS(0)
 	}
-	if s.maxTenant == 0 || s.maxTenant > s.slots {
-		s.maxTenant = s.slots
+	if s.maxTenant == 0 {
+		s.maxTenant = s.slots - reserve(s.slots)
 	}
+	s.maxTenant = min(s.maxTenant, s.slots)
 	if s.batchSlots == 0 {
 		s.batchSlots = max(1, s.slots/4)
 	}
@@ -308,6 +311,15 @@ func New(cfg Config) (*Scheduler, error) {
 	s.expireFunc = s.expire
 	s.waiters.New = func() any { return &waiter{ready: make(chan struct{}, 1), heapIdx: -1} }
 	return s, nil
+}
+
+// reserve is how many of slots no single tenant may hold by default: a
+// quarter, at least one when there are two or more.
+func reserve(slots int) int {
+	if slots < 2 {
+		return 0
+	}
+	return max(1, slots/4)
 }
 
 // Slot is a database slot granted by Acquire. Its holder must call Release

@@ -27,7 +27,7 @@ func TestNewConfig(t *testing.T) {
 	}
 	slots := 2 * runtime.GOMAXPROCS(0)
 	got := []any{s.slots, s.maxTenant, s.maxQueue, s.quantum, s.maxWait, s.brk}
-	want := []any{slots, slots, 256 * slots, 1, time.Second,
+	want := []any{slots, slots - max(1, slots/4), 256 * slots, 1, time.Second,
 		breakerConfig{threshold: 5, window: 10 * time.Second, cooldown: 5 * time.Second, slots: 1}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(breakerConfig{})); diff != "" {
 		t.Errorf("New(Config{}) defaults (-want +got):\n%s", diff)
@@ -1046,5 +1046,27 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("want c granted after the releases, got %s %v", c.tid, c.err)
 	} else {
 		c.slot.Release(OutcomeOK)
+	}
+}
+
+// TestTenantReserve: by default no tenant may hold every slot, however much
+// it asks for, so another tenant's request starts at once.
+func TestTenantReserve(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ slots, maxTenant int }{{1, 1}, {2, 1}, {4, 3}, {8, 6}, {16, 12}} {
+		t.Run(fmt.Sprint(tc.slots), func(t *testing.T) {
+			b := newBundle(t, Config{Slots: tc.slots})
+			if b.s.maxTenant != tc.maxTenant {
+				t.Fatalf("MaxTenantSlots default with %d slots = %d, want %d", tc.slots, b.s.maxTenant, tc.maxTenant)
+			}
+			for range tc.maxTenant {
+				b.mustGet(t, "hog", 1000, Interactive)
+			}
+			if tc.slots == 1 {
+				return
+			}
+			b.mustWait(t, "hog", 1000, Interactive, b.clk.Now().Add(far))
+			b.mustGet(t, "victim", 1, Interactive)
+		})
 	}
 }

@@ -109,7 +109,19 @@ type call struct {
 	err  error
 }
 
+// setup is newBundle with a lone tenant free to take every slot, unless
+// cfg says otherwise: most tests study sharing among tenants, and
+// TestTenantReserve covers the default reserve.
 func setup(t *testing.T, cfg Config) *testBundle {
+	t.Helper()
+	if cfg.MaxTenantSlots == 0 && cfg.Slots > 0 {
+		cfg.MaxTenantSlots = cfg.Slots
+	}
+	return newBundle(t, cfg)
+}
+
+// newBundle returns a Scheduler configured by cfg, on a fake clock.
+func newBundle(t *testing.T, cfg Config) *testBundle {
 	t.Helper()
 	clk := newFakeClock()
 	cfg.Clock = clk

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -28,17 +27,20 @@ type Admission struct {
 	// Inflight caps the tenant's requests in flight at the plan's
 	// max_inflight.
 	Inflight *ratelimit.Inflight
-	// Scheduler grants handler slots fairly across tenants by plan weight
-	// and sheds requests that cannot start within QueueTimeout.
+	// Scheduler grants database slots fairly across tenants by plan weight
+	// and sheds transactions that cannot start within QueueTimeout. Admission
+	// gives each request a fairq.Ticket; the slots are taken by the Core's
+	// store (fairq.Store), around each transaction only.
 	Scheduler *fairq.Scheduler
 	// CredentialShare is the fraction of the tenant's rate and burst that
 	// one credential (API key or user) may use, so that one credential
 	// cannot starve the tenant's others. 1 gives each credential the whole
 	// tenant budget. Defaults to 0.5.
 	CredentialShare float64
-	// QueueTimeout is how long an interactive request may wait for a slot
-	// before it is shed with 503. Batch requests (listings of more than
-	// 100 records) get five times as long. Defaults to 1s.
+	// QueueTimeout is how long a transaction of an interactive request may
+	// wait for a slot before the request is shed with 503. Batch requests
+	// (listings of more than 100 records) get five times as long. Defaults
+	// to 1s.
 	QueueTimeout time.Duration
 	// StatementTimeout bounds each request's database work. A tenant whose
 	// requests keep running into it has its slots cut by the scheduler's
@@ -115,18 +117,14 @@ func authBucket(r *http.Request) tenant.ID {
 	return tenant.ID("auth/" + slug)
 }
 
-// admitted is what an admitted request holds until it ends.
-type admitted struct {
-	inflight ratelimit.Slot
-	slot     fairq.Slot
-	cancel   context.CancelFunc
-}
-
-// admit runs the admit and queue steps for a scoped tenant request. It
-// returns the context the handler runs in, and a done func to call with
-// the handler's error. Rejections are cheap: the plan and tenant come from
-// memory and nothing touches the database.
-func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(error), error) {
+// admit runs the admit step for a scoped tenant request: the tenant's and
+// the credential's rate limits and the tenant's in-flight cap, and the
+// ticket by which each of the request's database transactions will queue
+// for a slot. It returns the context the rest of the request runs in, and
+// a done func to call when the request has been answered. Refusals are
+// cheap: the plan and tenant come from memory and nothing touches the
+// database.
+func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(), error) {
 	ctx := r.Context()
 	t := rq.tenant
 	plan, err := s.core.Plan(ctx, t.Plan)
@@ -134,68 +132,41 @@ func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(erro
 		return nil, nil, err
 	}
 	a := &s.admission
-	var held admitted
-	var decision ratelimit.Decision
 	if a.Limiter != nil {
-		decision = a.Limiter.Admit(ctx, ratelimit.Key{Tenant: t.ID, Actor: rq.principal.ActorID}, limits(plan, a.CredentialShare))
-		if !decision.Allowed {
-			if decision.Limit.Burst != plan.Burst || decision.Limit.Rate != plan.RatePerSec {
+		rq.decision = a.Limiter.Admit(ctx, ratelimit.Key{Tenant: t.ID, Actor: rq.principal.ActorID}, limits(plan, a.CredentialShare))
+		if d := rq.decision; !d.Allowed {
+			if d.Limit.Burst != plan.Burst || d.Limit.Rate != plan.RatePerSec {
 				s.metrics.Rejected("credential_rate")
 			} else {
 				s.metrics.Rejected("rate")
 			}
-			return nil, nil, decision.Err()
+			return nil, nil, d.Err()
 		}
 	}
+	// The in-flight slot is held until the answer is written: a tenant
+	// whose clients read slowly uses up its own cap, and nobody else's.
+	var inflight ratelimit.Slot
 	if a.Inflight != nil {
-		slot, ok := a.Inflight.Acquire(t.ID, plan.MaxInflight)
-		if !ok {
+		var ok bool
+		if inflight, ok = a.Inflight.Acquire(t.ID, plan.MaxInflight); !ok {
 			s.metrics.Rejected("inflight")
-			d := problem.New(http.StatusTooManyRequests, problem.CodeConcurrencyLimited,
+			return nil, nil, problem.New(http.StatusTooManyRequests, problem.CodeConcurrencyLimited,
 				"the tenant has "+strconv.Itoa(plan.MaxInflight)+" requests in flight, its plan's maximum").
 				WithHeader("Retry-After", "1")
-			withRateLimitHeaders(d, decision)
-			return nil, nil, d
 		}
-		held.inflight = slot
 	}
 	if a.Scheduler != nil {
-		class, wait := fairq.Interactive, a.QueueTimeout
+		ticket := fairq.Ticket{Scheduler: a.Scheduler, Weight: plan.Weight, Class: fairq.Interactive, Wait: a.QueueTimeout}
 		if isBatch(r) {
-			class, wait = fairq.Batch, 5*a.QueueTimeout
+			ticket.Class, ticket.Wait = fairq.Batch, 5*a.QueueTimeout
 		}
-		slot, err := a.Scheduler.Acquire(ctx, t.ID, plan.Weight, class, time.Now().Add(wait))
-		if err != nil {
-			held.inflight.Release()
-			var shed *fairq.ShedError
-			if errors.As(err, &shed) {
-				s.metrics.Rejected("shed")
-				d := problem.New(http.StatusServiceUnavailable, problem.CodeOverloaded,
-					"the request could not start in time; retry later").
-					WithHeader("Retry-After", strconv.Itoa(shed.RetryAfterSeconds()))
-				withRateLimitHeaders(d, decision)
-				return nil, nil, d
-			}
-			return nil, nil, err
-		}
-		held.slot = slot
+		ctx = fairq.WithTicket(ctx, ticket)
 	}
-	ctx, held.cancel = context.WithTimeout(ctx, a.StatementTimeout)
-	return ctx, held.done, nil
-}
-
-// done releases what the request held; err is the handler's result.
-func (h *admitted) done(err error) {
-	outcome := fairq.OutcomeOK
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		outcome = fairq.OutcomeTimeout
-	case errors.Is(err, context.Canceled):
-		outcome = fairq.OutcomeCanceled
-	}
-	h.slot.Release(outcome)
-	h.inflight.Release()
-	h.cancel()
+	ctx, cancel := context.WithTimeout(ctx, a.StatementTimeout)
+	return ctx, func() {
+		cancel()
+		inflight.Release()
+	}, nil
 }
 
 // limits turns a plan into the tenant's and each credential's limits.

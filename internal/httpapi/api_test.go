@@ -976,3 +976,49 @@ func TestTenantDeletePurgesPooledBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestNoStore: every answer that depends on the credential says that no
+// cache may keep it or give it to another credential; only the public
+// documents may be cached.
+func TestNoStore(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.tenant("acme", tenant.Pooled)
+	key := b.apiKey("acme", tenant.Admin)
+	b.collection("acme", key, "notes", nil)
+	rec := b.createRecord("acme", key, "notes", map[string]any{"n": 1})
+	pair := b.userToken("acme", "ada@example.com", tenant.Member)
+	for _, tc := range []struct {
+		name, method, path, token string
+		body                      any
+	}{
+		{"ListTenants", "GET", "/v1/tenants", b.admin, nil},
+		{"Plans", "GET", "/v1/plans", b.admin, nil},
+		{"Record", "GET", tpath("acme", "collections", "notes", "records", rec.ID), key, nil},
+		{"RecordByJWT", "GET", tpath("acme", "collections", "notes", "records", rec.ID), pair.AccessToken, nil},
+		{"List", "GET", tpath("acme", "collections", "notes", "records"), key, nil},
+		{"Create", "POST", tpath("acme", "collections", "notes", "records"), key, map[string]any{"n": 2}},
+		{"Usage", "GET", tpath("acme", "usage"), key, nil},
+		{"Login", "POST", tpath("acme", "auth", "login"), "", map[string]any{"email": "ada@example.com", "password": "correct horse battery"}},
+		{"NotFound", "GET", tpath("acme", "collections", "notes", "records", "0190d5a0-0000-7000-8000-000000000000"), key, nil},
+		{"Unauthorized", "GET", tpath("acme", "usage"), "", nil},
+		{"Metrics", "GET", "/metrics", b.admin, nil},
+		{"Readyz", "GET", "/readyz", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := b.withT(t).do(tc.method, tc.path, tc.token, tc.body)
+			if got := r.Header.Get("Cache-Control"); got != "private, no-store" {
+				t.Errorf("%d answer: Cache-Control = %q, want %q", r.Status, got, "private, no-store")
+			}
+			if got := r.Header.Get("Vary"); got != "Authorization" {
+				t.Errorf("%d answer: Vary = %q, want Authorization", r.Status, got)
+			}
+		})
+	}
+	for _, path := range []string{"/openapi.json", "/.well-known/jwks.json"} {
+		r := b.must(200, "GET", path, "", nil)
+		if got := r.Header.Get("Cache-Control"); !strings.HasPrefix(got, "public") {
+			t.Errorf("%s: Cache-Control = %q, want public", path, got)
+		}
+	}
+}

@@ -132,8 +132,8 @@ func TestLogin(t *testing.T) {
 	login := tpath("acme", "auth", "login")
 	r := b.must(200, "POST", login, "", map[string]any{"email": "ada@example.com", "password": testPassword})
 	t.Run("SuccessShape", func(t *testing.T) {
-		if got := r.Header.Get("Cache-Control"); got != "no-store" {
-			t.Errorf("Cache-Control = %q, want no-store", got)
+		if got := r.Header.Get("Cache-Control"); got != "private, no-store" {
+			t.Errorf("Cache-Control = %q, want private, no-store", got)
 		}
 		if got := r.Header.Get("Content-Type"); got != "application/json" {
 			t.Errorf("Content-Type = %q, want application/json", got)
@@ -278,8 +278,8 @@ func TestRefresh(t *testing.T) {
 		if r.Status != 200 {
 			t.Fatalf("refresh = %d %s", r.Status, r.Body)
 		}
-		if got := r.Header.Get("Cache-Control"); got != "no-store" {
-			t.Errorf("Cache-Control = %q, want no-store", got)
+		if got := r.Header.Get("Cache-Control"); got != "private, no-store" {
+			t.Errorf("Cache-Control = %q, want private, no-store", got)
 		}
 		if second.RefreshToken == first.RefreshToken || second.AccessToken == "" || second.TokenType != "Bearer" {
 			t.Errorf("refresh answered %+v, want a new pair", second)
@@ -472,8 +472,8 @@ func TestAPIKeys(t *testing.T) {
 	r := b.must(201, "POST", keys, admin, map[string]any{"name": "ci", "role": "member"})
 	r.JSON(t, &created)
 	t.Run("CreateShape", func(t *testing.T) {
-		if got := r.Header.Get("Cache-Control"); got != "no-store" {
-			t.Errorf("Cache-Control = %q, want no-store", got)
+		if got := r.Header.Get("Cache-Control"); got != "private, no-store" {
+			t.Errorf("Cache-Control = %q, want private, no-store", got)
 		}
 		if !strings.HasPrefix(created.Key, "bh_live_") || !strings.Contains(created.Key, created.ID) {
 			t.Errorf("key = %q, want bh_live_… containing id %q", created.Key, created.ID)

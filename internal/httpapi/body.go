@@ -9,15 +9,23 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/problem"
 )
 
-// readBody reads a JSON request body within the size and depth limits.
+// errClientGone means the client closed the connection or stopped sending
+// before its body was complete: there is nobody to answer.
+var errClientGone = errors.New("the client went away before its body was complete")
+
+// readBody reads a JSON request body within the size and depth limits and
+// within BodyTimeout. A declared Content-Length over the limit is refused at
+// once, before a byte of the body is read.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -25,14 +33,33 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 			return nil, problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "send JSON with Content-Type: application/json")
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, problem.New(http.StatusRequestEntityTooLarge, problem.CodePayloadTooLarge,
-			fmt.Sprintf("the body exceeds %d bytes", s.maxBody))
+	tooLarge := problem.New(http.StatusRequestEntityTooLarge, problem.CodePayloadTooLarge,
+		fmt.Sprintf("the body exceeds %d bytes", s.maxBody))
+	if r.ContentLength > s.maxBody {
+		// The body is never read: the connection cannot be reused.
+		w.Header().Set("Connection", "close")
+		return nil, tooLarge
 	}
-	if err != nil {
-		return nil, err
+	rc := http.NewResponseController(w)
+	// Not every ResponseWriter has deadlines (httptest's recorder has none).
+	deadline := rc.SetReadDeadline(time.Now().Add(s.bodyTimeout)) == nil
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if deadline {
+		// Lift the body's deadline again: left in place, it would end the
+		// connection's watch for a client that goes away mid-request.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	var maxBytes *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &maxBytes):
+		return nil, tooLarge
+	case errors.As(err, &netErr) && netErr.Timeout():
+		w.Header().Set("Connection", "close")
+		return nil, problem.New(http.StatusRequestTimeout, problem.CodeRequestTimeout,
+			fmt.Sprintf("the body did not arrive within %s", s.bodyTimeout))
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", errClientGone, err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "a JSON body is required")
@@ -75,18 +102,9 @@ func jsonDepth(b []byte) int {
 	return max
 }
 
-// decodeStrict reads a control-plane body into v: unknown fields and
+// decodeStrict decodes a control-plane body into v: unknown fields and
 // trailing data are errors.
-func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	return decodeBytes(body, v)
-}
-
-// decodeBytes is decodeStrict for a body already read.
-func decodeBytes(body []byte, v any) error {
+func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

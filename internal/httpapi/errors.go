@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
@@ -23,6 +24,7 @@ var errPanic = errors.New("handler panicked")
 func problemFor(err error) *problem.Details {
 	var d *problem.Details
 	var limited *ratelimit.LimitedError
+	var shed *fairq.ShedError
 	switch {
 	case errors.As(err, &d):
 		return d
@@ -31,6 +33,10 @@ func problemFor(err error) *problem.Details {
 			WithHeader("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
 		withRateLimitHeaders(d, limited.Decision)
 		return d
+	case errors.As(err, &shed):
+		return problem.New(http.StatusServiceUnavailable, problem.CodeOverloaded,
+			"the request could not start in time; retry later").
+			WithHeader("Retry-After", strconv.Itoa(shed.RetryAfterSeconds()))
 	case errors.Is(err, store.ErrNotFound):
 		return problem.New(http.StatusNotFound, problem.CodeNotFound, "resource not found")
 	case errors.Is(err, store.ErrConflict):
@@ -46,6 +52,13 @@ func problemFor(err error) *problem.Details {
 		return problem.New(http.StatusForbidden, problem.CodeForbidden, "the credential does not allow this")
 	case errors.Is(err, core.ErrTenantSuspended):
 		return problem.New(http.StatusForbidden, problem.CodeTenantSuspended, "the tenant is suspended")
+	case errors.Is(err, store.ErrStorageFull):
+		return problem.New(http.StatusInsufficientStorage, problem.CodeInsufficientStorage,
+			"the database has no room for the write; nothing was written")
+	case errors.Is(err, store.ErrUnavailable):
+		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable,
+			"the database cannot serve now; retry after Retry-After seconds").
+			WithHeader("Retry-After", "1")
 	case errors.Is(err, context.DeadlineExceeded):
 		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable, "the request took too long; retry later").
 			WithHeader("Retry-After", "1")
@@ -53,15 +66,31 @@ func problemFor(err error) *problem.Details {
 	return problem.New(http.StatusInternalServerError, problem.CodeInternal, "internal error; quote the request_id to the operator")
 }
 
-// writeError answers with the problem for err. If the client went away there
-// is nobody to answer.
+// statusClientClosed is nginx's "client closed request": logged and counted
+// when the client went away before it could be answered. It is never sent.
+const statusClientClosed = 499
+
+// writeError answers with the problem for err. If the client went away
+// (which also ends the request's context) there is nobody to answer,
+// whatever else err says: the request is logged as a client abort, not as a
+// failure of the server. A problem decided before that, such as a body that
+// timed out, is still sent.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rq *request, err error) {
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		w.WriteHeader(499) // nginx's "client closed request", for logs and metrics only
+	var d *problem.Details
+	if !errors.As(err, &d) && (r.Context().Err() != nil || errors.Is(err, errClientGone)) {
+		w.WriteHeader(statusClientClosed)
 		return
 	}
-	d := problemFor(err)
-	if d.Status >= 500 {
+	d = problemFor(err)
+	switch {
+	case d.Code == problem.CodeOverloaded:
+		s.metrics.Rejected("shed")
+		withRateLimitHeaders(d, rq.decision)
+	case d.Status >= 500 && d.Status != http.StatusInternalServerError:
+		// The database is down, restarting or full: the operator needs to
+		// know, but it is no bug of ours.
+		s.log.Warn("request failed", "request_id", rq.id, "method", r.Method, "path", r.URL.Path, "status", d.Status, "err", err)
+	case d.Status >= 500:
 		s.log.Error("request failed", "request_id", rq.id, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	d.Instance = r.URL.Path

@@ -12,7 +12,10 @@ import (
 var openAPIDocument []byte
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request, rq *request) error {
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age=300") // the same for everyone
+	h.Del("Vary")
 	_, err := w.Write(openAPIDocument)
 	return err
 }

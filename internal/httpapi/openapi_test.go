@@ -256,7 +256,32 @@ func TestOpenAPIRoutes(t *testing.T) {
 		if _, ok := op.Responses["401"]; !routes[k].Public && !ok {
 			t.Errorf("%s needs a credential but does not document 401", k)
 		}
+		// The request path reads a body exactly where one is documented.
+		if rt := routes[k]; rt.Body != (op.RequestBody != nil) {
+			t.Errorf("%s: the route reads a body: %v; openapi.json documents one: %v", k, rt.Body, op.RequestBody != nil)
+		}
+		if _, ok := op.Responses["408"]; routes[k].Body && !ok {
+			t.Errorf("%s takes a body but does not document 408 (a body too slow to arrive)", k)
+		}
+		// Whatever reaches the database may find it down, and whatever
+		// writes may find it full.
+		if routes[k].handle != nil && !noDatabase[k] {
+			if _, ok := op.Responses["503"]; !ok {
+				t.Errorf("%s reaches the database but does not document 503", k)
+			}
+			if _, ok := op.Responses["507"]; !ok && routes[k].Method != "GET" {
+				t.Errorf("%s writes but does not document 507", k)
+			}
+		}
 	}
+}
+
+// noDatabase are the routes that never reach the database.
+var noDatabase = map[string]bool{
+	"GET /healthz":               true,
+	"GET /metrics":               true,
+	"GET /openapi.json":          true,
+	"GET /.well-known/jwks.json": true,
 }
 
 var (

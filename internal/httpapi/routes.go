@@ -22,28 +22,28 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/openapi.json", Public: true, handle: serveOpenAPI},
 		{Method: "GET", Pattern: "/.well-known/jwks.json", Public: true, handle: s.jwks},
 
-		{Method: "POST", Pattern: "/v1/tenants", handle: s.createTenant},
+		{Method: "POST", Pattern: "/v1/tenants", Body: true, handle: s.createTenant},
 		{Method: "GET", Pattern: "/v1/tenants", handle: s.listTenants},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}", handle: s.getTenant},
-		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}", handle: s.updateTenant},
+		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}", Body: true, handle: s.updateTenant},
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}", handle: s.deleteTenant},
 		{Method: "GET", Pattern: "/v1/plans", handle: s.listPlans},
-		{Method: "PUT", Pattern: "/v1/plans/{plan}", handle: s.putPlan},
+		{Method: "PUT", Pattern: "/v1/plans/{plan}", Body: true, handle: s.putPlan},
 		{Method: "GET", Pattern: "/v1/audit", handle: s.listPlatformAudit},
 		{Method: "GET", Pattern: "/v1/audit/verify", handle: s.verifyPlatformAudit},
 
-		{Method: "POST", Pattern: "/v1/tenants/{tenant}/users", handle: s.createUser},
-		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/login", Public: true, AuthLimited: true, handle: s.login},
-		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/refresh", Public: true, AuthLimited: true, handle: s.refresh},
-		{Method: "POST", Pattern: "/v1/tenants/{tenant}/api-keys", handle: s.createAPIKey},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/users", Body: true, handle: s.createUser},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/login", Public: true, AuthLimited: true, Body: true, handle: s.login},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/refresh", Public: true, AuthLimited: true, Body: true, handle: s.refresh},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/api-keys", Body: true, handle: s.createAPIKey},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/api-keys", handle: s.listAPIKeys},
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/api-keys/{id}", handle: s.revokeAPIKey},
-		{Method: "PUT", Pattern: "/v1/tenants/{tenant}/collections/{collection}", handle: s.putCollection},
+		{Method: "PUT", Pattern: "/v1/tenants/{tenant}/collections/{collection}", Body: true, handle: s.putCollection},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections", handle: s.listCollections},
-		{Method: "POST", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records", handle: s.createRecord},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records", Body: true, handle: s.createRecord},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records", handle: s.listRecords},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records/{id}", handle: s.getRecord},
-		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records/{id}", handle: s.updateRecord},
+		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records/{id}", Body: true, handle: s.updateRecord},
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records/{id}", handle: s.deleteRecord},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit", handle: s.listAudit},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit/verify", handle: s.verifyAudit},
@@ -77,22 +77,20 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request, rq *request) error
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=300") // the same for everyone
+	h.Del("Vary")
 	_, err = w.Write(set)
 	return err
 }
 
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var p core.CreateTenantParams
-	if err := decodeBytes(body, &p); err != nil {
+	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
-	idem, err := idempotency(r, rq, body)
+	idem, err := idempotency(r, rq, rq.body)
 	if err != nil {
 		return err
 	}
@@ -127,7 +125,7 @@ func (s *Server) getTenant(w http.ResponseWriter, r *http.Request, rq *request) 
 
 func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
 	var p core.UpdateTenantParams
-	if err := s.decodeStrict(w, r, &p); err != nil {
+	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
 	t, err := s.core.UpdateTenant(r.Context(), rq.caller(), rq.tenant, p)
@@ -154,7 +152,7 @@ func (s *Server) listPlans(w http.ResponseWriter, r *http.Request, rq *request) 
 
 func (s *Server) putPlan(w http.ResponseWriter, r *http.Request, rq *request) error {
 	var p tenant.Plan
-	if err := s.decodeStrict(w, r, &p); err != nil {
+	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
 	plan, err := s.core.PutPlan(r.Context(), rq.caller(), r.PathValue("plan"), p)
@@ -185,15 +183,11 @@ func (s *Server) verifyPlatformAudit(w http.ResponseWriter, r *http.Request, rq 
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request) error {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var p core.CreateUserParams
-	if err := decodeBytes(body, &p); err != nil {
+	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
-	idem, err := idempotency(r, rq, body)
+	idem, err := idempotency(r, rq, rq.body)
 	if err != nil {
 		return err
 	}
@@ -210,7 +204,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) erro
 		return err
 	}
 	var p core.LoginParams
-	if err := s.decodeStrict(w, r, &p); err != nil {
+	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
 	if err := s.admitLogin(r, p.Email); err != nil {
@@ -220,7 +214,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) erro
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusOK, pair)
 }
 
@@ -229,14 +222,13 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, rq *request) er
 		return err
 	}
 	var p core.RefreshParams
-	if err := s.decodeStrict(w, r, &p); err != nil {
+	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
 	pair, err := s.core.Refresh(r.Context(), tenant.Slug(r.PathValue("tenant")), p, rq.id)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusOK, pair)
 }
 
@@ -245,14 +237,13 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rq *reques
 		return err
 	}
 	var p core.CreateAPIKeyParams
-	if err := s.decodeStrict(w, r, &p); err != nil {
+	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
 	k, err := s.core.CreateAPIKey(r.Context(), rq.caller(), rq.tenant, p)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	return writeJSON(w, http.StatusCreated, k)
 }
 
@@ -274,7 +265,7 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, rq *reques
 
 func (s *Server) putCollection(w http.ResponseWriter, r *http.Request, rq *request) error {
 	var p core.PutCollectionParams
-	if err := s.decodeStrict(w, r, &p); err != nil {
+	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
 	c, err := s.core.PutCollection(r.Context(), rq.caller(), rq.tenant, store.CollectionName(r.PathValue("collection")), p)
@@ -293,16 +284,12 @@ func (s *Server) listCollections(w http.ResponseWriter, r *http.Request, rq *req
 }
 
 func (s *Server) createRecord(w http.ResponseWriter, r *http.Request, rq *request) error {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	idem, err := idempotency(r, rq, body)
+	idem, err := idempotency(r, rq, rq.body)
 	if err != nil {
 		return err
 	}
 	col := store.CollectionName(r.PathValue("collection"))
-	rec, err := s.core.CreateRecord(r.Context(), rq.caller(), rq.tenant, col, body, idem)
+	rec, err := s.core.CreateRecord(r.Context(), rq.caller(), rq.tenant, col, rq.body, idem)
 	if err != nil {
 		return err
 	}
@@ -328,12 +315,8 @@ func (s *Server) updateRecord(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
 	rec, err := s.core.UpdateRecord(r.Context(), rq.caller(), rq.tenant,
-		store.CollectionName(r.PathValue("collection")), store.RecordID(r.PathValue("id")), body, version)
+		store.CollectionName(r.PathValue("collection")), store.RecordID(r.PathValue("id")), rq.body, version)
 	if err != nil {
 		return err
 	}

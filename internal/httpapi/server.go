@@ -1,10 +1,12 @@
 // Package httpapi is bulkhead's HTTP API: the routes of API.md and the one
 // straight request path every request takes — authenticate, scope to the
-// credential's tenant, handle, answer (errors as problem+json) — with a log
-// line and metrics for each request.
+// credential's tenant, admit, read the body, handle (each database
+// transaction queued for a slot), answer (errors as problem+json) — with a
+// log line and metrics for each request.
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -30,6 +33,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxJSONDepth limits the nesting of JSON bodies. Defaults to 64.
 	MaxJSONDepth int
+	// BodyTimeout bounds how long a request body may take to arrive once
+	// the request is admitted; a slower body is answered 408. Defaults to
+	// 10s.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds how long writing a response may take; a client
+	// that reads slower is cut off. Defaults to 20s.
+	WriteTimeout time.Duration
 	// Admission is per-tenant admission control; its zero value admits
 	// everything.
 	Admission Admission
@@ -37,14 +47,16 @@ type Config struct {
 
 // Server serves the API. It is safe for concurrent use.
 type Server struct {
-	core     *core.Core
-	store    store.Store
-	metrics  *observe.Metrics
-	log      *slog.Logger
-	maxBody  int64
-	maxDepth int
-	mux      *http.ServeMux
-	routes   []Route
+	core         *core.Core
+	store        store.Store
+	metrics      *observe.Metrics
+	log          *slog.Logger
+	maxBody      int64
+	maxDepth     int
+	bodyTimeout  time.Duration
+	writeTimeout time.Duration
+	mux          *http.ServeMux
+	routes       []Route
 
 	admission Admission
 }
@@ -60,7 +72,11 @@ type Route struct {
 	// AuthLimited public routes are held to Admission.AuthLimit per
 	// tenant slug: login and refresh.
 	AuthLimited bool
-	handle      handlerFunc
+	// Body routes take a JSON body. The request path reads it, bounded in
+	// size and time, before the handler runs, so that no database slot is
+	// held while a client sends slowly.
+	Body   bool
+	handle handlerFunc
 }
 
 // handlerFunc handles a request that has passed authentication and
@@ -73,6 +89,9 @@ type request struct {
 	id        string
 	principal *tenant.Principal // nil on public routes
 	tenant    *store.Tenant     // set on routes under /v1/tenants/{tenant}
+	body      []byte            // the JSON body of a Body route
+	// decision is the rate limiter's, whose headers go with refusals.
+	decision ratelimit.Decision
 }
 
 func (rq *request) caller() core.Caller {
@@ -82,13 +101,15 @@ func (rq *request) caller() core.Caller {
 // New returns the API server.
 func New(cfg Config) *Server {
 	s := &Server{
-		core:     cfg.Core,
-		store:    cfg.Store,
-		metrics:  cfg.Metrics,
-		log:      cfg.Logger,
-		maxBody:  cfg.MaxBodyBytes,
-		maxDepth: cfg.MaxJSONDepth,
-		mux:      http.NewServeMux(),
+		core:         cfg.Core,
+		store:        cfg.Store,
+		metrics:      cfg.Metrics,
+		log:          cfg.Logger,
+		maxBody:      cfg.MaxBodyBytes,
+		maxDepth:     cfg.MaxJSONDepth,
+		bodyTimeout:  cmp.Or(cfg.BodyTimeout, 10*time.Second),
+		writeTimeout: cmp.Or(cfg.WriteTimeout, 20*time.Second),
+		mux:          http.NewServeMux(),
 
 		admission: cfg.Admission,
 	}
@@ -135,8 +156,14 @@ func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rq := &request{id: newRequestID()}
-		rw := &responseWriter{ResponseWriter: w}
-		rw.Header().Set("X-Request-Id", rq.id)
+		rw := &responseWriter{ResponseWriter: w, writeTimeout: s.writeTimeout}
+		h := rw.Header()
+		h.Set("X-Request-Id", rq.id)
+		// Answers depend on the credential and may carry tenant data: no
+		// cache may keep them or serve them to another credential. Routes
+		// whose answers are public say so themselves.
+		h.Set("Cache-Control", "private, no-store")
+		h.Set("Vary", "Authorization")
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -155,10 +182,13 @@ func (s *Server) wrap(rt Route) http.Handler {
 	})
 }
 
-// serve is the straight line: authenticate, scope, admit and queue, handle.
-// Public routes that take a password or a refresh token are admitted by
-// their slug's login limit instead.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) (err error) {
+// serve is the straight line: authenticate, scope, admit, read the body,
+// handle. Public routes that take a password or a refresh token are
+// admitted by their slug's login limit instead. Each database transaction
+// of the handler waits for its own slot (see fairq.Store), so a slot is
+// held only while the database works: never while the body arrives, nor
+// while the response is written, however slow the client.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) error {
 	if rt.AuthLimited {
 		if err := s.admitAuth(r); err != nil {
 			return err
@@ -180,10 +210,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 				if err != nil {
 					return err
 				}
-				defer func() { done(err) }()
+				defer done()
 				r = r.WithContext(ctx)
 			}
 		}
+	}
+	if rt.Body {
+		body, err := s.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		rq.body = body
 	}
 	return rt.handle(w, r, rq)
 }
@@ -215,6 +252,11 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route 
 	if rq.principal != nil {
 		attrs = append(attrs, slog.String("actor", rq.principal.Actor()))
 	}
+	if rw.writeErr != nil {
+		// The client stopped reading or went away before the whole
+		// answer was written: its doing, not a failure of ours.
+		attrs = append(attrs, slog.Bool("client_abort", true), slog.String("write_error", rw.writeErr.Error()))
+	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
 
@@ -227,16 +269,21 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// responseWriter records the status for logs and metrics.
+// responseWriter records the status for logs and metrics, and gives the
+// writing of the answer its own deadline, set when the answer starts: a
+// client that reads slowly is cut off after writeTimeout.
 type responseWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	status       int
+	wrote        bool
+	writeTimeout time.Duration
+	writeErr     error // the first failed write
 }
 
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.status, w.wrote = code, true
+		w.startWriting()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -244,8 +291,21 @@ func (w *responseWriter) WriteHeader(code int) {
 func (w *responseWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.status, w.wrote = http.StatusOK, true
+		w.startWriting()
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	if err != nil && w.writeErr == nil {
+		w.writeErr = err
+	}
+	return n, err
+}
+
+func (w *responseWriter) startWriting() {
+	if w.writeTimeout > 0 {
+		// Not every ResponseWriter has deadlines (httptest's recorder has
+		// none); then the server's WriteTimeout alone applies.
+		_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	}
 }
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -19,6 +19,10 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
+// MaxConns returns the size of the application role's connection pool: how
+// many transactions run at once before one waits for a connection.
+func (s *Store) MaxConns() int { return int(s.pool.Config().MaxConns) }
+
 // Options configures a Store. The zero value (or a nil *Options) means all
 // defaults.
 type Options struct {

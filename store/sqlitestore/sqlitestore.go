@@ -20,6 +20,11 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
+// MaxConns returns Options.ReadConns: how many read transactions run at once
+// on one database file before one waits for a connection. Write
+// transactions queue for the single writer, which commits them together.
+func (s *Store) MaxConns() int { return s.opts.ReadConns }
+
 // Options configures a Store. The zero value (or a nil *Options) means all
 // defaults.
 type Options struct {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,6 +193,38 @@ func (h *harness) testLifecycle(t *testing.T) {
 		e := h.setup(t)
 		if err := e.s.Ping(e.ctx); err != nil {
 			t.Errorf("Ping = %v", err)
+		}
+	})
+
+	t.Run("MaxConns", func(t *testing.T) {
+		t.Parallel()
+		e := h.setup(t)
+		n := e.s.MaxConns()
+		if n < 1 {
+			t.Fatalf("MaxConns = %d, want at least 1", n)
+		}
+		// MaxConns read transactions run at once: none waits for another
+		// to end.
+		var started, release sync.WaitGroup
+		started.Add(n)
+		release.Add(1)
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				errs <- e.s.ReadPlatform(e.ctx, func(tx store.PlatformTx) error {
+					started.Done()
+					release.Wait()
+					_, err := tx.ListPlans(e.ctx)
+					return err
+				})
+			}()
+		}
+		started.Wait() // hangs (and the test times out) if one had to wait
+		release.Done()
+		for range n {
+			if err := <-errs; err != nil {
+				t.Errorf("ReadPlatform = %v", err)
+			}
 		}
 	})
 }
