@@ -76,6 +76,7 @@ func New(cfg Config) (*App, error) {
 		app.Close()
 		return nil, err
 	}
+	app.closers = append(app.closers, func() error { app.core.Flush(); return nil }) // before the store's
 	app.sweepers = append(app.sweepers, app.core.Sweep)
 	metrics := observe.NewMetrics()
 	admission, err := app.admission(metrics)

@@ -10,9 +10,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/bulkheadhq/bulkhead/internal/fairq"
+	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 // PasswordParams are argon2id's cost parameters.
@@ -66,26 +70,47 @@ func (p PasswordParams) Validate() error {
 // PasswordParams.
 var ErrMalformedHash = errors.New("malformed password hash")
 
+// HashLimits bounds the work of password hashing. Its zero value means all
+// defaults.
+type HashLimits struct {
+	// Concurrent is how many hashes run at once. Defaults to half of
+	// runtime.GOMAXPROCS(0), at least 1, so that a flood of logins (which
+	// need no credential) leaves the other processors to the rest of the
+	// API.
+	Concurrent int
+	// MaxQueue is how many hashes may wait for their turn at once, over all
+	// tenants. Defaults to 32 × Concurrent.
+	MaxQueue int
+	// MaxWait is how long a hash may wait for its turn before it is shed.
+	// Defaults to 2s.
+	MaxWait time.Duration
+}
+
 // Passwords hashes and verifies passwords with argon2id. argon2id is
-// memory-hard: each running hash holds Memory KiB, so Passwords lets at most
-// a fixed number run at once and makes the rest wait. A Passwords is safe for
-// concurrent use.
+// memory-hard and costs each hash tens of milliseconds of a processor, and a
+// login needs no credential: hashing is scheduled like database work. At most
+// HashLimits.Concurrent hashes run at once; the turns go to tenants fairly
+// (a fairq.Scheduler, one queue per tenant, by deficit round robin), so a
+// flood of logins at one tenant, or at slugs that name no tenant (which
+// share the queue of the zero tenant.ID), delays another tenant's logins by
+// a turn or two, not by the flood. The queue is bounded and every hash has
+// a deadline: a hash that cannot start in time fails with a
+// *fairq.ShedError. The memory held by hashing is bounded by Concurrent ×
+// Memory (for stored hashes with other parameters, by Concurrent × their
+// Memory, at most MaxPasswordMemory). A Passwords is safe for concurrent use.
 type Passwords struct {
 	params PasswordParams
-	sem    chan struct{}
+	turns  *fairq.Scheduler
 	// keyFunc is argon2.IDKey; tests replace it to observe concurrency.
 	keyFunc func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
 }
 
-// NewPasswords returns a Passwords that hashes new passwords with params and
-// runs at most maxConcurrent hashes at once. Zero fields of params take their
-// value from DefaultPasswordParams; maxConcurrent < 1 means half of
-// runtime.GOMAXPROCS(0), at least 1, so that a flood of logins (which need
-// no credential) leaves the other processors to the rest of the API. The memory held by hashing is then bounded by
-// maxConcurrent × Memory (for stored hashes with other parameters, by
-// maxConcurrent × their Memory, at most MaxPasswordMemory). NewPasswords panics if params, after defaults, fail
-// Validate; configuration should call Validate first.
-func NewPasswords(params PasswordParams, maxConcurrent int) *Passwords {
+// NewPasswords returns a Passwords that hashes new passwords with params,
+// within limits. Zero fields of params take their value from
+// DefaultPasswordParams, zero fields of limits their defaults. NewPasswords
+// panics if params, after defaults, fail Validate, or limits has a negative
+// field; configuration should check both first.
+func NewPasswords(params PasswordParams, limits HashLimits) *Passwords {
 	if params.Memory == 0 {
 		params.Memory = DefaultPasswordParams.Memory
 	}
@@ -98,53 +123,59 @@ func NewPasswords(params PasswordParams, maxConcurrent int) *Passwords {
 	if err := params.Validate(); err != nil {
 		panic("auth: NewPasswords: " + err.Error())
 	}
-	if maxConcurrent < 1 {
-		maxConcurrent = max(1, runtime.GOMAXPROCS(0)/2)
+	if limits.Concurrent < 1 {
+		limits.Concurrent = max(1, runtime.GOMAXPROCS(0)/2)
 	}
-	return &Passwords{
-		params:  params,
-		sem:     make(chan struct{}, maxConcurrent),
-		keyFunc: argon2.IDKey,
+	if limits.MaxQueue < 1 {
+		limits.MaxQueue = 32 * limits.Concurrent
 	}
+	if limits.MaxWait <= 0 {
+		limits.MaxWait = 2 * time.Second
+	}
+	turns, err := fairq.New(fairq.Config{
+		Slots: limits.Concurrent,
+		// A hash holds its turn briefly: a lone tenant may take them all,
+		// and gives them up within one hash when others wait.
+		MaxTenantSlots:   limits.Concurrent,
+		MaxQueue:         limits.MaxQueue,
+		MaxWait:          limits.MaxWait,
+		BreakerThreshold: -1, // a hash's cost does not depend on the tenant
+	})
+	if err != nil {
+		panic("auth: NewPasswords: " + err.Error())
+	}
+	return &Passwords{params: params, turns: turns, keyFunc: argon2.IDKey}
 }
 
 // Params returns the parameters Hash uses.
 func (p *Passwords) Params() PasswordParams { return p.params }
 
-// acquire waits for a hashing slot. It fails with ctx's error if ctx is done
-// first, and always if ctx is already done on entry.
-func (p *Passwords) acquire(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case p.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// derive runs argon2id in a slot.
-func (p *Passwords) derive(ctx context.Context, password string, salt []byte, params PasswordParams, keyLen int) ([]byte, error) {
-	if err := p.acquire(ctx); err != nil {
+// derive runs argon2id in a turn of tid's. The zero tid is the turn of
+// work that names no tenant.
+func (p *Passwords) derive(ctx context.Context, tid tenant.ID, password string, salt []byte, params PasswordParams, keyLen int) ([]byte, error) {
+	turn, err := p.turns.Acquire(ctx, tid, 1, fairq.Interactive, time.Time{})
+	if err != nil {
 		return nil, err
 	}
-	defer func() { <-p.sem }()
+	defer turn.Release(fairq.OutcomeOK)
 	return p.keyFunc([]byte(password), salt, params.Time, params.Memory, params.Threads, uint32(keyLen)), nil
 }
 
+// Stats returns the hashing scheduler's figures, for metrics and tests.
+func (p *Passwords) Stats() fairq.Stats { return p.turns.Stats() }
+
 // Hash returns password's argon2id hash as a PHC string,
 // $argon2id$v=19$m=<Memory>,t=<Time>,p=<Threads>$<salt>$<key>, with a random
-// 16-byte salt and a 32-byte key, both in unpadded standard base64. It
-// returns ctx's error if ctx ends while waiting for a slot. Hash does not
-// apply ValidatePassword.
-func (p *Passwords) Hash(ctx context.Context, password string) (string, error) {
+// 16-byte salt and a 32-byte key, both in unpadded standard base64, in a turn
+// of tenant tid's. It returns a *fairq.ShedError if the turn does not come in
+// time, and ctx's error if ctx ends first. Hash does not apply
+// ValidatePassword.
+func (p *Passwords) Hash(ctx context.Context, tid tenant.ID, password string) (string, error) {
 	salt := make([]byte, passwordSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("generate salt: %w", err)
 	}
-	key, err := p.derive(ctx, password, salt, p.params, passwordKeyLen)
+	key, err := p.derive(ctx, tid, password, salt, p.params, passwordKeyLen)
 	if err != nil {
 		return "", err
 	}
@@ -156,15 +187,16 @@ func (p *Passwords) Hash(ctx context.Context, password string) (string, error) {
 // Verify reports whether password matches encoded, a hash from Hash. It
 // reads the cost parameters from encoded, so hashes made before a change of
 // parameters keep working (see NeedsRehash), and compares in constant time.
-// A wrong password is (false, nil). The error is non-nil only if encoded is
-// malformed (wrapping ErrMalformedHash) or ctx ends while waiting for a slot
-// (ctx's error).
-func (p *Passwords) Verify(ctx context.Context, password, encoded string) (bool, error) {
+// A wrong password is (false, nil). The hash runs in a turn of tenant
+// tid's. The error is non-nil only if encoded is malformed (wrapping
+// ErrMalformedHash), the turn does not come in time (a *fairq.ShedError) or
+// ctx ends first (ctx's error).
+func (p *Passwords) Verify(ctx context.Context, tid tenant.ID, password, encoded string) (bool, error) {
 	params, salt, want, err := decodePasswordHash(encoded)
 	if err != nil {
 		return false, err
 	}
-	got, err := p.derive(ctx, password, salt, params, len(want))
+	got, err := p.derive(ctx, tid, password, salt, params, len(want))
 	if err != nil {
 		return false, err
 	}
@@ -177,10 +209,10 @@ var dummySalt = make([]byte, passwordSaltLen)
 // VerifyDummy costs what Verify costs for a hash made with the current
 // parameters, and its result means nothing. Call it when a login names an
 // unknown user, so that the response takes as long as for a known one and
-// does not reveal which emails exist. It returns ctx's error if ctx ends
-// while waiting for a slot.
-func (p *Passwords) VerifyDummy(ctx context.Context, password string) error {
-	_, err := p.derive(ctx, password, dummySalt, p.params, passwordKeyLen)
+// does not reveal which emails exist. It fails as Verify does when the turn
+// does not come.
+func (p *Passwords) VerifyDummy(ctx context.Context, tid tenant.ID, password string) error {
+	_, err := p.derive(ctx, tid, password, dummySalt, p.params, passwordKeyLen)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bulkheadhq/bulkhead/internal/fairq"
 )
 
 // testParams keep argon2id fast in tests. Only the benchmark uses the
@@ -22,7 +25,7 @@ var testParams = PasswordParams{Memory: 64, Time: 1, Threads: 1}
 
 func newTestPasswords(t testing.TB) *Passwords {
 	t.Helper()
-	return NewPasswords(testParams, 4)
+	return NewPasswords(testParams, HashLimits{Concurrent: 4})
 }
 
 // phc builds a PHC string from its parts.
@@ -34,7 +37,7 @@ func phc(params string, salt, key []byte) string {
 func TestPasswordsHashFormat(t *testing.T) {
 	t.Parallel()
 	p := newTestPasswords(t)
-	h1, err := p.Hash(t.Context(), "correct horse battery")
+	h1, err := p.Hash(t.Context(), testTenant, "correct horse battery")
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
 	}
@@ -42,7 +45,7 @@ func TestPasswordsHashFormat(t *testing.T) {
 	if !re.MatchString(h1) {
 		t.Errorf("Hash = %q, want match for %s", h1, re)
 	}
-	h2, err := p.Hash(t.Context(), "correct horse battery")
+	h2, err := p.Hash(t.Context(), testTenant, "correct horse battery")
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
 	}
@@ -55,7 +58,7 @@ func TestPasswordsVerify(t *testing.T) {
 	t.Parallel()
 	p := newTestPasswords(t)
 	const pw = "correct horse battery"
-	encoded, err := p.Hash(t.Context(), pw)
+	encoded, err := p.Hash(t.Context(), testTenant, pw)
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
 	}
@@ -82,7 +85,7 @@ func TestPasswordsVerify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := p.Verify(t.Context(), tt.password, tt.encoded)
+			got, err := p.Verify(t.Context(), testTenant, tt.password, tt.encoded)
 			if err != nil || got != tt.want {
 				t.Errorf("Verify(%q, %q) = %v, %v; want %v, nil", tt.password, tt.encoded, got, err, tt.want)
 			}
@@ -94,8 +97,8 @@ func TestPasswordsVerify(t *testing.T) {
 // change.
 func TestPasswordsVerifyReadsParams(t *testing.T) {
 	t.Parallel()
-	old := NewPasswords(PasswordParams{Memory: 32, Time: 3, Threads: 2}, 1)
-	encoded, err := old.Hash(t.Context(), "a long enough password")
+	old := NewPasswords(PasswordParams{Memory: 32, Time: 3, Threads: 2}, HashLimits{Concurrent: 1})
+	encoded, err := old.Hash(t.Context(), testTenant, "a long enough password")
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
 	}
@@ -103,7 +106,7 @@ func TestPasswordsVerifyReadsParams(t *testing.T) {
 		t.Fatalf("Hash = %q, want m=32,t=3,p=2", encoded)
 	}
 	current := newTestPasswords(t)
-	if ok, err := current.Verify(t.Context(), "a long enough password", encoded); !ok || err != nil {
+	if ok, err := current.Verify(t.Context(), testTenant, "a long enough password", encoded); !ok || err != nil {
 		t.Errorf("Verify with other params = %v, %v; want true, nil", ok, err)
 	}
 	if !current.NeedsRehash(encoded) {
@@ -118,7 +121,7 @@ func TestPasswordsVerifyMalformed(t *testing.T) {
 	key := make([]byte, 32)
 	b64 := base64.RawStdEncoding.EncodeToString
 	good := phc("m=64,t=1,p=1", salt, key)
-	if _, err := p.Verify(t.Context(), "x", good); err != nil {
+	if _, err := p.Verify(t.Context(), testTenant, "x", good); err != nil {
 		t.Fatalf("Verify(%q): %v; the fixture must be well formed", good, err)
 	}
 	tests := []struct {
@@ -164,7 +167,7 @@ func TestPasswordsVerifyMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ok, err := p.Verify(t.Context(), "x", tt.encoded)
+			ok, err := p.Verify(t.Context(), testTenant, "x", tt.encoded)
 			if ok || !errors.Is(err, ErrMalformedHash) {
 				t.Errorf("Verify(%q) = %v, %v; want false, ErrMalformedHash", tt.encoded, ok, err)
 			}
@@ -178,7 +181,7 @@ func TestPasswordsVerifyMalformed(t *testing.T) {
 func TestPasswordsNeedsRehash(t *testing.T) {
 	t.Parallel()
 	p := newTestPasswords(t)
-	current, err := p.Hash(t.Context(), "a long enough password")
+	current, err := p.Hash(t.Context(), testTenant, "a long enough password")
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
 	}
@@ -214,7 +217,7 @@ type keyCall struct {
 // VerifyDummy must do the work of a Verify under the current parameters.
 func TestPasswordsVerifyDummy(t *testing.T) {
 	t.Parallel()
-	p := NewPasswords(PasswordParams{Memory: 96, Time: 2, Threads: 3}, 1)
+	p := NewPasswords(PasswordParams{Memory: 96, Time: 2, Threads: 3}, HashLimits{Concurrent: 1})
 	var mu sync.Mutex
 	var calls []keyCall
 	argon := p.keyFunc
@@ -224,14 +227,14 @@ func TestPasswordsVerifyDummy(t *testing.T) {
 		mu.Unlock()
 		return argon(password, salt, time, memory, threads, keyLen)
 	}
-	encoded, err := p.Hash(t.Context(), "pw")
+	encoded, err := p.Hash(t.Context(), testTenant, "pw")
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
 	}
-	if _, err := p.Verify(t.Context(), "guess", encoded); err != nil {
+	if _, err := p.Verify(t.Context(), testTenant, "guess", encoded); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if err := p.VerifyDummy(t.Context(), "guess"); err != nil {
+	if err := p.VerifyDummy(t.Context(), testTenant, "guess"); err != nil {
 		t.Fatalf("VerifyDummy: %v", err)
 	}
 	if len(calls) != 3 {
@@ -247,36 +250,36 @@ func TestPasswordsVerifyDummy(t *testing.T) {
 func TestPasswordsContextDone(t *testing.T) {
 	t.Parallel()
 	p := newTestPasswords(t)
-	encoded, err := p.Hash(t.Context(), "a long enough password")
+	encoded, err := p.Hash(t.Context(), testTenant, "a long enough password")
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	// A slot is free, but a done context is refused before any hashing.
-	if h, err := p.Hash(ctx, "pw"); !errors.Is(err, context.Canceled) {
+	if h, err := p.Hash(ctx, testTenant, "pw"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Hash(canceled) = %q, %v; want context.Canceled", h, err)
 	}
-	if ok, err := p.Verify(ctx, "a long enough password", encoded); ok || !errors.Is(err, context.Canceled) {
+	if ok, err := p.Verify(ctx, testTenant, "a long enough password", encoded); ok || !errors.Is(err, context.Canceled) {
 		t.Errorf("Verify(canceled) = %v, %v; want false, context.Canceled", ok, err)
 	}
-	if err := p.VerifyDummy(ctx, "pw"); !errors.Is(err, context.Canceled) {
+	if err := p.VerifyDummy(ctx, testTenant, "pw"); !errors.Is(err, context.Canceled) {
 		t.Errorf("VerifyDummy(canceled) = %v, want context.Canceled", err)
 	}
 	// A malformed hash is reported as such even with a done context.
-	if _, err := p.Verify(ctx, "pw", "nope"); !errors.Is(err, ErrMalformedHash) {
+	if _, err := p.Verify(ctx, testTenant, "pw", "nope"); !errors.Is(err, ErrMalformedHash) {
 		t.Errorf("Verify(canceled, malformed) = %v, want ErrMalformedHash", err)
 	}
 }
 
-// The semaphore admits exactly maxConcurrent hashes; the rest wait, and a
+// The scheduler admits exactly maxConcurrent hashes; the rest wait, and a
 // waiter whose context ends gives up without hashing. synctest makes this
 // deterministic: synctest.Wait returns once every goroutine is blocked.
 func TestPasswordsConcurrencyBound(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const maxConcurrent = 2
-		p := NewPasswords(testParams, maxConcurrent)
+		p := NewPasswords(testParams, HashLimits{Concurrent: maxConcurrent, MaxWait: time.Hour})
 		var (
 			mu              sync.Mutex
 			running, peak   int
@@ -301,7 +304,7 @@ func TestPasswordsConcurrencyBound(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 5 {
 			wg.Go(func() {
-				if _, err := p.Hash(context.Background(), "pw"); err != nil {
+				if _, err := p.Hash(context.Background(), testTenant, "pw"); err != nil {
 					t.Errorf("Hash: %v", err)
 				}
 			})
@@ -313,16 +316,16 @@ func TestPasswordsConcurrencyBound(t *testing.T) {
 		}
 		mu.Unlock()
 
-		// A waiter with a deadline: it must time out without hashing.
+		// A waiter with a deadline: it must give up without hashing, shed.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		go func() {
-			_, err := p.Hash(ctx, "pw")
+			_, err := p.Hash(ctx, testTenant, "pw")
 			canceledWaiters <- err
 		}()
 		time.Sleep(2 * time.Second) // fake time: the waiter's deadline passes
-		if err := <-canceledWaiters; !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Hash with expired deadline while slots are full = %v, want context.DeadlineExceeded", err)
+		if err := <-canceledWaiters; !errors.Is(err, fairq.ErrShed) {
+			t.Errorf("Hash with expired deadline while slots are full = %v, want a shed", err)
 		}
 
 		close(unblock)
@@ -330,6 +333,71 @@ func TestPasswordsConcurrencyBound(t *testing.T) {
 		if peak != maxConcurrent || total != 5 {
 			t.Errorf("peak concurrency %d and %d hashes done, want %d and 5", peak, total, maxConcurrent)
 		}
+	})
+}
+
+// TestPasswordsFairAcrossTenants: hashing turns go round the tenants that
+// wait. A flood of logins at slugs that name no tenant (the zero tenant.ID)
+// or at one tenant delays another tenant's hash by a turn, not by the flood,
+// and past the bounded queue the flood is shed at once.
+func TestPasswordsFairAcrossTenants(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := NewPasswords(testParams, HashLimits{Concurrent: 1, MaxQueue: 8, MaxWait: time.Hour})
+		var mu sync.Mutex
+		var order []string
+		step := make(chan struct{})
+		p.keyFunc = func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+			mu.Lock()
+			order = append(order, string(password))
+			mu.Unlock()
+			<-step
+			return make([]byte, keyLen)
+		}
+		var hashed sync.WaitGroup
+		var shedCount int
+		for range 20 { // the flood: 1 hashing, 8 queued, 11 shed at once
+			go func() {
+				err := p.VerifyDummy(context.Background(), "", "flood")
+				if errors.Is(err, fairq.ErrShed) {
+					mu.Lock()
+					shedCount++
+					mu.Unlock()
+				}
+			}()
+		}
+		synctest.Wait()
+		mu.Lock()
+		if shedCount != 11 {
+			t.Errorf("%d of the flood's 20 hashes were shed at once, want 11 (1 running, 8 queued)", shedCount)
+		}
+		mu.Unlock()
+		// The victim's hash pushes the flood's newest waiter out of the full
+		// queue, and runs within the next two turns (the flood's turn may
+		// have begun).
+		hashed.Go(func() {
+			if err := p.VerifyDummy(context.Background(), testTenant, "victim"); err != nil {
+				t.Errorf("the victim's hash = %v", err)
+			}
+		})
+		synctest.Wait()
+		mu.Lock()
+		if shedCount != 12 {
+			t.Errorf("after the victim queued, %d of the flood's hashes were shed, want 12", shedCount)
+		}
+		mu.Unlock()
+		for range 2 {
+			step <- struct{}{}
+			synctest.Wait()
+		}
+		mu.Lock()
+		if !slices.Contains(order[1:], "victim") {
+			t.Errorf("two turns after the victim queued, it had not run (order %q)", order)
+		}
+		mu.Unlock()
+		close(step)
+		hashed.Wait()
+		synctest.Wait()
 	})
 }
 
@@ -348,12 +416,12 @@ func TestNewPasswords(t *testing.T) {
 		{"Negative", testParams, -1, testParams, max(1, runtime.GOMAXPROCS(0)/2)},
 	}
 	for _, tt := range tests {
-		p := NewPasswords(tt.params, tt.maxConcurrent)
+		p := NewPasswords(tt.params, HashLimits{Concurrent: tt.maxConcurrent})
 		if diff := cmp.Diff(tt.want, p.Params()); diff != "" {
 			t.Errorf("%s: NewPasswords(%+v).Params() mismatch (-want +got):\n%s", tt.name, tt.params, diff)
 		}
-		if cap(p.sem) != tt.wantCap {
-			t.Errorf("%s: NewPasswords(_, %d) allows %d at once, want %d", tt.name, tt.maxConcurrent, cap(p.sem), tt.wantCap)
+		if got := p.Stats().Slots; got != tt.wantCap {
+			t.Errorf("%s: NewPasswords(_, %d) allows %d at once, want %d", tt.name, tt.maxConcurrent, got, tt.wantCap)
 		}
 	}
 }
@@ -392,7 +460,7 @@ func TestNewPasswordsInvalidPanics(t *testing.T) {
 			t.Errorf("NewPasswords(Time: 1000) did not panic")
 		}
 	}()
-	NewPasswords(PasswordParams{Time: 1000}, 1)
+	NewPasswords(PasswordParams{Time: 1000}, HashLimits{Concurrent: 1})
 }
 
 func TestValidatePassword(t *testing.T) {
@@ -428,24 +496,24 @@ func TestValidatePassword(t *testing.T) {
 }
 
 func BenchmarkPasswordHash(b *testing.B) {
-	p := NewPasswords(DefaultPasswordParams, 1)
+	p := NewPasswords(DefaultPasswordParams, HashLimits{Concurrent: 1})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := p.Hash(context.Background(), "correct horse battery staple"); err != nil {
+		if _, err := p.Hash(context.Background(), testTenant, "correct horse battery staple"); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkPasswordVerify(b *testing.B) {
-	p := NewPasswords(DefaultPasswordParams, 1)
-	encoded, err := p.Hash(context.Background(), "correct horse battery staple")
+	p := NewPasswords(DefaultPasswordParams, HashLimits{Concurrent: 1})
+	encoded, err := p.Hash(context.Background(), testTenant, "correct horse battery staple")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if ok, err := p.Verify(context.Background(), "correct horse battery staple", encoded); !ok || err != nil {
+		if ok, err := p.Verify(context.Background(), testTenant, "correct horse battery staple", encoded); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}

@@ -44,6 +44,9 @@ type Config struct {
 	// PasswordParams are the argon2id parameters for new password hashes.
 	// Defaults to auth.DefaultPasswordParams.
 	PasswordParams auth.PasswordParams
+	// HashLimits bound password hashing: how many hashes run at once, how
+	// many wait, and for how long. Zero fields take auth's defaults.
+	HashLimits auth.HashLimits
 	// AuditCheckpointEvery is how many audit entries lie between signed
 	// checkpoints. Defaults to 100.
 	AuditCheckpointEvery int
@@ -74,6 +77,7 @@ type Core struct {
 	keyHasher *auth.KeyHasher
 	audit     *audit.Log
 	schemas   schemaCache
+	later     laterAudits
 
 	mu      sync.RWMutex
 	tenants *ttlCache[tenant.Slug, *store.Tenant]
@@ -114,7 +118,7 @@ func New(cfg Config) (*Core, error) {
 		cacheTTL:   orDuration(cfg.CacheTTL, time.Second),
 		log:        cfg.Logger,
 		now:        func() time.Time { return cfg.NowFunc().UTC().Truncate(time.Microsecond) },
-		passwords:  auth.NewPasswords(cfg.PasswordParams, 0),
+		passwords:  auth.NewPasswords(cfg.PasswordParams, cfg.HashLimits),
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
 	}
 	c.tenants = newTTLCache[tenant.Slug, *store.Tenant](c.cacheTTL)
@@ -130,7 +134,7 @@ func New(cfg Config) (*Core, error) {
 	var err error
 	// A hash of a random password, verified against when a login names no
 	// known user, so that such logins cost as much as real ones.
-	if c.dummyHash, err = c.passwords.Hash(context.Background(), uuid.NewString()); err != nil {
+	if c.dummyHash, err = c.passwords.Hash(context.Background(), "", uuid.NewString()); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
 	return c, nil

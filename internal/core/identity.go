@@ -54,7 +54,7 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	gen := c.keyGen
 	c.mu.RUnlock()
 	if hit {
-		if !hmac.Equal(ck.hash, hash) {
+		if ck.principal == nil || !hmac.Equal(ck.hash, hash) {
 			return nil, ErrUnauthorized
 		}
 		return ck.principal, nil
@@ -64,25 +64,25 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 		k, err = tx.GetAPIKey(ctx, id)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrUnauthorized
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
-	}
-	if !hmac.Equal(k.Hash, hash) || k.RevokedAt != nil {
-		return nil, ErrUnauthorized
 	}
 	// The ID is cloned: it points into the request's Authorization header,
 	// which the cache would otherwise keep alive.
 	owned := store.APIKeyID(strings.Clone(string(id)))
-	p := &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(owned), Role: k.Role}
+	ck = cachedKey{} // a key that does not exist (or of no tenant) is cached as such
+	if err == nil && k.RevokedAt == nil {
+		ck = cachedKey{hash: k.Hash, principal: &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(owned), Role: k.Role}}
+	}
 	c.mu.Lock()
 	if c.keyGen == gen {
-		c.apiKeys.put(owned, cachedKey{hash: k.Hash, principal: p}, now)
+		c.apiKeys.put(owned, ck, now)
 	}
 	c.mu.Unlock()
-	return p, nil
+	if ck.principal == nil || !hmac.Equal(ck.hash, hash) {
+		return nil, ErrUnauthorized
+	}
+	return ck.principal, nil
 }
 
 // LoginParams is the body of POST /v1/tenants/{tenant}/auth/login.
@@ -96,52 +96,43 @@ type LoginParams struct {
 
 // Login checks a user's password and returns a token pair. Unknown tenants,
 // unknown emails and wrong passwords all get ErrInvalidCredentials after the
-// same password-hashing work.
+// same work — one read, one password hash in the tenant's turn (the turn of
+// the zero tenant for a slug that names no tenant), and, in a tenant, an
+// audit entry of the failure written after the answer — so that neither the
+// answer nor its timing tells whether the tenant or the account exists. A
+// hash whose turn does not come in time fails with a *fairq.ShedError.
 func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, requestID string) (*TokenPair, error) {
-	var t *store.Tenant
-	var u *store.User
-	var err error
-	if slug.Valid() {
-		t, err = c.tenantBySlug(ctx, slug)
-	} else {
-		err = store.ErrNotFound
-	}
-	if err == nil {
-		err = c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
-			u, err = tx.GetUserByEmail(ctx, normalizeEmail(p.Email))
-			return err
-		})
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		if _, err := c.passwords.Verify(ctx, p.Password, c.dummyHash); err != nil {
-			return nil, err
-		}
-		return nil, ErrInvalidCredentials
-	}
+	t, u, err := c.loginLookup(ctx, slug, normalizeEmail(p.Email))
 	if err != nil {
 		return nil, err
 	}
-	ok, err := c.passwords.Verify(ctx, p.Password, u.PasswordHash)
+	turn, hash := tenant.ID(""), c.dummyHash
+	if t != nil {
+		turn = t.ID
+	}
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, err := c.passwords.Verify(ctx, turn, p.Password, hash)
 	if err != nil {
 		return nil, err
 	}
 	now := c.now()
-	ev := audit.Event{Time: now, Actor: "user:" + string(u.ID), Action: "auth.login",
-		Resource: "user:" + string(u.ID), RequestID: requestID, Outcome: audit.Success}
-	if !ok {
-		ev.Outcome = audit.Failure
-		err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
-			_, err := c.audit.Append(ctx, tx, string(t.ID), ev)
-			return err
-		})
-		if err != nil {
-			return nil, err
+	ev := audit.Event{Time: now, Actor: "anonymous", Action: "auth.login", Resource: "user:unknown",
+		RequestID: requestID, Outcome: audit.Failure}
+	if u != nil {
+		ev.Actor, ev.Resource = "user:"+string(u.ID), "user:"+string(u.ID)
+	}
+	if !ok || u == nil {
+		if t != nil {
+			c.auditLater(t.ID, ev)
 		}
 		return nil, ErrInvalidCredentials
 	}
 	if t.Status != tenant.Active {
 		return nil, ErrTenantSuspended
 	}
+	ev.Outcome = audit.Success
 	var pair *TokenPair
 	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) (err error) {
 		if pair, err = c.issueTokens(ctx, tx, u, newID()); err != nil {
@@ -151,6 +142,39 @@ func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, reque
 		return err
 	})
 	return pair, err
+}
+
+// loginLookup finds the tenant of slug and its user with email, either of
+// which may be nil, in one read either way: a slug that names no tenant
+// reads the control plane as long as a tenant's user lookup takes.
+func (c *Core) loginLookup(ctx context.Context, slug tenant.Slug, email string) (*store.Tenant, *store.User, error) {
+	var t *store.Tenant
+	err := store.ErrNotFound
+	if slug.Valid() {
+		t, err = c.tenantBySlug(ctx, slug)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		err = c.store.ReadPlatform(ctx, func(tx store.PlatformTx) error {
+			_, err := tx.GetTenantBySlug(ctx, slug)
+			return err
+		})
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var u *store.User
+	err = c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+		u, err = tx.GetUserByEmail(ctx, email)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return t, nil, nil
+	}
+	return t, u, err
 }
 
 // issueTokens stores a new refresh token of family for u and signs an
@@ -274,7 +298,7 @@ func (c *Core) CreateUser(ctx context.Context, caller Caller, t *store.Tenant, p
 	if err := auth.ValidatePassword(p.Password); err != nil {
 		return nil, invalid("password", err.Error())
 	}
-	hash, err := c.passwords.Hash(ctx, p.Password)
+	hash, err := c.passwords.Hash(ctx, t.ID, p.Password)
 	if err != nil {
 		return nil, err
 	}

@@ -46,13 +46,19 @@ func (c *Core) Scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug)
 }
 
 // tenantBySlug serves from a cache that lives CacheTTL, so that the hot path
-// does not read the control plane on every request.
+// does not read the control plane on every request. A slug that names no
+// tenant is cached too (as nil), so that it is answered as fast as one that
+// does: the time of a 404 does not tell whether the tenant exists. A tenant
+// created through another node is therefore found here within CacheTTL.
 func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenant, error) {
 	now := c.now()
 	c.mu.RLock()
 	cached, ok := c.tenants.get(slug, now)
 	c.mu.RUnlock()
 	if ok {
+		if cached == nil {
+			return nil, store.ErrNotFound
+		}
 		return cached, nil
 	}
 	// t is declared after the cache lookup: the closure below moves it to
@@ -62,14 +68,14 @@ func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenan
 		t, err = tx.GetTenantBySlug(ctx, slug)
 		return err
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	c.mu.Lock()
 	// The key is cloned: slug may point into the request's URL.
 	c.tenants.put(tenant.Slug(strings.Clone(string(slug))), t, now)
 	c.mu.Unlock()
-	return t, nil
+	return t, err
 }
 
 // Plan returns the plan called name, from a cache that lives CacheTTL, so a
@@ -114,7 +120,7 @@ func (c *Core) forgetTenant(t *store.Tenant) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tenants.delete(t.Slug)
-	c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal.Tenant == t.ID })
+	c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == t.ID })
 }
 
 // errReplayed rolls back a creation that a concurrent retry with the same
@@ -184,6 +190,10 @@ func (c *Core) CreateTenant(ctx context.Context, caller Caller, p CreateTenantPa
 			_, err := c.audit.Append(ctx, tx, string(tx.Tenant()), ev)
 			return err
 		})
+	// The slug may be cached as naming no tenant.
+	c.mu.Lock()
+	c.tenants.delete(p.Slug)
+	c.mu.Unlock()
 	if errors.Is(err, errReplayed) {
 		return replayed, nil
 	}

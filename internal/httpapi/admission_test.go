@@ -4,16 +4,21 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
 	"github.com/bulkheadhq/bulkhead/problem"
@@ -352,4 +357,66 @@ func TestLoginRateLimitPerEmail(t *testing.T) {
 	}
 	assertProblem(t, login("  ANN@Acme.Test ", password), 429, problem.CodeRateLimited)
 	b.must(200, "POST", "/v1/tenants/acme/auth/login", "", map[string]any{"email": "bob@acme.test", "password": password})
+}
+
+// TestLoginFairUnderFlood: while many clients flood logins at slugs that
+// name no tenant, a tenant's own users still log in, every time, within the
+// hashing deadline; the flood shares one tenant's worth of hashing and what
+// does not fit its bounded queue is shed with 503 and Retry-After.
+func TestLoginFairUnderFlood(t *testing.T) {
+	t.Parallel()
+	b := setupCore(t, t.TempDir(), func(c *core.Config) {
+		// Hashes that cost something, one at a time, with a queue of 8.
+		c.PasswordParams = auth.PasswordParams{Memory: 4 * 1024, Time: 1, Threads: 1}
+		c.HashLimits = auth.HashLimits{Concurrent: 1, MaxQueue: 8, MaxWait: time.Second}
+	}, withAdmission(Admission{Limiter: ratelimit.NewLocal(),
+		AuthLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, LoginLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6}}))
+	b.tenant("acme", tenant.Pooled)
+	const password = "correct horse battery"
+	b.must(201, "POST", "/v1/tenants/acme/users", b.admin, map[string]any{"email": "ann@acme.test", "password": password, "role": tenant.Member})
+
+	stop := make(chan struct{})
+	var flooders sync.WaitGroup
+	var shed, other atomic.Int64
+	for i := range 32 {
+		flooders.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := fmt.Sprintf(`{"email":"x%d@y.test","password":"guess"}`, n)
+				res, err := b.srv.Client().Post(fmt.Sprintf("%s/v1/tenants/flood-%d-%d/auth/login", b.srv.URL, i, n), "application/json", strings.NewReader(body))
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				switch {
+				case res.StatusCode == 503 && res.Header.Get("Retry-After") != "":
+					shed.Add(1)
+				case res.StatusCode != 401:
+					other.Add(1)
+				}
+			}
+		})
+	}
+	// Let the flood fill the queue before the tenant's users log in.
+	for give := time.Now().Add(hangGuard); shed.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(give) {
+			t.Fatal("the flood was never shed: is the hashing queue bounded?")
+		}
+	}
+	for i := range 10 {
+		r := b.do("POST", "/v1/tenants/acme/auth/login", "", map[string]any{"email": "ann@acme.test", "password": password})
+		if r.Status != 200 {
+			t.Errorf("login %d during the flood = %d %s, want 200", i, r.Status, r.Body)
+		}
+	}
+	close(stop)
+	flooders.Wait()
+	if n := other.Load(); n != 0 {
+		t.Errorf("%d flood logins were answered neither 401 nor 503 with Retry-After", n)
+	}
 }

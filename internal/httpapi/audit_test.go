@@ -62,6 +62,7 @@ func TestAuditTrail(t *testing.T) {
 			expect(r, want{userActor, "auth.login", userActor, "success"})
 
 			r = b.do("POST", tpath("acme", "auth", "login"), "", map[string]any{"email": "ada@example.com", "password": "not the password"})
+			b.core.Flush() // a failure is audited after its answer
 			expect(r, want{userActor, "auth.login", userActor, "failure"})
 
 			r = b.must(200, "POST", tpath("acme", "auth", "refresh"), "", map[string]any{"refresh_token": pair.RefreshToken})

@@ -218,6 +218,7 @@ func TestLogin(t *testing.T) {
 		bt := b.withT(t)
 		key := bt.apiKey("acme", tenant.Admin)
 		bad := bt.do("POST", login, "", map[string]any{"email": "ada@example.com", "password": "wrong horse battery"})
+		bt.core.Flush() // a failure is audited after its answer
 		last := bt.lastAudit("acme", key)
 		// The key creation came after; find the failure by request id.
 		found := false

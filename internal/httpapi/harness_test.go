@@ -59,13 +59,24 @@ func setup(t *testing.T, opts ...func(*Config)) *testBundle {
 // application role, so that every HTTP test runs on both backends.
 func setupIn(t *testing.T, dir string, opts ...func(*Config)) *testBundle {
 	t.Helper()
+	return setupCore(t, dir, nil, opts...)
+}
+
+// setupCore is setupIn with coreOpt, if not nil, changing the Core's
+// configuration.
+func setupCore(t *testing.T, dir string, coreOpt func(*core.Config), opts ...func(*Config)) *testBundle {
+	t.Helper()
 	st := openTestStore(t, dir)
 	keys, err := keyring.Load(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatalf("load keys: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log})
+	ccfg := core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log}
+	if coreOpt != nil {
+		coreOpt(&ccfg)
+	}
+	c, err := core.New(ccfg)
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}
@@ -76,6 +87,7 @@ func setupIn(t *testing.T, dir string, opts ...func(*Config)) *testBundle {
 	srv := httptest.NewServer(New(cfg))
 	t.Cleanup(func() {
 		srv.Close()
+		c.Flush()
 		st.Close()
 	})
 	return &testBundle{t: t, srv: srv, core: c, store: st, dir: dir, admin: testAdminToken}
