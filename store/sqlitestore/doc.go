@@ -37,6 +37,20 @@ write on the same file from inside its function (InTenant inside InTenant of
 a pooled tenant, or InPlatform inside either): the inner one would wait
 forever for the writer running the outer one.
 
+# Faults
+
+Errors of the database or its files come back wrapped in the store's
+sentinels, with SQLite's error (its extended result code in the text) kept
+in the chain: SQLITE_FULL becomes store.ErrStorageFull; SQLITE_BUSY (locked
+past Options.BusyTimeout), SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY,
+SQLITE_IOERR, SQLITE_CANTOPEN and SQLITE_PROTOCOL become
+store.ErrUnavailable. From the file system, ENOSPC and EDQUOT become
+store.ErrStorageFull too, EROFS and EIO store.ErrUnavailable. SQLITE_CORRUPT
+and SQLITE_NOTADB are left as they are: a damaged file needs an operator,
+not a retry. A group commit that fails as a whole (its BEGIN, its COMMIT, or
+a fault that rolls back its transaction) returns its error to every request
+of the batch, so each of them learns the fault.
+
 # Filters
 
 A filtered listing compiles its filter.Expr to a parameterized WHERE clause

@@ -431,7 +431,7 @@ func (s *Store) createSilo(ctx context.Context, t *store.Tenant, initPlatform fu
 	// No row claims this id and no one else is creating or deleting it, so
 	// any file at path is left over from a failed removal.
 	if err := removeSiloFiles(path); err != nil {
-		return fmt.Errorf("sqlitestore: remove stale silo file: %w", err)
+		return wrap(err, "sqlitestore: remove stale silo file")
 	}
 	d, err := openDatabase(ctx, path, &s.opts, false, true)
 	if err != nil {
@@ -552,7 +552,7 @@ func (s *Store) DeleteTenant(ctx context.Context, tid tenant.ID, fn func(tx stor
 func (s *Store) Ping(ctx context.Context) error {
 	return s.main.read(ctx, func(c *conn) error {
 		var one int
-		return c.queryRow(ctx, "SELECT 1").Scan(&one)
+		return wrap(c.queryRow(ctx, "SELECT 1").Scan(&one), "sqlitestore: ping")
 	})
 }
 
