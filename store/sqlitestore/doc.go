@@ -14,6 +14,16 @@ the transaction's tenant (tenant_id = ?), in silo files too. No SQL text is
 ever built from input: filter values, field paths and keys are all bind
 parameters.
 
+The files are readable and writable by the process's user only, whatever
+the umask: Open and CreateTenant create each database file with mode 0600
+before SQLite opens it, and SQLite gives a database's -wal and -shm files
+the database file's mode. The tenants directory, and the main file's
+directory if Open creates it, get mode 0700; an existing main directory is
+left alone, since it may be shared. Open takes the group and other
+permissions off existing database files, their -wal and -shm files and the
+tenants directory (left by older versions, or made by hand), and logs each
+change at level info.
+
 All files run in WAL mode with synchronous=FULL and foreign keys on. Their
 schema is embedded and applied by Open (and by the first open of a silo file)
 in one transaction, versioned with PRAGMA user_version.
