@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -54,8 +55,8 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = observe.NewLogger(os.Stderr, slog.LevelInfo)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	if err := makeDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
 	}
 	keys, err := keyring.Load(filepath.Join(cfg.DataDir, "keys"))
 	if err != nil {
@@ -216,6 +217,31 @@ func (a *App) Close() error {
 		errs = append(errs, a.closers[i]())
 	}
 	return errors.Join(errs...)
+}
+
+// makeDataDir creates the data directory with mode 0700, or takes the group
+// and other permissions off an existing one (made by hand, or by a version
+// that did not check): it holds the keys, the operator token and, with
+// SQLite, every tenant's data.
+func makeDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if runtime.GOOS == "windows" { // no such permissions
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if was := fi.Mode().Perm(); was&0o077 != 0 {
+		if err := os.Chmod(dir, was&^0o077); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		log.Info("took group and other permissions off the data directory",
+			"path", dir, "was", was.String(), "now", (was &^ 0o077).String())
+	}
+	return nil
 }
 
 // loadAdminToken reads DataDir/admin-token, creating it on first start.

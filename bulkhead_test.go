@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,6 +64,55 @@ func TestGeneratedAdminToken(t *testing.T) {
 	p, err := app.Core().Authenticate(context.Background(), strings.TrimSpace(string(token)))
 	if err != nil || !p.IsOperator() {
 		t.Errorf("Authenticate(generated token) = %v, %v; want the operator", p, err)
+	}
+}
+
+// The data directory and everything New puts in it are readable by the
+// process's user only; an existing data directory with looser permissions
+// is tightened.
+func TestDataDirModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no group and other permissions on Windows")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	app, err := New(Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	var files []string
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", path, got, want)
+		}
+		rel, _ := filepath.Rel(dir, path)
+		files = append(files, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{".", "keys", "admin-token", "bulkhead.db", "tenants"} {
+		if !slices.Contains(files, want) {
+			t.Errorf("data directory holds %q, want %s among them", files, want)
+		}
 	}
 }
 

@@ -18,11 +18,24 @@ var (
 	// ErrReadOnly is returned by write methods of a Tx opened by ReadTenant or
 	// ReadPlatform.
 	ErrReadOnly = errors.New("read-only transaction")
-	// ErrUnavailable wraps an error that means the database cannot serve
-	// the operation now but may soon: it is unreachable, restarting or
-	// read-only, or refused for a reason a retry may not meet.
+
+	// ErrUnavailable is returned, wrapping the driver's error, when the
+	// database cannot serve the operation now but may soon: it is
+	// unreachable or refuses connections, is restarting or shutting down,
+	// has too many connections or no memory, is read-only (a read-only
+	// file or a standby), stays locked past the busy timeout, fails with an
+	// I/O error, or aborted the transaction for a serialization failure or
+	// a deadlock. The failed transaction committed nothing, unless the
+	// fault hit its COMMIT (a connection lost or an I/O error during COMMIT
+	// leaves the outcome unknown), so a retry should be idempotent. Callers
+	// may retry after a pause; the HTTP layer answers 503 with
+	// Retry-After. An ended context is not a fault of the database:
+	// context.Canceled and context.DeadlineExceeded are returned as they
+	// are, never as ErrUnavailable.
 	ErrUnavailable = errors.New("database unavailable")
-	// ErrStorageFull wraps an error that means the database has no room
-	// left for the write.
+	// ErrStorageFull is returned, wrapping the driver's error, when the
+	// database has no room to store a write: the disk or a quota is full.
+	// The failed transaction committed nothing. Reads go on working, and
+	// writes do again once there is room; the HTTP layer answers 507.
 	ErrStorageFull = errors.New("database storage full")
 )

@@ -16,7 +16,10 @@ import (
 
 // Store is implemented by sqlitestore and pgstore. All methods are safe for
 // concurrent use. Times passed in are stored with microsecond precision and
-// returned in UTC.
+// returned in UTC. Any method, and any method of a Tx, may fail with an
+// error wrapping ErrUnavailable or ErrStorageFull when the database cannot
+// serve it; fn should pass a Tx's errors on wrapped with %w, not replace
+// them, so that the caller of InTenant can still tell.
 type Store interface {
 	// InTenant runs fn in one read-write transaction confined to tid and
 	// commits it if fn returns nil. It returns fn's error, ErrNoTenant if tid

@@ -119,7 +119,7 @@ func (q *txn) begin(ctx context.Context, first queued) (pgx.BatchResults, error)
 			return nil, err
 		}
 		if _, err := br.Exec(); err != nil {
-			return fail(fmt.Errorf("pgstore: begin transaction: %w", err))
+			return fail(wrap(err, "pgstore: begin transaction"))
 		}
 		if sc := q.scope; sc != nil {
 			var iso tenant.Isolation
@@ -231,7 +231,7 @@ func (q *txn) finish(ctx context.Context, fnErr error) error {
 		if errors.Is(err, pgx.ErrTxCommitRollback) {
 			return errors.New("pgstore: commit: a statement of the transaction failed, so it was rolled back")
 		}
-		return fmt.Errorf("pgstore: commit: %w", err)
+		return wrap(err, "pgstore: commit")
 	}
 	return nil
 }

@@ -112,6 +112,29 @@ layer (internal/core) ever stores: jsonb cannot hold U+0000, so filters see
 it as U+FFFD (the record itself comes back byte for byte); and of duplicate
 keys in an object, filters here see the last, SQLite the first.
 
+# Faults
+
+Errors of the database come back wrapped in the store's sentinels, with
+pgx's error kept in the chain. disk_full (53100) becomes
+store.ErrStorageFull. store.ErrUnavailable covers connection exceptions
+(class 08, but for 08P01 protocol_violation, which is a client's bug),
+admin_shutdown, crash_shutdown and cannot_connect_now (57P01-57P03: a
+restart, or pg_terminate_backend), out_of_memory (53200),
+too_many_connections (53300), read_only_sql_transaction (25006: a standby),
+serialization_failure (40001), deadlock_detected (40P01) and io_error
+(58030), and errors without a SQLSTATE that mean the server cannot be
+reached or the connection broke: a failed connect (but not one the server
+refuses for a wrong password or an unknown database: those are configuration
+errors), a refused or reset connection, an EOF, a connection pgx has closed,
+and a connect that ran out of the URL's connect_timeout. Every path to the
+database goes through this mapping: acquiring a connection, the first batch
+with BEGIN, each statement, COMMIT and Ping. A context that ends is not the
+database's fault: its error is returned as it is, and so is a statement
+timeout (57014). A connection lost during COMMIT leaves the outcome unknown.
+pgxpool discards broken connections, so once the server answers again the
+same Store serves without being reopened; a connection that broke while idle
+may fail one more operation with ErrUnavailable.
+
 # Behind pgbouncer
 
 Transaction pooling works: every setting is transaction-local. pgbouncer

@@ -189,7 +189,13 @@ func (s *Store) route(ctx context.Context, tid tenantID) (tenant.Isolation, erro
 	if ok {
 		return iso, nil
 	}
-	if err := s.pool.QueryRow(ctx, sqlTenantCheck, tid.arg).Scan(&iso); err != nil {
+	c, err := s.acquire(ctx, s.pool)
+	if err != nil {
+		return "", err
+	}
+	err = c.QueryRow(ctx, sqlTenantCheck, tid.arg).Scan(&iso)
+	c.Release()
+	if err != nil {
 		return "", wrap(err, "tenant %s", tid.id)
 	}
 	s.mu.Lock()
@@ -232,17 +238,28 @@ func (s *Store) checkTenant(ctx context.Context, c *pgx.Conn, tid tenantID) erro
 
 // acquire returns a connection of pool, or ErrClosed after Close.
 func (s *Store) acquire(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.isClosed() {
 		return nil, ErrClosed
 	}
 	c, err := pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: acquire connection: %w", err)
+	switch {
+	case err == nil:
+		return c, nil
+	case s.isClosed(): // the pool closed while Acquire waited
+		return nil, ErrClosed
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		// Not the caller's deadline: the pool connects on a context of
+		// its own, so this is the URL's connect_timeout, and the server
+		// did not answer in time.
+		return nil, fmt.Errorf("pgstore: acquire connection: %w: %w", store.ErrUnavailable, err)
 	}
-	return c, nil
+	return nil, wrap(err, "pgstore: acquire connection")
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 var (
@@ -345,15 +362,14 @@ func (s *Store) runPlatform(ctx context.Context, ro bool, fn func(tx store.Platf
 }
 
 // Ping reports whether the database answers on the application role's
-// pool.
+// pool. It returns store.ErrUnavailable (wrapped) if it does not.
 func (s *Store) Ping(ctx context.Context) error {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return ErrClosed
+	c, err := s.acquire(ctx, s.pool)
+	if err != nil {
+		return err
 	}
-	return s.pool.Ping(ctx)
+	defer c.Release()
+	return wrap(c.Ping(ctx), "pgstore: ping")
 }
 
 // Close waits for the transactions in progress, then closes every

@@ -132,7 +132,7 @@ func (s *Store) CreateTenant(ctx context.Context, p *store.CreateTenantParams, i
 	err = func() error {
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("pgstore: begin transaction: %w", err)
+			return wrap(err, "pgstore: begin transaction")
 		}
 		if t.Isolation == tenant.Silo {
 			if _, err := br.Exec(); err != nil {
@@ -279,7 +279,7 @@ func (s *Store) deleteTenant(ctx context.Context, c *pgxpool.Conn, tid tenantID,
 	err := func() error {
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("pgstore: begin transaction: %w", err)
+			return wrap(err, "pgstore: begin transaction")
 		}
 		if iso == tenant.Silo {
 			if _, err := br.Exec(); err != nil {

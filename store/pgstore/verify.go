@@ -32,7 +32,7 @@ func readRoleFacts(ctx context.Context, pool *pgxpool.Pool) (*roleFacts, error) 
 	err := pool.QueryRow(ctx, sqlRoleFacts).Scan(&f.name, &f.super, &f.bypassRLS, &f.createRole, &f.inherit,
 		&f.serverVersion, &f.encoding, &f.database)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: connect: %w", err)
+		return nil, wrap(err, "pgstore: connect")
 	}
 	return &f, nil
 }

@@ -160,7 +160,7 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 	sc, err := p.db.Conn(ctx)
 	if err != nil {
 		<-p.sem
-		return nil, err
+		return nil, wrap(err, "sqlitestore: open read connection")
 	}
 	return newConn(sc, p.cache), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 
@@ -52,7 +51,7 @@ func dsn(path string, o *Options, create, reader bool) string {
 func openDatabase(ctx context.Context, path string, o *Options, main, create bool) (*database, error) {
 	wdb, err := sql.Open("sqlite", dsn(path, o, create, false))
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, wrap(err, "open %s", path)
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
@@ -61,19 +60,19 @@ func openDatabase(ctx context.Context, path string, o *Options, main, create boo
 	sc, err := wdb.Conn(ctx)
 	if err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, wrap(err, "open %s", path)
 	}
 	wc := newConn(sc, !o.noStmtCache)
 	if err := migrate(ctx, wc, main); err != nil {
 		wc.close()
 		wdb.Close()
-		return nil, fmt.Errorf("migrate %s: %w", path, err)
+		return nil, wrap(err, "migrate %s", path)
 	}
 	rdb, err := sql.Open("sqlite", dsn(path, o, false, true))
 	if err != nil {
 		wc.close()
 		wdb.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, wrap(err, "open %s", path)
 	}
 	rdb.SetMaxOpenConns(o.ReadConns)
 	rdb.SetMaxIdleConns(o.ReadConns)
@@ -108,7 +107,7 @@ func (d *database) read(ctx context.Context, fn func(c *conn) error) error {
 	broken := true
 	defer func() { d.readers.put(c, broken) }()
 	if _, err := c.exec(ctx, "BEGIN"); err != nil {
-		return fmt.Errorf("sqlitestore: begin read: %w", err)
+		return wrap(err, "sqlitestore: begin read")
 	}
 	err = fn(c)
 	// A read transaction has nothing to commit; end it either way.

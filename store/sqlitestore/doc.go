@@ -14,6 +14,16 @@ the transaction's tenant (tenant_id = ?), in silo files too. No SQL text is
 ever built from input: filter values, field paths and keys are all bind
 parameters.
 
+The files are readable and writable by the process's user only, whatever
+the umask: Open and CreateTenant create each database file with mode 0600
+before SQLite opens it, and SQLite gives a database's -wal and -shm files
+the database file's mode. The tenants directory, and the main file's
+directory if Open creates it, get mode 0700; an existing main directory is
+left alone, since it may be shared. Open takes the group and other
+permissions off existing database files, their -wal and -shm files and the
+tenants directory (left by older versions, or made by hand), and logs each
+change at level info.
+
 All files run in WAL mode with synchronous=FULL and foreign keys on. Their
 schema is embedded and applied by Open (and by the first open of a silo file)
 in one transaction, versioned with PRAGMA user_version.
@@ -36,6 +46,20 @@ Because a file has one writer, a write transaction must not start another
 write on the same file from inside its function (InTenant inside InTenant of
 a pooled tenant, or InPlatform inside either): the inner one would wait
 forever for the writer running the outer one.
+
+# Faults
+
+Errors of the database or its files come back wrapped in the store's
+sentinels, with SQLite's error (its extended result code in the text) kept
+in the chain: SQLITE_FULL becomes store.ErrStorageFull; SQLITE_BUSY (locked
+past Options.BusyTimeout), SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY,
+SQLITE_IOERR, SQLITE_CANTOPEN and SQLITE_PROTOCOL become
+store.ErrUnavailable. From the file system, ENOSPC and EDQUOT become
+store.ErrStorageFull too, EROFS and EIO store.ErrUnavailable. SQLITE_CORRUPT
+and SQLITE_NOTADB are left as they are: a damaged file needs an operator,
+not a retry. A group commit that fails as a whole (its BEGIN, its COMMIT, or
+a fault that rolls back its transaction) returns its error to every request
+of the batch, so each of them learns the fault.
 
 # Filters
 

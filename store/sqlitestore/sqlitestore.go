@@ -98,9 +98,11 @@ type Store struct {
 
 // Open opens the store whose main database file is path, creating it (and
 // the tenants directory beside it) if needed and bringing every schema up to
-// date. It removes silo files that no tenant row claims, left by a crash
-// while a silo tenant was being provisioned or deleted. nil opts means
-// defaults.
+// date. It creates files with mode 0600 and directories with 0700, and takes
+// the group and other permissions off the store's existing files and the
+// tenants directory, logging each change (see the package documentation).
+// It removes silo files that no tenant row claims, left by a crash while a
+// silo tenant was being provisioned or deleted. nil opts means defaults.
 func Open(path string, opts *Options) (*Store, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -108,8 +110,8 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	ctx := context.Background()
 	siloDir := filepath.Join(filepath.Dir(path), "tenants")
-	if err := os.MkdirAll(siloDir, 0o700); err != nil {
-		return nil, fmt.Errorf("sqlitestore: %w", err)
+	if err := prepareFiles(path, siloDir, o.Logger); err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", interpretError(err))
 	}
 	main, err := openDatabase(ctx, path, &o, true, true)
 	if err != nil {
@@ -144,11 +146,11 @@ func (s *Store) siloPath(tid tenant.ID) (string, error) {
 	return filepath.Join(s.siloDir, string(tid)+".db"), nil
 }
 
-// removeSiloFiles removes a silo database and its WAL and shared-memory
-// files. Missing files are not an error.
+// removeSiloFiles removes a silo database and its WAL, shared-memory and
+// journal files. Missing files are not an error.
 func removeSiloFiles(path string) error {
 	var errs []error
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+	for _, p := range append([]string{path}, suffixed(path, sidecars)...) {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -436,7 +438,11 @@ func (s *Store) createSilo(ctx context.Context, t *store.Tenant, initPlatform fu
 	// No row claims this id and no one else is creating or deleting it, so
 	// any file at path is left over from a failed removal.
 	if err := removeSiloFiles(path); err != nil {
-		return fmt.Errorf("sqlitestore: remove stale silo file: %w", err)
+		return wrap(err, "sqlitestore: remove stale silo file")
+	}
+	if err := createFile(path); err != nil {
+		removeSiloFiles(path)
+		return wrap(err, "sqlitestore: create silo file")
 	}
 	d, err := openDatabase(ctx, path, &s.opts, false, true)
 	if err != nil {
@@ -557,7 +563,7 @@ func (s *Store) DeleteTenant(ctx context.Context, tid tenant.ID, fn func(tx stor
 func (s *Store) Ping(ctx context.Context) error {
 	return s.main.read(ctx, func(c *conn) error {
 		var one int
-		return c.queryRow(ctx, "SELECT 1").Scan(&one)
+		return wrap(c.queryRow(ctx, "SELECT 1").Scan(&one), "sqlitestore: ping")
 	})
 }
 

@@ -184,7 +184,7 @@ func (w *writer) runBatch(batch []*request) {
 		}
 	}
 	if _, err := w.c.exec(ctx, sqlBeginImmediate); err != nil {
-		fail(fmt.Errorf("sqlitestore: begin batch: %w", err))
+		fail(wrap(err, "sqlitestore: begin batch"))
 		return
 	}
 	for i, r := range batch {
@@ -193,25 +193,31 @@ func (w *writer) runBatch(batch []*request) {
 			continue
 		}
 		if _, err := w.c.exec(ctx, sqlSavepoint); err != nil {
-			w.abort(fmt.Errorf("sqlitestore: open savepoint: %w", err), fail)
+			w.abort(wrap(err, "sqlitestore: open savepoint"), fail)
 			return
 		}
 		if errs[i] = w.call(r); errs[i] != nil {
 			if _, err := w.c.exec(ctx, sqlRollbackTo); err != nil {
 				// The transaction itself is gone (SQLite rolls back the
 				// whole transaction on some errors, such as a full disk):
-				// the requests before this one lost their writes too.
-				w.abort(fmt.Errorf("sqlitestore: roll back request: %w (after %v)", err, errs[i]), fail)
+				// the requests before this one lost their writes too, for
+				// the same reason, which their error says (the ROLLBACK
+				// TO's own error, "no such savepoint", would not).
+				err = fmt.Errorf("sqlitestore: roll back request: %w (after %v)", interpretError(err), errs[i])
+				if f := fault(errs[i]); f != nil && fault(err) == nil {
+					err = fmt.Errorf("%w: %w", f, err)
+				}
+				w.abort(err, fail)
 				return
 			}
 		}
 		if _, err := w.c.exec(ctx, sqlRelease); err != nil {
-			w.abort(fmt.Errorf("sqlitestore: release savepoint: %w", err), fail)
+			w.abort(wrap(err, "sqlitestore: release savepoint"), fail)
 			return
 		}
 	}
 	if _, err := w.c.exec(ctx, sqlCommit); err != nil {
-		w.abort(fmt.Errorf("sqlitestore: commit batch: %w", err), fail)
+		w.abort(wrap(err, "sqlitestore: commit batch"), fail)
 		return
 	}
 	w.commits.Add(1)
