@@ -66,7 +66,13 @@ func setupIn(t *testing.T, dir string, opts ...func(*Config)) *testBundle {
 // configuration.
 func setupCore(t *testing.T, dir string, coreOpt func(*core.Config), opts ...func(*Config)) *testBundle {
 	t.Helper()
-	st := openTestStore(t, dir)
+	return setupStore(t, dir, openTestStore(t, dir), coreOpt, opts...)
+}
+
+// setupStore is setupCore on a store of the caller's, which it closes when
+// the test ends.
+func setupStore(t *testing.T, dir string, st store.Store, coreOpt func(*core.Config), opts ...func(*Config)) *testBundle {
+	t.Helper()
 	keys, err := keyring.Load(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatalf("load keys: %v", err)

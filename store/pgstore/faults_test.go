@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
@@ -106,154 +107,6 @@ func TestInterpretError(t *testing.T) {
 			}
 		})
 	}
-}
-
-// proxy forwards TCP connections on loopback to PostgreSQL, until a test
-// cuts it.
-type proxy struct {
-	t      *testing.T
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	cut   cutMode
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
-}
-
-// cutMode is what a cut proxy does with new connections.
-type cutMode int
-
-const (
-	serving cutMode = iota
-	// reset accepts and resets them at once, as a host whose server is
-	// down.
-	reset
-	// refuse stops listening: connects are refused.
-	refuse
-	// drop accepts them and never answers, as a host that is
-	// unreachable behind a firewall.
-	drop
-)
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{t: t, target: target, addr: ln.Addr().String(), conns: make(map[net.Conn]bool)}
-	p.serve(ln)
-	t.Cleanup(func() {
-		p.mu.Lock()
-		if p.ln != nil {
-			p.ln.Close()
-		}
-		p.closeConns()
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
-	return p
-}
-
-// url returns u with its host replaced by the proxy's.
-func (p *proxy) url(u string) string {
-	pu, err := url.Parse(u)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	pu.Host = p.addr
-	return pu.String()
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.ln = ln
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			switch p.cut {
-			case reset:
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			case drop:
-				p.conns[c] = true
-			default:
-				p.conns[c] = true
-				p.wg.Go(func() { p.forward(c) })
-			}
-			p.mu.Unlock()
-		}
-	})
-}
-
-func (p *proxy) forward(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	p.mu.Lock()
-	if err != nil || !p.conns[c] { // cut meanwhile
-		p.mu.Unlock()
-		c.Close()
-		if up != nil {
-			up.Close()
-		}
-		return
-	}
-	p.conns[up] = true
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		dst.Close()
-		src.Close()
-	}
-	wg.Go(func() { pipe(up, c) })
-	pipe(c, up)
-	wg.Wait()
-}
-
-// closeConns closes every connection, both ends. p.mu is held.
-func (p *proxy) closeConns() {
-	for c := range p.conns {
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// cutOff closes every connection the proxy carries and treats new ones as
-// mode says.
-func (p *proxy) cutOff(mode cutMode) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = mode
-	p.closeConns()
-	if mode == refuse {
-		p.ln.Close()
-		p.ln = nil
-	}
-}
-
-// restore forwards new connections again.
-func (p *proxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cut == drop {
-		p.closeConns()
-	}
-	if p.ln == nil {
-		ln, err := net.Listen("tcp", p.addr)
-		if err != nil {
-			p.t.Fatalf("listen again on %s: %v", p.addr, err)
-		}
-		p.serve(ln)
-	}
-	p.cut = serving
 }
 
 // faultBundle is a store with a pooled and a silo tenant, each with a
@@ -402,20 +255,20 @@ func TestPostgresUnreachable(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		mode cutMode
+		mode pgtest.CutMode
 		// query is added to the URL. Without connect_timeout a connect
 		// that is never answered waits for the caller's context, and
 		// fails with the context's error.
 		query string
 	}{
-		{"Reset", reset, ""},
-		{"Refused", refuse, ""},
-		{"Dropped", drop, "connect_timeout=1"},
+		{"Reset", pgtest.Reset, ""},
+		{"Refused", pgtest.Refuse, ""},
+		{"Dropped", pgtest.Drop, "connect_timeout=1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := newProxy(t, target.Host)
-			u, err := url.Parse(p.url(d.appURL(t)))
+			p := pgtest.NewProxy(t, target.Host)
+			u, err := url.Parse(p.URL(d.appURL(t)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -434,7 +287,7 @@ func TestPostgresUnreachable(t *testing.T) {
 			b := newFaultBundle(t, s)
 			ops := b.ops()
 
-			p.cutOff(tc.mode)
+			p.Cut(tc.mode)
 			for name, op := range ops {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				start := time.Now()
@@ -449,7 +302,7 @@ func TestPostgresUnreachable(t *testing.T) {
 					t.Errorf("%s while cut took %v", name, elapsed)
 				}
 			}
-			p.restore()
+			p.Restore()
 			for name, op := range ops {
 				untilServed(t, name+" after restore", op)
 			}
@@ -461,8 +314,8 @@ func TestPostgresUnreachable(t *testing.T) {
 	// so does InTenant, with ErrUnavailable; nothing of it commits.
 	t.Run("MidTransaction", func(t *testing.T) {
 		t.Parallel()
-		p := newProxy(t, target.Host)
-		s, err := Open(context.Background(), p.url(d.appURL(t)), &Options{MaxConns: 4, ProvisionURL: d.ownerURL(t)})
+		p := pgtest.NewProxy(t, target.Host)
+		s, err := Open(context.Background(), p.URL(d.appURL(t)), &Options{MaxConns: 4, ProvisionURL: d.ownerURL(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -474,7 +327,7 @@ func TestPostgresUnreachable(t *testing.T) {
 			if err := tx.CreateRecord(ctx, &store.Record{Collection: "c", ID: "mid", Version: 1, Data: json.RawMessage(`{}`), CreatedAt: base, UpdatedAt: base}); err != nil {
 				return err
 			}
-			p.cutOff(reset)
+			p.Cut(pgtest.Reset)
 			_, stmtErr = tx.GetRecord(ctx, "c", "mid")
 			return stmtErr
 		})
@@ -482,7 +335,7 @@ func TestPostgresUnreachable(t *testing.T) {
 		if !errors.Is(stmtErr, store.ErrUnavailable) || !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("statement after the cut = %v, InTenant = %v; want ErrUnavailable for both", stmtErr, err)
 		}
-		p.restore()
+		p.Restore()
 		untilServed(t, "ReadTenant after restore", b.ops()["ReadTenant/pooled"])
 		b.failed = append(b.failed, string(b.pooled)+"/mid")
 		b.checkWrites(t, s)

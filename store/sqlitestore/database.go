@@ -21,6 +21,9 @@ type database struct {
 	readers *pool
 }
 
+// pageSize is SQLite's default page size, which the store's files use.
+const pageSize = 4096
+
 // dsn is the data source name of path with the pragmas every connection
 // gets. create allows SQLite to create the file; a silo file is created only
 // while its tenant is provisioned, so that a late open of a deleted tenant's
@@ -39,6 +42,8 @@ func dsn(path string, o *Options, create, reader bool) string {
 		"&_pragma=secure_delete(1)"
 	if reader {
 		q += "&_pragma=query_only(1)"
+	} else if o.MaxFileSize > 0 {
+		q += "&_pragma=max_page_count(" + strconv.FormatInt(o.MaxFileSize/pageSize, 10) + ")"
 	}
 	// A URI filename: escape the path so that '?', '#' and '%' in it are not
 	// taken for URI syntax.

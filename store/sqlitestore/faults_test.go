@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -283,5 +285,65 @@ func TestBusyBatch(t *testing.T) {
 	}
 	if err := b.s.InTenant(b.ctx, tid, func(tx store.Tx) error { return tx.CreateRecord(b.ctx, rec("after")) }); err != nil {
 		t.Errorf("write after the lock is released = %v", err)
+	}
+}
+
+// TestMaxFileSize: with MaxFileSize, a write that would grow a database
+// file past it fails with ErrStorageFull and writes nothing, for the main
+// file and a silo file alike; what was written before stays, and the file
+// stays within the bound.
+func TestMaxFileSize(t *testing.T) {
+	t.Parallel()
+	const max = 64 * pageSize
+	dir := t.TempDir()
+	s, err := Open(dir+"/bulkhead.db", &Options{MaxFileSize: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	for _, iso := range []tenant.Isolation{tenant.Pooled, tenant.Silo} {
+		t.Run(string(iso), func(t *testing.T) {
+			tn, err := s.CreateTenant(ctx, &store.CreateTenantParams{ID: tenant.ID(uuid.NewString()), Slug: tenant.Slug("t-" + string(iso)),
+				Name: "t", Plan: tenant.DefaultPlan, Isolation: iso, CreatedAt: time.Now()}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.InTenant(ctx, tn.ID, func(tx store.Tx) error {
+				_, err := tx.PutCollection(ctx, &store.Collection{Name: "c", CreatedAt: time.Now(), UpdatedAt: time.Now()})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := json.RawMessage(`{"x":"` + strings.Repeat("x", 8000) + `"}`)
+			written := 0
+			for i := 0; ; i++ {
+				err := s.InTenant(ctx, tn.ID, func(tx store.Tx) error {
+					return tx.CreateRecord(ctx, &store.Record{Collection: "c", ID: store.RecordID(fmt.Sprintf("r%03d", i)), Version: 1,
+						Data: data, CreatedAt: time.Now(), UpdatedAt: time.Now()})
+				})
+				if errors.Is(err, store.ErrStorageFull) {
+					break
+				}
+				if err != nil || i > 1000 {
+					t.Fatalf("write %d = %v, want success or ErrStorageFull", i, err)
+				}
+				written++
+			}
+			err = s.ReadTenant(ctx, tn.ID, func(tx store.Tx) error {
+				u, err := tx.Usage(ctx)
+				if err == nil && u.Records != int64(written) {
+					t.Errorf("after the full write, %d records, want the %d acknowledged", u.Records, written)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if written == 0 {
+				t.Error("no write fit")
+			}
+		})
 	}
 }

@@ -38,6 +38,12 @@ type Options struct {
 	// MaxBatch caps how many write transactions one group commit holds.
 	// Defaults to 128.
 	MaxBatch int
+	// MaxFileSize bounds each database file (the main file and each silo
+	// file), in bytes, rounded down to whole 4 KiB pages: a write that would
+	// grow a file past it fails with store.ErrStorageFull and writes
+	// nothing, as when the disk is full. Zero, the default, means no bound
+	// but the disk's.
+	MaxFileSize int64
 	// Logger receives failures that have no caller to return to, such as a
 	// failed batch or a removed orphan file. Defaults to discarding.
 	Logger *slog.Logger
@@ -61,6 +67,8 @@ func (o *Options) withDefaults() (Options, error) {
 		return r, fmt.Errorf("sqlitestore: BusyTimeout must be >= 0, got %v", r.BusyTimeout)
 	case r.MaxBatch < 0:
 		return r, fmt.Errorf("sqlitestore: MaxBatch must be >= 0, got %d", r.MaxBatch)
+	case r.MaxFileSize < 0 || r.MaxFileSize > 0 && r.MaxFileSize < 64*pageSize:
+		return r, fmt.Errorf("sqlitestore: MaxFileSize must be 0 or at least %d, got %d", 64*pageSize, r.MaxFileSize)
 	}
 	if r.ReadConns == 0 {
 		r.ReadConns = max(4, runtime.GOMAXPROCS(0))
