@@ -157,4 +157,3 @@ func (p *Proxy) Restore() {
 	}
 	p.cut = serving
 }
-
