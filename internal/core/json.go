@@ -22,7 +22,7 @@ import (
 )
 
 // decodeObject parses a record body or merge patch: one JSON object, valid
-// UTF-8, numbers kept exact (json.Number) and finite as float64, no NUL
+// UTF-8, numbers kept exact (json.Number) under checkNumber's rule, no NUL
 // characters (PostgreSQL's jsonb cannot hold them, and both stores must
 // accept the same documents).
 func decodeObject(body []byte) (map[string]any, error) {
@@ -70,11 +70,58 @@ func checkValue(v any, path string) error {
 			return invalid(path, "strings must not contain NUL characters")
 		}
 	case json.Number:
-		if f, err := strconv.ParseFloat(string(v), 64); err != nil || math.IsInf(f, 0) {
-			return invalid(path, "numbers must fit a 64-bit float")
+		if msg := checkNumber(string(v)); msg != "" {
+			return invalid(path, msg)
 		}
 	}
 	return nil
+}
+
+// MaxNumberScale is the most digits a number may have after the decimal
+// point once its exponent is applied (1.25e-2 has 4), and the largest
+// exponent it may be written with: PostgreSQL's numeric, through which the
+// PostgreSQL store's filters read records, holds no more.
+const MaxNumberScale = 16383
+
+// MaxNumberLen is the longest a number may be written, in bytes: room for
+// every double and for integers and decimals far beyond, while the three
+// parsers a number meets (Go's, SQLite's and PostgreSQL's) agree on it.
+const MaxNumberLen = 100
+
+// checkNumber applies the one number rule of records, the same on every
+// store (RFC 7493, I-JSON): a number must be a finite IEEE-754 double — at
+// most 1.7976931348623157e308 in magnitude, and not so close to zero that
+// it rounds to 0 unless it is 0 — written in at most MaxNumberLen bytes, with
+// an exponent of at most MaxNumberScale in magnitude and at most
+// MaxNumberScale digits after the decimal point once the exponent is
+// applied. Its text is kept as written, so integers beyond 2^53 keep every
+// digit; filters and orders compare numbers as doubles. It returns why lit
+// breaks the rule, or "".
+func checkNumber(lit string) string {
+	if len(lit) > MaxNumberLen {
+		return "numbers may be written in at most 100 characters"
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return "numbers must be finite 64-bit floats, at most 1.7976931348623157e308 in magnitude"
+	}
+	mant, exp, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(lit, "-")), "e")
+	whole, frac, _ := strings.Cut(mant, ".")
+	if f == 0 && strings.Trim(whole+frac, "0") != "" {
+		return "numbers must be 0 or at least 4.9e-324 in magnitude: this one rounds to 0 as a 64-bit float"
+	}
+	scale := len(frac)
+	if exp != "" {
+		e, err := strconv.Atoi(exp)
+		if err != nil || e < -MaxNumberScale || e > MaxNumberScale {
+			return "numbers may be written with an exponent of at most 16383 in magnitude"
+		}
+		scale -= e
+	}
+	if scale > MaxNumberScale {
+		return "numbers may have at most 16383 digits after the decimal point, counting the exponent"
+	}
+	return ""
 }
 
 // encodeCompact renders a document in compact form with sorted keys, the
