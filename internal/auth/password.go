@@ -56,10 +56,13 @@ const (
 func (p PasswordParams) Validate() error {
 	switch {
 	case p.Threads < 1:
+		//lint:ignore ST1005 the error starts with the name of the field that is wrong
 		return fmt.Errorf("Threads must be >= 1, got %d", p.Threads)
 	case p.Time < 1 || p.Time > MaxPasswordTime:
+		//lint:ignore ST1005 the error starts with the name of the field that is wrong
 		return fmt.Errorf("Time must be in [1, %d], got %d", MaxPasswordTime, p.Time)
 	case p.Memory < 8*uint32(p.Threads) || p.Memory > MaxPasswordMemory:
+		//lint:ignore ST1005 the error starts with the name of the field that is wrong
 		return fmt.Errorf("Memory must be in [8*Threads, %d] KiB, got %d", MaxPasswordMemory, p.Memory)
 	}
 	return nil

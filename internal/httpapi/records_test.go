@@ -465,11 +465,9 @@ func TestListing(t *testing.T) {
 		{"name": "Alicia", "age": 30},
 	}
 	byName := map[string]record{}
-	var created []record
 	for _, p := range people {
 		r := b.createRecord("acme", admin, "people", p)
 		byName[p["name"].(string)] = r
-		created = append(created, r)
 	}
 	names := func(rs []record) []string {
 		var out []string

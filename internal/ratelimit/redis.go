@@ -17,11 +17,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisEpoch (2023-11-14, Unix seconds) is subtracted from Redis TIME so that
+// redisEpoch (2023-11-14, Unix seconds, as gcraLua text) is subtracted from Redis TIME so that
 // TATs, held by Lua as doubles in microseconds, stay near 2^47 for decades:
 // exact to about 1/64 µs, where Unix microseconds would be exact only to
 // 1/4 µs.
-const redisEpoch = 1_700_000_000
+const redisEpoch = "1700000000"
 
 // gcraLua is the GCRA of gcra() over one or more buckets, all or nothing.
 //
@@ -43,7 +43,7 @@ if ARGV[1] ~= '' then
   now = tonumber(ARGV[1])
 else
   local t = redis.call('TIME')
-  now = (tonumber(t[1]) - 1700000000) * 1000000 + tonumber(t[2])
+  now = (tonumber(t[1]) - ` + redisEpoch + `) * 1000000 + tonumber(t[2])
 end
 local res, nexts, all = {}, {}, true
 for i = 1, #KEYS do

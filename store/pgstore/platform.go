@@ -100,9 +100,9 @@ func (t *platformTx) ListTenants(ctx context.Context, params *store.ListTenantsP
 	}
 	var rows pgx.Rows
 	if a := params.After; a != nil {
-		after, err := parseTenantID(a.ID)
-		if err != nil {
-			return nil, fmt.Errorf("list tenants: after: %w", err)
+		after, perr := parseTenantID(a.ID)
+		if perr != nil {
+			return nil, fmt.Errorf("list tenants: after: %w", perr)
 		}
 		rows, err = t.q.query(ctx, sqlListTenantsAfter, a.CreatedAt, after.arg, limitArg(params.Limit))
 	} else {

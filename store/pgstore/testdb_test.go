@@ -16,7 +16,6 @@ type testDB struct{ *pgtest.Database }
 func superURL(t testing.TB) string { return pgtest.SuperURL(t) }
 
 func (d *testDB) role(t testing.TB, name, attrs string) string { return d.Role(t, name, attrs) }
-func (d *testDB) url(t testing.TB, role string) string         { return d.URL(t, role) }
 func (d *testDB) ownerURL(t testing.TB) string                 { return d.OwnerURL(t) }
 func (d *testDB) appURL(t testing.TB) string                   { return d.AppURL(t) }
 func (d *testDB) adminURL(t testing.TB) string                 { return d.URL(t, "") }
