@@ -105,6 +105,14 @@ type Tx interface {
 	// GetUserByEmail returns ErrNotFound if no user has email (exact match;
 	// callers normalize).
 	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	// ListUsers returns every user, oldest first.
+	ListUsers(ctx context.Context) ([]*User, error)
+	// SetUserRole changes the user's role, sets UpdatedAt to at and returns
+	// the user. It returns ErrNotFound if no user has id.
+	SetUserRole(ctx context.Context, id UserID, role tenant.Role, at time.Time) (*User, error)
+	// DeleteUser removes the user and every refresh token of theirs. It
+	// returns ErrNotFound if no user has id.
+	DeleteUser(ctx context.Context, id UserID) error
 
 	// CreateAPIKey stores a key; only its hash is kept.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
@@ -126,6 +134,13 @@ type Tx interface {
 	UseRefreshToken(ctx context.Context, id RefreshTokenID, at time.Time) error
 	// RevokeRefreshFamily revokes every token of the family.
 	RevokeRefreshFamily(ctx context.Context, family string, at time.Time) error
+	// RevokeUserRefreshTokens revokes every token of the user, in every
+	// family.
+	RevokeUserRefreshTokens(ctx context.Context, user UserID, at time.Time) error
+	// RefreshFamilyEnded reports whether the family's session is over: the
+	// family has no token (its user was deleted), or one of its tokens was
+	// revoked.
+	RefreshFamilyEnded(ctx context.Context, family string) (bool, error)
 
 	// PutCollection creates the collection or replaces its schema. It reports
 	// whether it created it. On replace, CreatedAt keeps its stored value.

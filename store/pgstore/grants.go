@@ -17,9 +17,9 @@ type tableGrant struct {
 // tenantTableGrants lists every tenant table. UPDATE is needed for ON
 // CONFLICT DO UPDATE and SELECT … FOR UPDATE as well as for UPDATE.
 var tenantTableGrants = []tableGrant{
-	{"users", []string{"SELECT", "INSERT"}, true},
+	{"users", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
 	{"api_keys", []string{"SELECT", "INSERT", "UPDATE"}, true},
-	{"refresh_tokens", []string{"SELECT", "INSERT", "UPDATE"}, true},
+	{"refresh_tokens", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
 	{"collections", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"records", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
 	{"idempotency_keys", []string{"SELECT", "INSERT", "UPDATE"}, true},

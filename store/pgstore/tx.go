@@ -34,6 +34,13 @@ const (
 	userColumns       = `id, email, password_hash, role, created_at, updated_at`
 	sqlGetUser        = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND id = $2`
 	sqlGetUserByEmail = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND email = $2`
+	sqlListUsers      = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 ORDER BY created_at, id`
+	sqlSetUserRole    = `UPDATE users SET role = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2 RETURNING ` + userColumns
+	// sqlDeleteUser deletes the user and its refresh tokens, and counts
+	// the users deleted.
+	sqlDeleteUser = `WITH u AS (DELETE FROM users WHERE tenant_id = $1 AND id = $2 RETURNING id),
+		r AS (DELETE FROM refresh_tokens WHERE tenant_id = $1 AND user_id IN (SELECT id FROM u))
+		SELECT count(*) FROM u`
 
 	sqlCreateAPIKey = `INSERT INTO api_keys (tenant_id, id, name, role, hash, created_by, created_at, revoked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
@@ -51,6 +58,9 @@ const (
 	sqlRefreshExists = `SELECT 1 FROM refresh_tokens WHERE tenant_id = $1 AND id = $2`
 	sqlRevokeFamily  = `UPDATE refresh_tokens SET revoked_at = $3
 		WHERE tenant_id = $1 AND family = $2 AND revoked_at IS NULL`
+	sqlRevokeUserRefresh = `UPDATE refresh_tokens SET revoked_at = $3
+		WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL`
+	sqlFamilyState = `SELECT count(*), count(revoked_at) FROM refresh_tokens WHERE tenant_id = $1 AND family = $2`
 
 	// sqlPutCollection inserts the collection or, if it exists, replaces
 	// its schema, and reports which with its created_at. The UPDATE sees
@@ -221,6 +231,54 @@ func (t *tx) GetUserByEmail(ctx context.Context, email string) (*store.User, err
 	return u, wrap(err, "get user by email")
 }
 
+func (t *tx) ListUsers(ctx context.Context) ([]*store.User, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rows, err := t.q.query(ctx, sqlListUsers, t.tid.arg)
+	if err != nil {
+		return nil, wrap(err, "list users")
+	}
+	defer rows.Close()
+	var us []*store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrap(err, "list users")
+		}
+		us = append(us, u)
+	}
+	return us, wrap(rows.Err(), "list users")
+}
+
+func (t *tx) SetUserRole(ctx context.Context, id store.UserID, role tenant.Role, at time.Time) (*store.User, error) {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	u, err := scanUser(t.q.queryRow(ctx, sqlSetUserRole, t.tid.arg, string(id), string(role), at))
+	return u, wrap(err, "set role of user %s", id)
+}
+
+func (t *tx) DeleteUser(ctx context.Context, id store.UserID) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var n int
+	if err := t.q.queryRow(ctx, sqlDeleteUser, t.tid.arg, string(id)).Scan(&n); err != nil {
+		return wrap(err, "delete user %s", id)
+	}
+	if n == 0 {
+		return fmt.Errorf("delete user %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
 func (t *tx) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	unlock, err := t.begin(true)
 	if err != nil {
@@ -355,6 +413,29 @@ func (t *tx) RevokeRefreshFamily(ctx context.Context, family string, at time.Tim
 	defer unlock()
 	_, err = t.q.exec(ctx, sqlRevokeFamily, t.tid.arg, family, at)
 	return wrap(err, "revoke refresh token family")
+}
+
+func (t *tx) RevokeUserRefreshTokens(ctx context.Context, user store.UserID, at time.Time) error {
+	unlock, err := t.begin(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = t.q.exec(ctx, sqlRevokeUserRefresh, t.tid.arg, string(user), at)
+	return wrap(err, "revoke refresh tokens of user %s", user)
+}
+
+func (t *tx) RefreshFamilyEnded(ctx context.Context, family string) (bool, error) {
+	unlock, err := t.begin(false)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	var tokens, revoked int64
+	if err := t.q.queryRow(ctx, sqlFamilyState, t.tid.arg, family).Scan(&tokens, &revoked); err != nil {
+		return false, wrap(err, "read refresh token family")
+	}
+	return tokens == 0 || revoked > 0, nil
 }
 
 // jsonArg is the stored form of an optional JSON document: text, or NULL

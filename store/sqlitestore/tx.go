@@ -19,23 +19,29 @@ import (
 const (
 	sqlCreateUser = `INSERT INTO users (tenant_id, id, email, password_hash, role, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
-	userColumns        = `id, email, password_hash, role, created_at, updated_at`
-	sqlGetUser         = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = ? AND id = ?`
-	sqlGetUserByEmail  = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = ? AND email = ?`
-	sqlCreateAPIKey    = `INSERT INTO api_keys (tenant_id, id, name, role, hash, created_by, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	apiKeyColumns      = `id, name, role, hash, created_by, created_at, revoked_at`
-	sqlGetAPIKey       = `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE tenant_id = ? AND id = ?`
-	sqlListAPIKeys     = `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`
-	sqlRevokeAPIKey    = `UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL`
-	sqlCreateRefresh   = `INSERT INTO refresh_tokens (tenant_id, id, user_id, family, hash, expires_at, created_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlGetRefresh      = `SELECT id, user_id, family, hash, expires_at, created_at, used_at, revoked_at FROM refresh_tokens WHERE tenant_id = ? AND id = ?`
-	sqlUseRefresh      = `UPDATE refresh_tokens SET used_at = ? WHERE tenant_id = ? AND id = ? AND used_at IS NULL AND revoked_at IS NULL`
-	sqlRefreshExists   = `SELECT 1 FROM refresh_tokens WHERE tenant_id = ? AND id = ?`
-	sqlRevokeFamily    = `UPDATE refresh_tokens SET revoked_at = ? WHERE tenant_id = ? AND family = ? AND revoked_at IS NULL`
-	sqlGetCollection   = `SELECT name, schema, created_at, updated_at FROM collections WHERE tenant_id = ? AND name = ?`
-	sqlListCollections = `SELECT name, schema, created_at, updated_at FROM collections WHERE tenant_id = ? ORDER BY name`
-	sqlInsertColl      = `INSERT INTO collections (tenant_id, name, schema, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
-	sqlUpdateColl      = `UPDATE collections SET schema = ?, updated_at = ? WHERE tenant_id = ? AND name = ?`
+	userColumns          = `id, email, password_hash, role, created_at, updated_at`
+	sqlGetUser           = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = ? AND id = ?`
+	sqlGetUserByEmail    = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = ? AND email = ?`
+	sqlListUsers         = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = ? ORDER BY created_at, id`
+	sqlSetUserRole       = `UPDATE users SET role = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`
+	sqlDeleteUser        = `DELETE FROM users WHERE tenant_id = ? AND id = ?`
+	sqlDeleteUserRefresh = `DELETE FROM refresh_tokens WHERE tenant_id = ? AND user_id = ?`
+	sqlRevokeUserRefresh = `UPDATE refresh_tokens SET revoked_at = ? WHERE tenant_id = ? AND user_id = ? AND revoked_at IS NULL`
+	sqlFamilyState       = `SELECT count(*), count(revoked_at) FROM refresh_tokens WHERE tenant_id = ? AND family = ?`
+	sqlCreateAPIKey      = `INSERT INTO api_keys (tenant_id, id, name, role, hash, created_by, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	apiKeyColumns        = `id, name, role, hash, created_by, created_at, revoked_at`
+	sqlGetAPIKey         = `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE tenant_id = ? AND id = ?`
+	sqlListAPIKeys       = `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`
+	sqlRevokeAPIKey      = `UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL`
+	sqlCreateRefresh     = `INSERT INTO refresh_tokens (tenant_id, id, user_id, family, hash, expires_at, created_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlGetRefresh        = `SELECT id, user_id, family, hash, expires_at, created_at, used_at, revoked_at FROM refresh_tokens WHERE tenant_id = ? AND id = ?`
+	sqlUseRefresh        = `UPDATE refresh_tokens SET used_at = ? WHERE tenant_id = ? AND id = ? AND used_at IS NULL AND revoked_at IS NULL`
+	sqlRefreshExists     = `SELECT 1 FROM refresh_tokens WHERE tenant_id = ? AND id = ?`
+	sqlRevokeFamily      = `UPDATE refresh_tokens SET revoked_at = ? WHERE tenant_id = ? AND family = ? AND revoked_at IS NULL`
+	sqlGetCollection     = `SELECT name, schema, created_at, updated_at FROM collections WHERE tenant_id = ? AND name = ?`
+	sqlListCollections   = `SELECT name, schema, created_at, updated_at FROM collections WHERE tenant_id = ? ORDER BY name`
+	sqlInsertColl        = `INSERT INTO collections (tenant_id, name, schema, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
+	sqlUpdateColl        = `UPDATE collections SET schema = ?, updated_at = ? WHERE tenant_id = ? AND name = ?`
 	// sqlCreateRecord inserts nothing when the collection does not exist,
 	// which CreateRecord reports as ErrNotFound rather than relying on the
 	// foreign key's error.
@@ -134,6 +140,41 @@ func (t *tx) GetUserByEmail(ctx context.Context, email string) (*store.User, err
 	}
 	u, err := scanUser(t.c.queryRow(ctx, sqlGetUserByEmail, t.tid, email))
 	return u, wrap(err, "get user by email")
+}
+
+func (t *tx) ListUsers(ctx context.Context) ([]*store.User, error) {
+	ctx, err := t.begin(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.c.query(ctx, sqlListUsers, t.tid)
+	return collect(rows, err, scanUser, "list users")
+}
+
+func (t *tx) SetUserRole(ctx context.Context, id store.UserID, role tenant.Role, at time.Time) (*store.User, error) {
+	ctx, err := t.begin(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.c.exec(ctx, sqlSetUserRole, string(role), at.UnixMicro(), t.tid, string(id))
+	if err := mustAffect(res, err); err != nil {
+		return nil, wrap(err, "set role of user %s", id)
+	}
+	u, err := scanUser(t.c.queryRow(ctx, sqlGetUser, t.tid, string(id)))
+	return u, wrap(err, "set role of user %s", id)
+}
+
+func (t *tx) DeleteUser(ctx context.Context, id store.UserID) error {
+	ctx, err := t.begin(ctx, true)
+	if err != nil {
+		return err
+	}
+	res, err := t.c.exec(ctx, sqlDeleteUser, t.tid, string(id))
+	if err := mustAffect(res, err); err != nil {
+		return wrap(err, "delete user %s", id)
+	}
+	_, err = t.c.exec(ctx, sqlDeleteUserRefresh, t.tid, string(id))
+	return wrap(err, "delete refresh tokens of user %s", id)
 }
 
 func (t *tx) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
@@ -257,6 +298,27 @@ func (t *tx) RevokeRefreshFamily(ctx context.Context, family string, at time.Tim
 	}
 	_, err = t.c.exec(ctx, sqlRevokeFamily, at.UnixMicro(), t.tid, family)
 	return wrap(err, "revoke refresh token family")
+}
+
+func (t *tx) RevokeUserRefreshTokens(ctx context.Context, user store.UserID, at time.Time) error {
+	ctx, err := t.begin(ctx, true)
+	if err != nil {
+		return err
+	}
+	_, err = t.c.exec(ctx, sqlRevokeUserRefresh, at.UnixMicro(), t.tid, string(user))
+	return wrap(err, "revoke refresh tokens of user %s", user)
+}
+
+func (t *tx) RefreshFamilyEnded(ctx context.Context, family string) (bool, error) {
+	ctx, err := t.begin(ctx, false)
+	if err != nil {
+		return false, err
+	}
+	var tokens, revoked int64
+	if err := t.c.queryRow(ctx, sqlFamilyState, t.tid, family).Scan(&tokens, &revoked); err != nil {
+		return false, wrap(err, "read refresh token family")
+	}
+	return tokens == 0 || revoked > 0, nil
 }
 
 // jsonArg is the stored form of an optional JSON document: TEXT, or NULL

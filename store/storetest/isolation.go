@@ -218,6 +218,20 @@ func (h *harness) testIsolation(t *testing.T) {
 				errIs(t, "RevokeAPIKey(A's key)", tx.RevokeAPIKey(ctx, "key-a", at(time.Hour)), store.ErrNotFound)
 				errIs(t, "UseRefreshToken(A's token)", tx.UseRefreshToken(ctx, "rt-a", at(time.Hour)), store.ErrNotFound)
 				errIs(t, "RevokeRefreshFamily(A's family)", tx.RevokeRefreshFamily(ctx, "fam-a", at(time.Hour)), nil)
+				_, err = tx.SetUserRole(ctx, "user-a", tenant.Owner, at(time.Hour))
+				errIs(t, "SetUserRole(A's user)", err, store.ErrNotFound)
+				errIs(t, "DeleteUser(A's user)", tx.DeleteUser(ctx, "user-a"), store.ErrNotFound)
+				errIs(t, "RevokeUserRefreshTokens(A's user)", tx.RevokeUserRefreshTokens(ctx, "user-a", at(time.Hour)), nil)
+				if ended, err := tx.RefreshFamilyEnded(ctx, "fam-a"); errIs(t, "RefreshFamilyEnded(A's family)", err, nil) && !ended {
+					t.Error("RefreshFamilyEnded(A's family) in B = false, want true: B has no such family")
+				}
+				if us, err := tx.ListUsers(ctx); errIs(t, "ListUsers", err, nil) {
+					for _, u := range us {
+						if u.ID == "user-a" {
+							t.Errorf("ListUsers in B lists A's user %+v", u)
+						}
+					}
+				}
 
 				_, err = tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: "shared", ID: "same-id", IfVersion: 1, Data: json.RawMessage(`{"owner":"b","v":2}`), UpdatedAt: at(time.Hour)})
 				errIs(t, "UpdateRecord(B's same-id)", err, nil)

@@ -44,6 +44,9 @@ func (h *harness) testTenantData(t *testing.T, iso tenant.Isolation) {
 				"AppendAudit":         tx.AppendAudit(ctx, &store.AuditEntry{Seq: 1, Time: base, Actor: "a", Action: "a", Resource: "r", RequestID: "q", Outcome: "success", Hash: []byte("h")}),
 				"PutAuditCheckpoint":  tx.PutAuditCheckpoint(ctx, &store.AuditCheckpoint{Seq: 1, Hash: []byte("h"), KeyID: "k", Signature: []byte("s"), Time: base}),
 			}
+			writes["DeleteUser"] = tx.DeleteUser(ctx, "u")
+			writes["RevokeUserRefreshTokens"] = tx.RevokeUserRefreshTokens(ctx, "u", base)
+			_, writes["SetUserRole"] = tx.SetUserRole(ctx, "u", tenant.Viewer, base)
 			_, writes["PutCollection"] = tx.PutCollection(ctx, &store.Collection{Name: "other", CreatedAt: base, UpdatedAt: base})
 			_, writes["UpdateRecord"] = tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: "things", ID: "r1", Data: json.RawMessage(`{"a":9}`), UpdatedAt: base})
 			_, writes["DeleteRecord"] = tx.DeleteRecord(ctx, "things", "r1", 0)
@@ -149,6 +152,80 @@ func (h *harness) testTenantData(t *testing.T, iso tenant.Isolation) {
 				return nil
 			})
 		}
+	})
+
+	t.Run("UserManagement", func(t *testing.T) {
+		e, tn := setup(t)
+		u1 := &store.User{ID: "u1", Email: "ada@example.com", PasswordHash: "h1", Role: tenant.Owner, CreatedAt: at(time.Second), UpdatedAt: at(time.Second)}
+		u2 := &store.User{ID: "u2", Email: "bob@example.com", PasswordHash: "h2", Role: tenant.Member, CreatedAt: base, UpdatedAt: base}
+		u3 := &store.User{ID: "u0", Email: "cy@example.com", PasswordHash: "h3", Role: tenant.Viewer, CreatedAt: base, UpdatedAt: base}
+		tokens := []*store.RefreshToken{
+			{ID: "t1", UserID: "u1", Family: "f1", Hash: []byte{1}, ExpiresAt: at(24 * time.Hour), CreatedAt: base},
+			{ID: "t2", UserID: "u1", Family: "f2", Hash: []byte{2}, ExpiresAt: at(24 * time.Hour), CreatedAt: base},
+			{ID: "t3", UserID: "u2", Family: "f3", Hash: []byte{3}, ExpiresAt: at(24 * time.Hour), CreatedAt: base},
+		}
+		e.in(tn.ID, func(tx store.Tx) error {
+			for _, u := range []*store.User{u1, u2, u3} {
+				errIs(t, "CreateUser", tx.CreateUser(e.ctx, u), nil)
+			}
+			for _, rt := range tokens {
+				errIs(t, "CreateRefreshToken", tx.CreateRefreshToken(e.ctx, rt), nil)
+			}
+			return nil
+		})
+		ended := func(tx store.Tx, want map[string]bool) {
+			t.Helper()
+			for family, w := range want {
+				got, err := tx.RefreshFamilyEnded(e.ctx, family)
+				if errIs(t, "RefreshFamilyEnded("+family+")", err, nil) && got != w {
+					t.Errorf("RefreshFamilyEnded(%s) = %v, want %v", family, got, w)
+				}
+			}
+		}
+		e.read(tn.ID, func(tx store.Tx) error {
+			got, err := tx.ListUsers(e.ctx)
+			if errIs(t, "ListUsers", err, nil) {
+				diff(t, "ListUsers (oldest first, then by id)", []*store.User{u3, u2, u1}, got)
+			}
+			ended(tx, map[string]bool{"f1": false, "f2": false, "f3": false, "f9": true})
+			return nil
+		})
+		e.in(tn.ID, func(tx store.Tx) error {
+			got, err := tx.SetUserRole(e.ctx, "u2", tenant.Admin, at(time.Hour))
+			want := *u2
+			want.Role, want.UpdatedAt = tenant.Admin, at(time.Hour)
+			if errIs(t, "SetUserRole", err, nil) {
+				diff(t, "SetUserRole", &want, got)
+			}
+			_, err = tx.SetUserRole(e.ctx, "u9", tenant.Admin, at(time.Hour))
+			errIs(t, "SetUserRole(unknown)", err, store.ErrNotFound)
+			errIs(t, "RevokeUserRefreshTokens(u1)", tx.RevokeUserRefreshTokens(e.ctx, "u1", at(time.Hour)), nil)
+			return nil
+		})
+		e.read(tn.ID, func(tx store.Tx) error {
+			ended(tx, map[string]bool{"f1": true, "f2": true, "f3": false})
+			return nil
+		})
+		e.in(tn.ID, func(tx store.Tx) error {
+			errIs(t, "DeleteUser(u2)", tx.DeleteUser(e.ctx, "u2"), nil)
+			return nil
+		})
+		e.in(tn.ID, func(tx store.Tx) error {
+			errIs(t, "DeleteUser(u2 again)", tx.DeleteUser(e.ctx, "u2"), store.ErrNotFound)
+			_, err := tx.GetUser(e.ctx, "u2")
+			errIs(t, "GetUser(deleted)", err, store.ErrNotFound)
+			_, err = tx.GetRefreshToken(e.ctx, "t3")
+			errIs(t, "GetRefreshToken(of the deleted user)", err, store.ErrNotFound)
+			ended(tx, map[string]bool{"f3": true})
+			got, err := tx.ListUsers(e.ctx)
+			if errIs(t, "ListUsers", err, nil) {
+				diff(t, "ListUsers after a delete", []*store.User{u3, u1}, got)
+			}
+			// The email is free again.
+			errIs(t, "CreateUser(the deleted user's email)", tx.CreateUser(e.ctx, &store.User{ID: "u4", Email: u2.Email,
+				PasswordHash: "h4", Role: tenant.Viewer, CreatedAt: base, UpdatedAt: base}), nil)
+			return nil
+		})
 	})
 
 	t.Run("APIKeys", func(t *testing.T) {
