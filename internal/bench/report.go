@@ -291,7 +291,8 @@ func errorsText(r *Result) string {
 	}{
 		{r.Limited, "429"}, {r.Shed, "503"}, {r.ClientErrors, "4xx"}, {r.ServerErrors, "5xx"},
 		{r.OtherStatus, "other"}, {r.Timeouts - r.Expired, "timeouts"},
-		{r.Expired, "expired unsent"}, {r.TransportErrors - r.Timeouts, "transport"},
+		{r.Expired, "expired unsent"}, {r.Closed, "closed unanswered"}, {r.Cut, "cut at end"},
+		{r.TransportErrors - r.Timeouts - r.Closed - r.Cut, "transport"},
 		{r.Unsent, "unsent at end"},
 	} {
 		if p.n > 0 {
