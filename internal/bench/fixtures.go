@@ -38,6 +38,8 @@ func unlimitedPlan() tenant.Plan {
 type tenantFixture struct {
 	Slug string
 	Keys []string
+	// users are the emails of its users, who share one password.
+	users []string
 
 	mu  sync.RWMutex
 	ids []string
@@ -118,6 +120,26 @@ func (s *setup) setPlan(ctx context.Context, slug, plan string) error {
 	return s.api.do(ctx, "PATCH", "/v1/tenants/"+slug, s.token, map[string]string{"plan": plan}, nil, 200)
 }
 
+// getPlan returns the server's plan name.
+func (s *setup) getPlan(ctx context.Context, name string) (tenant.Plan, error) {
+	var list struct{ Items []tenant.Plan }
+	if err := s.api.do(ctx, "GET", "/v1/plans", s.token, nil, &list, 200); err != nil {
+		return tenant.Plan{}, err
+	}
+	for _, p := range list.Items {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return tenant.Plan{}, fmt.Errorf("the server has no plan %q", name)
+}
+
+// createUser adds a member with email and password to f's tenant.
+func (s *setup) createUser(ctx context.Context, f *tenantFixture, email, password string) error {
+	body := map[string]string{"email": email, "password": password, "role": "member"}
+	return s.api.do(ctx, "POST", "/v1/tenants/"+f.Slug+"/users", f.Keys[0], body, nil, 201)
+}
+
 func (s *setup) createKey(ctx context.Context, slug, name string) (string, error) {
 	var k struct{ Key string }
 	err := s.api.do(ctx, "POST", "/v1/tenants/"+slug+"/api-keys", s.token,
@@ -139,25 +161,34 @@ func (s *setup) newTenant(ctx context.Context, slug, plan string, keys int) (*te
 		}
 		f.Keys = append(f.Keys, k)
 	}
-	err := s.api.do(ctx, "PUT", "/v1/tenants/"+slug+"/collections/"+collection, f.Keys[0], map[string]any{}, nil, 200, 201)
-	return f, err
+	return f, s.putCollection(ctx, f, collection)
 }
 
 // seed creates n records in f, with up to 16 requests in flight.
 func (s *setup) seed(ctx context.Context, f *tenantFixture, n int) error {
+	return s.seedCollection(ctx, f, collection, n, recordBody, true)
+}
+
+// seedCollection creates n records body(0), …, body(n-1) in f's
+// collection coll, with up to 16 requests in flight, and keeps their ids in
+// f when keep is set.
+func (s *setup) seedCollection(ctx context.Context, f *tenantFixture, coll string, n int, body func(int64) []byte, keep bool) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
+	path := collectionRecordsPath(f.Slug, coll)
 	for range min(16, n) {
 		wg.Go(func() {
 			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
 				var rec struct{ ID string }
-				err := s.api.do(ctx, "POST", recordsPath(f.Slug), f.Keys[0], rawJSON(recordBody(i)), &rec, 201)
+				err := s.api.do(ctx, "POST", path, f.Keys[0], rawJSON(body(i)), &rec, 201)
 				if err != nil {
 					errs <- err
 					return
 				}
-				f.addID(rec.ID)
+				if keep {
+					f.addID(rec.ID)
+				}
 			}
 		})
 	}
@@ -166,8 +197,15 @@ func (s *setup) seed(ctx context.Context, f *tenantFixture, n int) error {
 	return <-errs
 }
 
-func recordsPath(slug string) string {
-	return "/v1/tenants/" + slug + "/collections/" + collection + "/records"
+// putCollection creates f's collection coll, without a schema.
+func (s *setup) putCollection(ctx context.Context, f *tenantFixture, coll string) error {
+	return s.api.do(ctx, "PUT", "/v1/tenants/"+f.Slug+"/collections/"+coll, f.Keys[0], map[string]any{}, nil, 200, 201)
+}
+
+func recordsPath(slug string) string { return collectionRecordsPath(slug, collection) }
+
+func collectionRecordsPath(slug, coll string) string {
+	return "/v1/tenants/" + slug + "/collections/" + coll + "/records"
 }
 
 // rawJSON marshals as itself.
@@ -188,8 +226,9 @@ func newClient(t *Target, conns int) *client {
 
 func (c *client) close() { c.hc.CloseIdleConnections() }
 
-// send makes one measured request and reads the whole answer. When id is
-// not nil it receives the "id" of a JSON object answer.
+// send makes one measured request and reads the whole answer; key is the
+// bearer token, none if empty. When id is not nil it receives the "id" of
+// a JSON object answer.
 func (c *client) send(ctx context.Context, method, path, key string, body []byte, id *string) (int, error) {
 	var r io.Reader
 	if body != nil {
@@ -199,7 +238,9 @@ func (c *client) send(ctx context.Context, method, path, key string, body []byte
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -99,6 +100,15 @@ type Stream struct {
 	// go out up to a timer tick late, and their latency still counts from
 	// the due time (LimitedServiceLatency, from the send, leaves the lag out).
 	Coarse bool
+	// Timeout bounds this stream's requests instead of the Runner's, for
+	// aggressors whose requests last as long as the server lets them.
+	// Zero means the Runner's.
+	Timeout time.Duration
+	// StopAtEnd cancels the requests still in flight when the arrival
+	// window ends, and counts them Cut, so that an aggressor holding
+	// connections open does not outlast its phase. Without it, requests
+	// sent in the window run to their answer or their timeout.
+	StopAtEnd bool
 }
 
 // Runner runs streams side by side for a fixed duration. Its zero value
@@ -148,8 +158,15 @@ type Result struct {
 	TransportErrors int64 `json:"transport_errors"`
 	Timeouts        int64 `json:"timeouts"`
 	Expired         int64 `json:"expired_unsent"`
+	// Closed counts the requests whose connection the server closed
+	// without an answer, and Cut those a StopAtEnd stream still had in
+	// flight at the end of its window; both are among TransportErrors.
+	Closed int64 `json:"closed_unanswered"`
+	Cut    int64 `json:"cut_at_end"`
 	// FirstError is the text of the first transport error, for diagnosis.
 	FirstError string `json:"first_error,omitempty"`
+	// Statuses counts the answers by HTTP status code.
+	Statuses map[int]int64 `json:"statuses,omitempty"`
 
 	// ElapsedSec runs from the start to the last answer.
 	ElapsedSec float64 `json:"elapsed_s"`
@@ -201,8 +218,16 @@ func (r *Result) Merge(o *Result) {
 	r.TransportErrors += o.TransportErrors
 	r.Timeouts += o.Timeouts
 	r.Expired += o.Expired
+	r.Closed += o.Closed
+	r.Cut += o.Cut
 	if r.FirstError == "" {
 		r.FirstError = o.FirstError
+	}
+	for code, n := range o.Statuses {
+		if r.Statuses == nil {
+			r.Statuses = make(map[int]int64)
+		}
+		r.Statuses[code] += n
 	}
 	for i, n := range o.OKPerSecond {
 		if i >= len(r.OKPerSecond) {
@@ -269,12 +294,12 @@ func (rn *Runner) Start(ctx context.Context, d time.Duration, streams ...*Stream
 	secs := int(math.Ceil(d.Seconds()))
 	var wg sync.WaitGroup
 	for _, s := range streams {
-		sr := &streamRun{s: s, timeout: timeout, clock: clock, start: run.start}
+		sr := &streamRun{s: s, timeout: cmp.Or(s.Timeout, timeout), clock: clock, start: run.start}
 		sr.res = Result{
 			Name: s.Name, OfferedRate: s.Rate, DurationSec: d.Seconds(),
 			OKPerSecond: make([]int64, max(secs, 1)),
 			Latency:     new(Histogram), OKLatency: new(Histogram), LimitedLatency: new(Histogram),
-			SendLag: new(Histogram), LimitedServiceLatency: new(Histogram),
+			SendLag: new(Histogram), LimitedServiceLatency: new(Histogram), Statuses: make(map[int]int64),
 		}
 		run.streams = append(run.streams, sr)
 		wg.Go(func() { sr.run(ctx, d) })
@@ -334,6 +359,16 @@ func (sr *streamRun) run(ctx context.Context, d time.Duration) {
 	if workers <= 0 {
 		workers = 64
 	}
+	if sr.s.StopAtEnd {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			if sr.sleepCoarse(ctx, sr.start.Add(d)) == nil {
+				cancel(errCut)
+			}
+		}()
+	}
 	if sr.s.Rate <= 0 {
 		sr.closedLoop(ctx, d, workers)
 		return
@@ -349,8 +384,8 @@ func (sr *streamRun) run(ctx context.Context, d time.Duration) {
 	sr.res.Scheduled = n
 	sr.mu.Unlock()
 	sleep := sr.clock.SleepUntil
-	if c, ok := sr.clock.(coarseSleeper); ok && sr.s.Coarse {
-		sleep = c.SleepUntilCoarse
+	if sr.s.Coarse {
+		sleep = sr.sleepCoarse
 	}
 loop:
 	for i := range n {
@@ -367,6 +402,9 @@ loop:
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+				if errors.Is(context.Cause(ctx), errCut) {
+					sr.abandon(i, n, interval, sr.clock.Now())
+				}
 				break loop
 			}
 			if now := sr.clock.Now(); !now.Before(end) {
@@ -414,6 +452,14 @@ func (sr *streamRun) closedLoop(ctx context.Context, d time.Duration, workers in
 	sr.finish()
 }
 
+// sleepCoarse sleeps until t on the clock's timer alone when it can.
+func (sr *streamRun) sleepCoarse(ctx context.Context, t time.Time) error {
+	if c, ok := sr.clock.(coarseSleeper); ok {
+		return c.SleepUntilCoarse(ctx, t)
+	}
+	return sr.clock.SleepUntil(ctx, t)
+}
+
 // abandon records arrivals from..n-1, all overdue at now, as unsent.
 func (sr *streamRun) abandon(from, n int64, interval float64, now time.Time) {
 	sr.errs.Add(n - from)
@@ -437,6 +483,14 @@ func (sr *streamRun) finish() {
 // errExpired fails a request that waited its whole timeout for a worker.
 var errExpired = fmt.Errorf("waited the whole timeout for a free worker: %w", context.DeadlineExceeded)
 
+// errCut fails the requests a StopAtEnd stream cancels at the end of its
+// window.
+var errCut = errors.New("still in flight at the end of the window: cancelled")
+
+// errUnanswered is what a SendFunc wraps when the server closed the
+// connection without answering.
+var errUnanswered = errors.New("the server closed the connection without an answer")
+
 // do sends request seq, due at due, and records its outcome.
 func (sr *streamRun) do(ctx context.Context, seq int64, due time.Time) {
 	var status int
@@ -448,7 +502,10 @@ func (sr *streamRun) do(ctx context.Context, seq int64, due time.Time) {
 	} else {
 		rctx, cancel := context.WithTimeout(ctx, remaining)
 		status, err = sr.s.SendFunc(rctx, seq)
-		if err != nil && rctx.Err() != nil && ctx.Err() == nil {
+		switch {
+		case err != nil && errors.Is(context.Cause(ctx), errCut):
+			err = errCut
+		case err != nil && rctx.Err() != nil && ctx.Err() == nil:
 			err = context.DeadlineExceeded
 		}
 		cancel()
@@ -477,18 +534,26 @@ func (sr *streamRun) record(due, begin, end time.Time, status int, err error) {
 	r.Latency.Record(latency)
 	r.SendLag.Record(lag)
 	r.ElapsedSec = max(r.ElapsedSec, end.Sub(sr.start).Seconds())
-	switch {
-	case err != nil:
+	if err != nil {
 		r.TransportErrors++
 		if errors.Is(err, context.DeadlineExceeded) {
 			r.Timeouts++
 		}
-		if err == errExpired {
+		switch {
+		case err == errExpired:
 			r.Expired++
+		case err == errCut:
+			r.Cut++
+		case errors.Is(err, errUnanswered):
+			r.Closed++
 		}
 		if r.FirstError == "" {
 			r.FirstError = err.Error()
 		}
+		return
+	}
+	r.Statuses[status]++
+	switch {
 	case status >= 200 && status < 300:
 		r.OK++
 		r.OKLatency.Record(latency)

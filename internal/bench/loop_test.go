@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -131,6 +132,10 @@ func TestRunAccounting(t *testing.T) {
 	}
 	got.Latency, got.OKLatency, got.LimitedLatency, got.SendLag, got.OKPerSecond, got.ElapsedSec = nil, nil, nil, nil, nil, 0
 	got.LimitedServiceLatency = nil
+	if diff := cmp.Diff(map[int]int64{200: 60, 429: 10, 503: 10, 404: 10}, got.Statuses); diff != "" {
+		t.Errorf("Statuses mismatch (-want +got):\n%s", diff)
+	}
+	got.Statuses = nil
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Run() mismatch (-want +got):\n%s", diff)
 	}
@@ -349,5 +354,36 @@ func TestCoarseStreamSleepsWithoutSpinning(t *testing.T) {
 	}
 	if p, c := clock.precise.Load(), clock.coarse.Load(); p != 10 || c != 30 {
 		t.Errorf("precise, coarse sleeps = %d, %d; want 10, 30", p, c)
+	}
+}
+
+// A StopAtEnd stream's requests still in flight when its window ends are
+// cancelled and counted Cut; a connection closed without an answer counts
+// as Closed; the stream's own Timeout replaces the Runner's.
+func TestStopAtEndCutsRequestsInFlight(t *testing.T) {
+	clock := newStepClock()
+	// The Runner's timeout would fail the held requests at once: the
+	// stream's own must be the one used.
+	rn := &Runner{Clock: clock, Timeout: time.Nanosecond}
+	run := rn.Start(context.Background(), time.Second, &Stream{Name: "holder", Workers: 2, StopAtEnd: true, Timeout: time.Hour,
+		SendFunc: func(ctx context.Context, seq int64) (int, error) {
+			switch seq {
+			case 0:
+				return 0, fmt.Errorf("read answer: %w", errUnanswered)
+			case 1:
+				return 429, nil
+			}
+			<-ctx.Done() // holds its connection for as long as it may
+			return 0, ctx.Err()
+		}})
+	eventually(t, "both workers to hold a request", func() bool { return run.Totals().Sent == 4 })
+	clock.Advance(time.Second)
+	r := run.Wait()[0]
+	if r.Sent != 4 || r.Limited != 1 || r.TransportErrors != 3 || r.Closed != 1 || r.Cut != 2 || r.Timeouts != 0 {
+		t.Errorf("Sent, Limited, TransportErrors, Closed, Cut, Timeouts = %d, %d, %d, %d, %d, %d; want 4, 1, 3, 1, 2, 0",
+			r.Sent, r.Limited, r.TransportErrors, r.Closed, r.Cut, r.Timeouts)
+	}
+	if got, want := errorsText(r), "1 429, 1 closed unanswered, 2 cut at end"; got != want {
+		t.Errorf("errorsText = %q, want %q", got, want)
 	}
 }

@@ -114,7 +114,10 @@ func goals() []Goal {
 // [lo, hi] when lo > 0), formatted with format.
 func (g *Goal) judge(v, lo, hi float64, format string) {
 	g.Measured = fmt.Sprintf(format, v)
-	g.Value = &v
+	g.Value = nil
+	if !math.IsNaN(v) && !math.IsInf(v, 0) {
+		g.Value = &v // JSON has no NaN
+	}
 	g.Note = ""
 	switch {
 	case math.IsNaN(v) || math.IsInf(v, 0):
@@ -131,6 +134,18 @@ func (g *Goal) judge(v, lo, hi float64, format string) {
 		g.Note = fmt.Sprintf("by %.0f%% below the band", (1-v/lo)*100)
 	default:
 		g.Status = "met"
+	}
+}
+
+// judgeNone fills in g with a count whose goal is zero; detail says what
+// was counted.
+func (g *Goal) judgeNone(n int64, detail string) {
+	v := float64(n)
+	g.Measured, g.Value, g.Note = fint(n), &v, ""
+	g.Status = "met"
+	if n != 0 {
+		g.Status = "missed"
+		g.Note = detail
 	}
 }
 
@@ -291,7 +306,8 @@ func errorsText(r *Result) string {
 	}{
 		{r.Limited, "429"}, {r.Shed, "503"}, {r.ClientErrors, "4xx"}, {r.ServerErrors, "5xx"},
 		{r.OtherStatus, "other"}, {r.Timeouts - r.Expired, "timeouts"},
-		{r.Expired, "expired unsent"}, {r.TransportErrors - r.Timeouts, "transport"},
+		{r.Expired, "expired unsent"}, {r.Closed, "closed unanswered"}, {r.Cut, "cut at end"},
+		{r.TransportErrors - r.Timeouts - r.Closed - r.Cut, "transport"},
 		{r.Unsent, "unsent at end"},
 	} {
 		if p.n > 0 {

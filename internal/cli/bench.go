@@ -95,14 +95,25 @@ func newBenchCRUD(o *options, f *benchFlags) *cobra.Command {
 
 func newBenchNoisy(o *options, f *benchFlags) *cobra.Command {
 	var c bench.NoisyOptions
+	var modes string
 	cmd := &cobra.Command{
 		Use:   "noisy",
-		Short: "Victim tenants alone, then beside a flooding aggressor, with and without its plan's limits",
-		Long: "noisy measures the victims' latency alone, beside an aggressor held to its plan, and beside the\n" +
-			"same aggressor unlimited. Its phases last 30s unless --duration says otherwise: a p99 over the\n" +
-			"fewer requests of shorter phases moves a lot from run to run.",
+		Short: "Victim tenants alone, then beside an aggressor: flooding, slow, or flooding logins",
+		Long: "noisy measures the victims' latency alone, then beside an aggressor in each --aggressor mode:\n" +
+			"  flood        requests far over its plan (bench-aggressor), then the same on an unlimited plan\n" +
+			"  slow-body    record POSTs whose bodies it sends a few bytes a second and never finishes\n" +
+			"  slow-read    pages of 1000 records on connections whose answers it does not read\n" +
+			"  login-flood  logins without credentials to random slugs; the victims then also log in\n" +
+			"  all          every mode in turn, after one solo phase\n" +
+			"In slow-body and slow-read the aggressor is on the server's default plan (free). Its phases last\n" +
+			"30s unless --duration says otherwise: a p99 over the fewer requests of shorter phases moves a lot\n" +
+			"from run to run.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if c.Modes, err = bench.ParseAggressorModes(modes); err != nil {
+				return err
+			}
 			c.Options = f.options(o)
 			if !cmd.Flags().Changed("duration") {
 				c.Options.Duration = 30 * time.Second
@@ -111,16 +122,21 @@ func newBenchNoisy(o *options, f *benchFlags) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&modes, "aggressor", "flood", "the aggressor's modes, comma-separated: flood, slow-body, slow-read, login-flood, or all")
 	fl.IntVar(&c.Victims, "victims", 4, "victim tenants")
 	fl.Float64Var(&c.VictimRate, "victim-rate", 20, "each victim's arrival rate, requests per second (60% get, 30% list, 10% create)")
 	fl.IntVar(&c.VictimConns, "victim-conns", 64, "most requests in flight per victim")
-	fl.Float64Var(&c.AggressorRate, "aggressor-rate", 0, "the aggressor's arrival rate, requests per second (75% heavy list, 25% create); 0 means 50× --plan-rate")
-	fl.IntVar(&c.AggressorConns, "aggressor-conns", 64, "the aggressor's connections (most requests in flight)")
+	fl.Float64Var(&c.VictimLoginRate, "victim-login-rate", 1, "each victim's logins per second, measured apart, when login-flood runs")
+	fl.Float64Var(&c.AggressorRate, "aggressor-rate", 0, "the flooding aggressor's arrival rate, requests per second (75% heavy list, 25% create); 0 means 50× --plan-rate")
+	fl.IntVar(&c.AggressorConns, "aggressor-conns", 64, "the aggressor's connections (most requests in flight) in flood, slow-body and slow-read")
 	fl.IntVar(&c.AggressorKeys, "aggressor-keys", 8, "API keys the aggressor rotates through")
-	fl.Float64Var(&c.AggressorPlan.RatePerSec, "plan-rate", 20, "rate_per_sec of the aggressor's plan (bench-aggressor)")
-	fl.IntVar(&c.AggressorPlan.Burst, "plan-burst", 20, "burst of the aggressor's plan")
-	fl.IntVar(&c.AggressorPlan.MaxInflight, "plan-inflight", 8, "max_inflight of the aggressor's plan")
-	fl.IntVar(&c.AggressorPlan.Weight, "plan-weight", 1, "weight of the aggressor's plan")
+	fl.IntVar(&c.SlowReadLimit, "slow-read-limit", 1000, "slow-read: the page size asked for")
+	fl.IntVar(&c.SlowReadRecordSize, "slow-read-record-size", 0, "slow-read: if set, read a collection of the aggressor's own with --slow-read-limit records of this many bytes")
+	fl.IntVar(&c.LoginClients, "login-clients", 256, "clients of the login flood, one login in flight each")
+	fl.Float64Var(&c.AggressorPlan.RatePerSec, "plan-rate", 20, "rate_per_sec of the flooding aggressor's plan (bench-aggressor)")
+	fl.IntVar(&c.AggressorPlan.Burst, "plan-burst", 20, "burst of the flooding aggressor's plan")
+	fl.IntVar(&c.AggressorPlan.MaxInflight, "plan-inflight", 8, "max_inflight of the flooding aggressor's plan")
+	fl.IntVar(&c.AggressorPlan.Weight, "plan-weight", 1, "weight of the flooding aggressor's plan")
 	return cmd
 }
 

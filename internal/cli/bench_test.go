@@ -61,3 +61,14 @@ func TestBenchCRUDEndToEnd(t *testing.T) {
 		t.Errorf("stderr shows no progress for the get phase:\n%s", errOut)
 	}
 }
+
+// An unknown --aggressor mode is refused before anything starts.
+func TestBenchNoisyRefusesUnknownMode(t *testing.T) {
+	code, _, errOut := run(t, t.TempDir(), "bench", "noisy", "--aggressor", "slow-body,slowloris")
+	if code == 0 || !strings.Contains(errOut, `unknown aggressor mode "slowloris"`) {
+		t.Errorf("bench noisy --aggressor slow-body,slowloris = exit %d, stderr:\n%s", code, errOut)
+	}
+	if strings.Contains(errOut, "starting an in-process server") {
+		t.Errorf("bench noisy started a server before refusing the mode:\n%s", errOut)
+	}
+}
