@@ -9,6 +9,9 @@ type Permission string
 
 const (
 	CreateUser      Permission = "users.create"
+	ListUsers       Permission = "users.list"
+	UpdateUser      Permission = "users.update"
+	DeleteUser      Permission = "users.delete"
 	CreateAPIKey    Permission = "api_keys.create"
 	ListAPIKeys     Permission = "api_keys.list"
 	RevokeAPIKey    Permission = "api_keys.revoke"
@@ -29,6 +32,9 @@ const (
 // minRole is the least role holding each tenant permission.
 var minRole = map[Permission]tenant.Role{
 	CreateUser:      tenant.Admin,
+	ListUsers:       tenant.Admin,
+	UpdateUser:      tenant.Admin,
+	DeleteUser:      tenant.Admin,
 	CreateAPIKey:    tenant.Admin,
 	ListAPIKeys:     tenant.Admin,
 	RevokeAPIKey:    tenant.Admin,

@@ -48,12 +48,35 @@ type AccessClaims struct {
 	IssuedAt, ExpiresAt time.Time
 	// ID is the token's unique id ("jti" claim).
 	ID string
+	// Session names the login the token descends from ("sid" claim): the
+	// family of refresh tokens that login started. Ending the session (its
+	// family revoked, its user removed or given another role) ends its
+	// access tokens too.
+	Session string
 }
 
 // privateClaims are the claims beyond RFC 7519's.
 type privateClaims struct {
-	Tenant string `json:"tid"`
-	Role   string `json:"role"`
+	Tenant  string `json:"tid"`
+	Role    string `json:"role"`
+	Session string `json:"sid"`
+}
+
+// TokenConfig configures Tokens.
+type TokenConfig struct {
+	// Issuer is the "iss" of issued tokens, which verified tokens must
+	// name. Required.
+	Issuer string
+	// Audience is the "aud" of issued tokens, which verified tokens must
+	// name: the API they are good for. Defaults to Issuer.
+	Audience string
+	// TTL is the lifetime of issued tokens. Defaults to
+	// DefaultAccessTokenTTL.
+	TTL time.Duration
+	// MaxTTL is the longest lifetime (exp minus iat) a verified token may
+	// claim; a token that claims more is refused, whoever signed it.
+	// Defaults to TTL; values below TTL mean TTL.
+	MaxTTL time.Duration
 }
 
 // Tokens issues and verifies access tokens: JWTs signed with Ed25519
@@ -64,31 +87,36 @@ type Tokens struct {
 	// NowFunc returns the current time. Nil means time.Now. Tests set it.
 	NowFunc func() time.Time
 
-	signer jose.Signer
-	kid    string
-	issuer string
-	ttl    time.Duration
+	signer   jose.Signer
+	kid      string
+	issuer   string
+	audience string
+	ttl      time.Duration
+	maxTTL   time.Duration
 
 	mu   sync.RWMutex
 	keys map[string]ed25519.PublicKey
 	kids []string // in JWKS order: the signing key first
 }
 
-// NewTokens returns a Tokens that signs with key, names issuer in "iss" and
-// requires it on verification, and issues tokens valid for ttl (<= 0 means
-// DefaultAccessTokenTTL). It panics if key is not an Ed25519 private key or
-// issuer is empty, as regexp.MustCompile does on a bad pattern: both come
-// from configuration checked at startup.
-func NewTokens(key ed25519.PrivateKey, issuer string, ttl time.Duration) *Tokens {
+// NewTokens returns a Tokens that signs with key and issues and verifies
+// tokens as cfg says. It panics if key is not an Ed25519 private key or
+// cfg.Issuer is empty, as regexp.MustCompile does on a bad pattern: both
+// come from configuration checked at startup.
+func NewTokens(key ed25519.PrivateKey, cfg TokenConfig) *Tokens {
 	if len(key) != ed25519.PrivateKeySize {
 		panic(fmt.Sprintf("auth: NewTokens: key is %d bytes, want %d", len(key), ed25519.PrivateKeySize))
 	}
-	if issuer == "" {
+	if cfg.Issuer == "" {
 		panic("auth: NewTokens: empty issuer")
 	}
-	if ttl <= 0 {
-		ttl = DefaultAccessTokenTTL
+	if cfg.Audience == "" {
+		cfg.Audience = cfg.Issuer
 	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultAccessTokenTTL
+	}
+	cfg.MaxTTL = max(cfg.MaxTTL, cfg.TTL)
 	pub := key.Public().(ed25519.PublicKey)
 	kid := keyring.KeyID(pub)
 	signer, err := jose.NewSigner(
@@ -99,12 +127,14 @@ func NewTokens(key ed25519.PrivateKey, issuer string, ttl time.Duration) *Tokens
 		panic("auth: NewTokens: " + err.Error())
 	}
 	return &Tokens{
-		signer: signer,
-		kid:    kid,
-		issuer: issuer,
-		ttl:    ttl,
-		keys:   map[string]ed25519.PublicKey{kid: pub},
-		kids:   []string{kid},
+		signer:   signer,
+		kid:      kid,
+		issuer:   cfg.Issuer,
+		audience: cfg.Audience,
+		ttl:      cfg.TTL,
+		maxTTL:   cfg.MaxTTL,
+		keys:     map[string]ed25519.PublicKey{kid: pub},
+		kids:     []string{kid},
 	}
 }
 
@@ -135,17 +165,21 @@ func (t *Tokens) now() time.Time {
 	return time.Now()
 }
 
-// Issue signs an access token for c.Tenant, c.User and c.Role. It ignores
-// c.IssuedAt, c.ExpiresAt and c.ID: it sets iat and nbf to now, exp to now
-// plus the TTL, and jti to 128 random bits. It returns the token and how long
-// it is valid, for the OAuth "expires_in" field. It returns an error if
-// c.Tenant is not a canonical UUID, c.User is empty or c.Role is not valid.
+// Issue signs an access token for c.Tenant, c.User, c.Role and c.Session,
+// for the audience. It ignores c.IssuedAt, c.ExpiresAt and c.ID: it sets iat
+// and nbf to now, exp to now plus the TTL, and jti to 128 random bits. It
+// returns the token and how long it is valid, for the OAuth "expires_in"
+// field. It returns an error if c.Tenant is not a canonical UUID, c.User or
+// c.Session is empty or c.Role is not valid.
 func (t *Tokens) Issue(c AccessClaims) (token string, expiresIn time.Duration, err error) {
 	if !validTenantID(c.Tenant) {
 		return "", 0, fmt.Errorf("issue access token: tenant %q is not a canonical uuid", c.Tenant)
 	}
 	if c.User == "" {
 		return "", 0, errors.New("issue access token: empty user")
+	}
+	if c.Session == "" {
+		return "", 0, errors.New("issue access token: empty session")
 	}
 	if !c.Role.Valid() {
 		return "", 0, fmt.Errorf("issue access token: invalid role %q", c.Role)
@@ -157,13 +191,14 @@ func (t *Tokens) Issue(c AccessClaims) (token string, expiresIn time.Duration, e
 	now := t.now()
 	std := jwt.Claims{
 		Issuer:    t.issuer,
+		Audience:  jwt.Audience{t.audience},
 		Subject:   string(c.User),
 		IssuedAt:  jwt.NewNumericDate(now),
 		NotBefore: jwt.NewNumericDate(now),
 		Expiry:    jwt.NewNumericDate(now.Add(t.ttl)),
 		ID:        jti,
 	}
-	priv := privateClaims{Tenant: string(c.Tenant), Role: string(c.Role)}
+	priv := privateClaims{Tenant: string(c.Tenant), Role: string(c.Role), Session: c.Session}
 	token, err = jwt.Signed(t.signer).Claims(std).Claims(priv).Serialize()
 	if err != nil {
 		return "", 0, fmt.Errorf("issue access token: %w", err)
@@ -173,10 +208,12 @@ func (t *Tokens) Issue(c AccessClaims) (token string, expiresIn time.Duration, e
 
 // Verify checks token and returns its claims. It accepts only a compact JWS
 // with alg EdDSA, typ at+jwt, a kid naming a known key and a valid signature,
-// whose iss is the issuer, whose sub and jti are set, which is within its
-// nbf, iat and exp (with 30 seconds of leeway on NowFunc's clock), whose tid
-// is a canonical UUID and whose role is valid. Every error wraps
-// ErrInvalidToken. Verify never panics.
+// whose iss is the issuer, whose aud names the audience, whose sub, jti and
+// sid are set, which is within its nbf, iat and exp (with 30 seconds of
+// leeway on NowFunc's clock), whose lifetime (exp minus iat) is at most
+// MaxTTL, whose tid is a canonical UUID and whose role is valid. Every error
+// wraps ErrInvalidToken. Verify never panics; it does not know whether the
+// token's session has ended (see AccessClaims.Session).
 func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 	if len(token) > maxTokenLen {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxTokenLen)
@@ -210,10 +247,14 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 		return nil, fmt.Errorf("%w: no sub", ErrInvalidToken)
 	case std.ID == "":
 		return nil, fmt.Errorf("%w: no jti", ErrInvalidToken)
+	case priv.Session == "":
+		return nil, fmt.Errorf("%w: no sid", ErrInvalidToken)
 	case std.Expiry == nil || std.IssuedAt == nil:
 		return nil, fmt.Errorf("%w: no exp or iat", ErrInvalidToken)
+	case std.Expiry.Time().Sub(std.IssuedAt.Time()) > t.maxTTL:
+		return nil, fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalidToken, std.Expiry.Time().Sub(std.IssuedAt.Time()), t.maxTTL)
 	}
-	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: t.issuer, Time: t.now()}, tokenLeeway); err != nil {
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: t.issuer, AnyAudience: jwt.Audience{t.audience}, Time: t.now()}, tokenLeeway); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	tid := tenant.ID(priv.Tenant)
@@ -231,6 +272,7 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 		IssuedAt:  std.IssuedAt.Time().UTC(),
 		ExpiresAt: std.Expiry.Time().UTC(),
 		ID:        std.ID,
+		Session:   priv.Session,
 	}, nil
 }
 

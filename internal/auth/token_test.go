@@ -22,7 +22,10 @@ import (
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-const testIssuer = "https://bulkhead.test"
+const (
+	testIssuer   = "https://bulkhead.test"
+	testAudience = "https://bulkhead.test/api"
+)
 
 // Fixed keys and clock, so that fuzz corpora stay valid between runs.
 var (
@@ -39,12 +42,12 @@ type tokenBundle struct {
 
 func setupTokens(t testing.TB) *tokenBundle {
 	t.Helper()
-	tk := NewTokens(testTokenKey, testIssuer, 15*time.Minute)
+	tk := NewTokens(testTokenKey, TokenConfig{Issuer: testIssuer, Audience: testAudience, TTL: 15 * time.Minute})
 	tk.NowFunc = func() time.Time { return testNow }
 	return &tokenBundle{tokens: tk, kid: keyring.KeyID(testTokenKey.Public().(ed25519.PublicKey)), now: testNow}
 }
 
-var testAccessClaims = AccessClaims{Tenant: testTenant, User: "user-1", Role: tenant.Admin}
+var testAccessClaims = AccessClaims{Tenant: testTenant, User: "user-1", Role: tenant.Admin, Session: "session-1"}
 
 func issue(t testing.TB, tk *Tokens, c AccessClaims) string {
 	t.Helper()
@@ -80,6 +83,8 @@ func rawHeader(kid string) map[string]any {
 func rawClaims(now time.Time) map[string]any {
 	return map[string]any{
 		"iss":  testIssuer,
+		"aud":  testAudience,
+		"sid":  "session-1",
 		"sub":  "user-1",
 		"iat":  now.Unix(),
 		"nbf":  now.Unix(),
@@ -108,7 +113,7 @@ func TestTokensIssueVerify(t *testing.T) {
 	t.Parallel()
 	b := setupTokens(t)
 	for _, role := range []tenant.Role{tenant.Viewer, tenant.Member, tenant.Admin, tenant.Owner} {
-		c := AccessClaims{Tenant: testTenant, User: "user-1", Role: role,
+		c := AccessClaims{Tenant: testTenant, User: "user-1", Role: role, Session: "session-1",
 			// Ignored by Issue.
 			IssuedAt: time.Unix(1, 0), ExpiresAt: time.Unix(2, 0), ID: "mine"}
 		token, expiresIn, err := b.tokens.Issue(c)
@@ -125,7 +130,7 @@ func TestTokensIssueVerify(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Verify(Issue(%+v)): %v", c, err)
 		}
-		want := &AccessClaims{Tenant: testTenant, User: "user-1", Role: role,
+		want := &AccessClaims{Tenant: testTenant, User: "user-1", Role: role, Session: "session-1",
 			IssuedAt: b.now, ExpiresAt: b.now.Add(15 * time.Minute)}
 		if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(AccessClaims{}, "ID")); diff != "" {
 			t.Errorf("Verify(Issue(%+v)) mismatch (-want +got):\n%s", c, diff)
@@ -151,8 +156,8 @@ func TestTokensIssueHeaderAndClaims(t *testing.T) {
 	}
 	now := float64(b.now.Unix())
 	wantClaims := map[string]any{
-		"iss": testIssuer, "sub": "user-1", "tid": string(testTenant), "role": "admin",
-		"iat": now, "nbf": now, "exp": now + 15*60, "jti": jti,
+		"iss": testIssuer, "aud": testAudience, "sub": "user-1", "tid": string(testTenant), "role": "admin",
+		"sid": "session-1", "iat": now, "nbf": now, "exp": now + 15*60, "jti": jti,
 	}
 	if diff := cmp.Diff(wantClaims, claims); diff != "" {
 		t.Errorf("claims mismatch (-want +got):\n%s", diff)
@@ -172,7 +177,8 @@ func TestTokensIssueErrors(t *testing.T) {
 		{"EmptyTenant", AccessClaims{User: "u", Role: tenant.Admin}},
 		{"UpperTenant", AccessClaims{Tenant: tenant.ID(strings.ToUpper(string(testTenant))), User: "u", Role: tenant.Admin}},
 		{"NilTenant", AccessClaims{Tenant: "00000000-0000-0000-0000-000000000000", User: "u", Role: tenant.Admin}},
-		{"EmptyUser", AccessClaims{Tenant: testTenant, Role: tenant.Admin}},
+		{"EmptyUser", AccessClaims{Tenant: testTenant, Role: tenant.Admin, Session: "s"}},
+		{"EmptySession", AccessClaims{Tenant: testTenant, User: "u", Role: tenant.Admin}},
 		{"EmptyRole", AccessClaims{Tenant: testTenant, User: "u"}},
 		{"UnknownRole", AccessClaims{Tenant: testTenant, User: "u", Role: "root"}},
 	}
@@ -201,7 +207,7 @@ func TestTokensVerifyTimes(t *testing.T) {
 		{"BeforeIssue", -31 * time.Second, false},
 	}
 	for _, tt := range tests {
-		tk := NewTokens(testTokenKey, testIssuer, 15*time.Minute)
+		tk := NewTokens(testTokenKey, TokenConfig{Issuer: testIssuer, Audience: testAudience, TTL: 15 * time.Minute})
 		tk.NowFunc = func() time.Time { return b.now.Add(tt.at) }
 		_, err := tk.Verify(token)
 		if gotOK := err == nil; gotOK != tt.wantOK {
@@ -242,9 +248,9 @@ func TestTokensVerifyRejects(t *testing.T) {
 		mac.Write([]byte(input))
 		return input + "." + b64url(mac.Sum(nil))
 	}
-	otherIssuer := NewTokens(testTokenKey, "https://evil.test", 15*time.Minute)
+	otherIssuer := NewTokens(testTokenKey, TokenConfig{Issuer: "https://evil.test", Audience: testAudience, TTL: 15 * time.Minute})
 	otherIssuer.NowFunc = b.tokens.NowFunc
-	otherKey := NewTokens(otherTokenKey, testIssuer, 15*time.Minute)
+	otherKey := NewTokens(otherTokenKey, TokenConfig{Issuer: testIssuer, Audience: testAudience, TTL: 15 * time.Minute})
 	otherKey.NowFunc = b.tokens.NowFunc
 
 	tests := []struct {
@@ -283,6 +289,17 @@ func TestTokensVerifyRejects(t *testing.T) {
 		{"CritUnknown", craft(func(h, c map[string]any) { h["crit"] = []string{"exp"}; h["exp"] = 1 })},
 		{"IssuerMissing", craft(func(h, c map[string]any) { delete(c, "iss") })},
 		{"IssuerPrefix", craft(func(h, c map[string]any) { c["iss"] = testIssuer + "/" })},
+		{"AudienceMissing", craft(func(h, c map[string]any) { delete(c, "aud") })},
+		{"AudienceOther", craft(func(h, c map[string]any) { c["aud"] = "https://other.test/api" })},
+		{"AudienceIssuer", craft(func(h, c map[string]any) { c["aud"] = testIssuer })},
+		{"AudienceListWithoutUs", craft(func(h, c map[string]any) { c["aud"] = []string{"a", "b"} })},
+		{"SessionMissing", craft(func(h, c map[string]any) { delete(c, "sid") })},
+		{"SessionEmpty", craft(func(h, c map[string]any) { c["sid"] = "" })},
+		{"LifetimeTooLong", craft(func(h, c map[string]any) { c["exp"] = b.now.Add(15*time.Minute + time.Second).Unix() })},
+		{"LifetimeOfADay", craft(func(h, c map[string]any) {
+			c["iat"] = b.now.Add(-time.Hour).Unix()
+			c["exp"] = b.now.Add(23 * time.Hour).Unix()
+		})},
 		{"SubMissing", craft(func(h, c map[string]any) { delete(c, "sub") })},
 		{"SubNotString", craft(func(h, c map[string]any) { c["sub"] = 7 })},
 		{"JTIMissing", craft(func(h, c map[string]any) { delete(c, "jti") })},
@@ -358,7 +375,7 @@ func TestTokensKeyRotation(t *testing.T) {
 	old := setupTokens(t).tokens
 	oldToken := issue(t, old, testAccessClaims)
 
-	current := NewTokens(otherTokenKey, testIssuer, 15*time.Minute)
+	current := NewTokens(otherTokenKey, TokenConfig{Issuer: testIssuer, Audience: testAudience, TTL: 15 * time.Minute})
 	current.NowFunc = old.NowFunc
 	if _, err := current.Verify(oldToken); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("Verify(token of a key not added) = %v, want ErrInvalidToken", err)
@@ -457,14 +474,14 @@ func TestNewTokensPanics(t *testing.T) {
 					t.Errorf("%s: NewTokens did not panic", tt.name)
 				}
 			}()
-			NewTokens(tt.key, tt.issuer, time.Minute)
+			NewTokens(tt.key, TokenConfig{Issuer: tt.issuer, Audience: testAudience, TTL: time.Minute})
 		}()
 	}
 }
 
 func TestNewTokensDefaultTTL(t *testing.T) {
 	t.Parallel()
-	tk := NewTokens(testTokenKey, testIssuer, 0)
+	tk := NewTokens(testTokenKey, TokenConfig{Issuer: testIssuer, Audience: testAudience, TTL: 0})
 	if _, expiresIn, err := tk.Issue(testAccessClaims); err != nil || expiresIn != DefaultAccessTokenTTL {
 		t.Errorf("Issue with ttl 0 = %v, %v; want %v, nil", expiresIn, err, DefaultAccessTokenTTL)
 	}
@@ -597,5 +614,35 @@ func BenchmarkIssueToken(b *testing.B) {
 		if _, _, err := tb.tokens.Issue(testAccessClaims); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestTokensLifetimeAndAudience: a token whose lifetime is within MaxTTL
+// verifies even when the TTL is shorter (tokens issued before the TTL was
+// lowered), one beyond it does not; an aud list that names the audience
+// verifies.
+func TestTokensLifetimeAndAudience(t *testing.T) {
+	t.Parallel()
+	tk := NewTokens(testTokenKey, TokenConfig{Issuer: testIssuer, Audience: testAudience, TTL: 5 * time.Minute, MaxTTL: 15 * time.Minute})
+	tk.NowFunc = func() time.Time { return testNow }
+	kid := keyring.KeyID(testTokenKey.Public().(ed25519.PublicKey))
+	for _, tc := range []struct {
+		name string
+		edit func(c map[string]any)
+		ok   bool
+	}{
+		{"MaxTTL", func(c map[string]any) {}, true},
+		{"BeyondMaxTTL", func(c map[string]any) { c["exp"] = testNow.Add(15*time.Minute + time.Second).Unix() }, false},
+		{"AudienceList", func(c map[string]any) { c["aud"] = []string{"https://other.test", testAudience} }, true},
+	} {
+		c := rawClaims(testNow)
+		tc.edit(c)
+		_, err := tk.Verify(signRaw(t, testTokenKey, rawHeader(kid), c))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: Verify = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+	if _, exp, err := tk.Issue(testAccessClaims); err != nil || exp != 5*time.Minute {
+		t.Errorf("Issue = %v, %v; want a 5m token", exp, err)
 	}
 }

@@ -37,8 +37,14 @@ type Config struct {
 	KeyEnv string
 	// Issuer is the "iss" of access tokens. Defaults to "bulkhead".
 	Issuer string
+	// Audience is the "aud" of access tokens, which the API requires of
+	// them. Defaults to "bulkhead-api".
+	Audience string
 	// AccessTTL is the lifetime of access tokens. Defaults to 15 minutes.
 	AccessTTL time.Duration
+	// MaxAccessTTL is the longest lifetime an access token may claim to be
+	// accepted. Defaults to AccessTTL.
+	MaxAccessTTL time.Duration
 	// RefreshTTL is the lifetime of refresh tokens. Defaults to 30 days.
 	RefreshTTL time.Duration
 	// PasswordParams are the argon2id parameters for new password hashes.
@@ -50,9 +56,10 @@ type Config struct {
 	// AuditCheckpointEvery is how many audit entries lie between signed
 	// checkpoints. Defaults to 100.
 	AuditCheckpointEvery int
-	// CacheTTL bounds how long a node serves a tenant's status or an API
-	// key's validity from memory. Changes made through this node apply at
-	// once; changes made by other nodes within CacheTTL. Defaults to 1s.
+	// CacheTTL bounds how long a node serves from memory a tenant's status,
+	// an API key's validity and whether an access token's session goes on.
+	// Changes made through this node apply at once; changes made by other
+	// nodes within CacheTTL. Defaults to 1s.
 	CacheTTL time.Duration
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -79,11 +86,20 @@ type Core struct {
 	schemas   schemaCache
 	later     laterAudits
 
-	mu      sync.RWMutex
-	tenants *ttlCache[tenant.Slug, *store.Tenant]
-	apiKeys *ttlCache[store.APIKeyID, cachedKey]
-	keyGen  uint64 // incremented by every revocation
-	plans   *ttlCache[string, *tenant.Plan]
+	mu       sync.RWMutex
+	tenants  *ttlCache[tenant.Slug, *store.Tenant]
+	apiKeys  *ttlCache[store.APIKeyID, cachedKey]
+	keyGen   uint64 // incremented by every revocation of a key or session
+	plans    *ttlCache[string, *tenant.Plan]
+	sessions *ttlCache[sessionKey, bool] // whether an access token's session goes on
+}
+
+// sessionKey names the session of an access token.
+type sessionKey struct {
+	tenant  tenant.ID
+	user    store.UserID
+	role    tenant.Role
+	session string
 }
 
 type cachedKey struct {
@@ -124,7 +140,9 @@ func New(cfg Config) (*Core, error) {
 	c.tenants = newTTLCache[tenant.Slug, *store.Tenant](c.cacheTTL)
 	c.apiKeys = newTTLCache[store.APIKeyID, cachedKey](c.cacheTTL)
 	c.plans = newTTLCache[string, *tenant.Plan](c.cacheTTL)
-	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, or(cfg.Issuer, "bulkhead"), orDuration(cfg.AccessTTL, 15*time.Minute))
+	c.sessions = newTTLCache[sessionKey, bool](c.cacheTTL)
+	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, auth.TokenConfig{Issuer: or(cfg.Issuer, "bulkhead"), Audience: or(cfg.Audience, "bulkhead-api"),
+		TTL: orDuration(cfg.AccessTTL, 15*time.Minute), MaxTTL: cfg.MaxAccessTTL})
 	c.tokens.NowFunc = cfg.NowFunc
 	c.audit = audit.New(audit.Config{
 		SigningKey:      cfg.Keys.AuditKey,

@@ -33,9 +33,61 @@ func (c *Core) Authenticate(ctx context.Context, token string) (*tenant.Principa
 		if err != nil {
 			return nil, ErrUnauthorized
 		}
+		if err := c.checkSession(ctx, claims); err != nil {
+			return nil, err
+		}
 		return &tenant.Principal{Kind: tenant.ActorUser, Tenant: claims.Tenant, ActorID: string(claims.User), Role: claims.Role}, nil
 	}
 	return nil, ErrUnauthorized
+}
+
+// checkSession returns ErrUnauthorized unless the access token's session
+// goes on: its user still exists in its tenant with the role it claims, and
+// its family of refresh tokens has not ended (revoked on reuse, on a change
+// of role, or gone with its user). The answer is cached for CacheTTL; ending
+// a session through this node removes it at once.
+func (c *Core) checkSession(ctx context.Context, claims *auth.AccessClaims) error {
+	key := sessionKey{tenant: claims.Tenant, user: claims.User, role: claims.Role, session: claims.Session}
+	now := c.now()
+	c.mu.RLock()
+	live, hit := c.sessions.get(key, now)
+	gen := c.keyGen
+	c.mu.RUnlock()
+	if !hit {
+		err := c.store.ReadTenant(ctx, claims.Tenant, func(tx store.Tx) error {
+			u, err := tx.GetUser(ctx, claims.User)
+			if err != nil {
+				return err
+			}
+			ended, err := tx.RefreshFamilyEnded(ctx, claims.Session)
+			live = err == nil && !ended && u.Role == claims.Role
+			return err
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		c.mu.Lock()
+		if c.keyGen == gen {
+			c.sessions.put(key, live, now)
+		}
+		c.mu.Unlock()
+	}
+	if !live {
+		return ErrUnauthorized
+	}
+	return nil
+}
+
+// endSessions forgets what this node knows of the sessions of user in tid
+// (of one family, or all when family is ""), so that their access tokens
+// are checked again at their next use.
+func (c *Core) endSessions(tid tenant.ID, user store.UserID, family string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keyGen++
+	c.sessions.deleteKeyFunc(func(k sessionKey) bool {
+		return k.tenant == tid && k.user == user && (family == "" || k.session == family)
+	})
 }
 
 // authenticateKey checks an API key against its stored keyed hash. Resolved
@@ -189,7 +241,7 @@ func (c *Core) issueTokens(ctx context.Context, tx store.Tx, u *store.User, fami
 		ExpiresAt: now.Add(c.refreshTTL), CreatedAt: now}); err != nil {
 		return nil, err
 	}
-	access, ttl, err := c.tokens.Issue(auth.AccessClaims{Tenant: tx.Tenant(), User: u.ID, Role: u.Role})
+	access, ttl, err := c.tokens.Issue(auth.AccessClaims{Tenant: tx.Tenant(), User: u.ID, Role: u.Role, Session: family})
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +272,8 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 	now := c.now()
 	var pair *TokenPair
 	reused := false
+	var reusedBy store.UserID
+	var reusedFamily string
 	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
 		rt, err := tx.GetRefreshToken(ctx, id)
 		if errors.Is(err, store.ErrNotFound) || err == nil && !hmac.Equal(rt.Hash, hash) {
@@ -232,7 +286,7 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 			Resource: "user:" + string(rt.UserID), RequestID: requestID, Outcome: audit.Success}
 		if rt.UsedAt != nil || rt.RevokedAt != nil {
 			// Commit the revocation, then refuse.
-			reused = true
+			reused, reusedBy, reusedFamily = true, rt.UserID, rt.Family
 			if err := tx.RevokeRefreshFamily(ctx, rt.Family, now); err != nil {
 				return err
 			}
@@ -267,6 +321,7 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 		return err
 	})
 	if err == nil && reused {
+		c.endSessions(t.ID, reusedBy, reusedFamily)
 		err = ErrInvalidCredentials
 	}
 	return pair, err

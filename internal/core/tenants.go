@@ -113,6 +113,7 @@ func (c *Core) Sweep() {
 	c.tenants.rotate(now)
 	c.apiKeys.rotate(now)
 	c.plans.rotate(now)
+	c.sessions.rotate(now)
 }
 
 // forgetTenant drops what this node caches about t.

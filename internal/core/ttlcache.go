@@ -79,3 +79,14 @@ func (c *ttlCache[K, V]) deleteFunc(fn func(V) bool) {
 
 // len returns how many entries the cache holds, expired ones included.
 func (c *ttlCache[K, V]) len() int { return len(c.cur) + len(c.prev) }
+
+// deleteKeyFunc deletes every entry whose key fn matches.
+func (c *ttlCache[K, V]) deleteKeyFunc(fn func(K) bool) {
+	for _, m := range []map[K]ttlEntry[V]{c.cur, c.prev} {
+		for k := range m {
+			if fn(k) {
+				delete(m, k)
+			}
+		}
+	}
+}

@@ -476,8 +476,10 @@ func TestTenantDelete(t *testing.T) {
 					token: key, wantStatus: 401, wantCode: problem.CodeUnauthorized},
 				{name: "UnusedKey401", method: "GET", path: tpath("doomed", "collections"),
 					token: unused, wantStatus: 401, wantCode: problem.CodeUnauthorized},
-				{name: "JWT404", method: "GET", path: tpath("doomed", "collections", "notes", "records"),
-					token: pair.AccessToken, wantStatus: 404, wantCode: problem.CodeNotFound},
+				// The token's user is gone with its tenant: the token is no
+				// credential any more.
+				{name: "JWT401", method: "GET", path: tpath("doomed", "collections", "notes", "records"),
+					token: pair.AccessToken, wantStatus: 401, wantCode: problem.CodeUnauthorized},
 				{name: "Login401", method: "POST", path: tpath("doomed", "auth", "login"),
 					body:       map[string]any{"email": "ada@example.com", "password": "correct horse battery"},
 					wantStatus: 401, wantCode: problem.CodeInvalidCredentials},
@@ -492,7 +494,7 @@ func TestTenantDelete(t *testing.T) {
 				{name: "OldKeyStillDead", method: "GET", path: tpath("doomed", "collections"),
 					token: key, wantStatus: 401, wantCode: problem.CodeUnauthorized},
 				{name: "OldJWTNotInNewTenant", method: "GET", path: tpath("doomed", "collections"),
-					token: pair.AccessToken, wantStatus: 404, wantCode: problem.CodeNotFound},
+					token: pair.AccessToken, wantStatus: 401, wantCode: problem.CodeUnauthorized},
 			})
 
 			// The tenant's rows are gone from the main file, and a silo

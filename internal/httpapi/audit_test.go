@@ -71,6 +71,12 @@ func TestAuditTrail(t *testing.T) {
 			r = b.do("POST", tpath("acme", "auth", "refresh"), "", map[string]any{"refresh_token": pair.RefreshToken})
 			expect(r, want{userActor, "auth.refresh_reuse", userActor, "denied"})
 
+			// The reuse ended the session: its access token no longer works.
+			b.must(401, "GET", tpath("acme", "collections"), pair.AccessToken, nil)
+			r = b.must(200, "POST", tpath("acme", "auth", "login"), "", map[string]any{"email": "ada@example.com", "password": testPassword})
+			r.JSON(t, &pair)
+			expect(r, want{userActor, "auth.login", userActor, "success"})
+
 			r = b.must(200, "PUT", tpath("acme", "collections", "notes"), admin, map[string]any{})
 			expect(r, want{keyActor, "collection.put", "collection:notes", "success"})
 

@@ -545,6 +545,8 @@ var bodySchemas = []struct {
 	{"PlanList", core.List[*tenant.Plan]{}, nil},
 	{"User", core.User{}, nil},
 	{"CreateUser", core.CreateUserParams{}, nil},
+	{"UserList", core.List[*core.User]{}, nil},
+	{"UpdateUser", core.UpdateUserParams{}, nil},
 	{"Login", core.LoginParams{}, nil},
 	{"Refresh", core.RefreshParams{}, nil},
 	{"TokenPair", core.TokenPair{}, nil},

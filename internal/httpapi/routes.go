@@ -33,6 +33,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/audit/verify", handle: s.verifyPlatformAudit},
 
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/users", Body: true, handle: s.createUser},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/users", handle: s.listUsers},
+		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}/users/{id}", Body: true, handle: s.updateUser},
+		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/users/{id}", handle: s.deleteUser},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/login", Public: true, AuthLimited: true, Body: true, handle: s.login},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/auth/refresh", Public: true, AuthLimited: true, Body: true, handle: s.refresh},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/api-keys", Body: true, handle: s.createAPIKey},
@@ -197,6 +200,34 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	replayed(w, idem)
 	return writeJSON(w, http.StatusCreated, u)
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, rq *request) error {
+	page, err := s.core.ListUsers(r.Context(), rq.caller(), rq.tenant)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var p core.UpdateUserParams
+	if err := decodeStrict(rq.body, &p); err != nil {
+		return err
+	}
+	u, err := s.core.UpdateUser(r.Context(), rq.caller(), rq.tenant, store.UserID(r.PathValue("id")), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := s.core.DeleteUser(r.Context(), rq.caller(), rq.tenant, store.UserID(r.PathValue("id"))); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) error {
