@@ -156,12 +156,56 @@ func (p *Passwords) Params() PasswordParams { return p.params }
 // derive runs argon2id in a turn of tid's. The zero tid is the turn of
 // work that names no tenant.
 func (p *Passwords) derive(ctx context.Context, tid tenant.ID, password string, salt []byte, params PasswordParams, keyLen int) ([]byte, error) {
-	turn, err := p.turns.Acquire(ctx, tid, 1, fairq.Interactive, time.Time{})
+	turn, err := p.Turn(ctx, tid)
 	if err != nil {
 		return nil, err
 	}
-	defer turn.Release(fairq.OutcomeOK)
-	return p.keyFunc([]byte(password), salt, params.Time, params.Memory, params.Threads, uint32(keyLen)), nil
+	defer turn.End()
+	return turn.derive(password, salt, params, keyLen), nil
+}
+
+// Turn is the right to run one hash now, granted by Passwords.Turn. Its
+// holder calls Verify, or End to give it back unused; a Turn is not safe for
+// concurrent use.
+type Turn struct {
+	p    *Passwords
+	slot fairq.Slot
+	done bool
+}
+
+// Turn waits for a hashing turn of tenant tid's (the zero tid: of work that
+// names no tenant), for a caller that has more to do before it hashes, such
+// as reading the stored hash: what it does not do when the turn does not
+// come. It fails as Verify does when the turn does not come in time.
+func (p *Passwords) Turn(ctx context.Context, tid tenant.ID) (*Turn, error) {
+	slot, err := p.turns.Acquire(ctx, tid, 1, fairq.Interactive, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	return &Turn{p: p, slot: slot}, nil
+}
+
+// End gives the turn back. It may be called more than once.
+func (t *Turn) End() {
+	if !t.done {
+		t.done = true
+		t.slot.Release(fairq.OutcomeOK)
+	}
+}
+
+// Verify is Passwords.Verify in the turn, which it ends.
+func (t *Turn) Verify(password, encoded string) (bool, error) {
+	defer t.End()
+	params, salt, want, err := decodePasswordHash(encoded)
+	if err != nil {
+		return false, err
+	}
+	got := t.derive(password, salt, params, len(want))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+func (t *Turn) derive(password string, salt []byte, params PasswordParams, keyLen int) []byte {
+	return t.p.keyFunc([]byte(password), salt, params.Time, params.Memory, params.Threads, uint32(keyLen))
 }
 
 // Stats returns the hashing scheduler's figures, for metrics and tests.

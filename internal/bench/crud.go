@@ -181,7 +181,7 @@ func (r *CRUDReport) WriteText(w io.Writer) {
 	table(w, rows, "l")
 	fmt.Fprintln(w, "\nLatency counts from each request's scheduled send time (open loop), over every request;")
 	fmt.Fprintln(w, "late = due while every connection was busy (sent when one freed, the wait included).")
-	fmt.Fprintln(w, "bench crud measures none of the issue 4 goals; see bench noisy and bench tenants.")
+	fmt.Fprintln(w, "bench crud measures none of the admission-control goals; see bench noisy and bench tenants.")
 }
 
 func orInt(v, def int) int {

@@ -68,7 +68,7 @@ func merged(name string, rs []*Result) *Result {
 	return out
 }
 
-// Goal is one of the performance goals of issue 4 with what a bench
+// Goal is one of bulkhead's performance goals with what a bench
 // measured for it. Goals are reported, never asserted: a missed goal does
 // not fail the command.
 type Goal struct {
@@ -86,7 +86,7 @@ type Goal struct {
 	Note string `json:"note,omitempty"`
 }
 
-// The goals of issue 4, item 8, in its order.
+// The performance goals of admission control, in the order reports list them.
 const (
 	goalVictimP99 = iota
 	goalAdmitted
@@ -160,7 +160,7 @@ func (g *Goal) addNote(s string) {
 
 // writeGoals writes the goals table.
 func writeGoals(w io.Writer, gs []Goal) {
-	fmt.Fprintln(w, "\nGoals (issue 4, item 8; reported, not asserted)")
+	fmt.Fprintln(w, "\nGoals of admission control (reported, not asserted)")
 	rows := [][]string{{"goal", "target", "measured", "status", "note"}}
 	for _, g := range gs {
 		rows = append(rows, []string{g.Name, g.Target, dash(g.Measured), g.Status, g.Note})

@@ -55,7 +55,7 @@ func TestBenchCRUDEndToEnd(t *testing.T) {
 		t.Errorf("phases = %v, want create, get, list", names)
 	}
 	if len(rep.Goals) != 6 {
-		t.Errorf("report lists %d goals, want the 6 of issue 4", len(rep.Goals))
+		t.Errorf("report lists %d goals, want the 6 of admission control", len(rep.Goals))
 	}
 	if !strings.Contains(errOut, "crud/get") {
 		t.Errorf("stderr shows no progress for the get phase:\n%s", errOut)

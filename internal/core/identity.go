@@ -154,18 +154,30 @@ type LoginParams struct {
 // answer nor its timing tells whether the tenant or the account exists. A
 // hash whose turn does not come in time fails with a *fairq.ShedError.
 func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, requestID string) (*TokenPair, error) {
-	t, u, err := c.loginLookup(ctx, slug, normalizeEmail(p.Email))
+	t, err := c.loginTenant(ctx, slug)
 	if err != nil {
 		return nil, err
 	}
-	turn, hash := tenant.ID(""), c.dummyHash
+	flow := tenant.ID("")
 	if t != nil {
-		turn = t.ID
+		flow = t.ID
 	}
+	// The turn comes first: a login that cannot have one is shed before
+	// it reads anything more.
+	turn, err := c.passwords.Turn(ctx, flow)
+	if err != nil {
+		return nil, err
+	}
+	defer turn.End()
+	u, err := c.loginUser(ctx, t, slug, normalizeEmail(p.Email))
+	if err != nil {
+		return nil, err
+	}
+	hash := c.dummyHash
 	if u != nil {
 		hash = u.PasswordHash
 	}
-	ok, err := c.passwords.Verify(ctx, turn, p.Password, hash)
+	ok, err := turn.Verify(p.Password, hash)
 	if err != nil {
 		return nil, err
 	}
@@ -196,37 +208,41 @@ func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, reque
 	return pair, err
 }
 
-// loginLookup finds the tenant of slug and its user with email, either of
-// which may be nil, in one read either way: a slug that names no tenant
-// reads the control plane as long as a tenant's user lookup takes.
-func (c *Core) loginLookup(ctx context.Context, slug tenant.Slug, email string) (*store.Tenant, *store.User, error) {
-	var t *store.Tenant
-	err := store.ErrNotFound
-	if slug.Valid() {
-		t, err = c.tenantBySlug(ctx, slug)
+// loginTenant returns the tenant of slug, or nil if it names none.
+func (c *Core) loginTenant(ctx context.Context, slug tenant.Slug) (*store.Tenant, error) {
+	if !slug.Valid() {
+		return nil, nil
 	}
+	t, err := c.tenantBySlug(ctx, slug)
 	if errors.Is(err, store.ErrNotFound) {
-		err = c.store.ReadPlatform(ctx, func(tx store.PlatformTx) error {
+		return nil, nil
+	}
+	return t, err
+}
+
+// loginUser returns t's user with email, or nil, in one read either way: for
+// a slug that names no tenant (t nil) it reads the control plane as long as
+// a tenant's user lookup takes.
+func (c *Core) loginUser(ctx context.Context, t *store.Tenant, slug tenant.Slug, email string) (*store.User, error) {
+	if t == nil {
+		err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) error {
 			_, err := tx.GetTenantBySlug(ctx, slug)
 			return err
 		})
-		if err == nil || errors.Is(err, store.ErrNotFound) {
-			return nil, nil, nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
 		}
-		return nil, nil, err
-	}
-	if err != nil {
-		return nil, nil, err
+		return nil, nil
 	}
 	var u *store.User
-	err = c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
 		u, err = tx.GetUserByEmail(ctx, email)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return t, nil, nil
+		return nil, nil
 	}
-	return t, u, err
+	return u, err
 }
 
 // issueTokens stores a new refresh token of family for u and signs an
