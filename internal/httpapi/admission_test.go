@@ -293,8 +293,12 @@ func TestAdmissionRedisFallback(t *testing.T) {
 // tenant, and without touching the tenant's API budget or other slugs.
 func TestAuthRateLimit(t *testing.T) {
 	t.Parallel()
+	// Refusals wait before they are answered; the test records the waits
+	// instead of sleeping through them.
+	var waits []time.Duration
 	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(),
-		AuthLimit: ratelimit.Limit{Rate: 0.001, Burst: 3}}))
+		AuthLimit:   ratelimit.Limit{Rate: 0.001, Burst: 3},
+		refusalWait: func(ctx context.Context, d time.Duration) { waits = append(waits, d) }}))
 	b.tenant("acme", tenant.Pooled)
 	b.tenant("globex", tenant.Pooled)
 	pair := b.userToken("acme", "ann@acme.test", tenant.Member) // the first of acme's three
@@ -323,6 +327,11 @@ func TestAuthRateLimit(t *testing.T) {
 	}
 	assertProblem(t, login("nobody-here", "guess"), 429, problem.CodeRateLimited)
 
+	// Slugs that name no tenant share one tenant's worth of logins, so that
+	// inventing slugs does not multiply the budget: nobody-here's three
+	// spent it for every made-up slug.
+	assertProblem(t, login("nobody-else", "guess"), 429, problem.CodeRateLimited)
+
 	// Paths that are no valid slug share one bucket, so that buckets cannot
 	// be multiplied (or grown) by inventing long or malformed slugs.
 	for _, slug := range []string{"Not-A-Slug", "x", "9starts-with-a-digit"} {
@@ -333,6 +342,18 @@ func TestAuthRateLimit(t *testing.T) {
 	// Other slugs and acme's API requests are untouched.
 	assertProblem(t, login("globex", "guess"), 401, problem.CodeInvalidCredentials)
 	b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
+
+	// Each of the five refusals waited a second (the default delay, shorter
+	// than their Retry-After) before it was answered, so that a client
+	// flooding them gets one a second per connection.
+	if len(waits) != 5 {
+		t.Errorf("%d refusals waited, want 5", len(waits))
+	}
+	for _, d := range waits {
+		if d != time.Second {
+			t.Errorf("a refusal waited %s, want 1s", d)
+		}
+	}
 }
 
 // TestLoginRateLimitPerEmail: guessing one account's password is held to
@@ -341,7 +362,8 @@ func TestAuthRateLimit(t *testing.T) {
 func TestLoginRateLimitPerEmail(t *testing.T) {
 	t.Parallel()
 	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(),
-		AuthLimit: ratelimit.Limit{Rate: 1000, Burst: 1000}, LoginLimit: ratelimit.Limit{Rate: 0.001, Burst: 2}}))
+		AuthLimit: ratelimit.Limit{Rate: 1000, Burst: 1000}, LoginLimit: ratelimit.Limit{Rate: 0.001, Burst: 2},
+		AuthRefusalDelay: -1}))
 	b.tenant("acme", tenant.Pooled)
 	const password = "correct horse battery"
 	for _, email := range []string{"ann@acme.test", "bob@acme.test"} {

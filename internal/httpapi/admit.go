@@ -57,6 +57,17 @@ type Admission struct {
 	// account. Like AuthLimit it applies whether or not the account exists.
 	// Defaults to a burst of 5, then one every 5 seconds.
 	LoginLimit ratelimit.Limit
+	// AuthRefusalDelay is how long a login or refresh refused by AuthLimit
+	// or LoginLimit waits before its 429 is sent: at most this, and no
+	// longer than the Retry-After it carries. Such requests carry no credential, so a
+	// client that floods them would otherwise get its refusals as fast as
+	// the server can write them and take every processor doing so; held,
+	// each connection gets at most one a second. Defaults to 1s; negative
+	// means no wait.
+	AuthRefusalDelay time.Duration
+
+	// refusalWait waits for d or until ctx ends; tests replace it.
+	refusalWait func(ctx context.Context, d time.Duration)
 }
 
 func (a *Admission) setDefaults() {
@@ -75,6 +86,19 @@ func (a *Admission) setDefaults() {
 	if a.LoginLimit == (ratelimit.Limit{}) {
 		a.LoginLimit = ratelimit.Limit{Rate: 0.2, Burst: 5}
 	}
+	if a.AuthRefusalDelay == 0 {
+		a.AuthRefusalDelay = time.Second
+	}
+	if a.refusalWait == nil {
+		a.refusalWait = func(ctx context.Context, d time.Duration) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		}
+	}
 }
 
 // admitAuth limits the logins and refreshes sent to the tenant slug in the
@@ -92,6 +116,26 @@ func (s *Server) admitLogin(r *http.Request, email string) error {
 	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r), Actor: "email:" + hex.EncodeToString(sum[:])}, s.admission.LoginLimit)
 }
 
+// admitUnknownSlug holds the logins to every slug that names no tenant to
+// one AuthLimit, shared: a tenant's worth. Each slug has its own AuthLimit,
+// decided before it is looked up, so a flood over many made-up slugs would
+// otherwise pass every limit and take all the password hashing there is.
+func (s *Server) admitUnknownSlug(r *http.Request) error {
+	slug := tenant.Slug(r.PathValue("tenant"))
+	if s.admission.Limiter == nil || !slug.Valid() { // invalid slugs share their bucket already
+		return nil
+	}
+	known, err := s.core.SlugKnown(r.Context(), slug)
+	if err != nil || known {
+		return err
+	}
+	return s.allowAuth(r, ratelimit.Key{Tenant: unknownSlugsBucket}, s.admission.AuthLimit)
+}
+
+// unknownSlugsBucket names the bucket that slugs naming no tenant share; no
+// tenant ID or slug bucket can be named so.
+const unknownSlugsBucket tenant.ID = "auth/?"
+
 // allowAuth decides one request against key under lim; without a Limiter,
 // it allows.
 func (s *Server) allowAuth(r *http.Request, key ratelimit.Key, lim ratelimit.Limit) error {
@@ -103,6 +147,9 @@ func (s *Server) allowAuth(r *http.Request, key ratelimit.Key, lim ratelimit.Lim
 		return nil
 	}
 	s.metrics.Rejected("auth_rate")
+	if d := min(s.admission.AuthRefusalDelay, time.Duration(decision.RetryAfterSeconds())*time.Second); d > 0 {
+		s.admission.refusalWait(r.Context(), d)
+	}
 	return decision.Err()
 }
 

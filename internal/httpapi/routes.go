@@ -241,6 +241,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) erro
 	if err := s.admitLogin(r, p.Email); err != nil {
 		return err
 	}
+	if err := s.admitUnknownSlug(r); err != nil {
+		return err
+	}
 	pair, err := s.core.Login(r.Context(), tenant.Slug(r.PathValue("tenant")), p, rq.id)
 	if err != nil {
 		return err
