@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"sync"
 )
@@ -97,6 +98,22 @@ func (c *conn) close() error {
 	return errors.Join(errs...)
 }
 
+// discard closes c and its driver connection, which may be in a state no
+// later user must inherit, such as inside a transaction whose ROLLBACK
+// failed. close alone would hand the driver connection back to the
+// sql.DB's idle pool, from which the next Conn would take it as it is.
+func (c *conn) discard() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// The statements first, while their connection is open.
+	for q, s := range c.stmts {
+		s.Close()
+		delete(c.stmts, q)
+	}
+	c.sc.Raw(func(any) error { return driver.ErrBadConn }) // database/sql closes a connection reported bad
+	c.sc.Close()
+}
+
 // row is *sql.Row that can also carry a prepare error.
 type row struct {
 	r   *sql.Row
@@ -165,10 +182,10 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 	return newConn(sc, p.cache), nil
 }
 
-// put returns c to the pool, or closes it if it is broken.
+// put returns c to the pool, or discards it if it is broken.
 func (p *pool) put(c *conn, broken bool) {
 	if broken {
-		c.close()
+		c.discard()
 	} else {
 		p.mu.Lock()
 		p.idle = append(p.idle, c)

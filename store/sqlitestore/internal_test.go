@@ -628,3 +628,26 @@ func TestPragmas(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBrokenReaderDiscarded: a reader connection given back broken — here
+// left inside a transaction, as when a BEGIN's caller went away just as it
+// succeeded — is closed for good, not handed to the next read as it is.
+func TestBrokenReaderDiscarded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, &Options{ReadConns: 1})
+	ctx := b.ctx
+	readers := b.s.main.readers
+	c, err := readers.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	readers.put(c, true)
+	for i := range 3 {
+		if err := b.s.Ping(ctx); err != nil {
+			t.Fatalf("read %d after a broken connection was given back: %v", i, err)
+		}
+	}
+}
