@@ -59,11 +59,11 @@ type Admission struct {
 	LoginLimit ratelimit.Limit
 	// AuthRefusalDelay is how long a login or refresh refused by AuthLimit
 	// or LoginLimit waits before its 429 is sent: at most this, and no
-	// longer than the Retry-After it carries. Such requests carry no credential, so a
-	// client that floods them would otherwise get its refusals as fast as
-	// the server can write them and take every processor doing so; held,
-	// each connection gets at most one a second. Defaults to 1s; negative
-	// means no wait.
+	// longer than the Retry-After it carries. Such requests carry no
+	// credential, so a client that floods them would otherwise get its
+	// refusals as fast as the server can write them and take every
+	// processor doing so; held, each connection gets at most one a second.
+	// Defaults to 1s; negative means no wait.
 	AuthRefusalDelay time.Duration
 
 	// refusalWait waits for d or until ctx ends; tests replace it.
