@@ -141,6 +141,7 @@ func New(cfg Config) (*Core, error) {
 	c.apiKeys = newTTLCache[store.APIKeyID, cachedKey](c.cacheTTL)
 	c.plans = newTTLCache[string, *tenant.Plan](c.cacheTTL)
 	c.sessions = newTTLCache[sessionKey, bool](c.cacheTTL)
+	c.later.sem = make(chan struct{}, maxLaterAudits)
 	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, auth.TokenConfig{Issuer: or(cfg.Issuer, "bulkhead"), Audience: or(cfg.Audience, "bulkhead-api"),
 		TTL: orDuration(cfg.AccessTTL, 15*time.Minute), MaxTTL: cfg.MaxAccessTTL})
 	c.tokens.NowFunc = cfg.NowFunc

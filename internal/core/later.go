@@ -22,8 +22,7 @@ const maxLaterAudits = 64
 // to (a tenant that exists) than when there is none.
 type laterAudits struct {
 	wg      sync.WaitGroup
-	sem     chan struct{}
-	once    sync.Once
+	sem     chan struct{} // made by New
 	dropped atomic.Uint64
 }
 
@@ -31,7 +30,6 @@ type laterAudits struct {
 // the caller has returned.
 func (c *Core) auditLater(tid tenant.ID, ev audit.Event) {
 	l := &c.later
-	l.once.Do(func() { l.sem = make(chan struct{}, maxLaterAudits) })
 	select {
 	case l.sem <- struct{}{}:
 	default:

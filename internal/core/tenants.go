@@ -48,14 +48,8 @@ func (c *Core) Scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug)
 // SlugKnown reports whether slug names a tenant, from the same cache as
 // Scope: a slug that names none is answered as fast as one that does.
 func (c *Core) SlugKnown(ctx context.Context, slug tenant.Slug) (bool, error) {
-	if !slug.Valid() {
-		return false, nil
-	}
-	_, err := c.tenantBySlug(ctx, slug)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	t, err := c.loginTenant(ctx, slug)
+	return t != nil, err
 }
 
 // tenantBySlug serves from a cache that lives CacheTTL, so that the hot path

@@ -67,12 +67,9 @@ func (c *Core) UpdateUser(ctx context.Context, caller Caller, t *store.Tenant, i
 	var view *User
 	changed := false
 	err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
-		u, err := tx.GetUser(ctx, id)
+		u, err := userToChange(ctx, tx, caller, id)
 		if err != nil {
 			return err
-		}
-		if !access.CanGrant(caller.Principal, u.Role) {
-			return ErrForbidden
 		}
 		if u.Role == *p.Role {
 			view = userView(u)
@@ -113,12 +110,9 @@ func (c *Core) DeleteUser(ctx context.Context, caller Caller, t *store.Tenant, i
 	}
 	now := c.now()
 	err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
-		u, err := tx.GetUser(ctx, id)
+		u, err := userToChange(ctx, tx, caller, id)
 		if err != nil {
 			return err
-		}
-		if !access.CanGrant(caller.Principal, u.Role) {
-			return ErrForbidden
 		}
 		if u.Role == tenant.Owner {
 			if err := keepAnOwner(ctx, tx, u.ID); err != nil {
@@ -136,6 +130,19 @@ func (c *Core) DeleteUser(ctx context.Context, caller Caller, t *store.Tenant, i
 		c.endSessions(t.ID, id, "")
 	}
 	return err
+}
+
+// userToChange returns the user id, whom caller means to change or remove:
+// ErrForbidden if the user holds a role above the caller's own.
+func userToChange(ctx context.Context, tx store.Tx, caller Caller, id store.UserID) (*store.User, error) {
+	u, err := tx.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !access.CanGrant(caller.Principal, u.Role) {
+		return nil, ErrForbidden
+	}
+	return u, nil
 }
 
 // keepAnOwner returns errLastOwner unless the tenant has an owner besides
