@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/filter"
@@ -50,6 +52,25 @@ type Store interface {
 	DeleteTenant(ctx context.Context, tid tenant.ID, fn func(tx PlatformTx) error) error
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
+	// LookupAPIKey reads, in one transaction, the API key id of tenant tid
+	// together with the tenant's row and its plan: everything authenticating
+	// a request by that key and scoping it to its tenant needs. It returns
+	// ErrNotFound if the tenant or the key does not exist; a revoked key is
+	// returned with RevokedAt set.
+	LookupAPIKey(ctx context.Context, tid tenant.ID, id APIKeyID) (*KeyLookup, error)
+	// BuildIndexes brings the physical indexes of tenant tid's collection in
+	// line with its declared Indexes: it builds each index in state
+	// IndexBuilding and marks it IndexReady (or IndexFailed, with the
+	// reason, when its data violates a unique index), and drops physical
+	// indexes no longer declared. It runs outside any caller's transaction
+	// and never blocks other tenants' reads and writes for longer than a
+	// catalog update (PostgreSQL builds CONCURRENTLY). It returns
+	// ErrNotFound if the tenant or collection does not exist. Calling it
+	// again after a crash finishes what was left.
+	BuildIndexes(ctx context.Context, tid tenant.ID, collection CollectionName) error
+	// PendingIndexBuilds lists the collections, across all tenants, with an
+	// index still in state IndexBuilding: what a restarted node resumes.
+	PendingIndexBuilds(ctx context.Context) ([]IndexBuild, error)
 	// MaxConns is how many transactions can run at once before one waits
 	// for a database connection, at least 1. A scheduler in front of the
 	// store sizes its slots to it.
@@ -142,9 +163,19 @@ type Tx interface {
 	// revoked.
 	RefreshFamilyEnded(ctx context.Context, family string) (bool, error)
 
-	// PutCollection creates the collection or replaces its schema. It reports
-	// whether it created it. On replace, CreatedAt keeps its stored value.
+	// PutCollection creates the collection or replaces its schema and its
+	// declared indexes. It reports whether it created it. On replace,
+	// CreatedAt keeps its stored value. Each index of c.Indexes that was
+	// already declared with the same Fields and Unique keeps its stored
+	// State; a new one is stored in state IndexBuilding (c.Indexes' States
+	// are ignored), and Store.BuildIndexes builds it after the commit.
+	// Indexes no longer declared stop being used at once.
 	PutCollection(ctx context.Context, c *Collection) (created bool, err error)
+	// DeleteCollection removes the collection, its records and its
+	// indexes' declarations, and subtracts the records from the usage. It
+	// returns ErrNotFound if no collection has name. Physical indexes are
+	// dropped by the next Store.BuildIndexes of that name, or left unused.
+	DeleteCollection(ctx context.Context, name CollectionName) error
 	// GetCollection returns ErrNotFound if no collection has name.
 	GetCollection(ctx context.Context, name CollectionName) (*Collection, error)
 	// ListCollections returns every collection ordered by name.
@@ -152,7 +183,9 @@ type Tx interface {
 
 	// CreateRecord stores r with r.Version, which callers set to 1. It returns
 	// ErrNotFound if the collection does not exist and ErrConflict if the id
-	// is taken. It adds one record and len(r.Data) bytes to the usage.
+	// is taken, or a *UniqueError (which wraps ErrConflict) if a unique
+	// index of the collection already holds r's values. UpdateRecord
+	// returns *UniqueError likewise. It adds one record and len(r.Data) bytes to the usage.
 	CreateRecord(ctx context.Context, r *Record) error
 	// GetRecord returns ErrNotFound if the collection holds no record id.
 	GetRecord(ctx context.Context, collection CollectionName, id RecordID) (*Record, error)
@@ -300,9 +333,77 @@ type CollectionName string
 type Collection struct {
 	Name CollectionName
 	// Schema is the JSON Schema records must satisfy; nil means any object.
-	Schema    json.RawMessage
+	Schema json.RawMessage
+	// Indexes are the collection's declared secondary indexes, in declared
+	// order.
+	Indexes   []Index
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// Index is a secondary index declared on one tenant's collection. It holds
+// that collection's records only: a unique index makes its fields unique
+// within the collection, never across tenants.
+type Index struct {
+	// Fields are top-level data keys or the system fields of package
+	// filter, each optionally prefixed with "-" for descending order, such
+	// as ["owner", "-n"]. Records are keyed by each field's typed sort key
+	// (see filter.Order), then by id.
+	Fields []string
+	// Unique forbids two records with equal values in every field. Records
+	// lacking one of the fields (or holding null there) never conflict.
+	Unique bool
+	// State says whether the index is being built, serves queries, or
+	// failed to build.
+	State IndexState
+	// Error says why a build failed, such as duplicate values under a
+	// unique index; empty otherwise.
+	Error string
+}
+
+// Name is the index's name in answers and errors: its fields joined by
+// commas, such as "owner,-n".
+func (ix *Index) Name() string { return strings.Join(ix.Fields, ",") }
+
+// IndexState is the lifecycle state of a declared index.
+type IndexState string
+
+const (
+	// IndexBuilding indexes are declared but not yet built; queries do not
+	// use them and unique ones are not yet enforced.
+	IndexBuilding IndexState = "building"
+	// IndexReady indexes serve queries and enforce uniqueness.
+	IndexReady IndexState = "ready"
+	// IndexFailed indexes could not be built; see Index.Error. Declaring
+	// the collection's indexes again retries.
+	IndexFailed IndexState = "failed"
+)
+
+// IndexBuild names a collection whose indexes need building.
+type IndexBuild struct {
+	Tenant     tenant.ID
+	Collection CollectionName
+}
+
+// UniqueError is returned when a write would give two records of a
+// collection equal values under a unique index. It wraps ErrConflict.
+type UniqueError struct {
+	Collection CollectionName
+	// Index is the violated index's Name.
+	Index string
+}
+
+func (e *UniqueError) Error() string {
+	return fmt.Sprintf("unique index %q of collection %q: %v", e.Index, e.Collection, ErrConflict)
+}
+
+func (e *UniqueError) Unwrap() error { return ErrConflict }
+
+// KeyLookup is what Store.LookupAPIKey reads in one transaction.
+type KeyLookup struct {
+	Key    *APIKey
+	Tenant *Tenant
+	Plan   *tenant.Plan
 }
 
 // RecordID identifies a record within a tenant's collection. It is server
@@ -350,6 +451,8 @@ type ListRecordsParams struct {
 	After *RecordKey
 	// Limit is the page size, at least 1.
 	Limit int
+	// Count asks for RecordPage.Total.
+	Count bool
 }
 
 // RecordPage is one page of a listing.
@@ -357,6 +460,9 @@ type RecordPage struct {
 	Records []*Record
 	// Next is the key to continue from, or nil when no records remain.
 	Next *RecordKey
+	// Total is the number of records matching the filter, whatever the
+	// page, when ListRecordsParams.Count asked for it; else -1.
+	Total int64
 }
 
 // Usage is what a tenant currently stores.
