@@ -1,0 +1,31 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// The methods below are placeholders until declared indexes and the
+// one-transaction key lookup land in this backend; they fail plainly.
+
+var errPending = errors.New("pgstore: not implemented yet")
+
+// LookupAPIKey implements store.Store.
+func (s *Store) LookupAPIKey(ctx context.Context, tid tenant.ID, id store.APIKeyID) (*store.KeyLookup, error) {
+	return nil, errPending
+}
+
+// BuildIndexes implements store.Store.
+func (s *Store) BuildIndexes(ctx context.Context, tid tenant.ID, collection store.CollectionName) error {
+	return errPending
+}
+
+// PendingIndexBuilds implements store.Store.
+func (s *Store) PendingIndexBuilds(ctx context.Context) ([]store.IndexBuild, error) {
+	return nil, errPending
+}
+
+func (t *tx) DeleteCollection(ctx context.Context, name store.CollectionName) error { return errPending }
