@@ -4,6 +4,9 @@ package access
 
 import "github.com/bulkheadhq/bulkhead/tenant"
 
+// operatorOnly are the permissions no tenant role holds.
+var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true}
+
 // Permission is an action on a tenant's resources.
 type Permission string
 
@@ -82,4 +85,30 @@ func CanGrant(p *tenant.Principal, role tenant.Role) bool {
 		return true
 	}
 	return p.Role.AtLeast(role)
+}
+
+// Refusal says why p does not hold perm, in words safe to show to p: which
+// rule refused it, and nothing about other tenants. It is "" when Allowed.
+func Refusal(p *tenant.Principal, perm Permission) string {
+	switch {
+	case Allowed(p, perm):
+		return ""
+	case p.IsOperator():
+		return "the operator token does not reach a tenant's data; use a credential of the tenant"
+	case operatorOnly[perm]:
+		return "only the platform operator may do this"
+	}
+	return "this needs the " + string(minRole[perm]) + " role or above; the credential's role is " + string(p.Role)
+}
+
+// GrantRefusal says why p may not grant role, as Refusal does; "" when
+// CanGrant.
+func GrantRefusal(p *tenant.Principal, role tenant.Role) string {
+	if CanGrant(p, role) {
+		return ""
+	}
+	if !role.Valid() {
+		return "no such role"
+	}
+	return "a credential cannot grant, change or remove a role above its own (" + string(p.Role) + ")"
 }

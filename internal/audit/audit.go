@@ -13,6 +13,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 // Outcomes commonly recorded in Event.Outcome. Outcome is free-form; these
@@ -135,11 +136,11 @@ func New(cfg Config) *Log {
 // strings are replaced by U+FFFD, so that every backend stores them byte for
 // byte. Store errors are returned wrapped; the caller should then roll back
 // tx, since the write it audits must not commit without its entry.
-func (l *Log) Append(ctx context.Context, s store.AuditLog, chain string, ev Event) (*store.AuditEntry, error) {
+func (l *Log) Append(ctx context.Context, s store.AuditLog, chain Chain, ev Event) (*store.AuditEntry, error) {
 	if l.signer == nil {
 		return nil, ErrNoSigningKey
 	}
-	if chain == "" {
+	if !chain.valid() {
 		return nil, errors.New("append audit entry: no chain name")
 	}
 	head, headHash, err := s.AuditHead(ctx)
@@ -195,21 +196,21 @@ func clean(s string) string {
 
 // Hash returns the SHA-256 hash of e in the named chain, as described in the
 // package documentation. It reads every field of e except e.Hash.
-func Hash(chain string, e *store.AuditEntry) []byte {
+func Hash(chain Chain, e *store.AuditEntry) []byte {
 	sum := hashEntry(chain, e)
 	return sum[:]
 }
 
 // hashEntry is Hash without the allocation of its result.
-func hashEntry(chain string, e *store.AuditEntry) [sha256.Size]byte {
+func hashEntry(chain Chain, e *store.AuditEntry) [sha256.Size]byte {
 	var buf [512]byte // typical entries fit; longer ones grow it
 	return sha256.Sum256(entryPreimage(buf[:0], chain, e))
 }
 
 // entryPreimage appends the v1 encoding of e to b.
-func entryPreimage(b []byte, chain string, e *store.AuditEntry) []byte {
+func entryPreimage(b []byte, chain Chain, e *store.AuditEntry) []byte {
 	b = appendString(b, entryTag)
-	b = appendString(b, chain)
+	b = appendString(b, chain.name)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
 	b = appendString(b, e.Actor)
@@ -223,10 +224,10 @@ func entryPreimage(b []byte, chain string, e *store.AuditEntry) []byte {
 
 // CheckpointMessage returns the bytes a checkpoint's Ed25519 signature is
 // made over, as described in the package documentation.
-func CheckpointMessage(chain string, seq int64, hash []byte) []byte {
-	b := make([]byte, 0, 8+len(checkpointTag)+8+len(chain)+8+8+len(hash))
+func CheckpointMessage(chain Chain, seq int64, hash []byte) []byte {
+	b := make([]byte, 0, 8+len(checkpointTag)+8+len(chain.name)+8+8+len(hash))
 	b = appendString(b, checkpointTag)
-	b = appendString(b, chain)
+	b = appendString(b, chain.name)
 	b = binary.BigEndian.AppendUint64(b, uint64(seq))
 	return appendBytes(b, hash)
 }
@@ -240,3 +241,20 @@ func appendBytes(b, p []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
 	return append(b, p...)
 }
+
+// Chain names an audit chain: a tenant's (TenantChain) or the platform's.
+// Its text is part of every entry's hash, so that an entry cannot be moved
+// into another chain.
+type Chain struct{ name string }
+
+// PlatformChain is the platform's own chain, which records what the
+// operator does to tenants and plans.
+var PlatformChain = Chain{name: "platform"}
+
+// TenantChain names tenant id's chain by the tenant's ID.
+func TenantChain(id tenant.ID) Chain { return Chain{name: string(id)} }
+
+func (c Chain) valid() bool { return c.name != "" }
+
+// String returns the chain's name: the tenant's ID, or "platform".
+func (c Chain) String() string { return c.name }

@@ -55,7 +55,7 @@ func appendN(t testing.TB, l *Log, tx store.Tx, n int) {
 	t.Helper()
 	ctx := context.Background()
 	for i := range n {
-		if _, err := l.Append(ctx, tx, string(tx.Tenant()), testEvent(i)); err != nil {
+		if _, err := l.Append(ctx, tx, TenantChain(tx.Tenant()), testEvent(i)); err != nil {
 			t.Fatalf("Append(%d): %v", i, err)
 		}
 	}
@@ -80,7 +80,7 @@ func TestAppend(t *testing.T) {
 	}
 	prev := make([]byte, 32)
 	for i, ev := range events {
-		got, err := l.Append(ctx, tx, string(tx.Tenant()), ev)
+		got, err := l.Append(ctx, tx, TenantChain(tx.Tenant()), ev)
 		if err != nil {
 			t.Fatalf("Append(%d): %v", i, err)
 		}
@@ -88,7 +88,7 @@ func TestAppend(t *testing.T) {
 			Seq: int64(i + 1), Time: wantTimes[i], Actor: ev.Actor, Action: ev.Action, Resource: ev.Resource,
 			RequestID: ev.RequestID, Outcome: ev.Outcome, PrevHash: prev,
 		}
-		want.Hash = Hash(string(tenantA), want)
+		want.Hash = Hash(TenantChain(tenantA), want)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Append(%d) entry mismatch (-want +got):\n%s", i, diff)
 		}
@@ -97,7 +97,7 @@ func TestAppend(t *testing.T) {
 		if diff := cmp.Diff(got, tx.entry(int64(i+1))); diff != "" {
 			t.Errorf("Append(%d): stored entry differs from returned (-returned +stored):\n%s", i, diff)
 		}
-		if h := Hash(string(tenantA), tx.entry(int64(i+1))); !bytes.Equal(h, got.Hash) {
+		if h := Hash(TenantChain(tenantA), tx.entry(int64(i+1))); !bytes.Equal(h, got.Hash) {
 			t.Errorf("Append(%d): stored entry hashes to %x, want %x", i, h, got.Hash)
 		}
 		prev = got.Hash
@@ -140,7 +140,7 @@ func TestAppendCheckpoints(t *testing.T) {
 				if want := keyring.KeyID(pub); c.KeyID != want {
 					t.Errorf("checkpoint %d: KeyID = %q, want %q", c.Seq, c.KeyID, want)
 				}
-				if !ed25519.Verify(pub, CheckpointMessage(string(tenantA), c.Seq, c.Hash), c.Signature) {
+				if !ed25519.Verify(pub, CheckpointMessage(TenantChain(tenantA), c.Seq, c.Hash), c.Signature) {
 					t.Errorf("checkpoint %d: signature does not verify", c.Seq)
 				}
 				if want := now.Truncate(time.Microsecond); !c.Time.Equal(want) {
@@ -169,7 +169,7 @@ func TestAppendCleansStrings(t *testing.T) {
 	for _, tt := range tests {
 		l := New(Config{SigningKey: testKey(1)})
 		tx := newFakeAuditTx(tenantA)
-		e, err := l.Append(context.Background(), tx, string(tx.Tenant()), Event{Actor: tt.in, Action: tt.in, Resource: tt.in, RequestID: tt.in, Outcome: tt.in})
+		e, err := l.Append(context.Background(), tx, TenantChain(tx.Tenant()), Event{Actor: tt.in, Action: tt.in, Resource: tt.in, RequestID: tt.in, Outcome: tt.in})
 		if err != nil {
 			t.Fatalf("Append(%q): %v", tt.in, err)
 		}
@@ -206,7 +206,7 @@ func TestAppendErrors(t *testing.T) {
 			}
 			tx := newFakeAuditTx(tenantA)
 			tx.failOn = tt.failOn
-			_, err := New(cfg).Append(context.Background(), tx, string(tx.Tenant()), testEvent(0))
+			_, err := New(cfg).Append(context.Background(), tx, TenantChain(tx.Tenant()), testEvent(0))
 			if !errors.Is(err, tt.want) {
 				t.Errorf("Append error = %v, want %v", err, tt.want)
 			}
@@ -222,7 +222,7 @@ func TestAppendErrors(t *testing.T) {
 		l := New(Config{SigningKey: testKey(1)})
 		appendN(t, l, tx, 2)
 		tx.staleHead = true
-		if _, err := l.Append(context.Background(), tx, string(tx.Tenant()), testEvent(2)); !errors.Is(err, store.ErrConflict) {
+		if _, err := l.Append(context.Background(), tx, TenantChain(tx.Tenant()), testEvent(2)); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("Append with a stale head: error = %v, want store.ErrConflict", err)
 		}
 	})
@@ -275,7 +275,7 @@ func TestHashCoversEveryField(t *testing.T) {
 			Resource: "record:notes/1", RequestID: "req-1", Outcome: Success, PrevHash: bytes.Repeat([]byte{7}, 32),
 		}
 	}
-	baseHash := Hash(string(tenantA), base())
+	baseHash := Hash(TenantChain(tenantA), base())
 
 	tests := []struct {
 		name   string
@@ -300,7 +300,7 @@ func TestHashCoversEveryField(t *testing.T) {
 	for _, tt := range tests {
 		e := base()
 		tt.change(e)
-		if got := Hash(string(tt.tid), e); bytes.Equal(got, baseHash) {
+		if got := Hash(TenantChain(tt.tid), e); bytes.Equal(got, baseHash) {
 			t.Errorf("Hash after changing %s = %x, the unchanged hash", tt.name, got)
 		}
 	}
@@ -316,7 +316,7 @@ func TestHashCoversEveryField(t *testing.T) {
 	for _, tt := range same {
 		e := base()
 		tt.change(e)
-		if got := Hash(string(tenantA), e); !bytes.Equal(got, baseHash) {
+		if got := Hash(TenantChain(tenantA), e); !bytes.Equal(got, baseHash) {
 			t.Errorf("Hash after changing %s = %x, want unchanged %x", tt.name, got, baseHash)
 		}
 	}
@@ -325,11 +325,11 @@ func TestHashCoversEveryField(t *testing.T) {
 func TestCheckpointMessageDomains(t *testing.T) {
 	t.Parallel()
 	h := bytes.Repeat([]byte{9}, 32)
-	base := CheckpointMessage(string(tenantA), 100, h)
+	base := CheckpointMessage(TenantChain(tenantA), 100, h)
 	others := map[string][]byte{
-		"Tenant": CheckpointMessage(string(tenantB), 100, h),
-		"Seq":    CheckpointMessage(string(tenantA), 101, h),
-		"Hash":   CheckpointMessage(string(tenantA), 100, bytes.Repeat([]byte{8}, 32)),
+		"Tenant": CheckpointMessage(TenantChain(tenantB), 100, h),
+		"Seq":    CheckpointMessage(TenantChain(tenantA), 101, h),
+		"Hash":   CheckpointMessage(TenantChain(tenantA), 100, bytes.Repeat([]byte{8}, 32)),
 	}
 	for name, m := range others {
 		if bytes.Equal(m, base) {
@@ -337,7 +337,7 @@ func TestCheckpointMessageDomains(t *testing.T) {
 		}
 	}
 	// A checkpoint message can never be mistaken for an entry preimage.
-	if p := entryPreimage(nil, string(tenantA), &store.AuditEntry{Seq: 100}); bytes.HasPrefix(p, base[:8+len(checkpointTag)]) {
+	if p := entryPreimage(nil, TenantChain(tenantA), &store.AuditEntry{Seq: 100}); bytes.HasPrefix(p, base[:8+len(checkpointTag)]) {
 		t.Errorf("entry preimage starts with the checkpoint tag")
 	}
 }

@@ -77,7 +77,7 @@ func makeVectors() *vectors {
 	prev := genesis
 	for i, e := range chain {
 		e.PrevHash = prev
-		e.Hash = Hash(string(tenantA), e)
+		e.Hash = Hash(TenantChain(tenantA), e)
 		prev = e.Hash
 		v.Entries = append(v.Entries, newEntryVector(names[i], tenantA, e))
 	}
@@ -103,7 +103,7 @@ func makeVectors() *vectors {
 	}
 	for _, x := range edges {
 		e := *x.e
-		e.Hash = Hash(string(x.tid), &e)
+		e.Hash = Hash(TenantChain(x.tid), &e)
 		v.Entries = append(v.Entries, newEntryVector(x.name, x.tid, &e))
 	}
 
@@ -119,7 +119,7 @@ func makeVectors() *vectors {
 	} {
 		key := testKey(c.seed)
 		pub := key.Public().(ed25519.PublicKey)
-		msg := CheckpointMessage(string(c.tid), c.e.Seq, c.e.Hash)
+		msg := CheckpointMessage(TenantChain(c.tid), c.e.Seq, c.e.Hash)
 		v.Checkpoints = append(v.Checkpoints, checkpointVector{
 			Name: c.name, Seed: hex.EncodeToString(key.Seed()), PublicKey: hex.EncodeToString(pub),
 			KeyID: keyring.KeyID(pub), Tenant: c.tid, Seq: c.e.Seq, Hash: hex.EncodeToString(c.e.Hash),
@@ -133,7 +133,7 @@ func newEntryVector(name string, tid tenant.ID, e *store.AuditEntry) entryVector
 	return entryVector{
 		Name: name, Tenant: tid, Seq: e.Seq, Time: e.Time, TimeUnixMicro: e.Time.UnixMicro(),
 		Actor: e.Actor, Action: e.Action, Resource: e.Resource, RequestID: e.RequestID, Outcome: e.Outcome,
-		PrevHash: hex.EncodeToString(e.PrevHash), Preimage: hex.EncodeToString(entryPreimage(nil, string(tid), e)),
+		PrevHash: hex.EncodeToString(e.PrevHash), Preimage: hex.EncodeToString(entryPreimage(nil, TenantChain(tid), e)),
 		Hash: hex.EncodeToString(e.Hash),
 	}
 }
@@ -186,10 +186,10 @@ func TestGoldenVectorsFromFile(t *testing.T) {
 		}
 		e := &store.AuditEntry{Seq: x.Seq, Time: x.Time, Actor: x.Actor, Action: x.Action, Resource: x.Resource,
 			RequestID: x.RequestID, Outcome: x.Outcome, PrevHash: mustHex(t, x.PrevHash)}
-		if got := hex.EncodeToString(entryPreimage(nil, string(x.Tenant), e)); got != x.Preimage {
+		if got := hex.EncodeToString(entryPreimage(nil, TenantChain(x.Tenant), e)); got != x.Preimage {
 			t.Errorf("%s: preimage = %s, want %s", x.Name, got, x.Preimage)
 		}
-		if got := hex.EncodeToString(Hash(string(x.Tenant), e)); got != x.Hash {
+		if got := hex.EncodeToString(Hash(TenantChain(x.Tenant), e)); got != x.Hash {
 			t.Errorf("%s: Hash = %s, want %s", x.Name, got, x.Hash)
 		}
 	}
@@ -201,7 +201,7 @@ func TestGoldenVectorsFromFile(t *testing.T) {
 		if got := keyring.KeyID(pub); got != x.KeyID {
 			t.Errorf("%s: KeyID = %s, want %s", x.Name, got, x.KeyID)
 		}
-		msg := CheckpointMessage(string(x.Tenant), x.Seq, mustHex(t, x.Hash))
+		msg := CheckpointMessage(TenantChain(x.Tenant), x.Seq, mustHex(t, x.Hash))
 		if got := hex.EncodeToString(msg); got != x.Message {
 			t.Errorf("%s: CheckpointMessage = %s, want %s", x.Name, got, x.Message)
 		}

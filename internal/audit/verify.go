@@ -101,13 +101,13 @@ func (o *VerifyOptions) validate() error {
 // OK false. Errors are the store's, wrapped. It reads the chain in pages of
 // 1,000 entries and holds one page at a time; run it in a ReadTenant
 // transaction so that it sees one snapshot.
-func (l *Log) Verify(ctx context.Context, s store.AuditLog, chain string) (*Report, error) {
+func (l *Log) Verify(ctx context.Context, s store.AuditLog, chain Chain) (*Report, error) {
 	return l.VerifyWith(ctx, s, chain, VerifyOptions{})
 }
 
 // VerifyWith is Verify with the further checks of opts. It returns an error
 // if opts is invalid.
-func (l *Log) VerifyWith(ctx context.Context, s store.AuditLog, chain string, opts VerifyOptions) (*Report, error) {
+func (l *Log) VerifyWith(ctx context.Context, s store.AuditLog, chain Chain, opts VerifyOptions) (*Report, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("verify audit chain: %w", err)
 	}
@@ -120,7 +120,7 @@ func (l *Log) VerifyWith(ctx context.Context, s store.AuditLog, chain string, op
 type walk struct {
 	log   *Log
 	s     store.AuditLog
-	chain string
+	chain Chain
 	opts  VerifyOptions
 	rep   Report
 

@@ -60,7 +60,7 @@ func (b *testBundle) ok(length int64) *Report {
 
 func verify(t *testing.T, l *Log, tx store.Tx, opts VerifyOptions) *Report {
 	t.Helper()
-	got, err := l.VerifyWith(context.Background(), tx, string(tx.Tenant()), opts)
+	got, err := l.VerifyWith(context.Background(), tx, TenantChain(tx.Tenant()), opts)
 	if err != nil {
 		t.Fatalf("VerifyWith: %v", err)
 	}
@@ -174,7 +174,7 @@ func tamperCases() []tamperCase {
 		add(fmt.Sprintf("EditAndRehash/At%d", p), func(b *testBundle, tx *fakeAuditTx) {
 			e := tx.entry(p)
 			e.Outcome = Denied
-			e.Hash = Hash(string(tx.tid), e)
+			e.Hash = Hash(TenantChain(tx.tid), e)
 		}, want)
 
 		// Deleting the last entry leaves its checkpoint beyond the end.
@@ -221,11 +221,11 @@ func tamperCases() []tamperCase {
 		add(fmt.Sprintf("CheckpointSignedByUnknownKey/At%d", c), func(b *testBundle, tx *fakeAuditTx) {
 			cp := tx.checkpoint(c)
 			cp.KeyID = keyring.KeyID(other.Public().(ed25519.PublicKey))
-			cp.Signature = ed25519.Sign(other, CheckpointMessage(string(tx.tid), cp.Seq, cp.Hash))
+			cp.Signature = ed25519.Sign(other, CheckpointMessage(TenantChain(tx.tid), cp.Seq, cp.Hash))
 		}, failsAt(c, ReasonCheckpointKey))
 		add(fmt.Sprintf("CheckpointForgedWithUnknownKeyUnderKnownID/At%d", c), func(b *testBundle, tx *fakeAuditTx) {
 			cp := tx.checkpoint(c)
-			cp.Signature = ed25519.Sign(other, CheckpointMessage(string(tx.tid), cp.Seq, cp.Hash))
+			cp.Signature = ed25519.Sign(other, CheckpointMessage(TenantChain(tx.tid), cp.Seq, cp.Hash))
 		}, failsAt(c, ReasonCheckpointSignature))
 		add(fmt.Sprintf("CheckpointEditKeyID/At%d", c),
 			func(b *testBundle, tx *fakeAuditTx) { tx.checkpoint(c).KeyID = "0000000000000000" },
@@ -234,7 +234,7 @@ func tamperCases() []tamperCase {
 		add(fmt.Sprintf("CheckpointWrongHash/At%d", c), func(b *testBundle, tx *fakeAuditTx) {
 			cp := tx.checkpoint(c)
 			cp.Hash = tx.entry(c - 1).Hash
-			cp.Signature = ed25519.Sign(b.key, CheckpointMessage(string(tx.tid), cp.Seq, cp.Hash))
+			cp.Signature = ed25519.Sign(b.key, CheckpointMessage(TenantChain(tx.tid), cp.Seq, cp.Hash))
 		}, failsAt(c, ReasonCheckpointMismatch))
 		// Moving a checkpoint to the next Seq breaks its signature there.
 		add(fmt.Sprintf("CheckpointEditSeq/At%d", c), func(b *testBundle, tx *fakeAuditTx) {
@@ -294,7 +294,7 @@ func TestVerifyOtherTenant(t *testing.T) {
 	prev := genesis
 	for _, e := range tx.entries {
 		e.PrevHash = prev
-		e.Hash = Hash(string(tenantB), e)
+		e.Hash = Hash(TenantChain(tenantB), e)
 		prev = e.Hash
 	}
 	for _, c := range tx.checkpoints {
@@ -364,7 +364,7 @@ func TestVerifyPinned(t *testing.T) {
 		} else {
 			e.PrevHash = rewritten.entry(seq - 1).Hash
 		}
-		e.Hash = Hash(string(rewritten.tid), e)
+		e.Hash = Hash(TenantChain(rewritten.tid), e)
 	}
 	if got := verify(t, b.log, truncated, VerifyOptions{}); !got.OK || got.Length != 2530 {
 		t.Errorf("truncated after last checkpoint: Verify = %+v, want OK with Length 2530 (undetectable without a pin)", got)
@@ -432,7 +432,7 @@ func TestVerifyInvalidOptions(t *testing.T) {
 		{"HashWithoutSeq", VerifyOptions{PinnedHash: make([]byte, 32)}},
 	}
 	for _, tt := range tests {
-		if got, err := b.log.VerifyWith(context.Background(), b.chain, string(b.chain.Tenant()), tt.opts); err == nil {
+		if got, err := b.log.VerifyWith(context.Background(), b.chain, TenantChain(b.chain.Tenant()), tt.opts); err == nil {
 			t.Errorf("VerifyWith(%s) = %+v, nil; want an error", tt.name, got)
 		}
 	}
@@ -444,7 +444,7 @@ func TestVerifyStoreErrors(t *testing.T) {
 	for _, method := range []string{"ListAudit", "ListAuditCheckpoints"} {
 		tx := b.chain.clone()
 		tx.failOn = method
-		got, err := b.log.Verify(context.Background(), tx, string(tx.Tenant()))
+		got, err := b.log.Verify(context.Background(), tx, TenantChain(tx.Tenant()))
 		if !errors.Is(err, errFake) {
 			t.Errorf("Verify with failing %s = %+v, %v; want error wrapping %v", method, got, err, errFake)
 		}
@@ -455,7 +455,7 @@ func TestVerifyStoreErrors(t *testing.T) {
 	early := cloneCheckpoint(tx.checkpoints[0])
 	early.Seq = 50
 	tx.checkpoints = append(tx.checkpoints, early) // [100, 50]
-	if got, err := b.log.Verify(context.Background(), tx, string(tx.Tenant())); err == nil {
+	if got, err := b.log.Verify(context.Background(), tx, TenantChain(tx.Tenant())); err == nil {
 		t.Errorf("Verify with checkpoints out of order = %+v, nil; want an error", got)
 	}
 }
@@ -463,7 +463,7 @@ func TestVerifyStoreErrors(t *testing.T) {
 func TestVerifyHeadIsEntryHash(t *testing.T) {
 	t.Parallel()
 	b := setup(t, 5)
-	got, err := b.log.Verify(context.Background(), b.chain, string(b.chain.Tenant()))
+	got, err := b.log.Verify(context.Background(), b.chain, TenantChain(b.chain.Tenant()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -280,16 +280,19 @@ func (e *env) provision(ctx context.Context, tab *tenantTable, n, conns int,
 // through the library, as the command line does.
 func (e *env) provisionCore(ctx context.Context, i int) (string, string, error) {
 	c := e.target.App.Core()
-	op := core.Operator("bench")
 	slug := tenant.Slug(e.setup.slug("t", i))
-	if _, err := c.CreateTenant(ctx, op, core.CreateTenantParams{Slug: slug, Name: string(slug), Plan: planUnlimited}, nil); err != nil {
-		return "", "", err
-	}
-	t, err := c.Scope(ctx, op.Principal, slug)
+	ctl, err := c.Control(core.Operator(), "bench")
 	if err != nil {
 		return "", "", err
 	}
-	k, err := c.CreateAPIKey(ctx, op, t, core.CreateAPIKeyParams{Name: "bench", Role: tenant.Admin})
+	if _, err := ctl.CreateTenant(ctx, core.CreateTenantParams{Slug: slug, Name: string(slug), Plan: planUnlimited}, nil); err != nil {
+		return "", "", err
+	}
+	op, err := c.Scope(ctx, core.Operator(), slug, "bench")
+	if err != nil {
+		return "", "", err
+	}
+	k, err := op.CreateAPIKey(ctx, core.CreateAPIKeyParams{Name: "bench", Role: tenant.Admin})
 	if err != nil {
 		return "", "", err
 	}
@@ -297,11 +300,14 @@ func (e *env) provisionCore(ctx context.Context, i int) (string, string, error) 
 	if err != nil {
 		return "", "", err
 	}
-	caller := core.Caller{Principal: p, RequestID: "bench"}
-	if _, err := c.PutCollection(ctx, caller, t, collection, core.PutCollectionParams{}); err != nil {
+	sc, err := c.Scope(ctx, p, slug, "bench")
+	if err != nil {
 		return "", "", err
 	}
-	rec, err := c.CreateRecord(ctx, caller, t, collection, recordBody(int64(i)), nil)
+	if _, err := sc.PutCollection(ctx, collection, core.PutCollectionParams{}); err != nil {
+		return "", "", err
+	}
+	rec, err := sc.CreateRecord(ctx, collection, recordBody(int64(i)), nil)
 	if err != nil {
 		return "", "", err
 	}

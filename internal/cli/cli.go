@@ -172,7 +172,11 @@ func newTenant(o *options) *cobra.Command {
 				p.Name = string(p.Slug)
 			}
 			return o.withApp(func(app *bulkhead.App) error {
-				t, err := app.Core().CreateTenant(cmd.Context(), core.Operator("cli"), p, nil)
+				ctl, err := app.Core().Control(core.Operator(), "cli")
+				if err != nil {
+					return explain(err)
+				}
+				t, err := ctl.CreateTenant(cmd.Context(), p, nil)
 				if err != nil {
 					return explain(err)
 				}
@@ -193,10 +197,14 @@ func newTenant(o *options) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.withApp(func(app *bulkhead.App) error {
+				ctl, err := app.Core().Control(core.Operator(), "cli")
+				if err != nil {
+					return explain(err)
+				}
 				var all []*core.Tenant
 				cursor := ""
 				for {
-					page, err := app.Core().ListTenants(cmd.Context(), core.Operator("cli"), cursor, limit)
+					page, err := ctl.ListTenants(cmd.Context(), cursor, limit)
 					if err != nil {
 						return explain(err)
 					}
@@ -217,12 +225,15 @@ func newTenant(o *options) *cobra.Command {
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.withApp(func(app *bulkhead.App) error {
-					c, op := app.Core(), core.Operator("cli")
-					t, err := c.Scope(cmd.Context(), op.Principal, tenant.Slug(args[0]))
+					ctl, err := app.Core().Control(core.Operator(), "cli")
 					if err != nil {
 						return explain(err)
 					}
-					view, err := c.UpdateTenant(cmd.Context(), op, t, core.UpdateTenantParams{Status: &status})
+					sc, err := app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(args[0]), "cli")
+					if err != nil {
+						return explain(err)
+					}
+					view, err := ctl.UpdateTenant(cmd.Context(), sc, core.UpdateTenantParams{Status: &status})
 					if err != nil {
 						return explain(err)
 					}
@@ -246,12 +257,11 @@ func newKey(o *options) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Role = tenant.Role(role)
 			return o.withApp(func(app *bulkhead.App) error {
-				c, op := app.Core(), core.Operator("cli")
-				t, err := c.Scope(cmd.Context(), op.Principal, tenant.Slug(slug))
+				sc, err := app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli")
 				if err != nil {
 					return explain(err)
 				}
-				k, err := c.CreateAPIKey(cmd.Context(), op, t, p)
+				k, err := sc.CreateAPIKey(cmd.Context(), p)
 				if err != nil {
 					return explain(err)
 				}
@@ -282,15 +292,18 @@ func newAudit(o *options) *cobra.Command {
 				return errors.New("give exactly one of --tenant SLUG or --platform")
 			}
 			return o.withApp(func(app *bulkhead.App) error {
-				c, op := app.Core(), core.Operator("cli")
+				c := app.Core()
 				var v *core.AuditVerification
 				var err error
 				if platform {
-					v, err = c.VerifyPlatformAudit(cmd.Context(), op)
+					var ctl *core.Control
+					if ctl, err = c.Control(core.Operator(), "cli"); err == nil {
+						v, err = ctl.VerifyPlatformAudit(cmd.Context())
+					}
 				} else {
-					var t *store.Tenant
-					if t, err = c.Scope(cmd.Context(), op.Principal, tenant.Slug(slug)); err == nil {
-						v, err = c.VerifyAudit(cmd.Context(), op, t)
+					var sc *core.Scope
+					if sc, err = c.Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli"); err == nil {
+						v, err = sc.VerifyAudit(cmd.Context())
 					}
 				}
 				if err != nil {

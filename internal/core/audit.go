@@ -6,31 +6,32 @@ import (
 	"strconv"
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
+	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/store"
 )
 
-// ListAudit returns t's audit entries after seq after. The next cursor is
-// the last entry's seq, to pass as after.
-func (c *Core) ListAudit(ctx context.Context, caller Caller, t *store.Tenant, after int64, limit int) (*List[AuditEntry], error) {
-	if err := allow(caller, access.ReadAudit); err != nil {
+// ListAudit returns the tenant's audit entries after seq after. The next
+// cursor is the last entry's seq, to pass as after.
+func (s *Scope) ListAudit(ctx context.Context, after int64, limit int) (*List[AuditEntry], error) {
+	if err := s.allow(access.ReadAudit); err != nil {
 		return nil, err
 	}
-	return c.listAudit(ctx, after, limit, func(fn func(store.AuditLog) error) error {
-		return c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) error { return fn(tx) })
+	return listAudit(ctx, after, limit, func(fn func(store.AuditLog) error) error {
+		return s.read(ctx, func(tx store.Tx) error { return fn(tx) })
 	})
 }
 
 // ListPlatformAudit returns the platform chain's entries after seq after.
-func (c *Core) ListPlatformAudit(ctx context.Context, caller Caller, after int64, limit int) (*List[AuditEntry], error) {
-	if err := allow(caller, access.ManageTenants); err != nil {
+func (ct *Control) ListPlatformAudit(ctx context.Context, after int64, limit int) (*List[AuditEntry], error) {
+	if err := ct.check(); err != nil {
 		return nil, err
 	}
-	return c.listAudit(ctx, after, limit, func(fn func(store.AuditLog) error) error {
-		return c.store.ReadPlatform(ctx, func(tx store.PlatformTx) error { return fn(tx) })
+	return listAudit(ctx, after, limit, func(fn func(store.AuditLog) error) error {
+		return ct.core.store.ReadPlatform(ctx, func(tx store.PlatformTx) error { return fn(tx) })
 	})
 }
 
-func (c *Core) listAudit(ctx context.Context, after int64, limit int, read func(func(store.AuditLog) error) error) (*List[AuditEntry], error) {
+func listAudit(ctx context.Context, after int64, limit int, read func(func(store.AuditLog) error) error) (*List[AuditEntry], error) {
 	if limit == 0 {
 		limit = DefaultLimit
 	}
@@ -59,35 +60,35 @@ func (c *Core) listAudit(ctx context.Context, after int64, limit int, read func(
 	return page, nil
 }
 
-// VerifyAudit walks t's whole chain and its signed checkpoints. A broken
-// chain is a successful verification with OK false, not an error. The
-// operator may verify (the result reveals no tenant data) but not read.
-func (c *Core) VerifyAudit(ctx context.Context, caller Caller, t *store.Tenant) (*AuditVerification, error) {
-	if err := allow(caller, access.VerifyAudit); err != nil {
+// VerifyAudit walks the tenant's whole chain and its signed checkpoints. A
+// broken chain is a successful verification with OK false, not an error.
+// The operator may verify (the result reveals no tenant data) but not read.
+func (s *Scope) VerifyAudit(ctx context.Context) (*AuditVerification, error) {
+	if err := s.allow(access.VerifyAudit); err != nil {
 		return nil, err
 	}
 	var v *AuditVerification
-	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
-		v, err = c.verify(ctx, tx, string(t.ID))
+	err := s.read(ctx, func(tx store.Tx) (err error) {
+		v, err = s.core.verify(ctx, tx, audit.TenantChain(s.tenant.ID))
 		return err
 	})
 	return v, err
 }
 
 // VerifyPlatformAudit verifies the platform chain.
-func (c *Core) VerifyPlatformAudit(ctx context.Context, caller Caller) (*AuditVerification, error) {
-	if err := allow(caller, access.ManageTenants); err != nil {
+func (ct *Control) VerifyPlatformAudit(ctx context.Context) (*AuditVerification, error) {
+	if err := ct.check(); err != nil {
 		return nil, err
 	}
 	var v *AuditVerification
-	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
-		v, err = c.verify(ctx, tx, PlatformChain)
+	err := ct.core.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
+		v, err = ct.core.verify(ctx, tx, audit.PlatformChain)
 		return err
 	})
 	return v, err
 }
 
-func (c *Core) verify(ctx context.Context, log store.AuditLog, chain string) (*AuditVerification, error) {
+func (c *Core) verify(ctx context.Context, log store.AuditLog, chain audit.Chain) (*AuditVerification, error) {
 	r, err := c.audit.Verify(ctx, log, chain)
 	if err != nil {
 		return nil, err

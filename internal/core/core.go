@@ -1,7 +1,11 @@
 // Package core performs bulkhead's operations — validation, authorization,
 // the tenant-scoped transaction and its audit entry — for the HTTP API and
-// the command line alike. Callers resolve who is asking (a Caller) and which
-// tenant is addressed; core decides whether it is allowed and does it.
+// the command line alike, in three parts: identity (Authenticate, Login,
+// Refresh, and a tenant's users and API keys), the control plane (Control:
+// tenants and plans, the operator's only) and tenant data (Scope: every
+// operation on one tenant's data is a method of a Scope, which binds a
+// principal to a tenant it may address). core returns domain errors
+// (*Error, its sentinels and the store's); callers map them to answers.
 package core
 
 import (
@@ -16,12 +20,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/auth"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
-	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -89,7 +91,7 @@ type Core struct {
 	mu       sync.RWMutex
 	tenants  *ttlCache[tenant.Slug, *store.Tenant]
 	apiKeys  *ttlCache[store.APIKeyID, cachedKey]
-	keyGen   uint64 // incremented by every revocation of a key or session
+	gen      uint64 // incremented by every invalidation, so that a lookup racing with one caches nothing
 	plans    *ttlCache[string, *tenant.Plan]
 	sessions *ttlCache[sessionKey, bool] // whether an access token's session goes on
 }
@@ -162,41 +164,6 @@ func New(cfg Config) (*Core, error) {
 // Tokens returns the access token issuer, for publishing its public keys.
 func (c *Core) Tokens() *auth.Tokens { return c.tokens }
 
-// Caller is who asks for an operation, and the request it belongs to.
-type Caller struct {
-	Principal *tenant.Principal
-	// RequestID is recorded in audit entries.
-	RequestID string
-}
-
-// Operator returns a Caller for the platform operator, such as the command
-// line acting on the database directly.
-func Operator(requestID string) Caller {
-	return Caller{Principal: &tenant.Principal{Kind: tenant.ActorOperator}, RequestID: requestID}
-}
-
-// Errors that callers map to responses. Client mistakes are returned as
-// *problem.Details; these are the rest.
-var (
-	// ErrUnauthorized means the credential is missing, malformed, unknown,
-	// expired or revoked.
-	ErrUnauthorized = errors.New("unauthorized")
-	// ErrInvalidCredentials means a login or refresh was refused.
-	ErrInvalidCredentials = errors.New("invalid credentials")
-	// ErrForbidden means the principal lacks the permission.
-	ErrForbidden = errors.New("forbidden")
-	// ErrTenantSuspended means the addressed tenant is suspended.
-	ErrTenantSuspended = errors.New("tenant suspended")
-)
-
-// allow returns ErrForbidden unless the caller holds perm.
-func allow(caller Caller, perm access.Permission) error {
-	if caller.Principal == nil || !access.Allowed(caller.Principal, perm) {
-		return ErrForbidden
-	}
-	return nil
-}
-
 // isOperatorToken compares in constant time, over hashes so that the
 // token's length does not leak either.
 func (c *Core) isOperatorToken(token string) bool {
@@ -218,9 +185,4 @@ func orDuration(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-// invalid is a 400 for one bad field.
-func invalid(field, msg string) *problem.Details {
-	return problem.New(400, problem.CodeInvalidRequest, msg).WithErrors(problem.FieldError{Field: field, Message: msg})
 }

@@ -5,10 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"strings"
-
-	"github.com/bulkheadhq/bulkhead/problem"
 )
 
 // maxCursorLen bounds the work spent on a cursor before its MAC is checked.
@@ -31,8 +28,7 @@ func (c *Core) sealCursor(scope, binding string, key any) string {
 // Any other cursor — forged, truncated, from another tenant, collection or
 // query — is a 400 invalid_cursor.
 func (c *Core) openCursor(cursor, scope, binding string, key any) error {
-	bad := problem.New(http.StatusBadRequest, problem.CodeInvalidCursor,
-		"the cursor is not valid for this listing; start again without it")
+	bad := &Error{Kind: KindInvalidCursor, Field: "cursor", Detail: "the cursor is not valid for this listing; start again without it", Pos: -1}
 	if len(cursor) > maxCursorLen {
 		return bad
 	}
@@ -62,3 +58,6 @@ func (c *Core) cursorMAC(scope, binding string, payload []byte) []byte {
 	h.Write(payload)
 	return h.Sum(nil)[:16]
 }
+
+// platformCursor is the scope of the control plane's cursors.
+const platformCursor = "platform"

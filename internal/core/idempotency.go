@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 )
 
@@ -50,8 +48,7 @@ func replay[T any](ctx context.Context, s idempotencyStore, idem *Idempotency, n
 		return zero, err
 	}
 	if !bytes.Equal(rec.RequestHash, idem.RequestHash) {
-		return zero, problem.New(http.StatusUnprocessableEntity, problem.CodeIdempotencyKeyReused,
-			"this Idempotency-Key was used for a different request")
+		return zero, &Error{Kind: KindIdempotencyKeyReused, Field: "Idempotency-Key", Detail: "this Idempotency-Key was used for a different request", Pos: -1}
 	}
 	var res T
 	if err := json.Unmarshal(rec.Response, &res); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"errors"
-	"net/http"
 	"net/mail"
 	"strings"
 	"unicode/utf8"
@@ -12,7 +11,6 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/auth"
-	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -51,7 +49,7 @@ func (c *Core) checkSession(ctx context.Context, claims *auth.AccessClaims) erro
 	now := c.now()
 	c.mu.RLock()
 	live, hit := c.sessions.get(key, now)
-	gen := c.keyGen
+	gen := c.gen
 	c.mu.RUnlock()
 	if !hit {
 		err := c.store.ReadTenant(ctx, claims.Tenant, func(tx store.Tx) error {
@@ -67,7 +65,7 @@ func (c *Core) checkSession(ctx context.Context, claims *auth.AccessClaims) erro
 			return err
 		}
 		c.mu.Lock()
-		if c.keyGen == gen {
+		if c.gen == gen {
 			c.sessions.put(key, live, now)
 		}
 		c.mu.Unlock()
@@ -76,18 +74,6 @@ func (c *Core) checkSession(ctx context.Context, claims *auth.AccessClaims) erro
 		return ErrUnauthorized
 	}
 	return nil
-}
-
-// endSessions forgets what this node knows of the sessions of user in tid
-// (of one family, or all when family is ""), so that their access tokens
-// are checked again at their next use.
-func (c *Core) endSessions(tid tenant.ID, user store.UserID, family string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.keyGen++
-	c.sessions.deleteKeyFunc(func(k sessionKey) bool {
-		return k.tenant == tid && k.user == user && (family == "" || k.session == family)
-	})
 }
 
 // authenticateKey checks an API key against its stored keyed hash. Resolved
@@ -103,7 +89,7 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	now := c.now()
 	c.mu.RLock()
 	ck, hit := c.apiKeys.get(id, now)
-	gen := c.keyGen
+	gen := c.gen
 	c.mu.RUnlock()
 	if hit {
 		if ck.principal == nil || !hmac.Equal(ck.hash, hash) {
@@ -127,7 +113,7 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 		ck = cachedKey{hash: k.Hash, principal: &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(owned), Role: k.Role}}
 	}
 	c.mu.Lock()
-	if c.keyGen == gen {
+	if c.gen == gen {
 		c.apiKeys.put(owned, ck, now)
 	}
 	c.mu.Unlock()
@@ -202,7 +188,7 @@ func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, reque
 		if pair, err = c.issueTokens(ctx, tx, u, newID()); err != nil {
 			return err
 		}
-		_, err = c.audit.Append(ctx, tx, string(t.ID), ev)
+		_, err = c.audit.Append(ctx, tx, audit.TenantChain(t.ID), ev)
 		return err
 	})
 	return pair, err
@@ -307,7 +293,7 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 				return err
 			}
 			ev.Action, ev.Outcome = "auth.refresh_reuse", audit.Denied
-			_, err := c.audit.Append(ctx, tx, string(t.ID), ev)
+			_, err := c.audit.Append(ctx, tx, audit.TenantChain(t.ID), ev)
 			return err
 		}
 		// Only a holder of a real token learns that the tenant is suspended.
@@ -333,7 +319,7 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 		if pair, err = c.issueTokens(ctx, tx, u, rt.Family); err != nil {
 			return err
 		}
-		_, err = c.audit.Append(ctx, tx, string(t.ID), ev)
+		_, err = c.audit.Append(ctx, tx, audit.TenantChain(t.ID), ev)
 		return err
 	})
 	if err == nil && reused {
@@ -350,17 +336,17 @@ type CreateUserParams struct {
 	Role     tenant.Role `json:"role"`
 }
 
-// CreateUser adds a user to t. Nobody can create a user with more power than
-// they hold.
-func (c *Core) CreateUser(ctx context.Context, caller Caller, t *store.Tenant, p CreateUserParams, idem *Idempotency) (*User, error) {
-	if err := allow(caller, access.CreateUser); err != nil {
+// CreateUser adds a user to the tenant. Nobody can create a user with more
+// power than they hold.
+func (s *Scope) CreateUser(ctx context.Context, p CreateUserParams, idem *Idempotency) (*User, error) {
+	if err := s.allow(access.CreateUser); err != nil {
 		return nil, err
 	}
 	if !p.Role.Valid() {
 		return nil, invalid("role", "role must be owner, admin, member or viewer")
 	}
-	if !access.CanGrant(caller.Principal, p.Role) {
-		return nil, ErrForbidden
+	if err := s.canGrant(p.Role); err != nil {
+		return nil, err
 	}
 	email := normalizeEmail(p.Email)
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
@@ -369,13 +355,13 @@ func (c *Core) CreateUser(ctx context.Context, caller Caller, t *store.Tenant, p
 	if err := auth.ValidatePassword(p.Password); err != nil {
 		return nil, invalid("password", err.Error())
 	}
-	hash, err := c.passwords.Hash(ctx, t.ID, p.Password)
+	hash, err := s.core.passwords.Hash(ctx, s.tenant.ID, p.Password)
 	if err != nil {
 		return nil, err
 	}
-	now := c.now()
+	now := s.core.now()
 	var view *User
-	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		var err error
 		if view, err = replay[*User](ctx, tx, idem, now); err != nil || view != nil {
 			return err
@@ -385,14 +371,13 @@ func (c *Core) CreateUser(ctx context.Context, caller Caller, t *store.Tenant, p
 			return err
 		}
 		view = userView(u)
-		if _, err := c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: "user.create", Resource: "user:" + string(u.ID), RequestID: caller.RequestID, Outcome: audit.Success}); err != nil {
+		if err := s.append(ctx, tx, s.event("user.create", "user:"+string(u.ID))); err != nil {
 			return err
 		}
 		return remember(ctx, tx, idem, now, view)
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return nil, problem.New(http.StatusConflict, problem.CodeConflict, "a user with this email exists")
+		return nil, &Error{Kind: KindConflict, Field: "email", Detail: "a user with this email exists", Pos: -1}
 	}
 	return view, err
 }
@@ -409,34 +394,32 @@ type CreateAPIKeyParams struct {
 	Role tenant.Role `json:"role"`
 }
 
-// CreateAPIKey issues a key for t. The key is returned once and only its
-// keyed hash is stored.
-func (c *Core) CreateAPIKey(ctx context.Context, caller Caller, t *store.Tenant, p CreateAPIKeyParams) (*NewAPIKey, error) {
-	if err := allow(caller, access.CreateAPIKey); err != nil {
+// CreateAPIKey issues a key for the tenant. The key is returned once and
+// only its keyed hash is stored.
+func (s *Scope) CreateAPIKey(ctx context.Context, p CreateAPIKeyParams) (*NewAPIKey, error) {
+	if err := s.allow(access.CreateAPIKey); err != nil {
 		return nil, err
 	}
 	if !p.Role.Valid() {
 		return nil, invalid("role", "role must be owner, admin, member or viewer")
 	}
-	if !access.CanGrant(caller.Principal, p.Role) {
-		return nil, ErrForbidden
+	if err := s.canGrant(p.Role); err != nil {
+		return nil, err
 	}
 	if p.Name == "" || len(p.Name) > 100 || !utf8.ValidString(p.Name) {
 		return nil, invalid("name", "name must be 1 to 100 bytes of UTF-8")
 	}
-	id, key, err := auth.NewAPIKey(c.keyEnv, t.ID)
+	id, key, err := auth.NewAPIKey(s.core.keyEnv, s.tenant.ID)
 	if err != nil {
 		return nil, err
 	}
-	now := c.now()
-	k := &store.APIKey{ID: id, Name: p.Name, Role: p.Role, Hash: c.keyHasher.Hash(key), CreatedBy: caller.Principal.Actor(), CreatedAt: now}
-	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+	now := s.core.now()
+	k := &store.APIKey{ID: id, Name: p.Name, Role: p.Role, Hash: s.core.keyHasher.Hash(key), CreatedBy: s.principal.Actor(), CreatedAt: now}
+	err = s.write(ctx, func(tx store.Tx) error {
 		if err := tx.CreateAPIKey(ctx, k); err != nil {
 			return err
 		}
-		_, err := c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: "api_key.create", Resource: "api_key:" + string(id), RequestID: caller.RequestID, Outcome: audit.Success})
-		return err
+		return s.append(ctx, tx, s.event("api_key.create", "api_key:"+string(id)))
 	})
 	if err != nil {
 		return nil, err
@@ -444,13 +427,14 @@ func (c *Core) CreateAPIKey(ctx context.Context, caller Caller, t *store.Tenant,
 	return &NewAPIKey{APIKey: *apiKeyView(k), Key: key}, nil
 }
 
-// ListAPIKeys lists t's keys, revoked ones included, without secrets.
-func (c *Core) ListAPIKeys(ctx context.Context, caller Caller, t *store.Tenant) (*List[*APIKey], error) {
-	if err := allow(caller, access.ListAPIKeys); err != nil {
+// ListAPIKeys lists the tenant's keys, revoked ones included, without
+// secrets.
+func (s *Scope) ListAPIKeys(ctx context.Context) (*List[*APIKey], error) {
+	if err := s.allow(access.ListAPIKeys); err != nil {
 		return nil, err
 	}
 	var keys []*store.APIKey
-	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+	err := s.read(ctx, func(tx store.Tx) (err error) {
 		keys, err = tx.ListAPIKeys(ctx)
 		return err
 	})
@@ -464,37 +448,33 @@ func (c *Core) ListAPIKeys(ctx context.Context, caller Caller, t *store.Tenant) 
 	return page, nil
 }
 
-// RevokeAPIKey revokes a key of t. It stops working on this node before
-// RevokeAPIKey returns, and on other nodes within CacheTTL.
-func (c *Core) RevokeAPIKey(ctx context.Context, caller Caller, t *store.Tenant, id store.APIKeyID) error {
-	if err := allow(caller, access.RevokeAPIKey); err != nil {
+// RevokeAPIKey revokes a key of the tenant. It stops working on this node
+// before RevokeAPIKey returns, and on other nodes as soon as the change feed
+// tells them.
+func (s *Scope) RevokeAPIKey(ctx context.Context, id store.APIKeyID) error {
+	if err := s.allow(access.RevokeAPIKey); err != nil {
 		return err
 	}
-	if owner, ok := auth.TenantOfAPIKeyID(id); !ok || owner != t.ID {
+	if owner, ok := auth.TenantOfAPIKeyID(id); !ok || owner != s.tenant.ID {
 		return store.ErrNotFound
 	}
-	now := c.now()
-	err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+	now := s.core.now()
+	err := s.write(ctx, func(tx store.Tx) error {
 		// Nobody revokes a credential more powerful than their own.
 		k, err := tx.GetAPIKey(ctx, id)
 		if err != nil {
 			return err
 		}
-		if !access.CanGrant(caller.Principal, k.Role) {
-			return ErrForbidden
+		if err := s.canGrant(k.Role); err != nil {
+			return err
 		}
 		if err := tx.RevokeAPIKey(ctx, id, now); err != nil {
 			return err
 		}
-		_, err = c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: "api_key.revoke", Resource: "api_key:" + string(id), RequestID: caller.RequestID, Outcome: audit.Success})
-		return err
+		return s.append(ctx, tx, s.event("api_key.revoke", "api_key:"+string(id)))
 	})
 	if err == nil {
-		c.mu.Lock()
-		c.keyGen++
-		c.apiKeys.delete(id)
-		c.mu.Unlock()
+		s.core.forgetKey(s.tenant.ID, id)
 	}
 	return err
 }

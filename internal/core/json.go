@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -27,20 +25,20 @@ import (
 // accept the same documents).
 func decodeObject(body []byte) (map[string]any, error) {
 	if !utf8.Valid(body) {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "the body is not valid UTF-8")
+		return nil, refuse(KindInvalidJSON, "the body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "the body is not valid JSON")
+		return nil, refuse(KindInvalidJSON, "the body is not valid JSON")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidJSON, "the body holds more than one JSON value")
+		return nil, refuse(KindInvalidJSON, "the body holds more than one JSON value")
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, "the body must be a JSON object")
+		return nil, refuse(KindInvalid, "the body must be a JSON object")
 	}
 	if err := checkValue(obj, ""); err != nil {
 		return nil, err
@@ -166,11 +164,11 @@ func compactSchema(raw []byte) (json.RawMessage, error) {
 		return nil, nil
 	}
 	if len(raw) > maxSchemaBytes {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema exceeds 64 KiB")
+		return nil, &Error{Kind: KindInvalidSchema, Field: "schema", Detail: "the schema exceeds 64 KiB", Pos: -1}
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema is not valid JSON")
+		return nil, &Error{Kind: KindInvalidSchema, Field: "schema", Detail: "the schema is not valid JSON", Pos: -1}
 	}
 	return buf.Bytes(), nil
 }
@@ -189,13 +187,13 @@ const schemaURL = "urn:bulkhead:collection-schema"
 func compileSchema(schema []byte) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
 	if err != nil {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema is not valid JSON")
+		return nil, &Error{Kind: KindInvalidSchema, Field: "schema", Detail: "the schema is not valid JSON", Pos: -1}
 	}
 	comp := jsonschema.NewCompiler()
 	comp.UseLoader(noLoader{})
 	comp.DefaultDraft(jsonschema.Draft2020)
 	if err := comp.AddResource(schemaURL, doc); err != nil {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema is not valid")
+		return nil, &Error{Kind: KindInvalidSchema, Field: "schema", Detail: "the schema is not valid", Pos: -1}
 	}
 	sch, err := comp.Compile(schemaURL)
 	if err != nil {
@@ -203,7 +201,7 @@ func compileSchema(schema []byte) (*jsonschema.Schema, error) {
 		if len(msg) > 300 {
 			msg = msg[:300] + "…"
 		}
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidSchema, "the schema does not compile: "+msg)
+		return nil, &Error{Kind: KindInvalidSchema, Field: "schema", Detail: "the schema does not compile: " + msg, Pos: -1}
 	}
 	return sch, nil
 }
@@ -218,18 +216,18 @@ func validateAgainst(sch *jsonschema.Schema, doc map[string]any) error {
 	if !errors.As(err, &ve) {
 		return fmt.Errorf("validate record: %w", err)
 	}
-	d := problem.New(http.StatusUnprocessableEntity, problem.CodeSchemaViolation, "the record does not match the collection's schema")
+	e := refuse(KindSchemaViolation, "the record does not match the collection's schema")
 	for _, u := range ve.BasicOutput().Errors {
-		if u.Error == nil || len(d.Errors) == 20 {
+		if u.Error == nil || len(e.Violations) == 20 {
 			continue
 		}
 		field := u.InstanceLocation
 		if field == "" {
 			field = "/"
 		}
-		d.Errors = append(d.Errors, problem.FieldError{Field: field, Message: u.Error.String()})
+		e.Violations = append(e.Violations, Violation{Field: field, Message: u.Error.String()})
 	}
-	return d
+	return e
 }
 
 // schemaCache keeps compiled schemas per tenant and collection, keyed by the

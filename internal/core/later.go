@@ -43,7 +43,7 @@ func (c *Core) auditLater(tid tenant.ID, ev audit.Event) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		err := c.store.InTenant(ctx, tid, func(tx store.Tx) error {
-			_, err := c.audit.Append(ctx, tx, string(tid), ev)
+			_, err := c.audit.Append(ctx, tx, audit.TenantChain(tid), ev)
 			return err
 		})
 		if err != nil {

@@ -49,7 +49,8 @@ type work struct{ reads, writes, hashes int64 }
 type oracleBundle struct {
 	c     *Core
 	st    *countingStore
-	acme  *store.Tenant
+	ctl   *Control
+	acme  *Scope // the operator's scope on acme
 	admin *tenant.Principal
 }
 
@@ -76,18 +77,21 @@ func setupOracle(t *testing.T) *oracleBundle {
 		raw.Close()
 	})
 	ctx := context.Background()
-	op := Operator("test")
-	if _, err := c.CreateTenant(ctx, op, CreateTenantParams{Slug: "acme", Name: "Acme"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	acme, err := c.Scope(ctx, op.Principal, "acme")
+	ctl, err := c.Control(Operator(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateUser(ctx, op, acme, CreateUserParams{Email: "ada@example.com", Password: "correct horse battery", Role: tenant.Member}, nil); err != nil {
+	if _, err := ctl.CreateTenant(ctx, CreateTenantParams{Slug: "acme", Name: "Acme"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	return &oracleBundle{c: c, st: st, acme: acme, admin: op.Principal}
+	acme, err := c.Scope(ctx, Operator(), "acme", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acme.CreateUser(ctx, CreateUserParams{Email: "ada@example.com", Password: "correct horse battery", Role: tenant.Member}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return &oracleBundle{c: c, st: st, ctl: ctl, acme: acme, admin: Operator()}
 }
 
 // measure returns the work fn cost, up to its return.
@@ -138,7 +142,7 @@ func TestLoginFailuresCostTheSame(t *testing.T) {
 	b.c.Flush()
 	// The failures in acme are in its chain, by request id.
 	var entries []*store.AuditEntry
-	err := b.st.ReadTenant(ctx, b.acme.ID, func(tx store.Tx) (err error) {
+	err := b.st.ReadTenant(ctx, b.acme.Tenant().ID, func(tx store.Tx) (err error) {
 		entries, err = tx.ListAudit(ctx, 0, 1000)
 		return err
 	})
@@ -168,13 +172,13 @@ func TestScopeUnknownTenantCached(t *testing.T) {
 	t.Parallel()
 	b := setupOracle(t)
 	ctx := context.Background()
-	if _, err := b.c.CreateTenant(ctx, Operator("test"), CreateTenantParams{Slug: "globex", Name: "Globex"}, nil); err != nil {
+	if _, err := b.ctl.CreateTenant(ctx, CreateTenantParams{Slug: "globex", Name: "Globex"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	p := &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: b.acme.ID, ActorID: "k", Role: tenant.Admin}
+	p := &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: b.acme.Tenant().ID, ActorID: "k", Role: tenant.Admin}
 	for _, slug := range []tenant.Slug{"globex", "ghost"} {
 		scope := func() {
-			if _, err := b.c.Scope(ctx, p, slug); !errors.Is(err, store.ErrNotFound) {
+			if _, err := b.c.Scope(ctx, p, slug, "test"); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Scope(%s) = %v, want ErrNotFound", slug, err)
 			}
 		}
@@ -184,10 +188,10 @@ func TestScopeUnknownTenantCached(t *testing.T) {
 		}
 	}
 	// Creating the tenant through this node ends the cached absence at once.
-	if _, err := b.c.CreateTenant(ctx, Operator("test"), CreateTenantParams{Slug: "ghost", Name: "Ghost"}, nil); err != nil {
+	if _, err := b.ctl.CreateTenant(ctx, CreateTenantParams{Slug: "ghost", Name: "Ghost"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.c.Scope(ctx, b.admin, "ghost"); err != nil {
+	if _, err := b.c.Scope(ctx, b.admin, "ghost", "test"); err != nil {
 		t.Errorf("Scope(ghost) after its creation = %v", err)
 	}
 }
@@ -198,11 +202,11 @@ func TestUnknownAPIKeyCached(t *testing.T) {
 	t.Parallel()
 	b := setupOracle(t)
 	ctx := context.Background()
-	real, err := b.c.CreateAPIKey(ctx, Operator("test"), b.acme, CreateAPIKeyParams{Name: "k", Role: tenant.Viewer})
+	real, err := b.acme.CreateAPIKey(ctx, CreateAPIKeyParams{Name: "k", Role: tenant.Viewer})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, forged, err := auth.NewAPIKey("live", b.acme.ID)
+	_, forged, err := auth.NewAPIKey("live", b.acme.Tenant().ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 
 	"github.com/bulkheadhq/bulkhead/filter"
 	"github.com/bulkheadhq/bulkhead/internal/access"
-	"github.com/bulkheadhq/bulkhead/internal/audit"
-	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 	"github.com/google/uuid"
@@ -32,18 +29,18 @@ type PutCollectionParams struct {
 
 // PutCollection creates a collection or replaces its schema. Existing
 // records are not re-validated; new writes are.
-func (c *Core) PutCollection(ctx context.Context, caller Caller, t *store.Tenant, name store.CollectionName, p PutCollectionParams) (*Collection, error) {
-	if err := allow(caller, access.PutCollection); err != nil {
+func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p PutCollectionParams) (*Collection, error) {
+	if err := s.allow(access.PutCollection); err != nil {
 		return nil, err
 	}
 	if !collectionPattern.MatchString(string(name)) {
 		return nil, invalid("collection", "collection names match ^[a-z][a-z0-9_]{0,62}$")
 	}
 	if len(p.EncryptedFields) > 0 {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeUnsupported, "encrypted_fields is not supported by this server yet")
+		return nil, refuse(KindUnsupported, "encrypted_fields is not supported by this server yet")
 	}
 	if len(p.Indexes) > 0 {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeUnsupported, "indexes is not supported by this server yet")
+		return nil, refuse(KindUnsupported, "indexes is not supported by this server yet")
 	}
 	schema, err := compactSchema(p.Schema)
 	if err != nil {
@@ -54,9 +51,9 @@ func (c *Core) PutCollection(ctx context.Context, caller Caller, t *store.Tenant
 			return nil, err
 		}
 	}
-	now := c.now()
+	now := s.core.now()
 	col := &store.Collection{Name: name, Schema: schema, CreatedAt: now, UpdatedAt: now}
-	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		if _, err := tx.PutCollection(ctx, col); err != nil {
 			return err
 		}
@@ -65,9 +62,7 @@ func (c *Core) PutCollection(ctx context.Context, caller Caller, t *store.Tenant
 			return err
 		}
 		col = stored
-		_, err = c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: "collection.put", Resource: "collection:" + string(name), RequestID: caller.RequestID, Outcome: audit.Success})
-		return err
+		return s.append(ctx, tx, s.event("collection.put", "collection:"+string(name)))
 	})
 	if err != nil {
 		return nil, err
@@ -75,13 +70,13 @@ func (c *Core) PutCollection(ctx context.Context, caller Caller, t *store.Tenant
 	return collectionView(col), nil
 }
 
-// ListCollections lists t's collections by name.
-func (c *Core) ListCollections(ctx context.Context, caller Caller, t *store.Tenant) (*List[*Collection], error) {
-	if err := allow(caller, access.ListCollections); err != nil {
+// ListCollections lists the tenant's collections by name.
+func (s *Scope) ListCollections(ctx context.Context) (*List[*Collection], error) {
+	if err := s.allow(access.ListCollections); err != nil {
 		return nil, err
 	}
 	var cols []*store.Collection
-	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+	err := s.read(ctx, func(tx store.Tx) (err error) {
 		cols, err = tx.ListCollections(ctx)
 		return err
 	})
@@ -108,9 +103,9 @@ func validRef(col store.CollectionName, id store.RecordID) bool {
 	return err == nil && u.String() == string(id)
 }
 
-// CreateRecord stores a JSON object in a collection of t.
-func (c *Core) CreateRecord(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, body []byte, idem *Idempotency) (*Record, error) {
-	if err := allow(caller, access.CreateRecord); err != nil {
+// CreateRecord stores a JSON object in a collection of the tenant.
+func (s *Scope) CreateRecord(ctx context.Context, col store.CollectionName, body []byte, idem *Idempotency) (*Record, error) {
+	if err := s.allow(access.CreateRecord); err != nil {
 		return nil, err
 	}
 	if !validRef(col, "") {
@@ -124,29 +119,25 @@ func (c *Core) CreateRecord(ctx context.Context, caller Caller, t *store.Tenant,
 	if err != nil {
 		return nil, err
 	}
-	plan, err := c.Plan(ctx, t.Plan)
-	if err != nil {
-		return nil, err
-	}
-	now := c.now()
+	now := s.core.now()
 	var view *Record
-	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		var err error
 		if view, err = replay[*Record](ctx, tx, idem, now); err != nil || view != nil {
 			return err
 		}
-		if err := c.validateRecord(ctx, tx, col, doc); err != nil {
+		if err := s.core.validateRecord(ctx, tx, col, doc); err != nil {
 			return err
 		}
 		r := &store.Record{Collection: col, ID: store.RecordID(newID()), Version: 1, Data: data, CreatedAt: now, UpdatedAt: now}
 		if err := tx.CreateRecord(ctx, r); err != nil {
 			return err
 		}
-		if err := checkQuota(ctx, tx, plan); err != nil {
+		if err := checkQuota(ctx, tx, &s.plan); err != nil {
 			return err
 		}
 		view = recordView(r)
-		if err := c.appendRecordEvent(ctx, tx, caller, "record.create", r); err != nil {
+		if err := s.appendRecordEvent(ctx, tx, "record.create", r); err != nil {
 			return err
 		}
 		return remember(ctx, tx, idem, now, view)
@@ -171,10 +162,8 @@ func (c *Core) validateRecord(ctx context.Context, tx store.Tx, name store.Colle
 	return validateAgainst(sch, doc)
 }
 
-func (c *Core) appendRecordEvent(ctx context.Context, tx store.Tx, caller Caller, action string, r *store.Record) error {
-	_, err := c.audit.Append(ctx, tx, string(tx.Tenant()), audit.Event{Time: c.now(), Actor: caller.Principal.Actor(),
-		Action: action, Resource: "record:" + string(r.Collection) + "/" + string(r.ID), RequestID: caller.RequestID, Outcome: audit.Success})
-	return err
+func (s *Scope) appendRecordEvent(ctx context.Context, tx store.Tx, action string, r *store.Record) error {
+	return s.append(ctx, tx, s.event(action, "record:"+string(r.Collection)+"/"+string(r.ID)))
 }
 
 // checkQuota fails the transaction if the write it just made took the
@@ -191,25 +180,23 @@ func checkQuota(ctx context.Context, tx store.Tx, plan *tenant.Plan) error {
 	}
 	switch {
 	case plan.MaxRecords > 0 && u.Records > plan.MaxRecords:
-		return problem.New(http.StatusForbidden, problem.CodeQuotaExceeded,
-			fmt.Sprintf("the %s plan holds at most %d records", plan.Name, plan.MaxRecords))
+		return refuse(KindQuotaExceeded, fmt.Sprintf("the %s plan holds at most %d records", plan.Name, plan.MaxRecords))
 	case plan.MaxBytes > 0 && u.Bytes > plan.MaxBytes:
-		return problem.New(http.StatusForbidden, problem.CodeQuotaExceeded,
-			fmt.Sprintf("the %s plan holds at most %d bytes of records", plan.Name, plan.MaxBytes))
+		return refuse(KindQuotaExceeded, fmt.Sprintf("the %s plan holds at most %d bytes of records", plan.Name, plan.MaxBytes))
 	}
 	return nil
 }
 
-// GetRecord returns one record of t.
-func (c *Core) GetRecord(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, id store.RecordID) (*Record, error) {
-	if err := allow(caller, access.ReadRecord); err != nil {
+// GetRecord returns one record of the tenant.
+func (s *Scope) GetRecord(ctx context.Context, col store.CollectionName, id store.RecordID) (*Record, error) {
+	if err := s.allow(access.ReadRecord); err != nil {
 		return nil, err
 	}
 	if !validRef(col, id) {
 		return nil, store.ErrNotFound
 	}
 	var r *store.Record
-	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+	err := s.read(ctx, func(tx store.Tx) (err error) {
 		r, err = tx.GetRecord(ctx, col, id)
 		return err
 	})
@@ -222,8 +209,8 @@ func (c *Core) GetRecord(ctx context.Context, caller Caller, t *store.Tenant, co
 // UpdateRecord applies a JSON merge patch (RFC 7386) to a record. ifVersion,
 // when not zero, must be the record's current version (else
 // store.ErrVersionMismatch).
-func (c *Core) UpdateRecord(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, id store.RecordID, patch []byte, ifVersion int64) (*Record, error) {
-	if err := allow(caller, access.UpdateRecord); err != nil {
+func (s *Scope) UpdateRecord(ctx context.Context, col store.CollectionName, id store.RecordID, patch []byte, ifVersion int64) (*Record, error) {
+	if err := s.allow(access.UpdateRecord); err != nil {
 		return nil, err
 	}
 	if !validRef(col, id) {
@@ -233,13 +220,9 @@ func (c *Core) UpdateRecord(ctx context.Context, caller Caller, t *store.Tenant,
 	if err != nil {
 		return nil, err
 	}
-	plan, err := c.Plan(ctx, t.Plan)
-	if err != nil {
-		return nil, err
-	}
-	now := c.now()
+	now := s.core.now()
 	var view *Record
-	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+	err = s.write(ctx, func(tx store.Tx) error {
 		cur, err := tx.GetRecord(ctx, col, id)
 		if err != nil {
 			return err
@@ -252,7 +235,7 @@ func (c *Core) UpdateRecord(ctx context.Context, caller Caller, t *store.Tenant,
 			return err
 		}
 		mergePatch(doc, p)
-		if err := c.validateRecord(ctx, tx, col, doc); err != nil {
+		if err := s.core.validateRecord(ctx, tx, col, doc); err != nil {
 			return err
 		}
 		data, err := encodeCompact(doc)
@@ -264,31 +247,31 @@ func (c *Core) UpdateRecord(ctx context.Context, caller Caller, t *store.Tenant,
 			return err
 		}
 		if len(data) > len(cur.Data) {
-			if err := checkQuota(ctx, tx, plan); err != nil {
+			if err := checkQuota(ctx, tx, &s.plan); err != nil {
 				return err
 			}
 		}
 		view = recordView(r)
-		return c.appendRecordEvent(ctx, tx, caller, "record.update", r)
+		return s.appendRecordEvent(ctx, tx, "record.update", r)
 	})
 	return view, err
 }
 
 // DeleteRecord deletes a record, with the same version check as
 // UpdateRecord.
-func (c *Core) DeleteRecord(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, id store.RecordID, ifVersion int64) error {
-	if err := allow(caller, access.DeleteRecord); err != nil {
+func (s *Scope) DeleteRecord(ctx context.Context, col store.CollectionName, id store.RecordID, ifVersion int64) error {
+	if err := s.allow(access.DeleteRecord); err != nil {
 		return err
 	}
 	if !validRef(col, id) {
 		return store.ErrNotFound
 	}
-	return c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
+	return s.write(ctx, func(tx store.Tx) error {
 		r, err := tx.DeleteRecord(ctx, col, id, ifVersion)
 		if err != nil {
 			return err
 		}
-		return c.appendRecordEvent(ctx, tx, caller, "record.delete", r)
+		return s.appendRecordEvent(ctx, tx, "record.delete", r)
 	})
 }
 
@@ -308,8 +291,8 @@ const (
 
 // ListRecords returns one page of a collection's records. The cursor it
 // returns opens only for the same tenant, collection, filter and order.
-func (c *Core) ListRecords(ctx context.Context, caller Caller, t *store.Tenant, col store.CollectionName, q ListQuery) (*List[*Record], error) {
-	if err := allow(caller, access.ReadRecord); err != nil {
+func (s *Scope) ListRecords(ctx context.Context, col store.CollectionName, q ListQuery) (*List[*Record], error) {
+	if err := s.allow(access.ReadRecord); err != nil {
 		return nil, err
 	}
 	if !validRef(col, "") {
@@ -318,7 +301,7 @@ func (c *Core) ListRecords(ctx context.Context, caller Caller, t *store.Tenant, 
 	expr, err := filter.Parse(q.Filter)
 	var se *filter.SyntaxError
 	if errors.As(err, &se) {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidFilter, "filter "+se.Error()).WithPosition(se.Pos)
+		return nil, &Error{Kind: KindInvalidFilter, Field: "filter", Detail: "filter " + se.Error(), Pos: se.Pos}
 	}
 	if err != nil {
 		return nil, err
@@ -337,13 +320,13 @@ func (c *Core) ListRecords(ctx context.Context, caller Caller, t *store.Tenant, 
 	binding := "records\x00" + string(col) + "\x00" + q.Filter + "\x00" + q.Order
 	if q.Cursor != "" {
 		var key store.RecordKey
-		if err := c.openCursor(q.Cursor, string(t.ID), binding, &key); err != nil {
+		if err := s.core.openCursor(q.Cursor, string(s.tenant.ID), binding, &key); err != nil {
 			return nil, err
 		}
 		params.After = &key
 	}
 	var page *store.RecordPage
-	err = c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) error {
+	err = s.read(ctx, func(tx store.Tx) error {
 		if _, err := tx.GetCollection(ctx, col); err != nil {
 			return err
 		}
@@ -358,27 +341,24 @@ func (c *Core) ListRecords(ctx context.Context, caller Caller, t *store.Tenant, 
 		out.Items = append(out.Items, recordView(r))
 	}
 	if page.Next != nil {
-		out.NextCursor = c.sealCursor(string(t.ID), binding, page.Next)
+		out.NextCursor = s.core.sealCursor(string(s.tenant.ID), binding, page.Next)
 	}
 	return out, nil
 }
 
-// Usage reports what t stores against its plan.
-func (c *Core) Usage(ctx context.Context, caller Caller, t *store.Tenant) (*Usage, error) {
-	if err := allow(caller, access.ReadUsage); err != nil {
+// Usage reports what the tenant stores against its plan.
+func (s *Scope) Usage(ctx context.Context) (*Usage, error) {
+	if err := s.allow(access.ReadUsage); err != nil {
 		return nil, err
 	}
 	var u *store.Usage
-	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+	err := s.read(ctx, func(tx store.Tx) (err error) {
 		u, err = tx.Usage(ctx)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	plan, err := c.Plan(ctx, t.Plan)
-	if err != nil {
-		return nil, err
-	}
+	plan := &s.plan
 	return &Usage{Records: u.Records, Bytes: u.Bytes, Plan: plan.Name, MaxRecords: plan.MaxRecords, MaxBytes: plan.MaxBytes}, nil
 }

@@ -2,24 +2,22 @@ package core
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/google/uuid"
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
-	"github.com/bulkheadhq/bulkhead/internal/audit"
-	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// ListUsers lists t's users, oldest first, without their password hashes.
-func (c *Core) ListUsers(ctx context.Context, caller Caller, t *store.Tenant) (*List[*User], error) {
-	if err := allow(caller, access.ListUsers); err != nil {
+// ListUsers lists the tenant's users, oldest first, without their password
+// hashes.
+func (s *Scope) ListUsers(ctx context.Context) (*List[*User], error) {
+	if err := s.allow(access.ListUsers); err != nil {
 		return nil, err
 	}
 	var us []*store.User
-	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
+	err := s.read(ctx, func(tx store.Tx) (err error) {
 		us, err = tx.ListUsers(ctx)
 		return err
 	})
@@ -39,7 +37,7 @@ type UpdateUserParams struct {
 }
 
 // errLastOwner refuses to leave a tenant without an owner.
-var errLastOwner = problem.New(http.StatusConflict, problem.CodeConflict, "the tenant's last owner cannot be removed or demoted")
+var errLastOwner = refuse(KindConflict, "the tenant's last owner cannot be removed or demoted")
 
 // UpdateUser gives a user of t another role. Nobody changes the role of a
 // user more powerful than themselves, nor grants more than they hold, and
@@ -47,8 +45,8 @@ var errLastOwner = problem.New(http.StatusConflict, problem.CodeConflict, "the t
 // sessions: their refresh tokens are revoked and their access tokens stop
 // working (on this node at once, on others within CacheTTL), so that no
 // token goes on carrying the old role.
-func (c *Core) UpdateUser(ctx context.Context, caller Caller, t *store.Tenant, id store.UserID, p UpdateUserParams) (*User, error) {
-	if err := allow(caller, access.UpdateUser); err != nil {
+func (s *Scope) UpdateUser(ctx context.Context, id store.UserID, p UpdateUserParams) (*User, error) {
+	if err := s.allow(access.UpdateUser); err != nil {
 		return nil, err
 	}
 	if !validUserID(id) {
@@ -60,14 +58,14 @@ func (c *Core) UpdateUser(ctx context.Context, caller Caller, t *store.Tenant, i
 	if !p.Role.Valid() {
 		return nil, invalid("role", "role must be owner, admin, member or viewer")
 	}
-	if !access.CanGrant(caller.Principal, *p.Role) {
-		return nil, ErrForbidden
+	if err := s.canGrant(*p.Role); err != nil {
+		return nil, err
 	}
-	now := c.now()
+	now := s.core.now()
 	var view *User
 	changed := false
-	err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
-		u, err := userToChange(ctx, tx, caller, id)
+	err := s.write(ctx, func(tx store.Tx) error {
+		u, err := s.userToChange(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -87,12 +85,10 @@ func (c *Core) UpdateUser(ctx context.Context, caller Caller, t *store.Tenant, i
 			return err
 		}
 		changed, view = true, userView(u)
-		_, err = c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: "user.update", Resource: "user:" + string(id), RequestID: caller.RequestID, Outcome: audit.Success})
-		return err
+		return s.append(ctx, tx, s.event("user.update", "user:"+string(id)))
 	})
 	if changed {
-		c.endSessions(t.ID, id, "")
+		s.core.endSessions(s.tenant.ID, id, "")
 	}
 	return view, err
 }
@@ -101,16 +97,15 @@ func (c *Core) UpdateUser(ctx context.Context, caller Caller, t *store.Tenant, i
 // tokens stop working on this node at once, on others within CacheTTL.
 // Nobody removes a user more powerful than themselves, and the tenant keeps
 // at least one owner.
-func (c *Core) DeleteUser(ctx context.Context, caller Caller, t *store.Tenant, id store.UserID) error {
-	if err := allow(caller, access.DeleteUser); err != nil {
+func (s *Scope) DeleteUser(ctx context.Context, id store.UserID) error {
+	if err := s.allow(access.DeleteUser); err != nil {
 		return err
 	}
 	if !validUserID(id) {
 		return store.ErrNotFound
 	}
-	now := c.now()
-	err := c.store.InTenant(ctx, t.ID, func(tx store.Tx) error {
-		u, err := userToChange(ctx, tx, caller, id)
+	err := s.write(ctx, func(tx store.Tx) error {
+		u, err := s.userToChange(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -122,25 +117,23 @@ func (c *Core) DeleteUser(ctx context.Context, caller Caller, t *store.Tenant, i
 		if err := tx.DeleteUser(ctx, id); err != nil {
 			return err
 		}
-		_, err = c.audit.Append(ctx, tx, string(t.ID), audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: "user.delete", Resource: "user:" + string(id), RequestID: caller.RequestID, Outcome: audit.Success})
-		return err
+		return s.append(ctx, tx, s.event("user.delete", "user:"+string(id)))
 	})
 	if err == nil {
-		c.endSessions(t.ID, id, "")
+		s.core.endSessions(s.tenant.ID, id, "")
 	}
 	return err
 }
 
-// userToChange returns the user id, whom caller means to change or remove:
-// ErrForbidden if the user holds a role above the caller's own.
-func userToChange(ctx context.Context, tx store.Tx, caller Caller, id store.UserID) (*store.User, error) {
+// userToChange returns the user id, whom the principal means to change or
+// remove: a forbidden Error if the user holds a role above its own.
+func (s *Scope) userToChange(ctx context.Context, tx store.Tx, id store.UserID) (*store.User, error) {
 	u, err := tx.GetUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if !access.CanGrant(caller.Principal, u.Role) {
-		return nil, ErrForbidden
+	if err := s.canGrant(u.Role); err != nil {
+		return nil, err
 	}
 	return u, nil
 }

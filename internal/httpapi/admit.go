@@ -169,18 +169,14 @@ func authBucket(r *http.Request) tenant.ID {
 // ticket by which each of the request's database transactions will queue
 // for a slot. It returns the context the rest of the request runs in, and
 // a done func to call when the request has been answered. Refusals are
-// cheap: the plan and tenant come from memory and nothing touches the
+// cheap: the plan and tenant come from the scope and nothing touches the
 // database.
 func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(), error) {
 	ctx := r.Context()
-	t := rq.tenant
-	plan, err := s.core.Plan(ctx, t.Plan)
-	if err != nil {
-		return nil, nil, err
-	}
+	t, plan := rq.scope.Tenant(), rq.scope.Plan()
 	a := &s.admission
 	if a.Limiter != nil {
-		rq.decision = a.Limiter.Admit(ctx, ratelimit.Key{Tenant: t.ID, Actor: rq.principal.ActorID}, limits(plan, a.CredentialShare))
+		rq.decision = a.Limiter.Admit(ctx, ratelimit.Key{Tenant: t.ID, Actor: rq.principal.ActorID}, limits(&plan, a.CredentialShare))
 		if d := rq.decision; !d.Allowed {
 			if d.Limit.Burst != plan.Burst || d.Limit.Rate != plan.RatePerSec {
 				s.metrics.Rejected("credential_rate")

@@ -428,7 +428,7 @@ func TestAuditTamperFields(t *testing.T) {
 		e.Time = time.UnixMicro(at).UTC()
 		e.Actor = "operator"
 		execRows(t, db, 1, "UPDATE audit_log SET actor = ?, hash = ? WHERE tenant_id = ? AND seq = 3",
-			e.Actor, audit.Hash(string(f.id), &e), string(f.id))
+			e.Actor, audit.Hash(audit.TenantChain(f.id), &e), string(f.id))
 		f.expectBroken(t, 4, audit.ReasonPrevHash)
 	})
 
@@ -519,7 +519,7 @@ func TestAuditCheckpoint(t *testing.T) {
 		e.Time = time.UnixMicro(at).UTC()
 		e.Outcome = "failure"
 		execRows(t, db, 1, "UPDATE audit_log SET outcome = ?, hash = ? WHERE tenant_id = ? AND seq = 100",
-			e.Outcome, audit.Hash(string(f.id), &e), string(f.id))
+			e.Outcome, audit.Hash(audit.TenantChain(f.id), &e), string(f.id))
 		f.expectBroken(t, 100, audit.ReasonCheckpointMismatch)
 	})
 }

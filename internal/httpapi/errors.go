@@ -23,11 +23,18 @@ var errPanic = errors.New("handler panicked")
 // recognised is a 500 whose cause goes to the log only.
 func problemFor(err error) *problem.Details {
 	var d *problem.Details
+	var ce *core.Error
+	var unique *store.UniqueError
 	var limited *ratelimit.LimitedError
 	var shed *fairq.ShedError
 	switch {
 	case errors.As(err, &d):
 		return d
+	case errors.As(err, &ce):
+		return coreProblem(ce)
+	case errors.As(err, &unique):
+		return problem.New(http.StatusConflict, problem.CodeConflict,
+			"a record with these values exists: unique index \""+unique.Index+"\" of collection \""+string(unique.Collection)+"\"")
 	case errors.As(err, &limited):
 		d := problem.New(http.StatusTooManyRequests, problem.CodeRateLimited, "over the rate limit; retry after Retry-After seconds").
 			WithHeader("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
@@ -64,6 +71,46 @@ func problemFor(err error) *problem.Details {
 			WithHeader("Retry-After", "1")
 	}
 	return problem.New(http.StatusInternalServerError, problem.CodeInternal, "internal error; quote the request_id to the operator")
+}
+
+// kinds maps each kind of core.Error to its status and code.
+var kinds = map[core.Kind]struct {
+	status int
+	code   problem.Code
+}{
+	core.KindInvalid:              {http.StatusBadRequest, problem.CodeInvalidRequest},
+	core.KindInvalidJSON:          {http.StatusBadRequest, problem.CodeInvalidJSON},
+	core.KindInvalidSchema:        {http.StatusBadRequest, problem.CodeInvalidSchema},
+	core.KindSchemaViolation:      {http.StatusUnprocessableEntity, problem.CodeSchemaViolation},
+	core.KindInvalidFilter:        {http.StatusBadRequest, problem.CodeInvalidFilter},
+	core.KindUnknownField:         {http.StatusBadRequest, problem.CodeUnknownField},
+	core.KindInvalidCursor:        {http.StatusBadRequest, problem.CodeInvalidCursor},
+	core.KindUnsupported:          {http.StatusBadRequest, problem.CodeUnsupported},
+	core.KindIdempotencyKeyReused: {http.StatusUnprocessableEntity, problem.CodeIdempotencyKeyReused},
+	core.KindConflict:             {http.StatusConflict, problem.CodeConflict},
+	core.KindQuotaExceeded:        {http.StatusForbidden, problem.CodeQuotaExceeded},
+	core.KindForbidden:            {http.StatusForbidden, problem.CodeForbidden},
+}
+
+// coreProblem is the problem for a refusal of core's.
+func coreProblem(e *core.Error) *problem.Details {
+	k, ok := kinds[e.Kind]
+	if !ok {
+		k.status, k.code = http.StatusInternalServerError, problem.CodeInternal
+	}
+	d := problem.New(k.status, k.code, e.Detail)
+	switch {
+	case e.Kind == core.KindSchemaViolation:
+		for _, v := range e.Violations {
+			d.Errors = append(d.Errors, problem.FieldError{Field: v.Field, Message: v.Message})
+		}
+	case e.Kind == core.KindInvalid && e.Field != "":
+		d.WithErrors(problem.FieldError{Field: e.Field, Message: e.Detail})
+	}
+	if e.Pos >= 0 && (e.Kind == core.KindInvalidFilter || e.Kind == core.KindUnknownField) {
+		d.WithPosition(e.Pos)
+	}
+	return d
 }
 
 // statusClientClosed is nginx's "client closed request": logged and counted

@@ -22,15 +22,15 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/openapi.json", Public: true, handle: serveOpenAPI},
 		{Method: "GET", Pattern: "/.well-known/jwks.json", Public: true, handle: s.jwks},
 
-		{Method: "POST", Pattern: "/v1/tenants", Body: true, handle: s.createTenant},
-		{Method: "GET", Pattern: "/v1/tenants", handle: s.listTenants},
-		{Method: "GET", Pattern: "/v1/tenants/{tenant}", handle: s.getTenant},
-		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}", Body: true, handle: s.updateTenant},
-		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}", handle: s.deleteTenant},
-		{Method: "GET", Pattern: "/v1/plans", handle: s.listPlans},
-		{Method: "PUT", Pattern: "/v1/plans/{plan}", Body: true, handle: s.putPlan},
-		{Method: "GET", Pattern: "/v1/audit", handle: s.listPlatformAudit},
-		{Method: "GET", Pattern: "/v1/audit/verify", handle: s.verifyPlatformAudit},
+		{Method: "POST", Pattern: "/v1/tenants", Operator: true, Body: true, handle: s.createTenant},
+		{Method: "GET", Pattern: "/v1/tenants", Operator: true, handle: s.listTenants},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}", Operator: true, handle: s.getTenant},
+		{Method: "PATCH", Pattern: "/v1/tenants/{tenant}", Operator: true, Body: true, handle: s.updateTenant},
+		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}", Operator: true, handle: s.deleteTenant},
+		{Method: "GET", Pattern: "/v1/plans", Operator: true, handle: s.listPlans},
+		{Method: "PUT", Pattern: "/v1/plans/{plan}", Operator: true, Body: true, handle: s.putPlan},
+		{Method: "GET", Pattern: "/v1/audit", Operator: true, handle: s.listPlatformAudit},
+		{Method: "GET", Pattern: "/v1/audit/verify", Operator: true, handle: s.verifyPlatformAudit},
 
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/users", Body: true, handle: s.createUser},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/users", handle: s.listUsers},
@@ -68,8 +68,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *request) err
 }
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if !access.Allowed(rq.principal, access.ReadMetrics) {
-		return core.ErrForbidden
+	if why := access.Refusal(rq.principal, access.ReadMetrics); why != "" {
+		return problem.New(http.StatusForbidden, problem.CodeForbidden, why)
 	}
 	promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	return nil
@@ -97,7 +97,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	t, err := s.core.CreateTenant(r.Context(), rq.caller(), p, idem)
+	t, err := rq.control.CreateTenant(r.Context(), p, idem)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	page, err := s.core.ListTenants(r.Context(), rq.caller(), r.URL.Query().Get("cursor"), int(limit))
+	page, err := rq.control.ListTenants(r.Context(), r.URL.Query().Get("cursor"), int(limit))
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 func (s *Server) getTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
-	t, err := s.core.GetTenant(r.Context(), rq.caller(), rq.tenant)
+	t, err := rq.control.GetTenant(r.Context(), rq.scope)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, rq *reques
 	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
-	t, err := s.core.UpdateTenant(r.Context(), rq.caller(), rq.tenant, p)
+	t, err := rq.control.UpdateTenant(r.Context(), rq.scope, p)
 	if err != nil {
 		return err
 	}
@@ -139,14 +139,14 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, rq *reques
 }
 
 func (s *Server) deleteTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.core.DeleteTenant(r.Context(), rq.caller(), rq.tenant); err != nil {
+	if err := rq.control.DeleteTenant(r.Context(), rq.scope); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusAccepted, map[string]string{"id": string(rq.tenant.ID), "status": "deleted"})
+	return writeJSON(w, http.StatusAccepted, map[string]string{"id": string(rq.scope.Tenant().ID), "status": "deleted"})
 }
 
 func (s *Server) listPlans(w http.ResponseWriter, r *http.Request, rq *request) error {
-	plans, err := s.core.ListPlans(r.Context(), rq.caller())
+	plans, err := rq.control.ListPlans(r.Context())
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request, rq *request) er
 	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
-	plan, err := s.core.PutPlan(r.Context(), rq.caller(), r.PathValue("plan"), p)
+	plan, err := rq.control.PutPlan(r.Context(), r.PathValue("plan"), p)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (s *Server) listPlatformAudit(w http.ResponseWriter, r *http.Request, rq *r
 	if err != nil {
 		return err
 	}
-	page, err := s.core.ListPlatformAudit(r.Context(), rq.caller(), after, limit)
+	page, err := rq.control.ListPlatformAudit(r.Context(), after, limit)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (s *Server) listPlatformAudit(w http.ResponseWriter, r *http.Request, rq *r
 }
 
 func (s *Server) verifyPlatformAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
-	v, err := s.core.VerifyPlatformAudit(r.Context(), rq.caller())
+	v, err := rq.control.VerifyPlatformAudit(r.Context())
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	u, err := s.core.CreateUser(r.Context(), rq.caller(), rq.tenant, p, idem)
+	u, err := rq.scope.CreateUser(r.Context(), p, idem)
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request)
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, rq *request) error {
-	page, err := s.core.ListUsers(r.Context(), rq.caller(), rq.tenant)
+	page, err := rq.scope.ListUsers(r.Context())
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request)
 	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
-	u, err := s.core.UpdateUser(r.Context(), rq.caller(), rq.tenant, store.UserID(r.PathValue("id")), p)
+	u, err := rq.scope.UpdateUser(r.Context(), store.UserID(r.PathValue("id")), p)
 	if err != nil {
 		return err
 	}
@@ -223,7 +223,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request)
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.core.DeleteUser(r.Context(), rq.caller(), rq.tenant, store.UserID(r.PathValue("id"))); err != nil {
+	if err := rq.scope.DeleteUser(r.Context(), store.UserID(r.PathValue("id"))); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -274,7 +274,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rq *reques
 	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
-	k, err := s.core.CreateAPIKey(r.Context(), rq.caller(), rq.tenant, p)
+	k, err := rq.scope.CreateAPIKey(r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -282,7 +282,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rq *reques
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, rq *request) error {
-	page, err := s.core.ListAPIKeys(r.Context(), rq.caller(), rq.tenant)
+	page, err := rq.scope.ListAPIKeys(r.Context())
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := s.core.RevokeAPIKey(r.Context(), rq.caller(), rq.tenant, store.APIKeyID(r.PathValue("id"))); err != nil {
+	if err := rq.scope.RevokeAPIKey(r.Context(), store.APIKeyID(r.PathValue("id"))); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -302,7 +302,7 @@ func (s *Server) putCollection(w http.ResponseWriter, r *http.Request, rq *reque
 	if err := decodeStrict(rq.body, &p); err != nil {
 		return err
 	}
-	c, err := s.core.PutCollection(r.Context(), rq.caller(), rq.tenant, store.CollectionName(r.PathValue("collection")), p)
+	c, err := rq.scope.PutCollection(r.Context(), store.CollectionName(r.PathValue("collection")), p)
 	if err != nil {
 		return err
 	}
@@ -310,7 +310,7 @@ func (s *Server) putCollection(w http.ResponseWriter, r *http.Request, rq *reque
 }
 
 func (s *Server) listCollections(w http.ResponseWriter, r *http.Request, rq *request) error {
-	page, err := s.core.ListCollections(r.Context(), rq.caller(), rq.tenant)
+	page, err := rq.scope.ListCollections(r.Context())
 	if err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request, rq *reques
 		return err
 	}
 	col := store.CollectionName(r.PathValue("collection"))
-	rec, err := s.core.CreateRecord(r.Context(), rq.caller(), rq.tenant, col, rq.body, idem)
+	rec, err := rq.scope.CreateRecord(r.Context(), col, rq.body, idem)
 	if err != nil {
 		return err
 	}
@@ -335,7 +335,7 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request, rq *reques
 }
 
 func (s *Server) getRecord(w http.ResponseWriter, r *http.Request, rq *request) error {
-	rec, err := s.core.GetRecord(r.Context(), rq.caller(), rq.tenant,
+	rec, err := rq.scope.GetRecord(r.Context(),
 		store.CollectionName(r.PathValue("collection")), store.RecordID(r.PathValue("id")))
 	if err != nil {
 		return err
@@ -349,7 +349,7 @@ func (s *Server) updateRecord(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	rec, err := s.core.UpdateRecord(r.Context(), rq.caller(), rq.tenant,
+	rec, err := rq.scope.UpdateRecord(r.Context(),
 		store.CollectionName(r.PathValue("collection")), store.RecordID(r.PathValue("id")), rq.body, version)
 	if err != nil {
 		return err
@@ -363,7 +363,7 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	err = s.core.DeleteRecord(r.Context(), rq.caller(), rq.tenant,
+	err = rq.scope.DeleteRecord(r.Context(),
 		store.CollectionName(r.PathValue("collection")), store.RecordID(r.PathValue("id")), version)
 	if err != nil {
 		return err
@@ -378,7 +378,7 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	page, err := s.core.ListRecords(r.Context(), rq.caller(), rq.tenant, store.CollectionName(r.PathValue("collection")),
+	page, err := rq.scope.ListRecords(r.Context(), store.CollectionName(r.PathValue("collection")),
 		core.ListQuery{Filter: q.Get("filter"), Order: q.Get("order"), Limit: int(limit), Cursor: q.Get("cursor")})
 	if err != nil {
 		return err
@@ -399,7 +399,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	page, err := s.core.ListAudit(r.Context(), rq.caller(), rq.tenant, after, limit)
+	page, err := rq.scope.ListAudit(r.Context(), after, limit)
 	if err != nil {
 		return err
 	}
@@ -407,7 +407,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, rq *request) 
 }
 
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
-	v, err := s.core.VerifyAudit(r.Context(), rq.caller(), rq.tenant)
+	v, err := rq.scope.VerifyAudit(r.Context())
 	if err != nil {
 		return err
 	}
@@ -415,7 +415,7 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 func (s *Server) usage(w http.ResponseWriter, r *http.Request, rq *request) error {
-	u, err := s.core.Usage(r.Context(), rq.caller(), rq.tenant)
+	u, err := rq.scope.Usage(r.Context())
 	if err != nil {
 		return err
 	}

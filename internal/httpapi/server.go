@@ -72,6 +72,10 @@ type Route struct {
 	// AuthLimited public routes are held to Admission.AuthLimit per
 	// tenant slug: login and refresh.
 	AuthLimited bool
+	// Operator routes are the control plane's: the request path refuses
+	// every credential but the operator's (after scoping, so that another
+	// tenant's slug is still a 404) and gives the handler rq.control.
+	Operator bool
 	// Body routes take a JSON body. The request path reads it, bounded in
 	// size and time, before the handler runs, so that no database slot is
 	// held while a client sends slowly.
@@ -88,14 +92,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
 type request struct {
 	id        string
 	principal *tenant.Principal // nil on public routes
-	tenant    *store.Tenant     // set on routes under /v1/tenants/{tenant}
+	scope     *core.Scope       // set on routes under /v1/tenants/{tenant}
+	control   *core.Control     // set on Operator routes
 	body      []byte            // the JSON body of a Body route
 	// decision is the rate limiter's, whose headers go with refusals.
 	decision ratelimit.Decision
-}
-
-func (rq *request) caller() core.Caller {
-	return core.Caller{Principal: rq.principal, RequestID: rq.id}
 }
 
 // New returns the API server.
@@ -202,7 +203,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 		rq.principal = p
 		r = r.WithContext(tenant.NewContext(r.Context(), p))
 		if slug := r.PathValue("tenant"); slug != "" {
-			if rq.tenant, err = s.core.Scope(r.Context(), p, tenant.Slug(slug)); err != nil {
+			if rq.scope, err = s.core.Scope(r.Context(), p, tenant.Slug(slug), rq.id); err != nil {
 				return err
 			}
 			if !p.IsOperator() {
@@ -212,6 +213,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 				}
 				defer done()
 				r = r.WithContext(ctx)
+			}
+		}
+		if rt.Operator {
+			if rq.control, err = s.core.Control(p, rq.id); err != nil {
+				return err
 			}
 		}
 	}
@@ -232,8 +238,10 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route 
 		status = http.StatusOK
 	}
 	slug := ""
-	if rq.tenant != nil {
-		slug = string(rq.tenant.Slug)
+	var t store.Tenant
+	if rq.scope != nil {
+		t = rq.scope.Tenant()
+		slug = string(t.Slug)
 	}
 	s.metrics.ObserveRequest(slug, route, status, d)
 	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
@@ -246,8 +254,8 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route 
 		slog.Int("status", status),
 		slog.Duration("duration", d),
 	}
-	if rq.tenant != nil {
-		attrs = append(attrs, slog.String("tenant", string(rq.tenant.ID)))
+	if rq.scope != nil {
+		attrs = append(attrs, slog.String("tenant", string(t.ID)), slog.String("tenant_slug", slug))
 	}
 	if rq.principal != nil {
 		attrs = append(attrs, slog.String("actor", rq.principal.Actor()))

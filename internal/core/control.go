@@ -4,131 +4,62 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"net/http"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
-	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// PlatformChain names the platform's own audit chain, which records what the
-// operator does to tenants and plans.
-const PlatformChain = "platform"
-
-// Scope resolves the tenant a request addresses by slug and checks that p may
-// address it. A tenant principal addressing another tenant gets
-// store.ErrNotFound — the same answer as for a tenant that does not exist —
-// and one addressing its own suspended tenant gets ErrTenantSuspended. The
-// operator may address any tenant; what it may do there is decided per
-// operation.
-func (c *Core) Scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug) (*store.Tenant, error) {
-	if !slug.Valid() {
-		return nil, store.ErrNotFound
-	}
-	t, err := c.tenantBySlug(ctx, slug)
-	if err != nil {
-		return nil, err
-	}
-	if p.IsOperator() {
-		return t, nil
-	}
-	if p.Tenant != t.ID {
-		return nil, store.ErrNotFound
-	}
-	if t.Status != tenant.Active {
-		return nil, ErrTenantSuspended
-	}
-	return t, nil
+// Control is the control plane — tenants, plans and the platform's audit
+// chain — for the platform operator. Only Core.Control makes one, and only
+// for the operator; a zero Control refuses everything with ErrNoScope.
+type Control struct {
+	core      *Core
+	principal *tenant.Principal
+	requestID string
 }
 
-// SlugKnown reports whether slug names a tenant, from the same cache as
-// Scope: a slug that names none is answered as fast as one that does.
-func (c *Core) SlugKnown(ctx context.Context, slug tenant.Slug) (bool, error) {
-	t, err := c.loginTenant(ctx, slug)
-	return t != nil, err
+// Control returns the control plane for p, or a forbidden Error unless p is
+// the platform operator. requestID is recorded in its audit entries.
+func (c *Core) Control(p *tenant.Principal, requestID string) (*Control, error) {
+	if p == nil {
+		return nil, ErrUnauthorized
+	}
+	if !p.IsOperator() {
+		return nil, forbidden(access.Refusal(p, access.ManageTenants))
+	}
+	return &Control{core: c, principal: p, requestID: requestID}, nil
 }
 
-// tenantBySlug serves from a cache that lives CacheTTL, so that the hot path
-// does not read the control plane on every request. A slug that names no
-// tenant is cached too (as nil), so that it is answered as fast as one that
-// does: the time of a 404 does not tell whether the tenant exists. A tenant
-// created through another node is therefore found here within CacheTTL.
-func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenant, error) {
-	now := c.now()
-	c.mu.RLock()
-	cached, ok := c.tenants.get(slug, now)
-	c.mu.RUnlock()
-	if ok {
-		if cached == nil {
-			return nil, store.ErrNotFound
-		}
-		return cached, nil
+// Operator is the principal of the platform operator, for callers that act
+// as the operator without a token, such as the command line on the
+// database directly.
+func Operator() *tenant.Principal { return &tenant.Principal{Kind: tenant.ActorOperator} }
+
+func (ct *Control) check() error {
+	if ct == nil || ct.core == nil {
+		return ErrNoScope
 	}
-	// t is declared after the cache lookup: the closure below moves it to
-	// the heap, which a cache hit should not pay for.
-	var t *store.Tenant
-	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
-		t, err = tx.GetTenantBySlug(ctx, slug)
+	return nil
+}
+
+// target checks that sc is a scope of this control's operator on the
+// tenant to change.
+func (ct *Control) target(sc *Scope) error {
+	if err := ct.check(); err != nil {
 		return err
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
 	}
-	c.mu.Lock()
-	// The key is cloned: slug may point into the request's URL.
-	c.tenants.put(tenant.Slug(strings.Clone(string(slug))), t, now)
-	c.mu.Unlock()
-	return t, err
+	if sc == nil || sc.core != ct.core || !sc.principal.IsOperator() {
+		return ErrNoScope
+	}
+	return nil
 }
 
-// Plan returns the plan called name, from a cache that lives CacheTTL, so a
-// plan changed on another node applies here within CacheTTL (at once when
-// changed through this node).
-func (c *Core) Plan(ctx context.Context, name string) (*tenant.Plan, error) {
-	now := c.now()
-	c.mu.RLock()
-	cached, ok := c.plans.get(name, now)
-	c.mu.RUnlock()
-	if ok {
-		return cached, nil
-	}
-	var p *tenant.Plan
-	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
-		p, err = tx.GetPlan(ctx, name)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.plans.put(p.Name, p, now)
-	c.mu.Unlock()
-	return p, nil
-}
-
-// Sweep lets the node's caches of tenants, API keys and plans forget what
-// has expired. Lookups do it as they go; a periodic call (App does it every
-// CacheTTL) frees the memory of a node that has gone quiet too.
-func (c *Core) Sweep() {
-	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.tenants.rotate(now)
-	c.apiKeys.rotate(now)
-	c.plans.rotate(now)
-	c.sessions.rotate(now)
-}
-
-// forgetTenant drops what this node caches about t.
-func (c *Core) forgetTenant(t *store.Tenant) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.tenants.delete(t.Slug)
-	c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == t.ID })
+func (ct *Control) event(action, resource string) audit.Event {
+	return audit.Event{Time: ct.core.now(), Actor: ct.principal.Actor(), Action: action, Resource: resource,
+		RequestID: ct.requestID, Outcome: audit.Success}
 }
 
 // errReplayed rolls back a creation that a concurrent retry with the same
@@ -145,10 +76,11 @@ type CreateTenantParams struct {
 
 // CreateTenant provisions a tenant. The platform chain and the new tenant's
 // own chain both record it.
-func (c *Core) CreateTenant(ctx context.Context, caller Caller, p CreateTenantParams, idem *Idempotency) (*Tenant, error) {
-	if err := allow(caller, access.ManageTenants); err != nil {
+func (ct *Control) CreateTenant(ctx context.Context, p CreateTenantParams, idem *Idempotency) (*Tenant, error) {
+	if err := ct.check(); err != nil {
 		return nil, err
 	}
+	c := ct.core
 	if !p.Slug.Valid() {
 		return nil, invalid("slug", "slug must match ^[a-z][a-z0-9-]{1,62}$")
 	}
@@ -178,8 +110,7 @@ func (c *Core) CreateTenant(ctx context.Context, caller Caller, p CreateTenantPa
 	params := &store.CreateTenantParams{
 		ID: tenant.ID(newID()), Slug: p.Slug, Name: p.Name, Plan: p.Plan, Isolation: p.Isolation, CreatedAt: now,
 	}
-	ev := audit.Event{Time: now, Actor: caller.Principal.Actor(), Action: "tenant.create",
-		Resource: "tenant:" + string(params.ID), RequestID: caller.RequestID, Outcome: audit.Success}
+	ev := ct.event("tenant.create", "tenant:"+string(params.ID))
 	view := tenantView(&store.Tenant{ID: params.ID, Slug: params.Slug, Name: params.Name, Plan: params.Plan,
 		Isolation: params.Isolation, Status: tenant.Active, CreatedAt: now, UpdatedAt: now})
 	_, err = c.store.CreateTenant(ctx, params,
@@ -189,24 +120,22 @@ func (c *Core) CreateTenant(ctx context.Context, caller Caller, p CreateTenantPa
 			if replayed, err = replay[*Tenant](ctx, tx, idem, now); err != nil || replayed != nil {
 				return cmp.Or(err, errReplayed)
 			}
-			if _, err := c.audit.Append(ctx, tx, PlatformChain, ev); err != nil {
+			if _, err := c.audit.Append(ctx, tx, audit.PlatformChain, ev); err != nil {
 				return err
 			}
 			return remember(ctx, tx, idem, now, view)
 		},
 		func(tx store.Tx) error {
-			_, err := c.audit.Append(ctx, tx, string(tx.Tenant()), ev)
+			_, err := c.audit.Append(ctx, tx, audit.TenantChain(tx.Tenant()), ev)
 			return err
 		})
 	// The slug may be cached as naming no tenant.
-	c.mu.Lock()
-	c.tenants.delete(p.Slug)
-	c.mu.Unlock()
+	c.forgetSlug(p.Slug)
 	if errors.Is(err, errReplayed) {
 		return replayed, nil
 	}
 	if errors.Is(err, store.ErrConflict) {
-		return nil, problem.New(http.StatusConflict, problem.CodeConflict, "a tenant with this slug exists")
+		return nil, &Error{Kind: KindConflict, Field: "slug", Detail: "a tenant with this slug exists", Pos: -1}
 	}
 	if err != nil {
 		return nil, err
@@ -229,19 +158,20 @@ func validName(name string) error {
 	return nil
 }
 
-// GetTenant returns the tenant the operator addressed.
-func (c *Core) GetTenant(ctx context.Context, caller Caller, t *store.Tenant) (*Tenant, error) {
-	if err := allow(caller, access.ManageTenants); err != nil {
+// GetTenant returns the tenant the operator's scope addresses.
+func (ct *Control) GetTenant(ctx context.Context, sc *Scope) (*Tenant, error) {
+	if err := ct.target(sc); err != nil {
 		return nil, err
 	}
-	return tenantView(t), nil
+	return tenantView(&sc.tenant), nil
 }
 
 // ListTenants returns a page of tenants, oldest first.
-func (c *Core) ListTenants(ctx context.Context, caller Caller, cursor string, limit int) (*List[*Tenant], error) {
-	if err := allow(caller, access.ManageTenants); err != nil {
+func (ct *Control) ListTenants(ctx context.Context, cursor string, limit int) (*List[*Tenant], error) {
+	if err := ct.check(); err != nil {
 		return nil, err
 	}
+	c := ct.core
 	if limit == 0 {
 		limit = DefaultLimit
 	}
@@ -251,7 +181,7 @@ func (c *Core) ListTenants(ctx context.Context, caller Caller, cursor string, li
 	params := &store.ListTenantsParams{Limit: limit + 1}
 	if cursor != "" {
 		var key store.TenantKey
-		if err := c.openCursor(cursor, PlatformChain, "tenants", &key); err != nil {
+		if err := c.openCursor(cursor, platformCursor, "tenants", &key); err != nil {
 			return nil, err
 		}
 		params.After = &key
@@ -268,7 +198,7 @@ func (c *Core) ListTenants(ctx context.Context, caller Caller, cursor string, li
 	for i, t := range ts {
 		if i == limit {
 			last := ts[i-1]
-			page.NextCursor = c.sealCursor(PlatformChain, "tenants", store.TenantKey{CreatedAt: last.CreatedAt, ID: last.ID})
+			page.NextCursor = c.sealCursor(platformCursor, "tenants", store.TenantKey{CreatedAt: last.CreatedAt, ID: last.ID})
 			break
 		}
 		page.Items = append(page.Items, tenantView(t))
@@ -285,10 +215,11 @@ type UpdateTenantParams struct {
 
 // UpdateTenant renames a tenant, changes its plan or suspends and resumes
 // it. The change applies on this node at once.
-func (c *Core) UpdateTenant(ctx context.Context, caller Caller, t *store.Tenant, p UpdateTenantParams) (*Tenant, error) {
-	if err := allow(caller, access.ManageTenants); err != nil {
+func (ct *Control) UpdateTenant(ctx context.Context, sc *Scope, p UpdateTenantParams) (*Tenant, error) {
+	if err := ct.target(sc); err != nil {
 		return nil, err
 	}
+	c, t := ct.core, &sc.tenant
 	if p.Name != nil {
 		if err := validName(*p.Name); err != nil {
 			return nil, err
@@ -314,11 +245,10 @@ func (c *Core) UpdateTenant(ctx context.Context, caller Caller, t *store.Tenant,
 		if err != nil {
 			return err
 		}
-		_, err = c.audit.Append(ctx, tx, PlatformChain, audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: action, Resource: "tenant:" + string(t.ID), RequestID: caller.RequestID, Outcome: audit.Success})
+		_, err = c.audit.Append(ctx, tx, audit.PlatformChain, ct.event(action, "tenant:"+string(t.ID)))
 		return err
 	})
-	c.forgetTenant(t)
+	c.forgetTenant(t.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -327,25 +257,25 @@ func (c *Core) UpdateTenant(ctx context.Context, caller Caller, t *store.Tenant,
 
 // DeleteTenant offboards a tenant: its data, credentials and audit chain are
 // removed and the platform chain records the deletion.
-func (c *Core) DeleteTenant(ctx context.Context, caller Caller, t *store.Tenant) error {
-	if err := allow(caller, access.ManageTenants); err != nil {
+func (ct *Control) DeleteTenant(ctx context.Context, sc *Scope) error {
+	if err := ct.target(sc); err != nil {
 		return err
 	}
-	now := c.now()
+	c, t := ct.core, &sc.tenant
 	err := c.store.DeleteTenant(ctx, t.ID, func(tx store.PlatformTx) error {
-		_, err := c.audit.Append(ctx, tx, PlatformChain, audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: "tenant.delete", Resource: "tenant:" + string(t.ID), RequestID: caller.RequestID, Outcome: audit.Success})
+		_, err := c.audit.Append(ctx, tx, audit.PlatformChain, ct.event("tenant.delete", "tenant:"+string(t.ID)))
 		return err
 	})
-	c.forgetTenant(t)
+	c.forgetTenant(t.ID)
 	return err
 }
 
 // ListPlans returns every plan.
-func (c *Core) ListPlans(ctx context.Context, caller Caller) (*List[*tenant.Plan], error) {
-	if err := allow(caller, access.ManagePlans); err != nil {
+func (ct *Control) ListPlans(ctx context.Context) (*List[*tenant.Plan], error) {
+	if err := ct.check(); err != nil {
 		return nil, err
 	}
+	c := ct.core
 	var plans []*tenant.Plan
 	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
 		plans, err = tx.ListPlans(ctx)
@@ -361,10 +291,11 @@ func (c *Core) ListPlans(ctx context.Context, caller Caller) (*List[*tenant.Plan
 }
 
 // PutPlan creates or replaces the plan called name.
-func (c *Core) PutPlan(ctx context.Context, caller Caller, name string, p tenant.Plan) (*tenant.Plan, error) {
-	if err := allow(caller, access.ManagePlans); err != nil {
+func (ct *Control) PutPlan(ctx context.Context, name string, p tenant.Plan) (*tenant.Plan, error) {
+	if err := ct.check(); err != nil {
 		return nil, err
 	}
+	c := ct.core
 	if p.Name == "" {
 		p.Name = name
 	}
@@ -386,18 +317,14 @@ func (c *Core) PutPlan(ctx context.Context, caller Caller, name string, p tenant
 	case p.MaxBytes < 0:
 		return nil, invalid("max_bytes", "max_bytes must be >= 0")
 	}
-	now := c.now()
 	err := c.store.InPlatform(ctx, func(tx store.PlatformTx) error {
 		if err := tx.PutPlan(ctx, &p); err != nil {
 			return err
 		}
-		_, err := c.audit.Append(ctx, tx, PlatformChain, audit.Event{Time: now, Actor: caller.Principal.Actor(),
-			Action: "plan.put", Resource: "plan:" + name, RequestID: caller.RequestID, Outcome: audit.Success})
+		_, err := c.audit.Append(ctx, tx, audit.PlatformChain, ct.event("plan.put", "plan:"+name))
 		return err
 	})
-	c.mu.Lock()
-	c.plans.delete(name)
-	c.mu.Unlock()
+	c.forgetPlan(name)
 	if err != nil {
 		return nil, err
 	}
