@@ -54,7 +54,7 @@ func NewAPIKey(env string, tid tenant.ID) (id store.APIKeyID, key string, err er
 	if !validEnv(env) {
 		return "", "", fmt.Errorf("api key environment %q must be 1 to %d lower-case letters", env, MaxAPIKeyEnvLen)
 	}
-	u, ok := parseTenantID(tid)
+	u, ok := tid.Bytes()
 	if !ok {
 		return "", "", fmt.Errorf("tenant id %q is not a canonical uuid", tid)
 	}
@@ -103,7 +103,7 @@ func TenantOfAPIKeyID(id store.APIKeyID) (tenant.ID, bool) {
 	if !decodeB32(b[:], string(id)) {
 		return "", false
 	}
-	tid := formatTenantID([16]byte(b[:16]))
+	tid := tenant.IDFromBytes([16]byte(b[:16]))
 	return tid, tid != ""
 }
 

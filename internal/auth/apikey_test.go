@@ -169,7 +169,7 @@ func TestAPIKeyModifiedTenant(t *testing.T) {
 	if !decodeB32(raw[:], idText) {
 		t.Fatalf("decode id %q", idText)
 	}
-	other, _ := parseTenantID(otherTenant)
+	other, _ := otherTenant.Bytes()
 	copy(raw[:16], other[:])
 	forged := "bh_" + env + "_" + b32.EncodeToString(raw[:]) + "_" + secret
 
@@ -335,7 +335,7 @@ func FuzzParseAPIKey(f *testing.F) {
 			}
 			return
 		}
-		if !IsAPIKey(key) || !validEnv(env) || !validTenantID(tid) {
+		if !IsAPIKey(key) || !validEnv(env) || !tid.Valid() {
 			t.Fatalf("ParseAPIKey(%q) accepted env %q, tenant %q", key, env, tid)
 		}
 		secret, found := strings.CutPrefix(key, "bh_"+env+"_"+string(id)+"_")

@@ -172,7 +172,7 @@ func (t *Tokens) now() time.Time {
 // field. It returns an error if c.Tenant is not a canonical UUID, c.User or
 // c.Session is empty or c.Role is not valid.
 func (t *Tokens) Issue(c AccessClaims) (token string, expiresIn time.Duration, err error) {
-	if !validTenantID(c.Tenant) {
+	if !c.Tenant.Valid() {
 		return "", 0, fmt.Errorf("issue access token: tenant %q is not a canonical uuid", c.Tenant)
 	}
 	if c.User == "" {
@@ -258,7 +258,7 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	tid := tenant.ID(priv.Tenant)
-	if !validTenantID(tid) {
+	if !tid.Valid() {
 		return nil, fmt.Errorf("%w: tid %q is not a canonical uuid", ErrInvalidToken, priv.Tenant)
 	}
 	role := tenant.Role(priv.Role)

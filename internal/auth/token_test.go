@@ -544,7 +544,7 @@ func FuzzVerifyToken(f *testing.F) {
 			}
 			return
 		}
-		if !validTenantID(got.Tenant) || !got.Role.Valid() || got.User == "" || got.ID == "" ||
+		if !got.Tenant.Valid() || !got.Role.Valid() || got.User == "" || got.ID == "" ||
 			got.ExpiresAt.Before(b.now.Add(-tokenLeeway)) {
 			t.Fatalf("Verify(%q) accepted claims %+v", token, got)
 		}
@@ -589,7 +589,7 @@ func FuzzVerifySignedClaims(f *testing.F) {
 			}
 			return
 		}
-		if !validTenantID(got.Tenant) || !got.Role.Valid() || got.User == "" || got.ID == "" ||
+		if !got.Tenant.Valid() || !got.Role.Valid() || got.User == "" || got.ID == "" ||
 			got.ExpiresAt.Before(b.now.Add(-tokenLeeway)) || got.IssuedAt.After(b.now.Add(tokenLeeway)) {
 			t.Fatalf("Verify(%q) accepted claims %+v", token, got)
 		}

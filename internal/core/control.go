@@ -108,7 +108,7 @@ func (ct *Control) CreateTenant(ctx context.Context, p CreateTenantParams, idem 
 
 	now := c.now()
 	params := &store.CreateTenantParams{
-		ID: tenant.ID(newID()), Slug: p.Slug, Name: p.Name, Plan: p.Plan, Isolation: p.Isolation, CreatedAt: now,
+		ID: tenant.NewID(), Slug: p.Slug, Name: p.Name, Plan: p.Plan, Isolation: p.Isolation, CreatedAt: now,
 	}
 	ev := ct.event("tenant.create", "tenant:"+string(params.ID))
 	view := tenantView(&store.Tenant{ID: params.ID, Slug: params.Slug, Name: params.Name, Plan: params.Plan,

@@ -105,7 +105,7 @@ func (a *Admission) setDefaults() {
 // path: see Admission.AuthLimit. The bucket is named after the slug, not a
 // tenant, under a prefix no tenant ID can have.
 func (s *Server) admitAuth(r *http.Request) error {
-	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r)}, s.admission.AuthLimit)
+	return s.allowAuth(r, ratelimit.Key{Owner: authBucket(r)}, s.admission.AuthLimit)
 }
 
 // admitLogin limits the logins to one email address of the tenant slug in
@@ -113,7 +113,7 @@ func (s *Server) admitAuth(r *http.Request) error {
 func (s *Server) admitLogin(r *http.Request, email string) error {
 	// The address is hashed: a bucket's name must not grow with the body.
 	sum := sha256.Sum256([]byte(core.NormalizeEmail(email)))
-	return s.allowAuth(r, ratelimit.Key{Tenant: authBucket(r), Actor: "email:" + hex.EncodeToString(sum[:])}, s.admission.LoginLimit)
+	return s.allowAuth(r, ratelimit.Key{Owner: authBucket(r), Actor: "email:" + hex.EncodeToString(sum[:])}, s.admission.LoginLimit)
 }
 
 // admitUnknownSlug holds the logins to every slug that names no tenant to
@@ -129,12 +129,12 @@ func (s *Server) admitUnknownSlug(r *http.Request) error {
 	if err != nil || known {
 		return err
 	}
-	return s.allowAuth(r, ratelimit.Key{Tenant: unknownSlugsBucket}, s.admission.AuthLimit)
+	return s.allowAuth(r, ratelimit.Key{Owner: unknownSlugsBucket}, s.admission.AuthLimit)
 }
 
 // unknownSlugsBucket names the bucket that slugs naming no tenant share; no
 // tenant ID or slug bucket can be named so.
-const unknownSlugsBucket tenant.ID = "auth/?"
+const unknownSlugsBucket = "auth/?"
 
 // allowAuth decides one request against key under lim; without a Limiter,
 // it allows.
@@ -156,12 +156,12 @@ func (s *Server) allowAuth(r *http.Request, key ratelimit.Key, lim ratelimit.Lim
 // authBucket names the buckets of the tenant slug in r's path. Paths that
 // are no valid slug, and so name no tenant, share one bucket: a bucket's
 // name must not grow with the URL.
-func authBucket(r *http.Request) tenant.ID {
+func authBucket(r *http.Request) string {
 	slug := tenant.Slug(r.PathValue("tenant"))
 	if !slug.Valid() {
 		return "auth/"
 	}
-	return tenant.ID("auth/" + slug)
+	return "auth/" + string(slug)
 }
 
 // admit runs the admit step for a scoped tenant request: the tenant's and
@@ -176,7 +176,7 @@ func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(), e
 	t, plan := rq.scope.Tenant(), rq.scope.Plan()
 	a := &s.admission
 	if a.Limiter != nil {
-		rq.decision = a.Limiter.Admit(ctx, ratelimit.Key{Tenant: t.ID, Actor: rq.principal.ActorID}, limits(&plan, a.CredentialShare))
+		rq.decision = a.Limiter.Admit(ctx, ratelimit.TenantKey(t.ID, rq.principal.ActorID), limits(&plan, a.CredentialShare))
 		if d := rq.decision; !d.Allowed {
 			if d.Limit.Burst != plan.Burst || d.Limit.Rate != plan.RatePerSec {
 				s.metrics.Rejected("credential_rate")

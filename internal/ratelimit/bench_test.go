@@ -20,7 +20,7 @@ func benchTenant(i int) tenant.ID {
 func benchKeys(n int, actors bool) []Key {
 	keys := make([]Key, n)
 	for i := range keys {
-		keys[i] = Key{Tenant: benchTenant(i)}
+		keys[i] = Key{Owner: string(benchTenant(i))}
 		if actors {
 			keys[i].Actor = fmt.Sprintf("0193%04x-0000-7000-8000-%012x", i&0xffff, i)
 		}
@@ -85,7 +85,7 @@ func BenchmarkLocalAdmitParallel(b *testing.B) {
 // tenant's bucket, one shard mutex.
 func BenchmarkLocalAllowParallelOneTenant(b *testing.B) {
 	l := NewLocal()
-	key := Key{Tenant: benchTenant(0)}
+	key := Key{Owner: string(benchTenant(0))}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -102,7 +102,7 @@ func BenchmarkInflight(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if s, ok := f.Acquire(keys[i%len(keys)].Tenant, 8); ok {
+		if s, ok := f.Acquire(tenant.ID(keys[i%len(keys)].Owner), 8); ok {
 			s.Release()
 		}
 		i++
@@ -118,7 +118,7 @@ func BenchmarkInflightParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := int(seq.Add(1)) * 7919
 		for pb.Next() {
-			if s, ok := f.Acquire(keys[i%len(keys)].Tenant, 8); ok {
+			if s, ok := f.Acquire(tenant.ID(keys[i%len(keys)].Owner), 8); ok {
 				s.Release()
 			}
 			i++

@@ -31,7 +31,7 @@
 //		// 429
 //	}
 //	defer slot.Release()
-//	d := lim.Admit(ctx, ratelimit.Key{Tenant: p.Tenant, Actor: p.ActorID},
+//	d := lim.Admit(ctx, ratelimit.Key{Owner: p.Tenant, Actor: p.ActorID},
 //		ratelimit.Limits{Tenant: tenantLimit, Actor: actorLimit})
 //	policy, state := d.Headers() // RateLimit-Policy, RateLimit
 //	if !d.Allowed {

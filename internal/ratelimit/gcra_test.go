@@ -147,7 +147,7 @@ func TestLocalReferenceSequences(t *testing.T) {
 		t.Run(seq.name, func(t *testing.T) {
 			t.Parallel()
 			l, clock := newFakeLocal()
-			key := Key{Tenant: "t1", Actor: "k1"}
+			key := Key{Owner: "t1", Actor: "k1"}
 			for i, st := range seq.steps {
 				clock.Set(st.at)
 				got := l.Allow(context.Background(), key, seq.lim)
@@ -198,16 +198,16 @@ func TestLocalInvalidLimitDenies(t *testing.T) {
 	l, _ := newFakeLocal()
 	ctx := context.Background()
 	for _, lim := range []Limit{{}, {Rate: 10}, {Burst: 10}, {Rate: -5, Burst: 5}, {Rate: math.NaN(), Burst: 5}} {
-		if got := l.Allow(ctx, Key{Tenant: "t"}, lim); got.Allowed || got.Remaining != 0 || got.RetryAfter != 0 || got.ResetAfter != 0 {
+		if got := l.Allow(ctx, Key{Owner: "t"}, lim); got.Allowed || got.Remaining != 0 || got.RetryAfter != 0 || got.ResetAfter != 0 {
 			t.Errorf("Allow(%+v) = %+v, want the zero Decision", lim, got)
 		}
-		if got := l.Admit(ctx, Key{Tenant: "t"}, Limits{Tenant: lim}); got.Allowed {
+		if got := l.Admit(ctx, Key{Owner: "t"}, Limits{Tenant: lim}); got.Allowed {
 			t.Errorf("Admit(Tenant: %+v) allowed", lim)
 		}
 		if lim == (Limit{}) {
 			continue // the zero actor Limit means no actor bucket
 		}
-		if got := l.Admit(ctx, Key{Tenant: "t", Actor: "a"}, Limits{Tenant: Limit{Rate: 1, Burst: 1}, Actor: lim}); got.Allowed {
+		if got := l.Admit(ctx, Key{Owner: "t", Actor: "a"}, Limits{Tenant: Limit{Rate: 1, Burst: 1}, Actor: lim}); got.Allowed {
 			t.Errorf("Admit(Actor: %+v) allowed", lim)
 		}
 	}
@@ -281,7 +281,7 @@ func TestLocalMatchesTokenBucketModel(t *testing.T) {
 					now += rng.Int64N(tNS*int64(lim.Burst)*2 + 1)
 				}
 				clock.Set(time.Duration(now))
-				got := l.Allow(context.Background(), Key{Tenant: "t"}, lim)
+				got := l.Allow(context.Background(), Key{Owner: "t"}, lim)
 				want := model.take(now)
 				want.Limit = lim
 				if got != want {
@@ -300,7 +300,7 @@ func TestLimitChangeTakesEffect(t *testing.T) {
 	t.Parallel()
 	l, clock := newFakeLocal()
 	ctx := context.Background()
-	key := Key{Tenant: "t"}
+	key := Key{Owner: "t"}
 	small, big := Limit{Rate: 1, Burst: 2}, Limit{Rate: 1, Burst: 10}
 	for range 2 {
 		l.Allow(ctx, key, small)

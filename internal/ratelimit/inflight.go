@@ -37,7 +37,7 @@ func (f *Inflight) Acquire(t tenant.ID, limit int) (_ Slot, ok bool) {
 	if limit < 1 {
 		return Slot{}, false
 	}
-	s := &f.shards[shardOf(tenantHash(t))]
+	s := &f.shards[shardOf(tenantHash(string(t)))]
 	s.mu.Lock()
 	n := s.m[t]
 	if n >= limit {
@@ -75,7 +75,7 @@ func (sl Slot) Release() {
 
 // Count returns the number of t's requests in flight.
 func (f *Inflight) Count(t tenant.ID) int {
-	s := &f.shards[shardOf(tenantHash(t))]
+	s := &f.shards[shardOf(tenantHash(string(t)))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.m[t]

@@ -10,20 +10,27 @@ import (
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// Key names one rate-limit bucket. Key{Tenant: t} is tenant t's own bucket;
-// Key{Tenant: t, Actor: a} is the bucket of credential a within t, kept apart
-// from the tenant's. Actor is an identifier unique within the tenant, such as
-// tenant.Principal.ActorID. Key is a comparable value: building one from
-// strings the caller already holds costs no allocation, and limiters copy
-// its strings only when they first store it. Tenant should be non-empty and
-// free of '}' (it is a Redis Cluster hash tag; tenant IDs are UUIDs).
+// Key names one rate-limit bucket. Key{Owner: o} is owner o's own bucket;
+// Key{Owner: o, Actor: a} is the bucket of credential a within o, kept apart
+// from the owner's. An owner is a tenant (TenantKey) or something else that
+// is limited as a whole, such as the logins to one tenant slug; Actor is an
+// identifier unique within the owner, such as tenant.Principal.ActorID. Key
+// is a comparable value: building one from strings the caller already
+// holds costs no allocation, and limiters copy its strings only when they
+// first store it. Owner should be non-empty and free of '}' (it is a Redis
+// Cluster hash tag).
 type Key struct {
-	// Tenant is the tenant the bucket belongs to.
-	Tenant tenant.ID
-	// Actor identifies the credential within Tenant; empty for the tenant's
+	// Owner names whom the bucket belongs to: a tenant's ID, or a name no
+	// tenant ID can have (tenant IDs are UUIDs), such as "auth/acme".
+	Owner string
+	// Actor identifies the credential within Owner; empty for the owner's
 	// own bucket.
 	Actor string
 }
+
+// TenantKey is the key of tenant tid's own bucket (actor "") or of one of
+// its credentials' buckets.
+func TenantKey(tid tenant.ID, actor string) Key { return Key{Owner: string(tid), Actor: actor} }
 
 // Limit is a GCRA rate limit: up to Burst requests at once, refilled at Rate
 // requests per second. A Limit is valid (see Valid) when Rate > 0 and
@@ -41,7 +48,7 @@ type Limit struct {
 // Limits pairs the tenant-wide limit with the per-credential limit, for
 // Limiter.Admit.
 type Limits struct {
-	// Tenant limits the tenant's bucket, Key{Tenant: t}. It must be valid,
+	// Tenant limits the tenant's bucket, Key{Owner: t}. It must be valid,
 	// or every request is denied.
 	Tenant Limit
 	// Actor limits each credential's bucket within the tenant. The zero
@@ -228,7 +235,7 @@ type Limiter interface {
 	// charges the bucket if it allows. An invalid lim denies.
 	Allow(ctx context.Context, key Key, lim Limit) Decision
 	// Admit decides one request of credential key.Actor of tenant
-	// key.Tenant against both the tenant's bucket Key{Tenant: key.Tenant}
+	// key.Owner against both the tenant's bucket Key{Owner: key.Owner}
 	// under lim.Tenant and the credential's bucket key under lim.Actor,
 	// atomically: it allows only if both buckets allow, and then charges
 	// both; a denied request charges neither. The credential's bucket is

@@ -78,7 +78,7 @@ func (l *Local) Allow(_ context.Context, key Key, lim Limit) Decision {
 		return Decision{Limit: lim}
 	}
 	now := l.now()
-	th := tenantHash(key.Tenant)
+	th := tenantHash(key.Owner)
 	h := keyHash(th, key.Actor)
 	s := &l.shards[shardOf(th)]
 	s.mu.Lock()
@@ -110,8 +110,8 @@ func (l *Local) Admit(_ context.Context, key Key, lim Limits) Decision {
 		}
 	}
 	now := l.now()
-	tk := Key{Tenant: key.Tenant}
-	th := tenantHash(key.Tenant)
+	tk := Key{Owner: key.Owner}
+	th := tenantHash(key.Owner)
 	s := &l.shards[shardOf(th)]
 	s.mu.Lock()
 	defer s.mu.Unlock()

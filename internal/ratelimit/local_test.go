@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 func TestLocalZeroValue(t *testing.T) {
@@ -18,7 +16,7 @@ func TestLocalZeroValue(t *testing.T) {
 	lim := Limit{Rate: 1e-6, Burst: 3}
 	n := 0
 	for range 10 {
-		if l.Allow(context.Background(), Key{Tenant: "t"}, lim).Allowed {
+		if l.Allow(context.Background(), Key{Owner: "t"}, lim).Allowed {
 			n++
 		}
 	}
@@ -32,7 +30,7 @@ func TestLocalKeysAreSeparate(t *testing.T) {
 	l, _ := newFakeLocal()
 	ctx := context.Background()
 	lim := Limit{Rate: 1, Burst: 1}
-	keys := []Key{{Tenant: "a"}, {Tenant: "b"}, {Tenant: "a", Actor: "k1"}, {Tenant: "a", Actor: "k2"}, {Tenant: "b", Actor: "k1"}}
+	keys := []Key{{Owner: "a"}, {Owner: "b"}, {Owner: "a", Actor: "k1"}, {Owner: "a", Actor: "k2"}, {Owner: "b", Actor: "k1"}}
 	for _, k := range keys {
 		if d := l.Allow(ctx, k, lim); !d.Allowed {
 			t.Errorf("first Allow(%+v) denied", k)
@@ -49,7 +47,7 @@ func TestLocalEvictionNeverGrantsMoreThanBurst(t *testing.T) {
 	t.Parallel()
 	l, clock := newFakeLocal()
 	ctx := context.Background()
-	key := Key{Tenant: "t"}
+	key := Key{Owner: "t"}
 	lim := Limit{Rate: 10, Burst: 5} // T=100ms
 	count := func() int {
 		n := 0
@@ -99,7 +97,7 @@ func TestLocalEvictionIsUnobservable(t *testing.T) {
 		now += time.Duration(rng.Int64N(int64(300 * ms)))
 		c1.Set(now)
 		c2.Set(now)
-		k := Key{Tenant: tenant.ID(fmt.Sprint("t", rng.IntN(4)))}
+		k := Key{Owner: fmt.Sprint("t", rng.IntN(4))}
 		lim := lims[rng.IntN(len(lims))]
 		if rng.IntN(2) == 0 {
 			k.Actor = fmt.Sprint("a", rng.IntN(3))
@@ -125,7 +123,7 @@ func TestLocalSweepsAsItGoes(t *testing.T) {
 	lim := Limit{Rate: 10, Burst: 5}
 	const keys = 100_000
 	for i := range keys {
-		l.Allow(ctx, Key{Tenant: tenant.ID(fmt.Sprint("tenant-", i))}, lim)
+		l.Allow(ctx, Key{Owner: fmt.Sprint("tenant-", i)}, lim)
 	}
 	if n := l.Len(); n < keys/2 {
 		t.Fatalf("Len() = %d right after %d keys, want most of them held", n, keys)
@@ -135,8 +133,8 @@ func TestLocalSweepsAsItGoes(t *testing.T) {
 	clock.Advance(time.Second)
 	var hot [numShards]Key
 	for i, found := 0, 0; found < numShards; i++ {
-		k := Key{Tenant: tenant.ID(fmt.Sprint("hot-", i))}
-		if s := shardOf(tenantHash(k.Tenant)); hot[s].Tenant == "" {
+		k := Key{Owner: fmt.Sprint("hot-", i)}
+		if s := shardOf(tenantHash(k.Owner)); hot[s].Owner == "" {
 			hot[s] = k
 			found++
 		}
@@ -159,7 +157,7 @@ func TestLocalConcurrentExactBurst(t *testing.T) {
 	for g := range goroutines {
 		wg.Go(func() {
 			for range perG {
-				if l.Allow(context.Background(), Key{Tenant: "t"}, lim).Allowed {
+				if l.Allow(context.Background(), Key{Owner: "t"}, lim).Allowed {
 					counts[g]++
 				}
 			}
@@ -184,7 +182,7 @@ func TestLocalAdmit(t *testing.T) {
 	t.Run("ActorBindsFirst", func(t *testing.T) {
 		t.Parallel()
 		l, _ := newFakeLocal()
-		k1 := Key{Tenant: "t", Actor: "k1"}
+		k1 := Key{Owner: "t", Actor: "k1"}
 		want := []Decision{
 			{Allowed: true, Remaining: 1, ResetAfter: time.Second, Limit: actorLim},     // tenant 3 left, actor 1
 			{Allowed: true, Remaining: 0, ResetAfter: 2 * time.Second, Limit: actorLim}, // tenant 2, actor 0
@@ -197,7 +195,7 @@ func TestLocalAdmit(t *testing.T) {
 			}
 		}
 		// The denied requests did not charge the tenant: two left for k2.
-		k2 := Key{Tenant: "t", Actor: "k2"}
+		k2 := Key{Owner: "t", Actor: "k2"}
 		if got, w := l.Admit(ctx, k2, lims), (Decision{Allowed: true, Remaining: 1, ResetAfter: 3 * time.Second, Limit: tenantLim}); got != w {
 			t.Errorf("Admit(k2) #1 = %+v, want %+v (tie: the tenant reports)", got, w)
 		}
@@ -206,7 +204,7 @@ func TestLocalAdmit(t *testing.T) {
 		}
 		// The tenant is empty: k3, with a full bucket, is denied by the
 		// tenant, and its own bucket is not charged.
-		k3 := Key{Tenant: "t", Actor: "k3"}
+		k3 := Key{Owner: "t", Actor: "k3"}
 		if got, w := l.Admit(ctx, k3, lims), (Decision{RetryAfter: time.Second, ResetAfter: 4 * time.Second, Limit: tenantLim}); got != w {
 			t.Errorf("Admit(k3) = %+v, want %+v", got, w)
 		}
@@ -221,9 +219,9 @@ func TestLocalAdmit(t *testing.T) {
 		n := 0
 		for i := range 10 {
 			// Empty actor, or the zero actor Limit: only the tenant bucket.
-			k, ls := Key{Tenant: "t", Actor: "k"}, Limits{Tenant: tenantLim}
+			k, ls := Key{Owner: "t", Actor: "k"}, Limits{Tenant: tenantLim}
 			if i%2 == 0 {
-				k, ls = Key{Tenant: "t"}, lims
+				k, ls = Key{Owner: "t"}, lims
 			}
 			if l.Admit(ctx, k, ls).Allowed {
 				n++
@@ -240,7 +238,7 @@ func TestLocalAdmit(t *testing.T) {
 	t.Run("BothDenyLongestWaitReports", func(t *testing.T) {
 		t.Parallel()
 		l, _ := newFakeLocal()
-		k := Key{Tenant: "t", Actor: "k"}
+		k := Key{Owner: "t", Actor: "k"}
 		ls := Limits{Tenant: Limit{Rate: 1, Burst: 1}, Actor: Limit{Rate: 0.25, Burst: 1}}
 		l.Admit(ctx, k, ls)
 		if got, w := l.Admit(ctx, k, ls), (Decision{RetryAfter: 4 * time.Second, ResetAfter: 4 * time.Second, Limit: ls.Actor}); got != w {
@@ -258,7 +256,7 @@ func TestLocalAdmit(t *testing.T) {
 		for a := range actors {
 			for range 4 {
 				wg.Go(func() {
-					k := Key{Tenant: "t", Actor: fmt.Sprint("k", a)}
+					k := Key{Owner: "t", Actor: fmt.Sprint("k", a)}
 					n := 0
 					for range perActor / 4 {
 						if l.Admit(ctx, k, ls).Allowed {
@@ -278,7 +276,7 @@ func TestLocalAdmit(t *testing.T) {
 			}
 		}
 		// 75 charged to the tenant, none of the 925 denials.
-		if got := l.Allow(ctx, Key{Tenant: "t"}, ls.Tenant); got.Remaining != 24 {
+		if got := l.Allow(ctx, Key{Owner: "t"}, ls.Tenant); got.Remaining != 24 {
 			t.Errorf("tenant bucket after 75 admissions: Allow() = %+v, want Remaining 24", got)
 		}
 	})
@@ -292,7 +290,7 @@ func TestLocalDoesNotAllocate(t *testing.T) {
 	ctx := context.Background()
 	keys := make([]Key, 64)
 	for i := range keys {
-		keys[i] = Key{Tenant: tenant.ID(fmt.Sprintf("%08d-0000-4000-8000-000000000000", i)), Actor: fmt.Sprint("key-", i)}
+		keys[i] = Key{Owner: fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), Actor: fmt.Sprint("key-", i)}
 	}
 	lim := Limit{Rate: 100, Burst: 10}
 	ls := Limits{Tenant: lim, Actor: Limit{Rate: 10, Burst: 5}}

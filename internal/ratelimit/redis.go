@@ -270,7 +270,7 @@ func (r *Redis) Admit(ctx context.Context, key Key, lim Limits) Decision {
 	if !ok {
 		return Decision{Limit: lim.Tenant}
 	}
-	b := [2]bucket{{key: Key{Tenant: key.Tenant}, lim: lim.Tenant, t: t, bo: bo}}
+	b := [2]bucket{{key: Key{Owner: key.Owner}, lim: lim.Tenant, t: t, bo: bo}}
 	if key.Actor == "" || lim.Actor == (Limit{}) {
 		return r.decide(ctx, b[:1])
 	}
@@ -357,9 +357,9 @@ func (r *Redis) eval(ctx context.Context, bs []bucket) ([]int64, error) {
 
 func (r *Redis) redisKey(k Key) string {
 	if k.Actor == "" {
-		return r.prefix + "{" + string(k.Tenant) + "}"
+		return r.prefix + "{" + string(k.Owner) + "}"
 	}
-	return r.prefix + "{" + string(k.Tenant) + "}:" + k.Actor
+	return r.prefix + "{" + string(k.Owner) + "}:" + k.Actor
 }
 
 // fallback decides bs locally, each limit cut to this node's share.

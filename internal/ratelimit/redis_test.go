@@ -18,8 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 // TestMain silences go-redis's own logger: the fallback tests dial addresses
@@ -103,7 +101,7 @@ func TestRedisMatchesReferenceSequences(t *testing.T) {
 			}
 			clock := new(fakeClock)
 			r := newTestRedis(t, RedisConfig{Client: c, Prefix: testPrefix(t, c), NowFunc: clock.Now})
-			key := Key{Tenant: "t1", Actor: "k1"}
+			key := Key{Owner: "t1", Actor: "k1"}
 			for i, st := range seq.steps {
 				clock.Set(st.at)
 				got := r.Allow(context.Background(), key, seq.lim)
@@ -140,7 +138,7 @@ func TestRedisMatchesLocal(t *testing.T) {
 	for i := range 3000 {
 		now += time.Duration(rng.Int64N(int64(200*ms))) / time.Microsecond * time.Microsecond
 		clock.Set(now)
-		k := Key{Tenant: tenant.ID(fmt.Sprint("t", rng.IntN(3)))}
+		k := Key{Owner: fmt.Sprint("t", rng.IntN(3))}
 		if rng.IntN(2) == 0 {
 			k.Actor = fmt.Sprint("a", rng.IntN(3))
 		}
@@ -190,9 +188,9 @@ func TestRedisTwoNodesShareBudget(t *testing.T) {
 					wg.Go(func() {
 						ctx := context.Background()
 						for i := range 30 {
-							a := node.Allow(ctx, Key{Tenant: "shared"}, lim).Allowed
+							a := node.Allow(ctx, Key{Owner: "shared"}, lim).Allowed
 							actor := fmt.Sprint("k", (n+g+i)%4)
-							b := node.Admit(ctx, Key{Tenant: "admit", Actor: actor}, ls).Allowed
+							b := node.Admit(ctx, Key{Owner: "admit", Actor: actor}, ls).Allowed
 							mu.Lock()
 							if a {
 								allowedTotal++
@@ -235,7 +233,7 @@ func TestRedisKeysAndTTL(t *testing.T) {
 	r := newTestRedis(t, RedisConfig{Client: c, Prefix: prefix})
 	ctx := context.Background()
 	ls := Limits{Tenant: Limit{Rate: 10, Burst: 20}, Actor: Limit{Rate: 1, Burst: 5}}
-	d := r.Admit(ctx, Key{Tenant: "0192-t", Actor: "key-1"}, ls)
+	d := r.Admit(ctx, Key{Owner: "0192-t", Actor: "key-1"}, ls)
 	if !d.Allowed {
 		t.Fatalf("Admit() = %+v, want allowed", d)
 	}
@@ -288,7 +286,7 @@ func TestRedisScriptNotCached(t *testing.T) {
 	if err := c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if d := r.Allow(ctx, Key{Tenant: "t"}, Limit{Rate: 1, Burst: 1}); !d.Allowed || r.Fallbacks() != 0 {
+	if d := r.Allow(ctx, Key{Owner: "t"}, Limit{Rate: 1, Burst: 1}); !d.Allowed || r.Fallbacks() != 0 {
 		t.Errorf("Allow() after SCRIPT FLUSH = %+v with %d fallbacks, want allowed by Redis (EVAL on NOSCRIPT)", d, r.Fallbacks())
 	}
 }
@@ -304,14 +302,14 @@ func TestRedisFallbackWhenRedisGoesAway(t *testing.T) {
 	ctx := context.Background()
 	lim := Limit{Rate: 0.001, Burst: 5}
 	for range 3 {
-		if d := r.Allow(ctx, Key{Tenant: "t"}, lim); !d.Allowed {
+		if d := r.Allow(ctx, Key{Owner: "t"}, lim); !d.Allowed {
 			t.Fatalf("Allow() = %+v while Redis is up, want allowed", d)
 		}
 	}
 	own.Close()
 	n := 0
 	for range 20 {
-		if r.Allow(ctx, Key{Tenant: "t"}, lim).Allowed {
+		if r.Allow(ctx, Key{Owner: "t"}, lim).Allowed {
 			n++
 		}
 	}
@@ -358,8 +356,8 @@ func TestRedisFallbackConnectionRefused(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 10 {
-				a := r.Allow(ctx, Key{Tenant: "t"}, lim).Allowed
-				b := r.Admit(ctx, Key{Tenant: "u", Actor: "k"}, ls).Allowed
+				a := r.Allow(ctx, Key{Owner: "t"}, lim).Allowed
+				b := r.Admit(ctx, Key{Owner: "u", Actor: "k"}, ls).Allowed
 				mu.Lock()
 				if a {
 					allowed++
@@ -427,7 +425,7 @@ func TestRedisFallbackTimeout(t *testing.T) {
 	r := newTestRedis(t, RedisConfig{Client: c, Timeout: 20 * ms, Fallback: &Local{NowFunc: new(fakeClock).Now}, Logger: discardLogger()})
 	n := 0
 	for range 10 {
-		if r.Allow(context.Background(), Key{Tenant: "t"}, Limit{Rate: 1, Burst: 4}).Allowed {
+		if r.Allow(context.Background(), Key{Owner: "t"}, Limit{Rate: 1, Burst: 4}).Allowed {
 			n++
 		}
 	}
@@ -504,7 +502,7 @@ func TestRedisCircuit(t *testing.T) {
 	r.clock = func() int64 { return int64(clock.Now()) }
 	ctx := context.Background()
 	lim := Limit{Rate: 1000, Burst: 1000}
-	call := func() Decision { return r.Allow(ctx, Key{Tenant: "t"}, lim) }
+	call := func() Decision { return r.Allow(ctx, Key{Owner: "t"}, lim) }
 	expect := func(step string, wantCalls int, wantOpen float64) {
 		t.Helper()
 		if got := fake.count(); got != wantCalls {
@@ -566,7 +564,7 @@ func TestRedisCanceledCallerDoesNotTripCircuit(t *testing.T) {
 	r := newTestRedis(t, RedisConfig{Client: c, Logger: discardLogger(), Fallback: &Local{NowFunc: new(fakeClock).Now}})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if d := r.Allow(ctx, Key{Tenant: "t"}, Limit{Rate: 1, Burst: 1}); !d.Allowed {
+	if d := r.Allow(ctx, Key{Owner: "t"}, Limit{Rate: 1, Burst: 1}); !d.Allowed {
 		t.Errorf("Allow() with a canceled context = %+v, want a local decision (allowed)", d)
 	}
 	if got := metricValue(t, r, "bulkhead_ratelimit_redis_circuit_open"); got != 0 {
@@ -583,7 +581,7 @@ func TestRedisFallbackNodeShare(t *testing.T) {
 	n := 0
 	var d Decision
 	for range 30 {
-		if d = r.Allow(context.Background(), Key{Tenant: "t"}, Limit{Rate: 30, Burst: 10}); d.Allowed {
+		if d = r.Allow(context.Background(), Key{Owner: "t"}, Limit{Rate: 30, Burst: 10}); d.Allowed {
 			n++
 		}
 	}
@@ -625,10 +623,10 @@ func TestRedisInvalidLimitDeniesWithoutACall(t *testing.T) {
 	fake := &fakeScripter{}
 	r := newTestRedis(t, RedisConfig{Client: fake})
 	ctx := context.Background()
-	if d := r.Allow(ctx, Key{Tenant: "t"}, Limit{}); d.Allowed {
+	if d := r.Allow(ctx, Key{Owner: "t"}, Limit{}); d.Allowed {
 		t.Error("Allow with the zero Limit allowed")
 	}
-	if d := r.Admit(ctx, Key{Tenant: "t", Actor: "a"}, Limits{Tenant: Limit{Rate: 1, Burst: 1}, Actor: Limit{Rate: -1, Burst: 1}}); d.Allowed {
+	if d := r.Admit(ctx, Key{Owner: "t", Actor: "a"}, Limits{Tenant: Limit{Rate: 1, Burst: 1}, Actor: Limit{Rate: -1, Burst: 1}}); d.Allowed {
 		t.Error("Admit with an invalid actor Limit allowed")
 	}
 	if n := fake.count(); n != 0 {

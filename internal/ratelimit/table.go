@@ -4,8 +4,6 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"strings"
-
-	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 // table is one shard's buckets: an open-addressing hash table with linear
@@ -37,9 +35,9 @@ var hashSeed = maphash.MakeSeed()
 
 // tenantHash hashes a tenant ID. Its top 6 bits choose the shard (see
 // shardOf); its low bits index the shard's table.
-func tenantHash(t tenant.ID) uint64 { return maphash.String(hashSeed, string(t)) }
+func tenantHash(owner string) uint64 { return maphash.String(hashSeed, owner) }
 
-// keyHash returns the hash of Key{Tenant: t, Actor: actor} given th =
+// keyHash returns the hash of Key{Owner: t, Actor: actor} given th =
 // tenantHash(t). A tenant's own bucket (actor "") hashes as the tenant.
 func keyHash(th uint64, actor string) uint64 {
 	if actor == "" {
@@ -73,7 +71,7 @@ func (t *table) insert(h uint64, key Key, tat int64) {
 	if 4*(t.n+1) > 3*len(t.slots) {
 		t.resize(max(minSlots, 2*len(t.slots)))
 	}
-	key = Key{Tenant: tenant.ID(strings.Clone(string(key.Tenant))), Actor: strings.Clone(key.Actor)}
+	key = Key{Owner: strings.Clone(key.Owner), Actor: strings.Clone(key.Actor)}
 	t.place(slot{hash: h | occupied, tat: tat, key: key})
 	t.n++
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 // TestTableMatchesMap drives the open-addressing table and a map with the
@@ -26,7 +24,7 @@ func TestTableMatchesMap(t *testing.T) {
 			ref := map[Key]entry{}
 			hashes := map[Key]uint64{}
 			keyOf := func(i int) Key {
-				k := Key{Tenant: tenant.ID(fmt.Sprint("t", i%37)), Actor: fmt.Sprint("a", i)}
+				k := Key{Owner: fmt.Sprint("t", i%37), Actor: fmt.Sprint("a", i)}
 				if _, ok := hashes[k]; !ok {
 					// Homes among the first or the last hashRange slots of
 					// any table size, so runs also wrap around the end.
@@ -108,8 +106,8 @@ func TestTableShrinks(t *testing.T) {
 	t.Parallel()
 	var tab table
 	for i := range 10000 {
-		k := Key{Tenant: tenant.ID(fmt.Sprint(i))}
-		tab.insert(tenantHash(k.Tenant), k, int64(i))
+		k := Key{Owner: fmt.Sprint(i)}
+		tab.insert(tenantHash(k.Owner), k, int64(i))
 	}
 	big := len(tab.slots)
 	tab.sweep(9989) // keeps TATs 9990..9999
@@ -117,8 +115,8 @@ func TestTableShrinks(t *testing.T) {
 		t.Errorf("after a sweep keeping 10 of 10000: n = %d, %d slots (was %d), want 10 in at most 32", tab.n, len(tab.slots), big)
 	}
 	for i := 9990; i < 10000; i++ {
-		k := Key{Tenant: tenant.ID(fmt.Sprint(i))}
-		if tab.find(tenantHash(k.Tenant), k) < 0 {
+		k := Key{Owner: fmt.Sprint(i)}
+		if tab.find(tenantHash(k.Owner), k) < 0 {
 			t.Errorf("key %d lost by the shrink", i)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"math/big"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -41,8 +40,8 @@ type tenantID struct {
 // here either. Anything else, such as "../../etc/passwd", is
 // store.ErrNotFound.
 func parseTenantID(id tenant.ID) (tenantID, error) {
-	u, err := uuid.Parse(string(id))
-	if err != nil || u.String() != string(id) {
+	u, ok := id.Bytes()
+	if !ok {
 		return tenantID{}, fmt.Errorf("tenant %q: %w", id, store.ErrNotFound)
 	}
 	return tenantID{id: id, arg: pgtype.UUID{Bytes: u, Valid: true}, hex: strings.ReplaceAll(string(id), "-", "")}, nil

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -141,14 +140,12 @@ func Open(path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// canonicalUUID is the form of tenant ids that may name a silo file: fixed
-// length, lower case (so two ids never name one file on a case-insensitive
-// file system), no path syntax.
-var canonicalUUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
 // siloPath returns the file of silo tenant tid.
 func (s *Store) siloPath(tid tenant.ID) (string, error) {
-	if !canonicalUUID.MatchString(string(tid)) {
+	// Only canonical IDs name a silo file: fixed length, lower case (so two
+	// IDs never name one file on a case-insensitive file system), no path
+	// syntax.
+	if !tid.Valid() {
 		return "", fmt.Errorf("sqlitestore: tenant id %q is not a canonical UUID", tid)
 	}
 	return filepath.Join(s.siloDir, string(tid)+".db"), nil
@@ -176,7 +173,7 @@ func (s *Store) removeOrphans(ctx context.Context) error {
 	}
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".db")
-		if !ok || e.IsDir() || !canonicalUUID.MatchString(id) {
+		if !ok || e.IsDir() || !tenant.ID(id).Valid() {
 			continue
 		}
 		var iso tenant.Isolation
@@ -395,7 +392,7 @@ func (s *Store) CreateTenant(ctx context.Context, params *store.CreateTenantPara
 
 func validateCreate(p *store.CreateTenantParams) error {
 	switch {
-	case !canonicalUUID.MatchString(string(p.ID)):
+	case !p.ID.Valid():
 		return fmt.Errorf("sqlitestore: tenant id %q is not a canonical lower-case UUID", p.ID)
 	case !p.Slug.Valid():
 		return fmt.Errorf("sqlitestore: tenant slug %q does not match %s", p.Slug, tenant.SlugPattern)
