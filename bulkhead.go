@@ -77,7 +77,7 @@ func New(cfg Config) (*App, error) {
 		app.Close()
 		return nil, err
 	}
-	app.closers = append(app.closers, func() error { app.core.Flush(); return nil }) // before the store's
+	app.closers = append(app.closers, func() error { app.core.Close(); return nil }) // before the store's
 	app.sweepers = append(app.sweepers, app.core.Sweep)
 	metrics := observe.NewMetrics()
 	admission, err := app.admission(metrics)
@@ -168,6 +168,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	stopSweeping := a.sweepEvery(time.Second)
 	defer stopSweeping()
+	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
+		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
+	}
 	a.log.Info("serving", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
 	select {
 	case err := <-errc:

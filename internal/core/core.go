@@ -88,6 +88,10 @@ type Core struct {
 	schemas   schemaCache
 	later     laterAudits
 
+	life   context.Context // ended by Close: background work stops
+	stop   context.CancelFunc
+	builds sync.WaitGroup // index builds running
+
 	mu       sync.RWMutex
 	tenants  *ttlCache[tenant.Slug, *store.Tenant]
 	apiKeys  *ttlCache[store.APIKeyID, cachedKey]
@@ -144,6 +148,7 @@ func New(cfg Config) (*Core, error) {
 	c.plans = newTTLCache[string, *tenant.Plan](c.cacheTTL)
 	c.sessions = newTTLCache[sessionKey, bool](c.cacheTTL)
 	c.later.sem = make(chan struct{}, maxLaterAudits)
+	c.life, c.stop = context.WithCancel(context.Background())
 	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, auth.TokenConfig{Issuer: or(cfg.Issuer, "bulkhead"), Audience: or(cfg.Audience, "bulkhead-api"),
 		TTL: orDuration(cfg.AccessTTL, 15*time.Minute), MaxTTL: cfg.MaxAccessTTL})
 	c.tokens.NowFunc = cfg.NowFunc

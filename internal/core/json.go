@@ -245,25 +245,42 @@ type schemaKey struct {
 type cachedSchema struct {
 	updatedAt time.Time
 	schema    *jsonschema.Schema
+	fields    fieldSet
 }
 
+// get returns the compiled schema of col, which must have one.
 func (sc *schemaCache) get(tid tenant.ID, col *store.Collection) (*jsonschema.Schema, error) {
+	cs, err := sc.lookup(tid, col)
+	return cs.schema, err
+}
+
+// fields returns the fields col's records can hold.
+func (sc *schemaCache) fields(tid tenant.ID, col *store.Collection) (fieldSet, error) {
+	if col.Schema == nil {
+		return openFields, nil
+	}
+	cs, err := sc.lookup(tid, col)
+	return cs.fields, err
+}
+
+func (sc *schemaCache) lookup(tid tenant.ID, col *store.Collection) (cachedSchema, error) {
 	key := schemaKey{tid, col.Name}
 	sc.mu.Lock()
 	cs, ok := sc.m[key]
 	sc.mu.Unlock()
 	if ok && cs.updatedAt.Equal(col.UpdatedAt) {
-		return cs.schema, nil
+		return cs, nil
 	}
 	sch, err := compileSchema(col.Schema)
 	if err != nil {
-		return nil, fmt.Errorf("stored schema of %s: %w", col.Name, err)
+		return cachedSchema{}, fmt.Errorf("stored schema of %s: %w", col.Name, err)
 	}
+	cs = cachedSchema{updatedAt: col.UpdatedAt, schema: sch, fields: fieldsOf(col.Schema)}
 	sc.mu.Lock()
 	if sc.m == nil || len(sc.m) > 10_000 {
 		sc.m = map[schemaKey]cachedSchema{}
 	}
-	sc.m[key] = cachedSchema{updatedAt: col.UpdatedAt, schema: sch}
+	sc.m[key] = cs
 	sc.mu.Unlock()
-	return sch, nil
+	return cs, nil
 }

@@ -53,5 +53,14 @@ func (c *Core) auditLater(tid tenant.ID, ev audit.Event) {
 }
 
 // Flush waits until the audit entries of failed logins answered so far are
-// written. Call it before closing the store.
+// written.
 func (c *Core) Flush() { c.later.wg.Wait() }
+
+// Close stops the Core's background work — index builds stop and are
+// resumed by the next start — and waits for it and for Flush. Call it
+// before closing the store.
+func (c *Core) Close() {
+	c.stop()
+	c.builds.Wait()
+	c.Flush()
+}

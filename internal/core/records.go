@@ -2,10 +2,8 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/bulkheadhq/bulkhead/filter"
 	"github.com/bulkheadhq/bulkhead/internal/access"
@@ -13,82 +11,6 @@ import (
 	"github.com/bulkheadhq/bulkhead/tenant"
 	"github.com/google/uuid"
 )
-
-var collectionPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
-
-// PutCollectionParams is the body of PUT …/collections/{collection}.
-type PutCollectionParams struct {
-	// Schema is a JSON Schema (draft 2020-12 unless it says otherwise) that
-	// every record must satisfy; absent or null means any object.
-	Schema json.RawMessage `json:"schema,omitempty"`
-	// EncryptedFields and Indexes are reserved; only empty lists are
-	// accepted until field encryption and secondary indexes exist.
-	EncryptedFields []string `json:"encrypted_fields,omitempty"`
-	Indexes         []string `json:"indexes,omitempty"`
-}
-
-// PutCollection creates a collection or replaces its schema. Existing
-// records are not re-validated; new writes are.
-func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p PutCollectionParams) (*Collection, error) {
-	if err := s.allow(access.PutCollection); err != nil {
-		return nil, err
-	}
-	if !collectionPattern.MatchString(string(name)) {
-		return nil, invalid("collection", "collection names match ^[a-z][a-z0-9_]{0,62}$")
-	}
-	if len(p.EncryptedFields) > 0 {
-		return nil, refuse(KindUnsupported, "encrypted_fields is not supported by this server yet")
-	}
-	if len(p.Indexes) > 0 {
-		return nil, refuse(KindUnsupported, "indexes is not supported by this server yet")
-	}
-	schema, err := compactSchema(p.Schema)
-	if err != nil {
-		return nil, err
-	}
-	if schema != nil {
-		if _, err := compileSchema(schema); err != nil {
-			return nil, err
-		}
-	}
-	now := s.core.now()
-	col := &store.Collection{Name: name, Schema: schema, CreatedAt: now, UpdatedAt: now}
-	err = s.write(ctx, func(tx store.Tx) error {
-		if _, err := tx.PutCollection(ctx, col); err != nil {
-			return err
-		}
-		stored, err := tx.GetCollection(ctx, name)
-		if err != nil {
-			return err
-		}
-		col = stored
-		return s.append(ctx, tx, s.event("collection.put", "collection:"+string(name)))
-	})
-	if err != nil {
-		return nil, err
-	}
-	return collectionView(col), nil
-}
-
-// ListCollections lists the tenant's collections by name.
-func (s *Scope) ListCollections(ctx context.Context) (*List[*Collection], error) {
-	if err := s.allow(access.ListCollections); err != nil {
-		return nil, err
-	}
-	var cols []*store.Collection
-	err := s.read(ctx, func(tx store.Tx) (err error) {
-		cols, err = tx.ListCollections(ctx)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	page := &List[*Collection]{Items: make([]*Collection, 0, len(cols))}
-	for _, col := range cols {
-		page.Items = append(page.Items, collectionView(col))
-	}
-	return page, nil
-}
 
 // validRef reports whether a collection name and record id from a path could
 // name a record at all; callers answer store.ErrNotFound when they cannot.
@@ -281,6 +203,8 @@ type ListQuery struct {
 	Order  string
 	Limit  int
 	Cursor string
+	// Count asks for the number of records matching the filter, in Total.
+	Count bool
 }
 
 // Limits of a listing page.
@@ -291,7 +215,7 @@ const (
 
 // ListRecords returns one page of a collection's records. The cursor it
 // returns opens only for the same tenant, collection, filter and order.
-func (s *Scope) ListRecords(ctx context.Context, col store.CollectionName, q ListQuery) (*List[*Record], error) {
+func (s *Scope) ListRecords(ctx context.Context, col store.CollectionName, q ListQuery) (*RecordList, error) {
 	if err := s.allow(access.ReadRecord); err != nil {
 		return nil, err
 	}
@@ -316,7 +240,7 @@ func (s *Scope) ListRecords(ctx context.Context, col store.CollectionName, q Lis
 	if q.Limit < 1 || q.Limit > MaxLimit {
 		return nil, invalid("limit", "limit must be between 1 and 1000")
 	}
-	params := &store.ListRecordsParams{Collection: col, Filter: expr, Order: order, Limit: q.Limit}
+	params := &store.ListRecordsParams{Collection: col, Filter: expr, Order: order, Limit: q.Limit, Count: q.Count}
 	binding := "records\x00" + string(col) + "\x00" + q.Filter + "\x00" + q.Order
 	if q.Cursor != "" {
 		var key store.RecordKey
@@ -327,7 +251,15 @@ func (s *Scope) ListRecords(ctx context.Context, col store.CollectionName, q Lis
 	}
 	var page *store.RecordPage
 	err = s.read(ctx, func(tx store.Tx) error {
-		if _, err := tx.GetCollection(ctx, col); err != nil {
+		c, err := tx.GetCollection(ctx, col)
+		if err != nil {
+			return err
+		}
+		fields, err := s.core.schemas.fields(s.tenant.ID, c)
+		if err != nil {
+			return err
+		}
+		if err := checkFields(fields, expr, order); err != nil {
 			return err
 		}
 		page, err = tx.ListRecords(ctx, params)
@@ -336,9 +268,13 @@ func (s *Scope) ListRecords(ctx context.Context, col store.CollectionName, q Lis
 	if err != nil {
 		return nil, err
 	}
-	out := &List[*Record]{Items: make([]*Record, 0, len(page.Records))}
+	out := &RecordList{Items: make([]*Record, 0, len(page.Records))}
 	for _, r := range page.Records {
 		out.Items = append(out.Items, recordView(r))
+	}
+	if q.Count {
+		total := page.Total
+		out.Total = &total
 	}
 	if page.Next != nil {
 		out.NextCursor = s.core.sealCursor(string(s.tenant.ID), binding, page.Next)

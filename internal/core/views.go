@@ -37,6 +37,16 @@ type List[T any] struct {
 	NextCursor string `json:"next_cursor"`
 }
 
+// RecordList is a page of records.
+type RecordList struct {
+	Items []*Record `json:"items"`
+	// NextCursor continues the listing; empty when it is complete.
+	NextCursor string `json:"next_cursor"`
+	// Total is the number of records matching the filter over all pages,
+	// when the listing asked for it.
+	Total *int64 `json:"total,omitempty"`
+}
+
 // User is a tenant user. The password hash is never shown.
 type User struct {
 	ID        store.UserID `json:"id"`
@@ -82,12 +92,29 @@ type TokenPair struct {
 type Collection struct {
 	Name      store.CollectionName `json:"name"`
 	Schema    json.RawMessage      `json:"schema,omitempty"`
+	Indexes   []Index              `json:"indexes"`
 	CreatedAt time.Time            `json:"created_at"`
 	UpdatedAt time.Time            `json:"updated_at"`
 }
 
+// Index describes a declared index and its state.
+type Index struct {
+	// Name is the index's fields joined by commas, as errors name it.
+	Name   string           `json:"name"`
+	Fields []string         `json:"fields"`
+	Unique bool             `json:"unique"`
+	State  store.IndexState `json:"state"`
+	// Error says why the build failed (state "failed").
+	Error string `json:"error,omitempty"`
+}
+
 func collectionView(c *store.Collection) *Collection {
-	return &Collection{Name: c.Name, Schema: c.Schema, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	v := &Collection{Name: c.Name, Schema: c.Schema, Indexes: make([]Index, 0, len(c.Indexes)), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	for i := range c.Indexes {
+		ix := &c.Indexes[i]
+		v.Indexes = append(v.Indexes, Index{Name: ix.Name(), Fields: ix.Fields, Unique: ix.Unique, State: ix.State, Error: ix.Error})
+	}
+	return v
 }
 
 // Record is a record as clients see it.
@@ -119,7 +146,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 
 // AppendRecordList appends the JSON encoding of a page of records to b, as
 // Record.AppendJSON does for one.
-func AppendRecordList(b []byte, l *List[*Record]) []byte {
+func AppendRecordList(b []byte, l *RecordList) []byte {
 	b = append(b, `{"items":[`...)
 	for i, r := range l.Items {
 		if i > 0 {
@@ -129,6 +156,10 @@ func AppendRecordList(b []byte, l *List[*Record]) []byte {
 	}
 	b = append(b, `],"next_cursor":`...)
 	b = strconv.AppendQuote(b, l.NextCursor)
+	if l.Total != nil {
+		b = append(b, `,"total":`...)
+		b = strconv.AppendInt(b, *l.Total, 10)
+	}
 	return append(b, '}')
 }
 

@@ -37,7 +37,8 @@ func TestRecordAppendJSON(t *testing.T) {
 			t.Errorf("AppendJSON = %s, want %s", got, want)
 		}
 	}
-	for _, l := range []*List[*Record]{{Items: []*Record{}}, {Items: recs, NextCursor: "eyJrIjoxfQ.AbC-_x"}} {
+	total := int64(7)
+	for _, l := range []*RecordList{{Items: []*Record{}}, {Items: recs, NextCursor: "eyJrIjoxfQ.AbC-_x"}, {Items: recs, Total: &total}} {
 		want := marshal(t, l)
 		if diff := cmp.Diff(string(want), string(AppendRecordList(nil, l))); diff != "" {
 			t.Errorf("AppendRecordList mismatch (-json.Marshal +got):\n%s", diff)

@@ -34,6 +34,10 @@ func WithTicket(ctx context.Context, t Ticket) context.Context {
 	return context.WithValue(ctx, ticketKey{}, t)
 }
 
+// TicketFrom returns the ticket ctx carries, if any: work a request starts
+// in the background (such as an index build) runs under a copy of it.
+func TicketFrom(ctx context.Context) (Ticket, bool) { return ticketFrom(ctx) }
+
 // ticketFrom returns the ticket ctx carries, if any.
 func ticketFrom(ctx context.Context) (Ticket, bool) {
 	t, ok := ctx.Value(ticketKey{}).(Ticket)
@@ -67,6 +71,15 @@ func (s *scheduledStore) InTenant(ctx context.Context, tid tenant.ID, fn func(tx
 
 func (s *scheduledStore) ReadTenant(ctx context.Context, tid tenant.ID, fn func(tx store.Tx) error) error {
 	return s.run(ctx, tid, fn, s.Store.ReadTenant)
+}
+
+// BuildIndexes builds in a slot of the tenant, like a transaction: an index
+// build is the tenant's database work, and waits its turn as the ticket's
+// class (Batch, for builds a request starts).
+func (s *scheduledStore) BuildIndexes(ctx context.Context, tid tenant.ID, col store.CollectionName) error {
+	return s.run(ctx, tid, nil, func(ctx context.Context, tid tenant.ID, _ func(store.Tx) error) error {
+		return s.Store.BuildIndexes(ctx, tid, col)
+	})
 }
 
 func (s *scheduledStore) run(ctx context.Context, tid tenant.ID, fn func(tx store.Tx) error,

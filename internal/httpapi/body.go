@@ -148,7 +148,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	switch v := v.(type) {
 	case *core.Record:
 		body = v.AppendJSON(make([]byte, 0, 160+len(v.Data)))
-	case *core.List[*core.Record]:
+	case *core.RecordList:
 		body = core.AppendRecordList(make([]byte, 0, 1024), v)
 	default:
 		if body, err = json.Marshal(v); err != nil {
@@ -231,4 +231,17 @@ func queryInt(r *http.Request, name string) (int64, error) {
 			WithErrors(problem.FieldError{Field: name, Message: "must be an integer"})
 	}
 	return n, nil
+}
+
+// queryBool reads a boolean query parameter: "true" or "false"; absent is
+// false.
+func queryBool(r *http.Request, name string) (bool, error) {
+	switch r.URL.Query().Get(name) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, name+` must be "true" or "false"`).
+		WithErrors(problem.FieldError{Field: name, Message: `must be "true" or "false"`})
 }

@@ -93,7 +93,7 @@ func setupStore(t *testing.T, dir string, st store.Store, coreOpt func(*core.Con
 	srv := httptest.NewServer(New(cfg))
 	t.Cleanup(func() {
 		srv.Close()
-		c.Flush()
+		c.Close()
 		st.Close()
 	})
 	return &testBundle{t: t, srv: srv, core: c, store: st, dir: dir, admin: testAdminToken}

@@ -121,7 +121,21 @@ func TestCollections(t *testing.T) {
 				"type": "object", "properties": map[string]any{"x": map[string]any{"$ref": "#/$defs/s"}}}),
 			wantStatus: 200},
 		scenario("EncryptedFields", "PUT", tpath("acme", "collections", "enc"), map[string]any{"encrypted_fields": []string{"ssn"}}, 400, problem.CodeUnsupported),
-		scenario("Indexes", "PUT", tpath("acme", "collections", "idx"), map[string]any{"indexes": []string{"title"}}, 400, problem.CodeUnsupported),
+		scenario("IndexNotAnObject", "PUT", tpath("acme", "collections", "idx"), map[string]any{"indexes": []string{"title"}}, 400, problem.CodeInvalidRequest),
+		scenario("IndexNoFields", "PUT", tpath("acme", "collections", "idx"), map[string]any{"indexes": []any{map[string]any{"fields": []string{}}}}, 400, problem.CodeInvalidRequest),
+		scenario("IndexTooManyFields", "PUT", tpath("acme", "collections", "idx"),
+			map[string]any{"indexes": []any{map[string]any{"fields": []string{"a", "b", "c", "d", "e"}}}}, 400, problem.CodeInvalidRequest),
+		scenario("TooManyIndexes", "PUT", tpath("acme", "collections", "idx"), map[string]any{"indexes": []any{
+			map[string]any{"fields": []string{"a"}}, map[string]any{"fields": []string{"b"}}, map[string]any{"fields": []string{"c"}},
+			map[string]any{"fields": []string{"d"}}, map[string]any{"fields": []string{"e"}}, map[string]any{"fields": []string{"f"}},
+			map[string]any{"fields": []string{"g"}}, map[string]any{"fields": []string{"h"}}, map[string]any{"fields": []string{"i"}}}}, 400, problem.CodeInvalidRequest),
+		scenario("IndexFieldTwice", "PUT", tpath("acme", "collections", "idx"), map[string]any{"indexes": []any{map[string]any{"fields": []string{"a", "-a"}}}}, 400, problem.CodeInvalidRequest),
+		scenario("IndexBadField", "PUT", tpath("acme", "collections", "idx"), map[string]any{"indexes": []any{map[string]any{"fields": []string{"a.b"}}}}, 400, problem.CodeInvalidRequest),
+		scenario("SameIndexTwice", "PUT", tpath("acme", "collections", "idx"), map[string]any{"indexes": []any{
+			map[string]any{"fields": []string{"a"}}, map[string]any{"fields": []string{"a"}, "unique": true}}}, 400, problem.CodeInvalidRequest),
+		scenario("IndexFieldNotInSchema", "PUT", tpath("acme", "collections", "idx"), map[string]any{
+			"schema":  map[string]any{"type": "object", "properties": map[string]any{"owner": map[string]any{"type": "string"}}},
+			"indexes": []any{map[string]any{"fields": []string{"ownr"}}}}, 400, problem.CodeUnknownField),
 		scenario("UnknownField", "PUT", tpath("acme", "collections", "unk"), map[string]any{"ttl": 5}, 400, problem.CodeUnknownField),
 		scenario("BadName", "PUT", tpath("acme", "collections", "Bad-Name"), map[string]any{}, 400, problem.CodeInvalidRequest),
 		scenario("NameTooLong", "PUT", tpath("acme", "collections", "a"+strings.Repeat("b", 63)), map[string]any{}, 400, problem.CodeInvalidRequest),

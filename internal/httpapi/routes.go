@@ -42,6 +42,8 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/api-keys", handle: s.listAPIKeys},
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/api-keys/{id}", handle: s.revokeAPIKey},
 		{Method: "PUT", Pattern: "/v1/tenants/{tenant}/collections/{collection}", Body: true, handle: s.putCollection},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections/{collection}", handle: s.getCollection},
+		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/collections/{collection}", handle: s.deleteCollection},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections", handle: s.listCollections},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records", Body: true, handle: s.createRecord},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records", handle: s.listRecords},
@@ -309,6 +311,22 @@ func (s *Server) putCollection(w http.ResponseWriter, r *http.Request, rq *reque
 	return writeJSON(w, http.StatusOK, c)
 }
 
+func (s *Server) getCollection(w http.ResponseWriter, r *http.Request, rq *request) error {
+	c, err := rq.scope.GetCollection(r.Context(), store.CollectionName(r.PathValue("collection")))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := rq.scope.DeleteCollection(r.Context(), store.CollectionName(r.PathValue("collection"))); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) listCollections(w http.ResponseWriter, r *http.Request, rq *request) error {
 	page, err := rq.scope.ListCollections(r.Context())
 	if err != nil {
@@ -378,8 +396,12 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
+	count, err := queryBool(r, "count")
+	if err != nil {
+		return err
+	}
 	page, err := rq.scope.ListRecords(r.Context(), store.CollectionName(r.PathValue("collection")),
-		core.ListQuery{Filter: q.Get("filter"), Order: q.Get("order"), Limit: int(limit), Cursor: q.Get("cursor")})
+		core.ListQuery{Filter: q.Get("filter"), Order: q.Get("order"), Limit: int(limit), Cursor: q.Get("cursor"), Count: count})
 	if err != nil {
 		return err
 	}
