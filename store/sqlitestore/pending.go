@@ -28,4 +28,6 @@ func (s *Store) PendingIndexBuilds(ctx context.Context) ([]store.IndexBuild, err
 	return nil, errPending
 }
 
-func (t *tx) DeleteCollection(ctx context.Context, name store.CollectionName) error { return errPending }
+func (t *tx) DeleteCollection(ctx context.Context, name store.CollectionName) error {
+	return errPending
+}
