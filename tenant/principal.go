@@ -1,7 +1,5 @@
 package tenant
 
-import "fmt"
-
 // Role is a tenant member's level of access. Roles are ordered:
 // Owner ⊃ Admin ⊃ Member ⊃ Viewer.
 type Role string
@@ -70,5 +68,5 @@ func (p *Principal) Actor() string {
 	if p.Kind == ActorOperator {
 		return string(ActorOperator)
 	}
-	return fmt.Sprintf("%s:%s", p.Kind, p.ActorID)
+	return string(p.Kind) + ":" + p.ActorID
 }

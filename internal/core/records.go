@@ -9,7 +9,6 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
-	"github.com/google/uuid"
 )
 
 // validRef reports whether a collection name and record id from a path could
@@ -21,8 +20,15 @@ func validRef(col store.CollectionName, id store.RecordID) bool {
 	if id == "" {
 		return true
 	}
-	u, err := uuid.Parse(string(id))
-	return err == nil && u.String() == string(id)
+	return canonicalUUID(string(id))
+}
+
+// canonicalUUID reports whether s is a UUID in the canonical form the
+// server generates ids in, the form tenant IDs have: any other spelling is
+// no id of ours.
+func canonicalUUID(s string) bool {
+	_, ok := tenant.ID(s).Bytes()
+	return ok
 }
 
 // CreateRecord stores a JSON object in a collection of the tenant.

@@ -3,8 +3,6 @@ package core
 import (
 	"context"
 
-	"github.com/google/uuid"
-
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -156,6 +154,5 @@ func keepAnOwner(ctx context.Context, tx store.Tx, user store.UserID) error {
 // validUserID reports whether id could name a user at all: user ids are
 // canonical UUIDs.
 func validUserID(id store.UserID) bool {
-	u, err := uuid.Parse(string(id))
-	return err == nil && u.String() == string(id)
+	return canonicalUUID(string(id))
 }

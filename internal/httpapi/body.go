@@ -156,7 +156,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 		}
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = contentTypeJSON
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)

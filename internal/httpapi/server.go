@@ -163,8 +163,8 @@ func (s *Server) wrap(rt Route) http.Handler {
 		// Answers depend on the credential and may carry tenant data: no
 		// cache may keep them or serve them to another credential. Routes
 		// whose answers are public say so themselves.
-		h.Set("Cache-Control", "private, no-store")
-		h.Set("Vary", "Authorization")
+		h["Cache-Control"] = cacheControlPrivate
+		h["Vary"] = varyAuthorization
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -201,7 +201,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 			return err
 		}
 		rq.principal = p
-		r = r.WithContext(tenant.NewContext(r.Context(), p))
 		if slug := r.PathValue("tenant"); slug != "" {
 			if rq.scope, err = s.core.Scope(r.Context(), p, tenant.Slug(slug), rq.id); err != nil {
 				return err
@@ -267,6 +266,15 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route 
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
+
+// Header values every answer of their kind carries, shared: a header's
+// slice is never changed in place (Set replaces it, Add appends to a full
+// slice, which copies), so sharing them saves an allocation per answer.
+var (
+	cacheControlPrivate = []string{"private, no-store"}
+	varyAuthorization   = []string{"Authorization"}
+	contentTypeJSON     = []string{"application/json"}
+)
 
 // bearer returns the token of an "Authorization: Bearer" header.
 func bearer(r *http.Request) string {

@@ -111,7 +111,10 @@ func (d *database) read(ctx context.Context, fn func(c *conn) error) error {
 	}
 	broken := true
 	defer func() { d.readers.put(c, broken) }()
-	if _, err := c.exec(ctx, "BEGIN"); err != nil {
+	// A deferred BEGIN takes no lock and cannot wait, so it need not
+	// watch ctx: that would cost a goroutine per read for nothing. The
+	// statements of fn watch it.
+	if _, err := c.exec(context.WithoutCancel(ctx), "BEGIN"); err != nil {
 		return wrap(err, "sqlitestore: begin read")
 	}
 	err = fn(c)
