@@ -150,6 +150,16 @@ func (s *setup) createKey(ctx context.Context, slug, name string) (string, error
 // newTenant creates a tenant on plan with keys API keys and the bench
 // collection.
 func (s *setup) newTenant(ctx context.Context, slug, plan string, keys int) (*tenantFixture, error) {
+	f, err := s.newTenantKeys(ctx, slug, plan, keys)
+	if err != nil {
+		return nil, err
+	}
+	return f, s.putCollection(ctx, f, collection)
+}
+
+// newTenantKeys creates a tenant on plan with keys API keys and no
+// collection.
+func (s *setup) newTenantKeys(ctx context.Context, slug, plan string, keys int) (*tenantFixture, error) {
 	if err := s.createTenant(ctx, slug, plan); err != nil {
 		return nil, err
 	}
@@ -161,40 +171,47 @@ func (s *setup) newTenant(ctx context.Context, slug, plan string, keys int) (*te
 		}
 		f.Keys = append(f.Keys, k)
 	}
-	return f, s.putCollection(ctx, f, collection)
+	return f, nil
 }
 
-// seed creates n records in f, with up to 16 requests in flight.
+// seedConns is the records created at once when seeding: more do not
+// seed faster on SQLite, whose single writer commits them in groups.
+const seedConns = 16
+
+// seed creates n records in f, with up to seedConns requests in flight.
 func (s *setup) seed(ctx context.Context, f *tenantFixture, n int) error {
-	return s.seedCollection(ctx, f, collection, n, recordBody, true)
+	return s.seedCollection(ctx, f, collection, n, recordBody, true, nil)
 }
 
 // seedCollection creates n records body(0), …, body(n-1) in f's
-// collection coll, with up to 16 requests in flight, and keeps their ids in
-// f when keep is set.
-func (s *setup) seedCollection(ctx context.Context, f *tenantFixture, coll string, n int, body func(int64) []byte, keep bool) error {
+// collection coll, with up to seedConns requests in flight, and keeps
+// their ids in f when keep is set. It counts the records created in done,
+// if not nil, and stops at the first error.
+func (s *setup) seedCollection(ctx context.Context, f *tenantFixture, coll string, n int, body func(int64) []byte, keep bool, done *atomic.Int64) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, 16)
 	path := collectionRecordsPath(f.Slug, coll)
-	for range min(16, n) {
+	for range min(seedConns, n) {
 		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+			for i := next.Add(1) - 1; i < int64(n) && ctx.Err() == nil; i = next.Add(1) - 1 {
 				var rec struct{ ID string }
-				err := s.api.do(ctx, "POST", path, f.Keys[0], rawJSON(body(i)), &rec, 201)
-				if err != nil {
-					errs <- err
+				if err := s.api.do(ctx, "POST", path, f.Keys[0], rawJSON(body(i)), &rec, 201); err != nil {
+					cancel(err)
 					return
 				}
 				if keep {
 					f.addID(rec.ID)
 				}
+				if done != nil {
+					done.Add(1)
+				}
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	return <-errs
+	return context.Cause(ctx)
 }
 
 // putCollection creates f's collection coll, without a schema.
@@ -220,8 +237,12 @@ type client struct {
 	hc   *http.Client
 }
 
-func newClient(t *Target, conns int) *client {
-	return &client{base: t.URL, hc: &http.Client{Transport: newTransport(conns)}}
+func newClient(t *Target, conns int) *client { return newClientAt(t.URL, conns) }
+
+// newClientAt returns a client of the server at base, such as the bare
+// baseline's, with at most conns connections.
+func newClientAt(base string, conns int) *client {
+	return &client{base: base, hc: &http.Client{Transport: newTransport(conns)}}
 }
 
 func (c *client) close() { c.hc.CloseIdleConnections() }

@@ -314,7 +314,7 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 				return nil, err
 			}
 			body := func(n int64) []byte { return largeRecordBody(n, o.SlowReadRecordSize) }
-			if err := e.setup.seedCollection(ctx, agg, largeCollection, o.SlowReadLimit, body, false); err != nil {
+			if err := e.setup.seedCollection(ctx, agg, largeCollection, o.SlowReadLimit, body, false, nil); err != nil {
 				return nil, err
 			}
 		}
