@@ -2,8 +2,7 @@ package bench
 
 import (
 	"context"
-	"fmt"
-	"io"
+	"encoding/json"
 	"time"
 )
 
@@ -67,121 +66,165 @@ type CRUDOptions struct {
 	// Seed is the records created per tenant before the phases. Defaults
 	// to 100.
 	Seed int
+	// IndexedRecords is the records of one more tenant, whose collection
+	// declares an index on (owner, -n), for the phases get-indexed,
+	// list-indexed and list-unindexed. Zero skips that tenant and its
+	// phases (bulkhead bench crud's --indexed-records defaults to 20,000).
+	IndexedRecords int
+	// IndexTimeout bounds the wait for that index to be built. Defaults
+	// to 60s.
+	IndexTimeout time.Duration
 }
 
-// CRUDSettings are the settings a CRUDReport was made with: the options
-// after defaults, durations in seconds, Mode "open-loop" or "closed-loop"
-// and the list query used.
-type CRUDSettings struct {
-	Mode        string  `json:"mode"`
-	Rate        float64 `json:"rate_per_s"`
-	DurationSec float64 `json:"duration_s"`
-	TimeoutSec  float64 `json:"timeout_s"`
-	Tenants     int     `json:"tenants"`
-	Conns       int     `json:"conns"`
-	Seed        int     `json:"seed_records_per_tenant"`
-	ListQuery   string  `json:"list_query"`
-}
-
-// CRUDReport is the outcome of bench crud: one StreamReport per phase
-// (create, get, list), and the goals, none of which crud measures.
-type CRUDReport struct {
-	Bench    string         `json:"bench"`
-	Target   TargetInfo     `json:"target"`
-	Settings CRUDSettings   `json:"settings"`
-	Phases   []StreamReport `json:"phases"`
-	Goals    []Goal         `json:"goals"`
-}
-
-// RunCRUD measures create, get and list, each phase on its own, at a fixed
-// arrival rate (or closed loop with Max). It returns an error only when the
-// target cannot be set up.
-func RunCRUD(ctx context.Context, o CRUDOptions) (*CRUDReport, error) {
+// setDefaults fills in the zero fields of o that have defaults.
+func (o *CRUDOptions) setDefaults() {
 	o.Rate = orFloat(o.Rate, 500)
 	o.Tenants = orInt(o.Tenants, 4)
 	o.Conns = orInt(o.Conns, 64)
 	o.Seed = orInt(o.Seed, 100)
+	o.IndexedRecords = max(o.IndexedRecords, 0)
+	if o.IndexTimeout <= 0 {
+		o.IndexTimeout = time.Minute
+	}
+}
+
+// RunCRUD measures a bare net/http baseline, then create, get and list,
+// then, unless o.IndexedRecords is zero, get and filtered lists on a tenant
+// with an indexed collection; each phase on its own, at a fixed arrival
+// rate (or closed loop with Max), and each compared with the baseline. It
+// returns an error only when the target cannot be set up, which includes
+// a server that cannot declare the indexed collection.
+func RunCRUD(ctx context.Context, o CRUDOptions) (*CRUDReport, error) {
+	o.setDefaults()
 	e, err := open(ctx, o.Options)
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
-	rep := &CRUDReport{Bench: "crud", Target: e.info(), Goals: goals(), Settings: CRUDSettings{
-		Mode: "open-loop", Rate: o.Rate, DurationSec: e.opts.Duration.Seconds(), TimeoutSec: e.opts.Timeout.Seconds(),
-		Tenants: o.Tenants, Conns: o.Conns, Seed: o.Seed, ListQuery: lightQuery,
-	}}
-	rate := o.Rate
+	r := &crudRun{e: e, o: o, rep: newCRUDReport(e, o), rate: o.Rate}
 	if o.Max {
-		rep.Settings.Mode, rep.Settings.Rate, rate = "closed-loop", 0, 0
+		r.rate = 0
 	}
-
-	e.p.Stepf("creating %d tenants with %d records each", o.Tenants, o.Seed)
-	if err := e.setup.putPlan(ctx, unlimitedPlan()); err != nil {
+	if err := r.setUp(ctx); err != nil {
 		return nil, err
 	}
-	fs := make([]*tenantFixture, o.Tenants)
-	for i := range fs {
-		if fs[i], err = e.setup.newTenant(ctx, e.setup.slug("crud", i), planUnlimited, 1); err != nil {
-			return nil, err
-		}
-		if err := e.setup.seed(ctx, fs[i], o.Seed); err != nil {
-			return nil, err
-		}
+	if err := r.measure(ctx); err != nil {
+		return nil, err
 	}
-
-	c := newClient(e.target, o.Conns)
-	defer c.close()
-	pick := func(seq int64) *tenantFixture { return fs[seq%int64(len(fs))] }
-	phases := []*Stream{
-		{Name: "create", SendFunc: func(ctx context.Context, seq int64) (int, error) {
-			f := pick(seq)
-			return c.create(ctx, f, f.Keys[0], seq)
-		}},
-		{Name: "get", SendFunc: func(ctx context.Context, seq int64) (int, error) {
-			f := pick(seq)
-			return c.get(ctx, f, f.Keys[0], mix(seq))
-		}},
-		{Name: "list", SendFunc: func(ctx context.Context, seq int64) (int, error) {
-			f := pick(seq)
-			return c.list(ctx, f, f.Keys[0], lightQuery)
-		}},
-	}
-	for _, s := range phases {
-		s.Rate, s.Workers = rate, o.Conns
-		res := e.phase(ctx, "crud/"+s.Name, e.opts.Duration, s)
-		rep.Phases = append(rep.Phases, summarize(res[0]))
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-	}
-	return rep, nil
+	r.rep.compare()
+	return r.rep, nil
 }
 
-// WriteText writes r as tables for a reader.
-func (r *CRUDReport) WriteText(w io.Writer) {
-	s := r.Settings
-	fmt.Fprintf(w, "bulkhead bench crud: %s", s.Mode)
-	if s.Mode == "open-loop" {
-		fmt.Fprintf(w, " at %s per phase", frate(s.Rate))
-	} else {
-		fmt.Fprintf(w, " (latency from the send: hides queueing)")
+// crudRun is one run of bench crud: its fixtures and the report it fills.
+type crudRun struct {
+	e    *env
+	o    CRUDOptions
+	rep  *CRUDReport
+	rate float64 // each phase's; zero for closed loop
+	// tenants share the create, get and list phases; indexed, nil when
+	// skipped, is the indexed tenant.
+	tenants []*tenantFixture
+	indexed *tenantFixture
+	// bareBody is what the bare baseline answers: a GET by id's body.
+	bareBody []byte
+}
+
+// setUp creates the tenants and their records, takes the bare
+// baseline's body from one of them, and creates the indexed tenant.
+func (r *crudRun) setUp(ctx context.Context) error {
+	e, o := r.e, r.o
+	e.p.Stepf("creating %d tenants with %d records each", o.Tenants, o.Seed)
+	if err := e.setup.putPlan(ctx, unlimitedPlan()); err != nil {
+		return err
 	}
-	fmt.Fprintf(w, ", %gs each, %d tenants, %d connections, %d seed records per tenant\n", s.DurationSec, s.Tenants, s.Conns, s.Seed)
-	writeTarget(w, r.Target)
-	fmt.Fprintf(w, "list = GET …/records%s\n\n", s.ListQuery)
-	rows := [][]string{{"phase", "offered", "sent", "late", "2xx/s", "errors", "p50", "p99", "p99.9", "max", "send lag p99"}}
-	for _, p := range r.Phases {
-		offered := "closed"
-		if p.OfferedRate > 0 {
-			offered = frate(p.OfferedRate)
+	r.tenants = make([]*tenantFixture, o.Tenants)
+	for i := range r.tenants {
+		f, err := e.setup.newTenant(ctx, e.setup.slug("crud", i), planUnlimited, 1)
+		if err != nil {
+			return err
 		}
-		rows = append(rows, []string{p.Name, offered, fint(p.Sent), fint(p.Late), frate(p.Throughput), errorsText(p.Result),
-			fms(p.Latency.P50Ms), fms(p.Latency.P99Ms), fms(p.Latency.P999Ms), fms(p.Latency.MaxMs), fms(p.SendLag.P99Ms)})
+		if err := e.setup.seed(ctx, f, o.Seed); err != nil {
+			return err
+		}
+		r.tenants[i] = f
 	}
-	table(w, rows, "l")
-	fmt.Fprintln(w, "\nLatency counts from each request's scheduled send time (open loop), over every request;")
-	fmt.Fprintln(w, "late = due while every connection was busy (sent when one freed, the wait included).")
-	fmt.Fprintln(w, "bench crud measures none of the admission-control goals; see bench noisy and bench tenants.")
+	f := r.tenants[0]
+	var body json.RawMessage
+	if err := e.setup.api.do(ctx, "GET", recordsPath(f.Slug)+"/"+f.pickID(0), f.Keys[0], nil, &body, 200); err != nil {
+		return err
+	}
+	r.bareBody = body
+	r.rep.Settings.BareBodyBytes = len(body)
+	if o.IndexedRecords == 0 {
+		return nil
+	}
+	var err error
+	r.indexed, r.rep.Index, err = e.indexedTenant(ctx, o.IndexedRecords, o.IndexTimeout)
+	return err
+}
+
+// measure runs the phases one after the other.
+func (r *crudRun) measure(ctx context.Context) error {
+	bare, err := startBare(r.bareBody)
+	if err != nil {
+		return err
+	}
+	defer bare.close()
+	api := newClient(r.e.target, r.o.Conns)
+	defer api.close()
+	bc := newClientAt(bare.URL, r.o.Conns)
+	defer bc.close()
+	for _, s := range r.streams(api, bc) {
+		s.Rate, s.Workers = r.rate, r.o.Conns
+		res := r.e.phase(ctx, "crud/"+s.Name, r.e.opts.Duration, s)
+		r.rep.Phases = append(r.rep.Phases, summarize(res[0]))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// streams returns the phases in order: bare (GETs by id sent to bare,
+// the same requests the get phase sends to api), create, get and list,
+// then the indexed tenant's.
+func (r *crudRun) streams(api, bare *client) []*Stream {
+	pick := func(seq int64) *tenantFixture { return r.tenants[seq%int64(len(r.tenants))] }
+	get := func(c *client) SendFunc {
+		return func(ctx context.Context, seq int64) (int, error) {
+			f := pick(seq)
+			return c.get(ctx, f, f.Keys[0], mix(seq))
+		}
+	}
+	ss := []*Stream{
+		{Name: phaseBare, SendFunc: get(bare)},
+		{Name: "create", SendFunc: func(ctx context.Context, seq int64) (int, error) {
+			f := pick(seq)
+			return api.create(ctx, f, f.Keys[0], seq)
+		}},
+		{Name: phaseGet, SendFunc: get(api)},
+		{Name: "list", SendFunc: func(ctx context.Context, seq int64) (int, error) {
+			f := pick(seq)
+			return api.list(ctx, f, f.Keys[0], lightQuery)
+		}},
+	}
+	if r.indexed == nil {
+		return ss
+	}
+	f := r.indexed
+	byOwner, byTeam := filteredQueries("owner", ownerValue), filteredQueries("team", teamValue)
+	list := func(qs []string) SendFunc {
+		return func(ctx context.Context, seq int64) (int, error) {
+			return api.list(ctx, f, f.Keys[0], qs[seq%int64(len(qs))])
+		}
+	}
+	return append(ss,
+		&Stream{Name: phaseGetIndexed, SendFunc: func(ctx context.Context, seq int64) (int, error) {
+			return api.get(ctx, f, f.Keys[0], mix(seq))
+		}},
+		&Stream{Name: phaseListIndexed, SendFunc: list(byOwner)},
+		&Stream{Name: phaseListUnindexed, SendFunc: list(byTeam)},
+	)
 }
 
 func orInt(v, def int) int {

@@ -17,6 +17,10 @@
 // process, the generator and the server share the machine's CPUs, and the
 // reports say so.
 //
+// Numbers are reported as ratios to a baseline measured in the same run
+// (bench crud's bare net/http handler, bench noisy's victims alone), so
+// that a slower or busier machine moves both sides together.
+//
 // Nothing here is a stable API: reports gain fields as the server gains
 // isolation features, and the JSON documents (--json) follow the Go types.
 package bench

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -86,7 +87,8 @@ type Goal struct {
 	Note string `json:"note,omitempty"`
 }
 
-// The performance goals of admission control, in the order reports list them.
+// bulkhead's performance goals, in the order reports list them: those of
+// admission control, then those of the CRUD path.
 const (
 	goalVictimP99 = iota
 	goalAdmitted
@@ -94,6 +96,8 @@ const (
 	goalLimiterNs
 	goalTenantCost
 	goalTenantMemory
+	goalGetVsBare
+	goalListVsGet
 )
 
 // goals returns the goal list with nothing measured; each bench fills in
@@ -107,6 +111,9 @@ func goals() []Goal {
 			Note: "a Go benchmark, not a load test: go test ./internal/ratelimit -run '^$' -bench . -cpu 2"},
 		{Name: "per-request cost, 100,000 / 10 tenants", Target: "≤ 1.1×", Status: "not measured", Note: "measured by bench tenants"},
 		{Name: "memory per idle tenant", Target: "≤ 2 KiB", Status: "not measured", Note: "measured by bench tenants (in process)"},
+		{Name: "GET by id, throughput / bare net/http", Target: "≥ 0.40×", Status: "not measured", Note: "measured by bench crud --max"},
+		{Name: "filtered list of 20, throughput / GET by id", Target: "≥ 0.35×", Status: "not measured",
+			Note: "measured by bench crud --max (its indexed phases)"},
 	}
 }
 
@@ -137,6 +144,27 @@ func (g *Goal) judge(v, lo, hi float64, format string) {
 	}
 }
 
+// judgeMin fills in g with value v against a lower limit lo, formatted
+// with format.
+func (g *Goal) judgeMin(v, lo float64, format string) {
+	g.Measured = fmt.Sprintf(format, v)
+	g.Value = nil
+	if !math.IsNaN(v) && !math.IsInf(v, 0) {
+		g.Value = &v
+	}
+	g.Note = ""
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		g.Status = "missed"
+		g.Note = "no value could be measured"
+	case v < lo:
+		g.Status = "missed"
+		g.Note = fmt.Sprintf("by %.0f%% under the minimum", (1-v/lo)*100)
+	default:
+		g.Status = "met"
+	}
+}
+
 // judgeNone fills in g with a count whose goal is zero; detail says what
 // was counted.
 func (g *Goal) judgeNone(n int64, detail string) {
@@ -160,7 +188,7 @@ func (g *Goal) addNote(s string) {
 
 // writeGoals writes the goals table.
 func writeGoals(w io.Writer, gs []Goal) {
-	fmt.Fprintln(w, "\nGoals of admission control (reported, not asserted)")
+	fmt.Fprintln(w, "\nGoals (reported, not asserted)")
 	rows := [][]string{{"goal", "target", "measured", "status", "note"}}
 	for _, g := range gs {
 		rows = append(rows, []string{g.Name, g.Target, dash(g.Measured), g.Status, g.Note})
@@ -287,6 +315,30 @@ func fbytes(v float64) string {
 	default:
 		return fmt.Sprintf("%.0f B", v)
 	}
+}
+
+// Ratio is one measurement over another of the same run; NaN when the
+// other is zero or was not measured, which JSON gives as null.
+type Ratio float64
+
+// MarshalJSON gives r as a JSON number, or null when it is not finite.
+func (r Ratio) MarshalJSON() ([]byte, error) {
+	if f := float64(r); !math.IsNaN(f) && !math.IsInf(f, 0) {
+		return json.Marshal(f)
+	}
+	return []byte("null"), nil
+}
+
+// UnmarshalJSON reads a number, or null as NaN.
+func (r *Ratio) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*r = Ratio(math.NaN())
+		return nil
+	}
+	var f float64
+	err := json.Unmarshal(b, &f)
+	*r = Ratio(f)
+	return err
 }
 
 // ratio returns a/b, NaN when b is zero.
