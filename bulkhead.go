@@ -168,6 +168,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	stopSweeping := a.sweepEvery(time.Second)
 	defer stopSweeping()
+	a.warnConfig()
 	a.log.Info("serving", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
 	select {
 	case err := <-errc:
@@ -184,6 +185,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// warnConfig logs, as the server starts, what its configuration leaves
+// unable to work.
+func (a *App) warnConfig() {
+	if pg, ok := a.store.(*pgstore.Store); ok && !pg.CanProvisionSilos() {
+		a.log.Warn("silo tenants cannot be created or deleted: PostgreSQL is used without the owner role's URL; " +
+			"set --provision-url or BULKHEAD_PROVISION_URL (Config.ProvisionURL) to provision them")
+	}
 }
 
 // sweepEvery runs the sweepers every interval until the returned func is
