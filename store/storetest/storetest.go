@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 		})
 	}
 	t.Run("Concurrency", h.testConcurrency)
+	t.Run("WriteTransactions", h.testWriteTransactions)
 	t.Run("Isolation", h.testIsolation)
 }
 
