@@ -77,6 +77,12 @@ func (c *ttlCache[K, V]) deleteFunc(fn func(V) bool) {
 	}
 }
 
+// clear drops every entry.
+func (c *ttlCache[K, V]) clear() {
+	c.cur = map[K]ttlEntry[V]{}
+	c.prev = nil
+}
+
 // len returns how many entries the cache holds, expired ones included.
 func (c *ttlCache[K, V]) len() int { return len(c.cur) + len(c.prev) }
 
