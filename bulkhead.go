@@ -171,6 +171,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
 	}
+	a.warnConfig()
 	a.log.Info("serving", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
 	select {
 	case err := <-errc:
@@ -187,6 +188,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// warnConfig logs, as the server starts, what its configuration leaves
+// unable to work.
+func (a *App) warnConfig() {
+	if pg, ok := a.store.(*pgstore.Store); ok && !pg.CanProvisionSilos() {
+		a.log.Warn("silo tenants cannot be created or deleted: PostgreSQL is used without the owner role's URL; " +
+			"set --provision-url or BULKHEAD_PROVISION_URL (Config.ProvisionURL) to provision them")
+	}
 }
 
 // sweepEvery runs the sweepers every interval until the returned func is

@@ -2,6 +2,7 @@ package bulkhead
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bulkheadhq/bulkhead/store/pgstore"
+	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -170,5 +174,40 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve = %v, want nil after a graceful shutdown", err)
+	}
+}
+
+// A server on PostgreSQL without the owner role's URL warns as it starts
+// that it cannot provision silo tenants, naming the setting; with the URL it
+// does not.
+func TestWarnsWithoutProvisionURL(t *testing.T) {
+	pgtest.SuperURL(t)
+	t.Parallel()
+	d := pgtest.New(t, t)
+	if err := pgstore.Migrate(context.Background(), d.OwnerURL(t), d.App); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		provision string
+		warn      bool
+	}{
+		{"Without", "", true},
+		{"With", d.OwnerURL(t), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			app, err := New(Config{DataDir: t.TempDir(), DatabaseURL: d.AppURL(t), ProvisionURL: tc.provision,
+				AdminToken: "test-operator-token-0123", Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Close()
+			app.warnConfig()
+			got := strings.Contains(buf.String(), "--provision-url") && strings.Contains(buf.String(), "level=WARN")
+			if got != tc.warn {
+				t.Errorf("start-up log warns about --provision-url: %v, want %v; log:\n%s", got, tc.warn, buf.String())
+			}
+		})
 	}
 }

@@ -38,4 +38,11 @@ var (
 	// The failed transaction committed nothing. Reads go on working, and
 	// writes do again once there is room; the HTTP layer answers 507.
 	ErrStorageFull = errors.New("database storage full")
+	// ErrIsolationUnavailable is returned, wrapped with what is missing,
+	// when the backend cannot provision a tenant of the requested
+	// isolation mode as it is configured, such as a PostgreSQL store
+	// opened without the owner role's connection, which silo tenants'
+	// schemas and roles need. Nothing was written; the same request
+	// succeeds once the deployment is configured for it.
+	ErrIsolationUnavailable = errors.New("isolation mode unavailable")
 )

@@ -201,7 +201,11 @@ type Tx interface {
 	// params.Order, with the key to continue from if more remain.
 	ListRecords(ctx context.Context, params *ListRecordsParams) (*RecordPage, error)
 
-	// Usage returns the tenant's current record count and bytes.
+	// Usage returns the tenant's current record count and bytes, the
+	// transaction's own writes included. In a read-write transaction no
+	// other transaction that changes them commits between Usage and the
+	// end of this one, so a quota checked against Usage after a write
+	// holds when the tenant's writers run concurrently.
 	Usage(ctx context.Context) (*Usage, error)
 
 	// GetIdempotency returns the stored response for an Idempotency-Key, or

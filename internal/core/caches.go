@@ -18,6 +18,19 @@ func (c *Core) Sweep() {
 	c.sessions.rotate(now)
 }
 
+// ForgetAll drops everything this node caches about tenants, API keys,
+// plans and sessions, so that the next request of each reads them again:
+// what the node does when its change feed may have missed changes.
+func (c *Core) ForgetAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.tenants.clear()
+	c.apiKeys.clear()
+	c.plans.clear()
+	c.sessions.clear()
+}
+
 // endSessions forgets what this node knows of the sessions of user in tid
 // (of one family, or all when family is ""), so that their access tokens
 // are checked again at their next use.

@@ -97,11 +97,9 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 		}
 		return ck.principal, nil
 	}
-	var k *store.APIKey
-	err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
-		k, err = tx.GetAPIKey(ctx, id)
-		return err
-	})
+	// One transaction reads the key with its tenant and plan, which the
+	// request's scope needs next: they are cached together.
+	kl, err := c.store.LookupAPIKey(ctx, tid, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
@@ -109,12 +107,20 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	// which the cache would otherwise keep alive.
 	owned := store.APIKeyID(strings.Clone(string(id)))
 	ck = cachedKey{} // a key that does not exist (or of no tenant) is cached as such
-	if err == nil && k.RevokedAt == nil {
-		ck = cachedKey{hash: k.Hash, principal: &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(owned), Role: k.Role}}
+	if err == nil && kl.Key.RevokedAt == nil {
+		ck = cachedKey{hash: kl.Key.Hash, principal: &tenant.Principal{Kind: tenant.ActorAPIKey, Tenant: tid, ActorID: string(owned), Role: kl.Key.Role}}
 	}
 	c.mu.Lock()
 	if c.gen == gen {
 		c.apiKeys.put(owned, ck, now)
+		if err == nil {
+			if _, ok := c.tenants.get(kl.Tenant.Slug, now); !ok {
+				c.tenants.put(kl.Tenant.Slug, kl.Tenant, now)
+			}
+			if _, ok := c.plans.get(kl.Plan.Name, now); !ok {
+				c.plans.put(kl.Plan.Name, kl.Plan, now)
+			}
+		}
 	}
 	c.mu.Unlock()
 	if ck.principal == nil || !hmac.Equal(ck.hash, hash) {

@@ -43,6 +43,11 @@ func (s *countingStore) ReadPlatform(ctx context.Context, fn func(store.Platform
 	return s.Store.ReadPlatform(ctx, fn)
 }
 
+func (s *countingStore) LookupAPIKey(ctx context.Context, tid tenant.ID, id store.APIKeyID) (*store.KeyLookup, error) {
+	s.reads.Add(1)
+	return s.Store.LookupAPIKey(ctx, tid, id)
+}
+
 // work is what one call cost: transactions, and password hashes.
 type work struct{ reads, writes, hashes int64 }
 

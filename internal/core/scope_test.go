@@ -261,3 +261,31 @@ func TestScopeCarriesThePlan(t *testing.T) {
 		t.Errorf("Plan().RatePerSec after PutPlan = %v, want 77", got)
 	}
 }
+
+// TestColdKeyCostsOneRead: a request by an API key this node has not seen
+// reads the key, its tenant and the tenant's plan in one transaction;
+// scoping it to its tenant then costs nothing more.
+func TestColdKeyCostsOneRead(t *testing.T) {
+	t.Parallel()
+	b := setupScopes(t)
+	ctx := context.Background()
+	k, err := b.acme.CreateAPIKey(ctx, CreateAPIKeyParams{Name: "cold", Role: tenant.Member})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forget what creating the tenant and the key left in the caches.
+	b.c.forgetTenant(b.acme.Tenant().ID)
+	b.c.forgetPlan(b.acme.Plan().Name)
+	got := b.measure(func() {
+		p, err := b.c.Authenticate(ctx, k.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.c.Scope(ctx, p, "acme", "test"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got != (work{reads: 1}) {
+		t.Errorf("Authenticate and Scope of a cold key cost %+v, want one read", got)
+	}
+}

@@ -37,6 +37,19 @@ func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
 	return e.v, true
 }
 
+// fresh is get for a value stored less than maxAge (at most ttl) before now.
+func (c *ttlCache[K, V]) fresh(k K, now time.Time, maxAge time.Duration) (V, bool) {
+	e, ok := c.cur[k]
+	if !ok {
+		e, ok = c.prev[k]
+	}
+	if !ok || !now.Before(e.expires) || now.Sub(e.expires.Add(-c.ttl)) >= maxAge {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
 // put stores v for k from now.
 func (c *ttlCache[K, V]) put(k K, v V, now time.Time) {
 	c.rotate(now)
@@ -75,6 +88,12 @@ func (c *ttlCache[K, V]) deleteFunc(fn func(V) bool) {
 			}
 		}
 	}
+}
+
+// clear drops every entry.
+func (c *ttlCache[K, V]) clear() {
+	c.cur = map[K]ttlEntry[V]{}
+	c.prev = nil
 }
 
 // len returns how many entries the cache holds, expired ones included.

@@ -93,3 +93,24 @@ func TestTTLCache(t *testing.T) {
 		get(t, c, "d", at(ttl), 0, false)
 	})
 }
+
+// TestTTLCacheFresh: fresh serves only what was stored less than maxAge ago,
+// however long the cache would keep it.
+func TestTTLCacheFresh(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newTTLCache[string, int](10 * time.Minute)
+	c.put("a", 1, t0)
+	for _, tc := range []struct {
+		at, maxAge time.Duration
+		ok         bool
+	}{
+		{time.Second - time.Microsecond, time.Second, true},
+		{time.Second, time.Second, false},
+		{9 * time.Minute, 10 * time.Minute, true},
+		{10 * time.Minute, time.Hour, false}, // past the cache's own ttl
+	} {
+		if _, ok := c.fresh("a", t0.Add(tc.at), tc.maxAge); ok != tc.ok {
+			t.Errorf("fresh at %s with maxAge %s = %v, want %v", tc.at, tc.maxAge, ok, tc.ok)
+		}
+	}
+}

@@ -115,6 +115,11 @@ func TestStoreSheds(t *testing.T) {
 	if err := b.st.ReadTenant(context.Background(), b.a, func(store.Tx) error { return nil }); err != nil {
 		t.Errorf("ReadTenant without a ticket = %v, want it to run", err)
 	}
+	// LookupAPIKey authenticates requests: it is never scheduled.
+	_, err = b.st.LookupAPIKey(fairq.WithTicket(context.Background(), b.ticket), b.a, "no-such-key")
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("LookupAPIKey with a ticket and every slot held = %v, want it to run (ErrNotFound)", err)
+	}
 	for _, sl := range held {
 		sl.Release(fairq.OutcomeOK)
 	}

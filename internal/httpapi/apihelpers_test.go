@@ -158,6 +158,7 @@ func (b *testBundle) mustProblem(status int, code problem.Code, method, path, to
 type page[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor"`
+	Total      *int64 `json:"total"`
 }
 
 // auditEntry is an audit entry as the API shows it.

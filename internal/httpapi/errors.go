@@ -59,6 +59,9 @@ func problemFor(err error) *problem.Details {
 		return problem.New(http.StatusForbidden, problem.CodeForbidden, "the credential does not allow this")
 	case errors.Is(err, core.ErrTenantSuspended):
 		return problem.New(http.StatusForbidden, problem.CodeTenantSuspended, "the tenant is suspended")
+	case errors.Is(err, store.ErrIsolationUnavailable):
+		return problem.New(http.StatusBadRequest, problem.CodeUnsupported,
+			"this server cannot create or delete tenants of that isolation as it is configured")
 	case errors.Is(err, store.ErrStorageFull):
 		return problem.New(http.StatusInsufficientStorage, problem.CodeInsufficientStorage,
 			"the database has no room for the write; nothing was written")

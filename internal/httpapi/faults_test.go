@@ -193,3 +193,25 @@ func TestClientAbort(t *testing.T) {
 		}
 	}
 }
+
+// TestSiloWithoutProvisionURL: a PostgreSQL server without the owner role's
+// URL answers a silo tenant's creation 400 unsupported, not 500, and
+// creates nothing; pooled tenants are created as usual.
+func TestSiloWithoutProvisionURL(t *testing.T) {
+	pgtest.SuperURL(t)
+	t.Parallel()
+	db := pgtest.New(t, t)
+	if err := pgstore.Migrate(context.Background(), db.OwnerURL(t), db.App); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(context.Background(), db.AppURL(t), &pgstore.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setupStore(t, t.TempDir(), st, nil)
+	r := b.do("POST", "/v1/tenants", b.admin, map[string]any{"slug": "silo", "name": "Silo", "isolation": tenant.Silo})
+	assertProblem(t, r, 400, problem.CodeUnsupported)
+	noInternals(t, r)
+	b.must(404, "GET", "/v1/tenants/silo", b.admin, nil)
+	b.tenant("pooled", tenant.Pooled)
+}

@@ -93,6 +93,11 @@ return store.ErrReadOnly without touching the database. A tenant's audit
 head is a row of audit_heads that AuditHead locks in read-write
 transactions, so concurrent appenders serialize.
 
+LookupAPIKey, authentication's read, sends its whole transaction in one
+batch: BEGIN (REPEATABLE READ READ ONLY), the tenant's row and plan (as the
+application role), the settings above, the key and COMMIT. It costs one
+round trip where ReadTenant and two ReadPlatform calls cost six.
+
 Silo tenants are created and deleted in one transaction of the owner role
 (Options.ProvisionURL), DDL included, so that a failure or a crash leaves
 nothing behind; see CreateTenant.

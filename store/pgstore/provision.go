@@ -48,7 +48,15 @@ var sqlPurgeTenant = func() []string {
 
 // errNoProvision is returned for silo provisioning without
 // Options.ProvisionURL.
-var errNoProvision = errors.New("pgstore: creating or deleting a silo tenant needs Options.ProvisionURL, a connection of the owner role")
+var errNoProvision = fmt.Errorf("pgstore: creating or deleting a silo tenant needs the owner role's connection "+
+	"(Options.ProvisionURL; the --provision-url flag or BULKHEAD_PROVISION_URL): %w", store.ErrIsolationUnavailable)
+
+// CanProvisionSilos reports whether the store can create and delete silo
+// tenants: whether it was opened with Options.ProvisionURL. Without it,
+// CreateTenant and DeleteTenant of a silo tenant return an error wrapping
+// store.ErrIsolationUnavailable; pooled tenants, and silo tenants that
+// exist, are served either way.
+func (s *Store) CanProvisionSilos() bool { return s.prov != nil }
 
 // errIsolationChanged reports that a tenant's row has another isolation
 // than the caller routed for.

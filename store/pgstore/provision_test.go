@@ -108,16 +108,36 @@ func TestPostgresProvision(t *testing.T) {
 		silo := createTenant(t, s, tenant.Silo)
 		populate(t, s, silo)
 		plain := openStore(t, d, &Options{ProvisionURL: "-"})
-		if _, err := plain.CreateTenant(ctx, params(tenant.Silo), nil, nil); !errors.Is(err, errNoProvision) {
-			t.Errorf("CreateTenant(silo) = %v, want %v", err, errNoProvision)
+		if plain.CanProvisionSilos() || !s.CanProvisionSilos() {
+			t.Errorf("CanProvisionSilos = %v without ProvisionURL, %v with it; want false, true",
+				plain.CanProvisionSilos(), s.CanProvisionSilos())
 		}
-		if err := plain.DeleteTenant(ctx, silo, nil); !errors.Is(err, errNoProvision) {
-			t.Errorf("DeleteTenant(silo) = %v, want %v", err, errNoProvision)
+		// The error is the store's sentinel (what the API maps to an
+		// answer, not to a 500), says how to configure the deployment,
+		// and comes before anything is written.
+		p := params(tenant.Silo)
+		ran := false
+		initPlatform := func(store.PlatformTx) error { ran = true; return nil }
+		_, err := plain.CreateTenant(ctx, p, initPlatform, nil)
+		if !errors.Is(err, store.ErrIsolationUnavailable) {
+			t.Errorf("CreateTenant(silo) = %v, want store.ErrIsolationUnavailable", err)
+		}
+		if err == nil || !strings.Contains(err.Error(), "--provision-url") || !strings.Contains(err.Error(), "BULKHEAD_PROVISION_URL") {
+			t.Errorf("CreateTenant(silo) = %v, want it to name --provision-url and BULKHEAD_PROVISION_URL", err)
+		}
+		if ran {
+			t.Error("CreateTenant(silo) ran initPlatform")
+		}
+		if left := siloLeftovers(t, d, p.ID); len(left) > 0 {
+			t.Errorf("CreateTenant(silo) without ProvisionURL left %v", left)
+		}
+		if err := plain.DeleteTenant(ctx, silo, nil); !errors.Is(err, store.ErrIsolationUnavailable) {
+			t.Errorf("DeleteTenant(silo) = %v, want store.ErrIsolationUnavailable", err)
 		}
 		if _, err := plain.CreateTenant(ctx, params(tenant.Pooled), nil, nil); err != nil {
 			t.Errorf("CreateTenant(pooled) = %v", err)
 		}
-		err := plain.ReadTenant(ctx, silo, func(tx store.Tx) error {
+		err = plain.ReadTenant(ctx, silo, func(tx store.Tx) error {
 			_, err := tx.GetRecord(ctx, "things", "r1")
 			return err
 		})

@@ -13,11 +13,6 @@ import (
 
 var errPending = errors.New("sqlitestore: not implemented yet")
 
-// LookupAPIKey implements store.Store.
-func (s *Store) LookupAPIKey(ctx context.Context, tid tenant.ID, id store.APIKeyID) (*store.KeyLookup, error) {
-	return nil, errPending
-}
-
 // BuildIndexes implements store.Store.
 func (s *Store) BuildIndexes(ctx context.Context, tid tenant.ID, collection store.CollectionName) error {
 	return errPending

@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 	t.Run("Platform", h.testPlatform)
 	t.Run("Lifecycle", h.testLifecycle)
 	t.Run("PlatformAudit", h.testPlatformAudit)
+	t.Run("KeyLookup", h.testKeyLookup)
 	for _, iso := range isolations {
 		t.Run(isoName(iso), func(t *testing.T) {
 			t.Parallel()
@@ -69,6 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 		})
 	}
 	t.Run("Concurrency", h.testConcurrency)
+	t.Run("WriteTransactions", h.testWriteTransactions)
 	t.Run("Isolation", h.testIsolation)
 }
 
