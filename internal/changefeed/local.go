@@ -44,3 +44,17 @@ func (l *Local) Close() error {
 	l.hub.close()
 	return nil
 }
+
+// Unlinked is the Feed of a node that shares data with others it is not
+// linked to (or could not link to): it delivers this node's own events, like
+// Local, but is never live, so that a node caches nothing for long on its
+// word.
+type Unlinked struct{ *Local }
+
+var _ Feed = Unlinked{}
+
+// NewUnlinked returns an Unlinked feed. Close releases its goroutine.
+func NewUnlinked() Unlinked { return Unlinked{NewLocal()} }
+
+// Live reports false: the node cannot learn of other nodes' changes.
+func (Unlinked) Live() bool { return false }

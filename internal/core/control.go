@@ -130,7 +130,7 @@ func (ct *Control) CreateTenant(ctx context.Context, p CreateTenantParams, idem 
 			return err
 		})
 	// The slug may be cached as naming no tenant.
-	c.forgetSlug(p.Slug)
+	c.forgetTenant(params.ID, p.Slug)
 	if errors.Is(err, errReplayed) {
 		return replayed, nil
 	}
@@ -248,7 +248,7 @@ func (ct *Control) UpdateTenant(ctx context.Context, sc *Scope, p UpdateTenantPa
 		_, err = c.audit.Append(ctx, tx, audit.PlatformChain, ct.event(action, "tenant:"+string(t.ID)))
 		return err
 	})
-	c.forgetTenant(t.ID)
+	c.forgetTenant(t.ID, t.Slug)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func (ct *Control) DeleteTenant(ctx context.Context, sc *Scope) error {
 		_, err := c.audit.Append(ctx, tx, audit.PlatformChain, ct.event("tenant.delete", "tenant:"+string(t.ID)))
 		return err
 	})
-	c.forgetTenant(t.ID)
+	c.forgetTenant(t.ID, t.Slug)
 	return err
 }
 

@@ -48,7 +48,7 @@ func (c *Core) checkSession(ctx context.Context, claims *auth.AccessClaims) erro
 	key := sessionKey{tenant: claims.Tenant, user: claims.User, role: claims.Role, session: claims.Session}
 	now := c.now()
 	c.mu.RLock()
-	live, hit := c.sessions.get(key, now)
+	live, hit := c.sessions.fresh(key, now, c.maxAge())
 	gen := c.gen
 	c.mu.RUnlock()
 	if !hit {
@@ -88,7 +88,7 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	hash := c.keyHasher.Hash(key)
 	now := c.now()
 	c.mu.RLock()
-	ck, hit := c.apiKeys.get(id, now)
+	ck, hit := c.apiKeys.fresh(id, now, c.maxAge())
 	gen := c.gen
 	c.mu.RUnlock()
 	if hit {
@@ -114,10 +114,10 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	if c.gen == gen {
 		c.apiKeys.put(owned, ck, now)
 		if err == nil {
-			if _, ok := c.tenants.get(kl.Tenant.Slug, now); !ok {
+			if _, ok := c.tenants.fresh(kl.Tenant.Slug, now, c.maxAge()); !ok {
 				c.tenants.put(kl.Tenant.Slug, kl.Tenant, now)
 			}
-			if _, ok := c.plans.get(kl.Plan.Name, now); !ok {
+			if _, ok := c.plans.fresh(kl.Plan.Name, now, c.maxAge()); !ok {
 				c.plans.put(kl.Plan.Name, kl.Plan, now)
 			}
 		}
