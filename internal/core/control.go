@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"unicode/utf8"
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
@@ -143,19 +142,25 @@ func (ct *Control) CreateTenant(ctx context.Context, p CreateTenantParams, idem 
 	return view, nil
 }
 
+// checkPlan refuses a plan reference that names no plan. A name that no
+// plan can have is refused before the database is asked.
 func (c *Core) checkPlan(ctx context.Context, tx store.PlatformTx, name string) error {
+	errNoPlan := invalid("plan", "no plan has this name")
+	if !tenant.SlugPattern.MatchString(name) {
+		return errNoPlan
+	}
 	_, err := tx.GetPlan(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return invalid("plan", "no plan has this name")
+		return errNoPlan
 	}
 	return err
 }
 
+// MaxTenantName is the longest tenant name, in characters.
+const MaxTenantName = 200
+
 func validName(name string) error {
-	if name == "" || len(name) > 200 || !utf8.ValidString(name) {
-		return invalid("name", "name must be 1 to 200 bytes of UTF-8")
-	}
-	return nil
+	return checkText("name", name, 1, MaxTenantName)
 }
 
 // GetTenant returns the tenant the operator's scope addresses.
