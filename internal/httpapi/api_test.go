@@ -533,7 +533,7 @@ func TestTenantDelete(t *testing.T) {
 }
 
 type planBody struct {
-	Name        string  `json:"name"`
+	Name        string  `json:"name,omitempty"`
 	RatePerSec  float64 `json:"rate_per_sec"`
 	Burst       int     `json:"burst"`
 	MaxInflight int     `json:"max_inflight"`
@@ -658,7 +658,7 @@ func TestPlatformAudit(t *testing.T) {
 	resumed := b.must(200, "PATCH", "/v1/tenants/acme", b.admin, map[string]any{"status": "active"})
 	renamed := b.must(200, "PATCH", "/v1/tenants/acme", b.admin, map[string]any{"name": "Acme 2"})
 	plan := b.must(200, "PUT", "/v1/plans/gold", b.admin,
-		map[string]any{"rate_per_sec": 1, "burst": 1, "max_inflight": 1, "weight": 1})
+		map[string]any{"rate_per_sec": 1, "burst": 1, "max_inflight": 1, "weight": 1, "max_records": 0, "max_bytes": 0})
 
 	var p page[auditEntry]
 	b.must(200, "GET", "/v1/audit", b.admin, nil).JSON(t, &p)

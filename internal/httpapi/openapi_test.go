@@ -585,10 +585,7 @@ func TestOpenAPISchemas(t *testing.T) {
 	}
 }
 
-var (
-	timeType       = reflect.TypeFor[time.Time]()
-	rawMessageType = reflect.TypeFor[json.RawMessage]()
-)
+var timeType = reflect.TypeFor[time.Time]()
 
 // jsonFields returns the JSON fields of struct type st, with embedded
 // structs flattened as encoding/json does, and whether each is omitempty.

@@ -157,7 +157,7 @@ func (s *Server) listPlans(w http.ResponseWriter, r *http.Request, rq *request) 
 
 func (s *Server) putPlan(w http.ResponseWriter, r *http.Request, rq *request) error {
 	var p tenant.Plan
-	if err := decodeStrict(rq.body, &p); err != nil {
+	if err := decodeStrict(rq.body, &p, "name"); err != nil { // the name defaults to the path's
 		return err
 	}
 	plan, err := rq.control.PutPlan(r.Context(), r.PathValue("plan"), p)
