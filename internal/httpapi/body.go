@@ -374,14 +374,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 
 // idempotency reads the Idempotency-Key header of a POST. The key is
 // scoped to the credential that sent it, and bound to the request's method,
-// path and body.
+// path and body. A header that is present is checked even when empty: an
+// empty key is no key, and a 400.
 func idempotency(r *http.Request, rq *request, body []byte) (*core.Idempotency, error) {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
+	vals, given := r.Header["Idempotency-Key"]
+	if !given {
 		return nil, nil
 	}
-	if len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
-		return nil, problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, "Idempotency-Key must be 1 to 255 visible ASCII characters")
+	key := vals[0]
+	if key == "" || len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+		const msg = "must be 1 to 255 visible ASCII characters"
+		return nil, fieldProblem("Idempotency-Key", "Idempotency-Key "+msg, msg)
 	}
 	h := sha256.New()
 	for _, part := range []string{r.Method, r.URL.Path} {
@@ -396,11 +399,12 @@ func idempotency(r *http.Request, rq *request, body []byte) (*core.Idempotency, 
 	return &core.Idempotency{Key: actor + " " + key, RequestHash: h.Sum(nil)}, nil
 }
 
-// noIdempotency refuses Idempotency-Key where a replay cannot be offered
-// (responses carrying secrets are never stored).
+// noIdempotency refuses Idempotency-Key, even empty, where a replay cannot
+// be offered (responses carrying secrets are never stored).
 func noIdempotency(r *http.Request) error {
-	if r.Header.Get("Idempotency-Key") != "" {
-		return problem.New(http.StatusBadRequest, problem.CodeUnsupported, "Idempotency-Key is not supported on this route")
+	if _, given := r.Header["Idempotency-Key"]; given {
+		return problem.New(http.StatusBadRequest, problem.CodeUnsupported, "Idempotency-Key is not supported on this route").
+			WithErrors(problem.FieldError{Field: "Idempotency-Key", Message: "not supported on this route"})
 	}
 	return nil
 }
@@ -428,18 +432,30 @@ func ifMatch(r *http.Request) (int64, error) {
 	return 0, problem.New(http.StatusPreconditionFailed, problem.CodePreconditionFailed, "If-Match does not match the resource's ETag")
 }
 
-// queryInt parses an optional integer query parameter.
-func queryInt(r *http.Request, name string) (int64, error) {
+// Query parameters that are empty (limit=) are taken as absent, as
+// openapi.json says of each.
+
+// queryInt reads an optional integer query parameter: a decimal integer
+// from min to max. Absent or empty, it is def.
+func queryInt(r *http.Request, name string, def, min, max int64) (int64, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
-		return 0, nil
+		return def, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, problem.New(http.StatusBadRequest, problem.CodeInvalidRequest, name+" must be an integer").
-			WithErrors(problem.FieldError{Field: name, Message: "must be an integer"})
+	if err != nil || n < min || n > max {
+		msg := fmt.Sprintf("must be an integer from %d to %d", min, max)
+		return 0, fieldProblem(name, name+" "+msg, msg)
 	}
 	return n, nil
+}
+
+// queryLimit reads a listing's page size: 1 to core.MaxLimit, and
+// core.DefaultLimit when absent or empty. 0 is refused like any other
+// number out of range.
+func queryLimit(r *http.Request) (int, error) {
+	n, err := queryInt(r, "limit", core.DefaultLimit, 1, core.MaxLimit)
+	return int(n), err
 }
 
 // queryBool reads a boolean query parameter: "true" or "false"; absent is

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bulkheadhq/bulkhead/problem"
@@ -143,4 +144,69 @@ func TestStrictBodies(t *testing.T) {
 				}
 			}},
 	})
+}
+
+// Query parameters: an empty one is absent; limit is 1 to 1000 and 50 when
+// absent, 0 included in what is refused; an empty Idempotency-Key is a 400.
+func TestQueryParameters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.tenant("acme", tenant.Pooled)
+	admin := b.apiKey("acme", tenant.Admin)
+	b.collection("acme", admin, "notes", nil)
+	for i := range 60 {
+		b.createRecord("acme", admin, "notes", map[string]any{"i": i})
+	}
+	records := tpath("acme", "collections", "notes", "records")
+	items := func(n int) func(t *testing.T, r *response) {
+		return func(t *testing.T, r *response) {
+			var p page[map[string]any]
+			r.JSON(t, &p)
+			if len(p.Items) != n {
+				t.Errorf("%d items, want %d", len(p.Items), n)
+			}
+		}
+	}
+	var scenarios []apiScenario
+	for _, listing := range []struct{ name, path, token string }{
+		{"Tenants", "/v1/tenants", b.admin},
+		{"Records", records, admin},
+		{"Audit", tpath("acme", "audit"), admin},
+		{"PlatformAudit", "/v1/audit", b.admin},
+	} {
+		scenarios = append(scenarios,
+			fieldScenario(listing.name+"LimitZero", "GET", listing.path+"?limit=0", listing.token, nil, "limit"),
+			fieldScenario(listing.name+"LimitNegative", "GET", listing.path+"?limit=-1", listing.token, nil, "limit"),
+			fieldScenario(listing.name+"LimitTooLarge", "GET", listing.path+"?limit=1001", listing.token, nil, "limit"),
+			fieldScenario(listing.name+"LimitFraction", "GET", listing.path+"?limit=1.5", listing.token, nil, "limit"),
+			apiScenario{name: listing.name + "LimitEmpty", method: "GET", path: listing.path + "?limit=&cursor=", token: listing.token, wantStatus: 200},
+			apiScenario{name: listing.name + "LimitOne", method: "GET", path: listing.path + "?limit=1", token: listing.token, wantStatus: 200, check: items(1)},
+			apiScenario{name: listing.name + "LimitMax", method: "GET", path: listing.path + "?limit=1000", token: listing.token, wantStatus: 200},
+		)
+	}
+	for _, path := range []string{tpath("acme", "audit"), "/v1/audit"} {
+		token := admin
+		if path == "/v1/audit" {
+			token = b.admin
+		}
+		scenarios = append(scenarios,
+			fieldScenario("AfterNegative"+path, "GET", path+"?after=-1", token, nil, "after"),
+			fieldScenario("AfterBeyondInt64"+path, "GET", path+"?after=9223372036854775808", token, nil, "after"),
+			apiScenario{name: "AfterMax" + path, method: "GET", path: path + "?after=9223372036854775807", token: token, wantStatus: 200, check: items(0)},
+			apiScenario{name: "AfterEmpty" + path, method: "GET", path: path + "?after=", token: token, wantStatus: 200},
+		)
+	}
+	scenarios = append(scenarios,
+		apiScenario{name: "RecordsAbsentMeans50", method: "GET", path: records, token: admin, wantStatus: 200, check: items(50)},
+		apiScenario{name: "RecordsEmptyMeansAbsent", method: "GET", path: records + "?limit=&filter=&order=&cursor=&count=",
+			token: admin, wantStatus: 200, check: items(50)},
+		fieldScenario("IdempotencyKeyEmpty", "POST", records, admin, map[string]any{"a": 1}, "Idempotency-Key"),
+		fieldScenario("IdempotencyKeyTooLong", "POST", records, admin, map[string]any{"a": 1}, "Idempotency-Key"),
+		apiScenario{name: "IdempotencyKeyEmptyWhereUnsupported", method: "POST", path: tpath("acme", "api-keys"), token: admin,
+			body: map[string]any{"name": "x", "role": "viewer"}, headers: []string{"Idempotency-Key", ""},
+			wantStatus: 400, wantCode: problem.CodeUnsupported},
+	)
+	scenarios[len(scenarios)-3].headers = []string{"Idempotency-Key", ""}
+	scenarios[len(scenarios)-2].headers = []string{"Idempotency-Key", strings.Repeat("k", 256)}
+	runScenarios(t, b, scenarios)
 }
