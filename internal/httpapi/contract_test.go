@@ -210,3 +210,60 @@ func TestQueryParameters(t *testing.T) {
 	scenarios[len(scenarios)-2].headers = []string{"Idempotency-Key", strings.Repeat("k", 256)}
 	runScenarios(t, b, scenarios)
 }
+
+// A 403 says which rule refused the request, in words about the credential
+// and the rule only: never about another tenant.
+func TestForbiddenSaysWhy(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.tenant("acme", tenant.Pooled)
+	neighbourID := b.tenant(neighbourSlug, tenant.Pooled)
+	member := b.apiKey("acme", tenant.Member)
+	admin := b.apiKey("acme", tenant.Admin)
+	adminUser := b.userToken("acme", "ada@example.com", tenant.Admin)
+	b.collection("acme", admin, "notes", nil)
+	rec := b.createRecord("acme", admin, "notes", map[string]any{"a": 1})
+	neighbourKey := b.apiKey(neighbourSlug, tenant.Owner)
+
+	forbidden := func(name, method, path, token string, body any, detail string) apiScenario {
+		return apiScenario{name: name, method: method, path: path, token: token, body: body,
+			wantStatus: 403, wantCode: problem.CodeForbidden,
+			check: func(t *testing.T, r *response) {
+				var p problemBody
+				r.JSON(t, &p)
+				if p.Detail != detail {
+					t.Errorf("detail = %q, want %q", p.Detail, detail)
+				}
+				// The instance echoes the request's own path.
+				rest := strings.Replace(string(r.Body), p.Instance, "", 1)
+				for _, other := range []string{neighbourSlug, string(neighbourID), neighbourKey[:20]} {
+					if strings.Contains(rest, other) {
+						t.Errorf("the 403 names another tenant (%s): %s", other, r.Body)
+					}
+				}
+			}}
+	}
+	const operatorOnly = "only the platform operator may do this"
+	runScenarios(t, b, []apiScenario{
+		forbidden("MemberCreatesAPIKey", "POST", tpath("acme", "api-keys"), member, map[string]any{"name": "ci", "role": "viewer"},
+			"this needs the admin role or above; the credential's role is member"),
+		forbidden("MemberListsUsers", "GET", tpath("acme", "users"), member, nil,
+			"this needs the admin role or above; the credential's role is member"),
+		forbidden("AdminKeyGrantsOwner", "POST", tpath("acme", "api-keys"), admin, map[string]any{"name": "ci", "role": "owner"},
+			"a credential cannot grant, change or remove a role above its own (admin)"),
+		forbidden("AdminUserCreatesOwner", "POST", tpath("acme", "users"), adminUser.AccessToken,
+			map[string]any{"email": "bob@example.com", "password": "correct horse battery", "role": "owner"},
+			"a credential cannot grant, change or remove a role above its own (admin)"),
+		forbidden("TenantKeyListsPlans", "GET", "/v1/plans", admin, nil, operatorOnly),
+		forbidden("TenantUserListsPlans", "GET", "/v1/plans", adminUser.AccessToken, nil, operatorOnly),
+		forbidden("TenantKeyReadsItsTenant", "GET", "/v1/tenants/acme", admin, nil, operatorOnly),
+		forbidden("TenantKeyReadsMetrics", "GET", "/metrics", admin, nil, operatorOnly),
+		forbidden("OperatorReadsRecords", "GET", tpath("acme", "collections", "notes", "records"), b.admin, nil,
+			"the operator token does not reach a tenant's data; use a credential of the tenant"),
+		forbidden("OperatorReadsARecord", "GET", tpath("acme", "collections", "notes", "records", rec.ID), b.admin, nil,
+			"the operator token does not reach a tenant's data; use a credential of the tenant"),
+		// Another tenant's routes are a 404, not a 403 that would say it exists.
+		{name: "MemberAtNeighbour", method: "POST", path: tpath(neighbourSlug, "api-keys"), token: member,
+			body: map[string]any{"name": "ci", "role": "viewer"}, wantStatus: 404, wantCode: problem.CodeNotFound},
+	})
+}
