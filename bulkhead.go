@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/httpapi"
@@ -38,6 +39,7 @@ type App struct {
 	core    *core.Core
 	handler *httpapi.Server
 	closers []func() error // run in reverse order by Close
+	redis   *redis.Client  // nil without Redis
 	// sweepers free the memory of idle tenants: expired cache entries and
 	// full rate-limit buckets. Serve runs them every second.
 	sweepers []func()
@@ -73,7 +75,18 @@ func New(cfg Config) (*App, error) {
 	}
 	app := &App{cfg: cfg, log: cfg.Logger, store: st}
 	app.closers = append(app.closers, st.Close)
-	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger}); err != nil {
+	if cfg.RedisURL != "" {
+		opt, err := ratelimit.ClientOptions(cfg.RedisURL)
+		if err != nil {
+			app.Close()
+			return nil, fmt.Errorf("RedisURL: %w", err)
+		}
+		app.redis = redis.NewClient(opt)
+		app.closers = append(app.closers, app.redis.Close)
+	}
+	feed := app.openFeed()
+	app.closers = append(app.closers, feed.Close) // after the core's
+	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed}); err != nil {
 		app.Close()
 		return nil, err
 	}
@@ -102,20 +115,38 @@ func openStore(cfg *Config) (store.Store, error) {
 	return sqlitestore.Open(path, &sqlitestore.Options{Logger: cfg.Logger})
 }
 
+// openFeed starts the change feed that carries cache invalidations between
+// nodes: Redis pub/sub when Redis is configured, PostgreSQL LISTEN/NOTIFY on
+// PostgreSQL, in process on SQLite. A feed that cannot start leaves the node
+// on its own: its caches then trust nothing older than a second.
+func (a *App) openFeed() changefeed.Feed {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var feed changefeed.Feed
+	var err error
+	switch {
+	case a.redis != nil:
+		feed, err = changefeed.NewRedis(ctx, a.redis, a.log)
+	case strings.HasPrefix(a.cfg.DatabaseURL, "postgres"):
+		feed, err = changefeed.NewPostgres(ctx, a.cfg.DatabaseURL, a.log)
+	default:
+		return changefeed.NewLocal()
+	}
+	if err != nil {
+		a.log.Warn("change feed not started: this node applies other nodes' changes within 1s only by rereading", "err", err)
+		return changefeed.NewUnlinked()
+	}
+	return feed
+}
+
 // admission builds per-tenant admission control: rate limits (shared
 // through Redis when configured), in-flight caps and the fair scheduler.
 func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 	local := ratelimit.NewLocal()
 	var lim ratelimit.Limiter = local
 	sweep := local.Sweep
-	if a.cfg.RedisURL != "" {
-		opt, err := ratelimit.ClientOptions(a.cfg.RedisURL)
-		if err != nil {
-			return httpapi.Admission{}, fmt.Errorf("RedisURL: %w", err)
-		}
-		client := redis.NewClient(opt)
-		a.closers = append(a.closers, client.Close)
-		r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: client, Logger: a.log})
+	if a.redis != nil {
+		r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: a.redis, Logger: a.log})
 		if err != nil {
 			return httpapi.Admission{}, err
 		}

@@ -6,11 +6,11 @@ results:
 	or      := and ( "||" and )*
 	and     := primary ( "&&" primary )*
 	primary := "(" or ")" | field op literal
-	field   := [A-Za-z_][A-Za-z0-9_]*          (at most 64 bytes)
+	field   := [A-Za-z_][A-Za-z0-9_]*          (at most 64 characters)
 	op      := "=" | "!=" | ">" | ">=" | "<" | "<=" | "~"
 	literal := a JSON string (without \u0000), number, true, false or null
 
-A filter is at most MaxLength bytes, holds at most MaxTerms comparisons and
+A filter is at most MaxLength characters (code points), holds at most MaxTerms comparisons and
 nests parentheses at most MaxDepth deep; Parse reports anything else as a
 *SyntaxError with the byte position.
 

@@ -109,8 +109,8 @@ func FuzzParse(f *testing.F) {
 			checkSyntaxError(t, src, err)
 			return
 		}
-		if len(src) > MaxLength {
-			t.Fatalf("Parse accepted %d bytes", len(src))
+		if n := utf8.RuneCountInString(src); n > MaxLength {
+			t.Fatalf("Parse accepted %d characters", n)
 		}
 		if e == nil {
 			if strings.Trim(src, " \t\r\n") != "" {
@@ -126,7 +126,7 @@ func FuzzParse(f *testing.F) {
 		if Format(e) != text {
 			t.Fatalf("Format is not deterministic for %q", src)
 		}
-		if len(text) > MaxLength {
+		if utf8.RuneCountInString(text) > MaxLength {
 			return // Format may lengthen a filter past the limit; see its doc.
 		}
 		e2, err := Parse(text)

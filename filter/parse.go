@@ -13,7 +13,8 @@ import (
 // Limits on what Parse and ParseOrder accept. They bound the work a client
 // can make the parser and the store backends do for one request.
 const (
-	// MaxLength is the longest filter, in bytes, that Parse accepts.
+	// MaxLength is the longest filter, in characters (Unicode code
+	// points), that Parse accepts: at most 16 KiB of UTF-8.
 	MaxLength = 4096
 	// MaxTerms is the most comparisons one filter may hold.
 	MaxTerms = 64
@@ -40,7 +41,9 @@ const (
 // len(src) and is safe for concurrent use.
 func Parse(src string) (Expr, error) {
 	if len(src) > MaxLength {
-		return nil, &SyntaxError{Pos: MaxLength, Msg: fmt.Sprintf("filter is longer than %d bytes", MaxLength)}
+		if pos := charOffset(src, MaxLength); pos < len(src) {
+			return nil, &SyntaxError{Pos: pos, Msg: fmt.Sprintf("filter is longer than %d characters", MaxLength)}
+		}
 	}
 	p := &parser{lx: lexer{src: src}}
 	if err := p.next(); err != nil {
@@ -96,6 +99,18 @@ func ParseOrder(src string) (Order, error) {
 	return o, nil
 }
 
+// charOffset returns the byte offset of the nth character of s (counting
+// from 0), or len(s) if s has no more than n; a byte that is not UTF-8
+// counts as one character.
+func charOffset(s string, n int) int {
+	off := 0
+	for ; n > 0 && off < len(s); n-- {
+		_, size := utf8.DecodeRuneInString(s[off:])
+		off += size
+	}
+	return off
+}
+
 // Format returns the canonical text of e: comparisons as `field op literal`
 // joined by " && " and " || ", with parentheses only around an *Or that is a
 // term of an *And. Strings are JSON-quoted, numbers printed by
@@ -105,7 +120,7 @@ func ParseOrder(src string) (Order, error) {
 // Format is deterministic, so two filters that Parse to equal trees (Cmp.Pos
 // aside) have the same canonical text. For every e returned by Parse,
 // Parse(Format(e)) returns a tree equal to e apart from Cmp.Pos, provided the
-// text is at most MaxLength bytes: Format adds spaces and can write a
+// text is at most MaxLength characters: Format adds spaces and can write a
 // number longer than the source did (1e5 becomes 100000), so a filter near
 // the limit can format to a longer one. Trees built by hand that Parse could
 // not return, such as a NaN or an invalid field name, format to text that

@@ -375,8 +375,10 @@ func TestParseLimits(t *testing.T) {
 		wantMsg string
 	}{
 		{"MaxLength", longString(MaxLength), -1, ""},
-		{"OverMaxLength", longString(MaxLength + 1), MaxLength, "filter is longer than 4096 bytes"},
-		{"OverMaxLengthSpaces", strings.Repeat(" ", MaxLength+1), MaxLength, "filter is longer than 4096 bytes"},
+		{"OverMaxLength", longString(MaxLength + 1), MaxLength, "filter is longer than 4096 characters"},
+		{"OverMaxLengthSpaces", strings.Repeat(" ", MaxLength+1), MaxLength, "filter is longer than 4096 characters"},
+		{"MaxLengthInCharacters", `a = "` + strings.Repeat("é", MaxLength-6) + `"`, -1, ""},
+		{"OverMaxLengthInCharacters", `a = "` + strings.Repeat("é", MaxLength-5) + `"`, 5 + 2*(MaxLength-5), "filter is longer than 4096 characters"},
 		{"MaxTerms", terms(MaxTerms), -1, ""},
 		{"OverMaxTerms", terms(MaxTerms + 1), len(terms(MaxTerms)) + len(" && "), "more than 64 comparisons"},
 		{"MaxDepth", nest(MaxDepth), -1, ""},

@@ -1,15 +1,17 @@
 package tenant
 
-// Plan is the set of limits a tenant is held to. Plans are stored from the
-// start; later the admission layer enforces them.
+// Plan is the set of limits a tenant is held to: the admission layer
+// enforces the request limits, the write path the quotas. For every limit
+// but Burst and Weight, 0 means none.
 type Plan struct {
 	// Name identifies the plan, such as "free".
 	Name string `json:"name"`
-	// RatePerSec is the sustained request rate per tenant.
+	// RatePerSec is the sustained request rate per tenant; 0 means no rate
+	// limit, and Burst is then ignored.
 	RatePerSec float64 `json:"rate_per_sec"`
 	// Burst is how many requests may arrive at once above the sustained rate.
 	Burst int `json:"burst"`
-	// MaxInflight caps the tenant's concurrent requests.
+	// MaxInflight caps the tenant's concurrent requests; 0 means no cap.
 	MaxInflight int `json:"max_inflight"`
 	// Weight is the tenant's share of database slots relative to others.
 	Weight int `json:"weight"`

@@ -328,12 +328,13 @@ func decimalParam(s, name string, bits int) (uint64, bool) {
 	return n, err == nil
 }
 
-// Password length bounds of ValidatePassword, in bytes.
+// Password length bounds of ValidatePassword, in characters (Unicode code
+// points), as the API documents them.
 const (
 	// MinPasswordLen is the shortest password accepted.
 	MinPasswordLen = 10
 	// MaxPasswordLen is the longest password accepted. It bounds the work
-	// and memory an attacker can make one login cost.
+	// and memory a password costs: at most 4 KiB of UTF-8.
 	MaxPasswordLen = 1024
 )
 
@@ -348,17 +349,18 @@ type PasswordPolicyError struct {
 func (e *PasswordPolicyError) Error() string { return e.Reason }
 
 // ValidatePassword checks pw against the password policy: MinPasswordLen to
-// MaxPasswordLen bytes of valid UTF-8. It returns nil or a
-// *PasswordPolicyError. Length is counted in bytes, not characters, because
-// the upper bound protects the hash and the lower one need not be exact.
+// MaxPasswordLen characters of valid UTF-8. It returns nil or a
+// *PasswordPolicyError. Length is counted in characters (Unicode code
+// points), as the API's documents count lengths; the upper bound still
+// bounds the bytes, at four per character.
 func ValidatePassword(pw string) error {
-	switch {
-	case len(pw) < MinPasswordLen:
-		return &PasswordPolicyError{Reason: fmt.Sprintf("password must be at least %d bytes long", MinPasswordLen)}
-	case len(pw) > MaxPasswordLen:
-		return &PasswordPolicyError{Reason: fmt.Sprintf("password must be at most %d bytes long", MaxPasswordLen)}
+	switch n := utf8.RuneCountInString(pw); {
 	case !utf8.ValidString(pw):
 		return &PasswordPolicyError{Reason: "password must be valid UTF-8"}
+	case n < MinPasswordLen:
+		return &PasswordPolicyError{Reason: fmt.Sprintf("password must be at least %d characters long", MinPasswordLen)}
+	case n > MaxPasswordLen:
+		return &PasswordPolicyError{Reason: fmt.Sprintf("password must be at most %d characters long", MaxPasswordLen)}
 	}
 	return nil
 }

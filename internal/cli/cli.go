@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -132,7 +133,8 @@ func newMigrate(o *options) *cobra.Command {
 		Use:   "migrate",
 		Short: "Create or upgrade the database schema",
 		Long: "For PostgreSQL, migrate connects as the owner role (--owner-url, else --provision-url) and\n" +
-			"applies the embedded migrations, granting the application role exactly what it needs. It is\n" +
+			"applies the embedded migrations, granting the application role exactly what it needs: the\n" +
+			"user of --database, which the server connects as, unless --app-role names another. It is\n" +
 			"idempotent. The embedded SQLite database migrates itself when it is opened; for it, migrate\n" +
 			"just opens it.",
 		Args: cobra.NoArgs,
@@ -146,6 +148,9 @@ func newMigrate(o *options) *cobra.Command {
 			if ownerURL = cmp.Or(ownerURL, o.provisionURL); ownerURL == "" {
 				return errors.New("give the owner role's URL with --owner-url (or --provision-url)")
 			}
+			if appRole = cmp.Or(appRole, userOf(o.database)); appRole == "" {
+				return errors.New("give the application role as the user of --database, or with --app-role")
+			}
 			if err := pgstore.Migrate(cmd.Context(), ownerURL, appRole); err != nil {
 				return err
 			}
@@ -154,8 +159,18 @@ func newMigrate(o *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&ownerURL, "owner-url", os.Getenv("BULKHEAD_OWNER_URL"), "PostgreSQL URL of the owner role (env BULKHEAD_OWNER_URL)")
-	cmd.Flags().StringVar(&appRole, "app-role", "bulkhead_app", "the application role to grant")
+	cmd.Flags().StringVar(&appRole, "app-role", "", "the application role to grant (default: the user of --database)")
 	return cmd
+}
+
+// userOf returns the user named in a PostgreSQL URL, or "" if it names none
+// or is no URL.
+func userOf(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	return u.User.Username()
 }
 
 func newTenant(o *options) *cobra.Command {

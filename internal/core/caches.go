@@ -1,13 +1,29 @@
 package core
 
 import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
+// maxAge is how old a cached tenant, key, plan or session check may be to
+// be served: CacheLife while the change feed is live, CacheTTL while it is
+// not (another node's change may then be missed, so nothing is trusted for
+// longer than CacheTTL).
+func (c *Core) maxAge() time.Duration {
+	if c.feed.Live() {
+		return c.tenants.ttl
+	}
+	return c.cacheTTL
+}
+
 // Sweep lets the node's caches of tenants, API keys and plans forget what
 // has expired. Lookups do it as they go; a periodic call (App does it every
-// CacheTTL) frees the memory of a node that has gone quiet too.
+// second) frees the memory of a node that has gone quiet too.
 func (c *Core) Sweep() {
 	now := c.now()
 	c.mu.Lock()
@@ -21,59 +37,99 @@ func (c *Core) Sweep() {
 // ForgetAll drops everything this node caches about tenants, API keys,
 // plans and sessions, so that the next request of each reads them again:
 // what the node does when its change feed may have missed changes.
-func (c *Core) ForgetAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	c.tenants.clear()
-	c.apiKeys.clear()
-	c.plans.clear()
-	c.sessions.clear()
+func (c *Core) ForgetAll() { c.apply(changefeed.Reset) }
+
+// announce applies e to this node's caches at once and publishes it on the
+// change feed for every other node. A publication that fails is retried in
+// the background for a while; meanwhile the others serve what they cached,
+// which is why a node whose feed is down trusts its caches for CacheTTL
+// only.
+func (c *Core) announce(e changefeed.Event) {
+	c.apply(e)
+	ctx, cancel := context.WithTimeout(c.life, 5*time.Second)
+	err := c.feed.Publish(ctx, e)
+	cancel()
+	if err == nil || c.life.Err() != nil {
+		return
+	}
+	c.log.Warn("change not yet announced to other nodes; retrying", "kind", string(e.Kind), "tenant", string(e.Tenant), "err", err)
+	c.builds.Add(1)
+	go func() {
+		defer c.builds.Done()
+		for attempt := range 10 {
+			select {
+			case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+			case <-c.life.Done():
+				return
+			}
+			ctx, cancel := context.WithTimeout(c.life, 5*time.Second)
+			err = c.feed.Publish(ctx, e)
+			cancel()
+			if err == nil {
+				return
+			}
+		}
+		c.log.Error("change not announced to other nodes; they apply it within CacheLife", "kind", string(e.Kind),
+			"tenant", string(e.Tenant), "err", err)
+	}()
 }
 
-// endSessions forgets what this node knows of the sessions of user in tid
-// (of one family, or all when family is ""), so that their access tokens
-// are checked again at their next use.
+// apply drops from this node's caches what e says changed. It runs for the
+// node's own changes and for every event of the change feed, so it must be
+// idempotent and quick.
+func (c *Core) apply(e changefeed.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++ // a lookup that raced with the change caches nothing
+	switch e.Kind {
+	case changefeed.KindTenant:
+		// The tenant's row under whatever slug, the slug's cached
+		// absence, and its keys (which carry their tenant's status).
+		c.tenants.deleteFunc(func(t *store.Tenant) bool { return t != nil && t.ID == e.Tenant })
+		if e.Key != "" {
+			c.tenants.delete(tenant.Slug(e.Key))
+		}
+		c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == e.Tenant })
+	case changefeed.KindAPIKey:
+		c.apiKeys.delete(store.APIKeyID(e.Key))
+	case changefeed.KindPlan:
+		c.plans.delete(e.Key)
+	case changefeed.KindSession:
+		user, family, _ := strings.Cut(e.Key, "/")
+		c.sessions.deleteKeyFunc(func(k sessionKey) bool {
+			return k.tenant == e.Tenant && k.user == store.UserID(user) && (family == "" || k.session == family)
+		})
+	default: // KindReset, and anything this node does not know
+		c.tenants.clear()
+		c.apiKeys.clear()
+		c.plans.clear()
+		c.sessions.clear()
+	}
+}
+
+// endSessions ends what every node knows of the sessions of user in tid (of
+// one family, or all when family is ""), so that their access tokens are
+// checked again at their next use.
 func (c *Core) endSessions(tid tenant.ID, user store.UserID, family string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	c.sessions.deleteKeyFunc(func(k sessionKey) bool {
-		return k.tenant == tid && k.user == user && (family == "" || k.session == family)
-	})
+	key := string(user)
+	if family != "" {
+		key += "/" + family
+	}
+	c.announce(changefeed.Event{Kind: changefeed.KindSession, Tenant: tid, Key: key})
 }
 
-// forgetKey drops a revoked API key from this node's cache.
+// forgetKey ends a revoked API key on every node.
 func (c *Core) forgetKey(tid tenant.ID, id store.APIKeyID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	c.apiKeys.delete(id)
+	c.announce(changefeed.Event{Kind: changefeed.KindAPIKey, Tenant: tid, Key: string(id)})
 }
 
-// forgetTenant drops what this node caches about tenant tid: its row (under
-// whatever slug) and its keys.
-func (c *Core) forgetTenant(tid tenant.ID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	c.tenants.deleteFunc(func(t *store.Tenant) bool { return t != nil && t.ID == tid })
-	c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == tid })
+// forgetTenant drops what every node caches about tenant tid (and, when
+// given, about its slug, such as that it names no tenant).
+func (c *Core) forgetTenant(tid tenant.ID, slug tenant.Slug) {
+	c.announce(changefeed.Event{Kind: changefeed.KindTenant, Tenant: tid, Key: string(slug)})
 }
 
-// forgetSlug drops what this node caches about slug, such as that it names
-// no tenant.
-func (c *Core) forgetSlug(slug tenant.Slug) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	c.tenants.delete(slug)
-}
-
-// forgetPlan drops a changed plan from this node's cache.
+// forgetPlan drops a changed plan from every node's cache.
 func (c *Core) forgetPlan(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	c.plans.delete(name)
+	c.announce(changefeed.Event{Kind: changefeed.KindPlan, Key: name})
 }

@@ -61,7 +61,7 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 		return nil, invalid("collection", "collection names match ^[a-z][a-z0-9_]{0,62}$")
 	}
 	if len(p.EncryptedFields) > 0 {
-		return nil, refuse(KindUnsupported, "encrypted_fields is not supported by this server yet")
+		return nil, &Error{Kind: KindUnsupported, Field: "encrypted_fields", Detail: "encrypted_fields is not supported by this server yet", Pos: -1}
 	}
 	schema, err := compactSchema(p.Schema)
 	if err != nil {

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"unicode/utf8"
+	"math"
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
@@ -130,7 +130,7 @@ func (ct *Control) CreateTenant(ctx context.Context, p CreateTenantParams, idem 
 			return err
 		})
 	// The slug may be cached as naming no tenant.
-	c.forgetSlug(p.Slug)
+	c.forgetTenant(params.ID, p.Slug)
 	if errors.Is(err, errReplayed) {
 		return replayed, nil
 	}
@@ -143,19 +143,25 @@ func (ct *Control) CreateTenant(ctx context.Context, p CreateTenantParams, idem 
 	return view, nil
 }
 
+// checkPlan refuses a plan reference that names no plan. A name that no
+// plan can have is refused before the database is asked.
 func (c *Core) checkPlan(ctx context.Context, tx store.PlatformTx, name string) error {
+	errNoPlan := invalid("plan", "no plan has this name")
+	if !tenant.SlugPattern.MatchString(name) {
+		return errNoPlan
+	}
 	_, err := tx.GetPlan(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return invalid("plan", "no plan has this name")
+		return errNoPlan
 	}
 	return err
 }
 
+// MaxTenantName is the longest tenant name, in characters.
+const MaxTenantName = 200
+
 func validName(name string) error {
-	if name == "" || len(name) > 200 || !utf8.ValidString(name) {
-		return invalid("name", "name must be 1 to 200 bytes of UTF-8")
-	}
-	return nil
+	return checkText("name", name, 1, MaxTenantName)
 }
 
 // GetTenant returns the tenant the operator's scope addresses.
@@ -248,7 +254,7 @@ func (ct *Control) UpdateTenant(ctx context.Context, sc *Scope, p UpdateTenantPa
 		_, err = c.audit.Append(ctx, tx, audit.PlatformChain, ct.event(action, "tenant:"+string(t.ID)))
 		return err
 	})
-	c.forgetTenant(t.ID)
+	c.forgetTenant(t.ID, t.Slug)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +272,7 @@ func (ct *Control) DeleteTenant(ctx context.Context, sc *Scope) error {
 		_, err := c.audit.Append(ctx, tx, audit.PlatformChain, ct.event("tenant.delete", "tenant:"+string(t.ID)))
 		return err
 	})
-	c.forgetTenant(t.ID)
+	c.forgetTenant(t.ID, t.Slug)
 	return err
 }
 
@@ -290,6 +296,18 @@ func (ct *Control) ListPlans(ctx context.Context) (*List[*tenant.Plan], error) {
 	return &List[*tenant.Plan]{Items: plans}, nil
 }
 
+// Bounds of a plan's fields, beyond which PutPlan refuses it. 0 means no
+// limit for rate_per_sec, max_inflight, max_records and max_bytes.
+const (
+	// MaxPlanRate is the highest rate_per_sec.
+	MaxPlanRate = 1e9
+	// MaxPlanCount is the highest burst and max_inflight: what an int holds
+	// on every platform.
+	MaxPlanCount = math.MaxInt32
+	// MaxPlanWeight is the highest weight.
+	MaxPlanWeight = 1000
+)
+
 // PutPlan creates or replaces the plan called name.
 func (ct *Control) PutPlan(ctx context.Context, name string, p tenant.Plan) (*tenant.Plan, error) {
 	if err := ct.check(); err != nil {
@@ -304,18 +322,18 @@ func (ct *Control) PutPlan(ctx context.Context, name string, p tenant.Plan) (*te
 		return nil, invalid("plan", "plan names match ^[a-z][a-z0-9-]{1,62}$")
 	case p.Name != name:
 		return nil, invalid("name", "name must match the plan in the path")
-	case !(p.RatePerSec > 0) || p.RatePerSec > 1e9:
-		return nil, invalid("rate_per_sec", "rate_per_sec must be > 0 and at most 1e9")
-	case p.Burst < 1:
-		return nil, invalid("burst", "burst must be at least 1")
-	case p.MaxInflight < 1:
-		return nil, invalid("max_inflight", "max_inflight must be at least 1")
-	case p.Weight < 1 || p.Weight > 1000:
-		return nil, invalid("weight", "weight must be between 1 and 1000")
+	case !(p.RatePerSec >= 0 && p.RatePerSec <= MaxPlanRate): // NaN too
+		return nil, invalid("rate_per_sec", "rate_per_sec must be from 0 (no rate limit) to 1e9")
+	case p.Burst < 1 || p.Burst > MaxPlanCount:
+		return nil, invalid("burst", "burst must be from 1 to 2147483647")
+	case p.MaxInflight < 0 || p.MaxInflight > MaxPlanCount:
+		return nil, invalid("max_inflight", "max_inflight must be from 0 (no cap) to 2147483647")
+	case p.Weight < 1 || p.Weight > MaxPlanWeight:
+		return nil, invalid("weight", "weight must be from 1 to 1000")
 	case p.MaxRecords < 0:
-		return nil, invalid("max_records", "max_records must be >= 0")
+		return nil, invalid("max_records", "max_records must be from 0 (no cap) to 9223372036854775807")
 	case p.MaxBytes < 0:
-		return nil, invalid("max_bytes", "max_bytes must be >= 0")
+		return nil, invalid("max_bytes", "max_bytes must be from 0 (no cap) to 9223372036854775807")
 	}
 	err := c.store.InPlatform(ctx, func(tx store.PlatformTx) error {
 		if err := tx.PutPlan(ctx, &p); err != nil {

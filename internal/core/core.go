@@ -22,6 +22,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/store"
@@ -58,10 +59,22 @@ type Config struct {
 	// AuditCheckpointEvery is how many audit entries lie between signed
 	// checkpoints. Defaults to 100.
 	AuditCheckpointEvery int
-	// CacheTTL bounds how long a node serves from memory a tenant's status,
-	// an API key's validity and whether an access token's session goes on.
-	// Changes made through this node apply at once; changes made by other
-	// nodes within CacheTTL. Defaults to 1s.
+	// Feed carries cache invalidations between nodes: a change made
+	// through any node (a revoked key, a suspended tenant, a changed plan,
+	// an ended session) reaches every node's caches through it. Defaults to
+	// changefeed.NewUnlinked(): nothing cached is trusted for longer than
+	// CacheTTL, safe for any number of nodes; give a single node
+	// changefeed.NewLocal() and nodes sharing a database a feed that links
+	// them. Core does not close it.
+	Feed changefeed.Feed
+	// CacheLife is how long a node serves from memory a tenant, an API
+	// key, a plan or a session check while Feed is live. Defaults to 10
+	// minutes.
+	CacheLife time.Duration
+	// CacheTTL is how long it serves them while Feed is not live (its
+	// subscription is down and changes may be missed): changes made by
+	// other nodes then apply here within CacheTTL. Changes made through
+	// this node apply at once either way. Defaults to 1s.
 	CacheTTL time.Duration
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -71,14 +84,17 @@ type Config struct {
 
 // Core is safe for concurrent use.
 type Core struct {
-	store      store.Store
-	keys       *keyring.Keyring
-	adminHash  [32]byte
-	keyEnv     string
-	refreshTTL time.Duration
-	cacheTTL   time.Duration
-	log        *slog.Logger
-	now        func() time.Time
+	store       store.Store
+	keys        *keyring.Keyring
+	adminHash   [32]byte
+	keyEnv      string
+	refreshTTL  time.Duration
+	cacheTTL    time.Duration
+	feed        changefeed.Feed
+	unsubscribe func()
+	closeFeed   func() error // the feed's Close if Core made it
+	log         *slog.Logger
+	now         func() time.Time
 
 	passwords *auth.Passwords
 	dummyHash string
@@ -138,15 +154,22 @@ func New(cfg Config) (*Core, error) {
 		keyEnv:     or(cfg.KeyEnv, "live"),
 		refreshTTL: orDuration(cfg.RefreshTTL, 30*24*time.Hour),
 		cacheTTL:   orDuration(cfg.CacheTTL, time.Second),
+		feed:       cfg.Feed,
 		log:        cfg.Logger,
 		now:        func() time.Time { return cfg.NowFunc().UTC().Truncate(time.Microsecond) },
 		passwords:  auth.NewPasswords(cfg.PasswordParams, cfg.HashLimits),
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
 	}
-	c.tenants = newTTLCache[tenant.Slug, *store.Tenant](c.cacheTTL)
-	c.apiKeys = newTTLCache[store.APIKeyID, cachedKey](c.cacheTTL)
-	c.plans = newTTLCache[string, *tenant.Plan](c.cacheTTL)
-	c.sessions = newTTLCache[sessionKey, bool](c.cacheTTL)
+	life := max(orDuration(cfg.CacheLife, 10*time.Minute), c.cacheTTL)
+	c.tenants = newTTLCache[tenant.Slug, *store.Tenant](life)
+	c.apiKeys = newTTLCache[store.APIKeyID, cachedKey](life)
+	c.plans = newTTLCache[string, *tenant.Plan](life)
+	c.sessions = newTTLCache[sessionKey, bool](life)
+	if c.feed == nil {
+		own := changefeed.NewUnlinked()
+		c.feed, c.closeFeed = own, own.Close
+	}
+	c.unsubscribe = c.feed.Subscribe(c.apply)
 	c.later.sem = make(chan struct{}, maxLaterAudits)
 	c.life, c.stop = context.WithCancel(context.Background())
 	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, auth.TokenConfig{Issuer: or(cfg.Issuer, "bulkhead"), Audience: or(cfg.Audience, "bulkhead-api"),

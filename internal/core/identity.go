@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
@@ -48,7 +47,7 @@ func (c *Core) checkSession(ctx context.Context, claims *auth.AccessClaims) erro
 	key := sessionKey{tenant: claims.Tenant, user: claims.User, role: claims.Role, session: claims.Session}
 	now := c.now()
 	c.mu.RLock()
-	live, hit := c.sessions.get(key, now)
+	live, hit := c.sessions.fresh(key, now, c.maxAge())
 	gen := c.gen
 	c.mu.RUnlock()
 	if !hit {
@@ -88,7 +87,7 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	hash := c.keyHasher.Hash(key)
 	now := c.now()
 	c.mu.RLock()
-	ck, hit := c.apiKeys.get(id, now)
+	ck, hit := c.apiKeys.fresh(id, now, c.maxAge())
 	gen := c.gen
 	c.mu.RUnlock()
 	if hit {
@@ -114,10 +113,10 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	if c.gen == gen {
 		c.apiKeys.put(owned, ck, now)
 		if err == nil {
-			if _, ok := c.tenants.get(kl.Tenant.Slug, now); !ok {
+			if _, ok := c.tenants.fresh(kl.Tenant.Slug, now, c.maxAge()); !ok {
 				c.tenants.put(kl.Tenant.Slug, kl.Tenant, now)
 			}
-			if _, ok := c.plans.get(kl.Plan.Name, now); !ok {
+			if _, ok := c.plans.fresh(kl.Plan.Name, now, c.maxAge()); !ok {
 				c.plans.put(kl.Plan.Name, kl.Plan, now)
 			}
 		}
@@ -146,6 +145,9 @@ type LoginParams struct {
 // answer nor its timing tells whether the tenant or the account exists. A
 // hash whose turn does not come in time fails with a *fairq.ShedError.
 func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, requestID string) (*TokenPair, error) {
+	if err := CheckText("email", p.Email); err != nil {
+		return nil, err // says nothing of the tenant or the account
+	}
 	t, err := c.loginTenant(ctx, slug)
 	if err != nil {
 		return nil, err
@@ -355,8 +357,11 @@ func (s *Scope) CreateUser(ctx context.Context, p CreateUserParams, idem *Idempo
 		return nil, err
 	}
 	email := normalizeEmail(p.Email)
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
-		return nil, invalid("email", "email must be a plain address such as ada@example.com")
+	if err := CheckText("email", email); err != nil {
+		return nil, err
+	}
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || TextLen(email) > MaxEmail {
+		return nil, invalid("email", "email must be a plain address such as ada@example.com, at most 254 characters long")
 	}
 	if err := auth.ValidatePassword(p.Password); err != nil {
 		return nil, invalid("password", err.Error())
@@ -388,11 +393,17 @@ func (s *Scope) CreateUser(ctx context.Context, p CreateUserParams, idem *Idempo
 	return view, err
 }
 
+// MaxEmail is the longest email address, in characters.
+const MaxEmail = 254
+
 func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // NormalizeEmail returns email as users are looked up by it: trimmed and
 // lower-cased.
 func NormalizeEmail(email string) string { return normalizeEmail(email) }
+
+// MaxAPIKeyName is the longest API-key name, in characters.
+const MaxAPIKeyName = 100
 
 // CreateAPIKeyParams is the body of POST /v1/tenants/{tenant}/api-keys.
 type CreateAPIKeyParams struct {
@@ -412,8 +423,8 @@ func (s *Scope) CreateAPIKey(ctx context.Context, p CreateAPIKeyParams) (*NewAPI
 	if err := s.canGrant(p.Role); err != nil {
 		return nil, err
 	}
-	if p.Name == "" || len(p.Name) > 100 || !utf8.ValidString(p.Name) {
-		return nil, invalid("name", "name must be 1 to 100 bytes of UTF-8")
+	if err := checkText("name", p.Name, 1, MaxAPIKeyName); err != nil {
+		return nil, err
 	}
 	id, key, err := auth.NewAPIKey(s.core.keyEnv, s.tenant.ID)
 	if err != nil {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,9 +21,10 @@ import (
 )
 
 // decodeObject parses a record body or merge patch: one JSON object, valid
-// UTF-8, numbers kept exact (json.Number) under checkNumber's rule, no NUL
-// characters (PostgreSQL's jsonb cannot hold them, and both stores must
-// accept the same documents).
+// UTF-8, numbers kept exact (json.Number) under checkNumber's rule, keys and
+// strings under the text rule (see CheckText): no NUL characters, which
+// PostgreSQL's jsonb cannot hold, so that both stores accept the same
+// documents.
 func decodeObject(body []byte) (map[string]any, error) {
 	if !utf8.Valid(body) {
 		return nil, refuse(KindInvalidJSON, "the body is not valid UTF-8")
@@ -50,8 +52,8 @@ func checkValue(v any, path string) error {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
-			if strings.IndexByte(k, 0) >= 0 {
-				return invalid(path, "keys must not contain NUL characters")
+			if err := CheckText(path+"/"+k, k); err != nil {
+				return err
 			}
 			if err := checkValue(e, path+"/"+k); err != nil {
 				return err
@@ -64,8 +66,8 @@ func checkValue(v any, path string) error {
 			}
 		}
 	case string:
-		if strings.IndexByte(v, 0) >= 0 {
-			return invalid(path, "strings must not contain NUL characters")
+		if err := CheckText(path, v); err != nil {
+			return err
 		}
 	case json.Number:
 		if msg := checkNumber(string(v)); msg != "" {
@@ -157,7 +159,8 @@ func mergePatch(target, patch map[string]any) {
 const maxSchemaBytes = 64 << 10
 
 // compactSchema returns nil for an absent or null schema and the schema's
-// compact form otherwise.
+// compact form otherwise. Its keys and strings obey the text rule, as a
+// record's do: no record could match a NUL the schema names.
 func compactSchema(raw []byte) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -170,7 +173,48 @@ func compactSchema(raw []byte) (json.RawMessage, error) {
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, &Error{Kind: KindInvalidSchema, Field: "schema", Detail: "the schema is not valid JSON", Pos: -1}
 	}
+	if !utf8.Valid(raw) {
+		return nil, invalid("schema", "schema must be valid UTF-8")
+	}
+	// JSON text can hold NUL only escaped; an escaped backslash before
+	// "u0000" is no NUL, so a match is checked on the decoded schema.
+	if bytes.Contains(raw, []byte(`\u0000`)) {
+		var doc any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return nil, &Error{Kind: KindInvalidSchema, Field: "schema", Detail: "the schema is not valid JSON", Pos: -1}
+		}
+		if at := textFault(doc, ""); at != "" {
+			return nil, invalid("schema", "schema must not contain the NUL character (U+0000), as at "+strconv.Quote(at))
+		}
+	}
 	return buf.Bytes(), nil
+}
+
+// textFault returns the JSON pointer of the first key or string in v that
+// holds a NUL, or "" if none does; the root itself is "/".
+func textFault(v any, path string) string {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if strings.IndexByte(k, 0) >= 0 {
+				return path + "/" + k
+			}
+			if at := textFault(e, path+"/"+k); at != "" {
+				return at
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if at := textFault(e, path+"/"+strconv.Itoa(i)); at != "" {
+				return at
+			}
+		}
+	case string:
+		if strings.IndexByte(v, 0) >= 0 {
+			return cmp.Or(path, "/")
+		}
+	}
+	return ""
 }
 
 // noLoader refuses every external reference, so a schema can neither read

@@ -60,6 +60,10 @@ func (c *Core) Flush() { c.later.wg.Wait() }
 // resumed by the next start — and waits for it and for Flush. Call it
 // before closing the store.
 func (c *Core) Close() {
+	c.unsubscribe()
+	if c.closeFeed != nil {
+		c.closeFeed()
+	}
 	c.stop()
 	c.builds.Wait()
 	c.Flush()

@@ -123,7 +123,7 @@ func (c *Core) SlugKnown(ctx context.Context, slug tenant.Slug) (bool, error) {
 func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenant, error) {
 	now := c.now()
 	c.mu.RLock()
-	cached, ok := c.tenants.get(slug, now)
+	cached, ok := c.tenants.fresh(slug, now, c.maxAge())
 	gen := c.gen
 	c.mu.RUnlock()
 	if ok {
@@ -155,7 +155,7 @@ func (c *Core) tenantBySlug(ctx context.Context, slug tenant.Slug) (*store.Tenan
 func (c *Core) plan(ctx context.Context, name string) (*tenant.Plan, error) {
 	now := c.now()
 	c.mu.RLock()
-	cached, ok := c.plans.get(name, now)
+	cached, ok := c.plans.fresh(name, now, c.maxAge())
 	gen := c.gen
 	c.mu.RUnlock()
 	if ok {

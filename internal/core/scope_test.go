@@ -274,7 +274,7 @@ func TestColdKeyCostsOneRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Forget what creating the tenant and the key left in the caches.
-	b.c.forgetTenant(b.acme.Tenant().ID)
+	b.c.forgetTenant(b.acme.Tenant().ID, "")
 	b.c.forgetPlan(b.acme.Plan().Name)
 	got := b.measure(func() {
 		p, err := b.c.Authenticate(ctx, k.Key)

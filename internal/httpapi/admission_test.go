@@ -442,3 +442,46 @@ func TestLoginFairUnderFlood(t *testing.T) {
 		t.Errorf("%d flood logins were answered neither 401 nor 503 with Retry-After", n)
 	}
 }
+
+// A plan's rate_per_sec of 0 means no rate limit (its burst is then
+// ignored) and a max_inflight of 0 no in-flight cap: admission skips them
+// for the plan's tenants, whose requests no count refuses.
+func TestAdmissionPlanZeroMeansNoCap(t *testing.T) {
+	t.Parallel()
+	inflight := &ratelimit.Inflight{}
+	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(), Inflight: inflight, CredentialShare: 0.5}))
+	b.must(200, "PUT", "/v1/plans/open", b.admin, map[string]any{
+		"rate_per_sec": 0, "burst": 1, "max_inflight": 0, "weight": 1, "max_records": 0, "max_bytes": 0})
+	path := b.tenantOnPlan("acme", "open")
+	key := b.apiKey("acme", tenant.Admin)
+	b.collection("acme", key, "notes", nil)
+	tid := b.tenantID("acme")
+
+	// Far more than a burst of 1 (or its credential's share) would allow.
+	for i := range 30 {
+		if r := b.do("GET", "/v1/tenants/acme/usage", key, nil); r.Status != 200 {
+			t.Fatalf("request %d = %d %s, want 200: rate_per_sec 0 is no rate limit", i, r.Status, r.Body)
+		}
+	}
+	// With one request held in flight under a cap of 1, the next is
+	// refused; with the cap lifted to 0, it is not.
+	putPlan := func(rate float64, inflight int) {
+		b.must(200, "PUT", "/v1/plans/open", b.admin, map[string]any{
+			"rate_per_sec": rate, "burst": 1, "max_inflight": inflight, "weight": 1, "max_records": 0, "max_bytes": 0})
+	}
+	putPlan(0, 1)
+	finish := holdRequest(t, b, path, key, func() bool { return inflight.Count(tid) == 1 })
+	assertProblem(t, b.do("GET", "/v1/tenants/acme/usage", key, nil), 429, problem.CodeConcurrencyLimited)
+	putPlan(0, 0)
+	for range 3 {
+		b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
+	}
+	if got := finish(); got != 201 {
+		t.Errorf("held request = %d, want 201", got)
+	}
+
+	// The same tenant on a rate-limited plan is held to it again.
+	putPlan(0.001, 0)
+	b.must(200, "GET", "/v1/tenants/acme/usage", key, nil)
+	assertProblem(t, b.do("GET", "/v1/tenants/acme/usage", key, nil), 429, problem.CodeRateLimited)
+}

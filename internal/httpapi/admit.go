@@ -22,10 +22,13 @@ import (
 // before any database work; the operator is not admitted per tenant.
 type Admission struct {
 	// Limiter applies the plan's rate_per_sec and burst to the tenant, and
-	// a CredentialShare of them to each credential of the tenant.
+	// a CredentialShare of them to each credential of the tenant. A plan
+	// whose rate_per_sec is 0 has no rate limit: its tenants skip the
+	// Limiter.
 	Limiter ratelimit.Limiter
 	// Inflight caps the tenant's requests in flight at the plan's
-	// max_inflight.
+	// max_inflight. A plan whose max_inflight is 0 has no such cap: its
+	// tenants skip Inflight.
 	Inflight *ratelimit.Inflight
 	// Scheduler grants database slots fairly across tenants by plan weight
 	// and sheds transactions that cannot start within QueueTimeout. Admission
@@ -165,9 +168,9 @@ func authBucket(r *http.Request) string {
 }
 
 // admit runs the admit step for a scoped tenant request: the tenant's and
-// the credential's rate limits and the tenant's in-flight cap, and the
-// ticket by which each of the request's database transactions will queue
-// for a slot. It returns the context the rest of the request runs in, and
+// the credential's rate limits and the tenant's in-flight cap (each unless
+// the plan sets it to 0, which means none), and the ticket by which each of
+// the request's database transactions will queue for a slot. It returns the context the rest of the request runs in, and
 // a done func to call when the request has been answered. Refusals are
 // cheap: the plan and tenant come from the scope and nothing touches the
 // database.
@@ -175,7 +178,7 @@ func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(), e
 	ctx := r.Context()
 	t, plan := rq.scope.Tenant(), rq.scope.Plan()
 	a := &s.admission
-	if a.Limiter != nil {
+	if a.Limiter != nil && plan.RatePerSec > 0 {
 		rq.decision = a.Limiter.Admit(ctx, ratelimit.TenantKey(t.ID, rq.principal.ActorID), limits(&plan, a.CredentialShare))
 		if d := rq.decision; !d.Allowed {
 			if d.Limit.Burst != plan.Burst || d.Limit.Rate != plan.RatePerSec {
@@ -189,7 +192,7 @@ func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(), e
 	// The in-flight slot is held until the answer is written: a tenant
 	// whose clients read slowly uses up its own cap, and nobody else's.
 	var inflight ratelimit.Slot
-	if a.Inflight != nil {
+	if a.Inflight != nil && plan.MaxInflight > 0 {
 		var ok bool
 		if inflight, ok = a.Inflight.Acquire(t.ID, plan.MaxInflight); !ok {
 			s.metrics.Rejected("inflight")
@@ -212,7 +215,8 @@ func (s *Server) admit(r *http.Request, rq *request) (context.Context, func(), e
 	}, nil
 }
 
-// limits turns a plan into the tenant's and each credential's limits.
+// limits turns a plan with a rate limit (rate_per_sec > 0) into the
+// tenant's and each credential's limits.
 func limits(plan *tenant.Plan, share float64) ratelimit.Limits {
 	l := ratelimit.Limits{Tenant: ratelimit.Limit{Rate: plan.RatePerSec, Burst: plan.Burst}}
 	if share < 1 {

@@ -533,7 +533,7 @@ func TestTenantDelete(t *testing.T) {
 }
 
 type planBody struct {
-	Name        string  `json:"name"`
+	Name        string  `json:"name,omitempty"`
 	RatePerSec  float64 `json:"rate_per_sec"`
 	Burst       int     `json:"burst"`
 	MaxInflight int     `json:"max_inflight"`
@@ -611,16 +611,18 @@ func TestPlans(t *testing.T) {
 			wantContains: []string{`"field":"name"`}},
 		{name: "BadPlanName", method: "PUT", path: "/v1/plans/Gold_1", token: b.admin,
 			body: with(func(p *planBody) { p.Name = "" }), wantStatus: 400, wantCode: problem.CodeInvalidRequest},
-		{name: "RateZero", method: "PUT", path: "/v1/plans/gold", token: b.admin,
-			body: with(func(p *planBody) { p.RatePerSec = 0 }), wantStatus: 400, wantCode: problem.CodeInvalidRequest,
+		{name: "RateNegative", method: "PUT", path: "/v1/plans/gold", token: b.admin,
+			body: with(func(p *planBody) { p.RatePerSec = -1 }), wantStatus: 400, wantCode: problem.CodeInvalidRequest,
 			wantContains: []string{`"field":"rate_per_sec"`}},
 		{name: "RateHuge", method: "PUT", path: "/v1/plans/gold", token: b.admin,
 			body: with(func(p *planBody) { p.RatePerSec = 2e9 }), wantStatus: 400, wantCode: problem.CodeInvalidRequest},
 		{name: "BurstZero", method: "PUT", path: "/v1/plans/gold", token: b.admin,
 			body: with(func(p *planBody) { p.Burst = 0 }), wantStatus: 400, wantCode: problem.CodeInvalidRequest,
 			wantContains: []string{`"field":"burst"`}},
-		{name: "InflightZero", method: "PUT", path: "/v1/plans/gold", token: b.admin,
-			body: with(func(p *planBody) { p.MaxInflight = 0 }), wantStatus: 400, wantCode: problem.CodeInvalidRequest},
+		{name: "InflightNegative", method: "PUT", path: "/v1/plans/gold", token: b.admin,
+			body: with(func(p *planBody) { p.MaxInflight = -1 }), wantStatus: 400, wantCode: problem.CodeInvalidRequest},
+		{name: "BurstTooLarge", method: "PUT", path: "/v1/plans/gold", token: b.admin,
+			body: with(func(p *planBody) { p.Burst = 1 << 31 }), wantStatus: 400, wantCode: problem.CodeInvalidRequest},
 		{name: "WeightTooBig", method: "PUT", path: "/v1/plans/gold", token: b.admin,
 			body: with(func(p *planBody) { p.Weight = 1001 }), wantStatus: 400, wantCode: problem.CodeInvalidRequest},
 		{name: "NegativeRecords", method: "PUT", path: "/v1/plans/gold", token: b.admin,
@@ -658,7 +660,7 @@ func TestPlatformAudit(t *testing.T) {
 	resumed := b.must(200, "PATCH", "/v1/tenants/acme", b.admin, map[string]any{"status": "active"})
 	renamed := b.must(200, "PATCH", "/v1/tenants/acme", b.admin, map[string]any{"name": "Acme 2"})
 	plan := b.must(200, "PUT", "/v1/plans/gold", b.admin,
-		map[string]any{"rate_per_sec": 1, "burst": 1, "max_inflight": 1, "weight": 1})
+		map[string]any{"rate_per_sec": 1, "burst": 1, "max_inflight": 1, "weight": 1, "max_records": 0, "max_bytes": 0})
 
 	var p page[auditEntry]
 	b.must(200, "GET", "/v1/audit", b.admin, nil).JSON(t, &p)

@@ -174,7 +174,6 @@ func TestLogin(t *testing.T) {
 			{"UnknownEmail", "acme", map[string]any{"email": "bob@example.com", "password": testPassword}},
 			{"UnknownTenant", "no-such-tenant", map[string]any{"email": "ada@example.com", "password": testPassword}},
 			{"InvalidSlug", "NO_SUCH", map[string]any{"email": "ada@example.com", "password": testPassword}},
-			{"EmptyPassword", "acme", map[string]any{"email": "ada@example.com", "password": ""}},
 		}
 		var want map[string]any
 		for _, c := range cases {
@@ -201,6 +200,14 @@ func TestLogin(t *testing.T) {
 	})
 
 	runScenarios(t, b, []apiScenario{
+		// A body without a credential in it is malformed, whatever the
+		// tenant and account: its 400 is decided before either is looked
+		// up, and tells nothing of them.
+		fieldScenario("EmptyPassword", "POST", login, "", map[string]any{"email": "ada@example.com", "password": ""}, "password"),
+		fieldScenario("NullPassword", "POST", login, "", map[string]any{"email": "ada@example.com", "password": nil}, "password"),
+		fieldScenario("NoPassword", "POST", login, "", map[string]any{"email": "ada@example.com"}, "password"),
+		fieldScenario("EmptyEmailUnknownTenant", "POST", tpath("no-such-tenant", "auth", "login"), "",
+			map[string]any{"email": "", "password": testPassword}, "email"),
 		{name: "IdempotencyKeyRefused", method: "POST", path: login,
 			body:       map[string]any{"email": "ada@example.com", "password": testPassword},
 			headers:    []string{"Idempotency-Key", "login-1"},
@@ -338,8 +345,9 @@ func TestRefresh(t *testing.T) {
 	runScenarios(t, b, []apiScenario{
 		{name: "Malformed", method: "POST", path: refresh, body: map[string]any{"refresh_token": "nope"},
 			wantStatus: 401, wantCode: problem.CodeInvalidCredentials},
-		{name: "Empty", method: "POST", path: refresh, body: map[string]any{},
-			wantStatus: 401, wantCode: problem.CodeInvalidCredentials},
+		fieldScenario("Missing", "POST", refresh, "", map[string]any{}, "refresh_token"),
+		fieldScenario("Empty", "POST", refresh, "", map[string]any{"refresh_token": ""}, "refresh_token"),
+		fieldScenario("Null", "POST", refresh, "", map[string]any{"refresh_token": nil}, "refresh_token"),
 		{name: "NeverIssued", method: "POST", path: refresh, body: map[string]any{"refresh_token": neverIssued},
 			wantStatus: 401, wantCode: problem.CodeInvalidCredentials},
 		{name: "AccessTokenAsRefresh", method: "POST", path: refresh, body: map[string]any{"refresh_token": fresh.AccessToken},

@@ -107,7 +107,8 @@ func coreProblem(e *core.Error) *problem.Details {
 		for _, v := range e.Violations {
 			d.Errors = append(d.Errors, problem.FieldError{Field: v.Field, Message: v.Message})
 		}
-	case e.Kind == core.KindInvalid && e.Field != "":
+	case e.Field != "":
+		// Every refusal that can name the field at fault does.
 		d.WithErrors(problem.FieldError{Field: e.Field, Message: e.Detail})
 	}
 	if e.Pos >= 0 && (e.Kind == core.KindInvalidFilter || e.Kind == core.KindUnknownField) {

@@ -585,10 +585,7 @@ func TestOpenAPISchemas(t *testing.T) {
 	}
 }
 
-var (
-	timeType       = reflect.TypeFor[time.Time]()
-	rawMessageType = reflect.TypeFor[json.RawMessage]()
-)
+var timeType = reflect.TypeFor[time.Time]()
 
 // jsonFields returns the JSON fields of struct type st, with embedded
 // structs flattened as encoding/json does, and whether each is omitempty.
@@ -641,8 +638,11 @@ func compareSchema(t *testing.T, doc *oaDoc, at string, s map[string]any, gt ref
 		want = "number"
 	case gt.Kind() >= reflect.Int && gt.Kind() <= reflect.Uint64:
 		want = "integer"
-		if gt.Kind() == reflect.Int64 && format != "int64" {
+		switch {
+		case gt.Kind() == reflect.Int64 && format != "int64":
 			t.Errorf("%s: format = %q, want int64 for a Go int64", at, format)
+		case format != "int32" && format != "int64":
+			t.Errorf("%s: format = %q, want int32 or int64: every integer says its size", at, format)
 		}
 	case gt.Kind() == reflect.Slice:
 		want = "array"

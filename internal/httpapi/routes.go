@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -109,11 +110,11 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, rq *reques
 }
 
 func (s *Server) listTenants(w http.ResponseWriter, r *http.Request, rq *request) error {
-	limit, err := queryInt(r, "limit")
+	limit, err := queryLimit(r)
 	if err != nil {
 		return err
 	}
-	page, err := rq.control.ListTenants(r.Context(), r.URL.Query().Get("cursor"), int(limit))
+	page, err := rq.control.ListTenants(r.Context(), r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func (s *Server) listPlans(w http.ResponseWriter, r *http.Request, rq *request) 
 
 func (s *Server) putPlan(w http.ResponseWriter, r *http.Request, rq *request) error {
 	var p tenant.Plan
-	if err := decodeStrict(rq.body, &p); err != nil {
+	if err := decodeStrict(rq.body, &p, "name"); err != nil { // the name defaults to the path's
 		return err
 	}
 	plan, err := rq.control.PutPlan(r.Context(), r.PathValue("plan"), p)
@@ -392,7 +393,7 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request, rq *reques
 
 func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, rq *request) error {
 	q := r.URL.Query()
-	limit, err := queryInt(r, "limit")
+	limit, err := queryLimit(r)
 	if err != nil {
 		return err
 	}
@@ -401,7 +402,7 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, rq *request
 		return err
 	}
 	page, err := rq.scope.ListRecords(r.Context(), store.CollectionName(r.PathValue("collection")),
-		core.ListQuery{Filter: q.Get("filter"), Order: q.Get("order"), Limit: int(limit), Cursor: q.Get("cursor"), Count: count})
+		core.ListQuery{Filter: q.Get("filter"), Order: q.Get("order"), Limit: limit, Cursor: q.Get("cursor"), Count: count})
 	if err != nil {
 		return err
 	}
@@ -409,11 +410,11 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 func auditQuery(r *http.Request) (after int64, limit int, err error) {
-	if after, err = queryInt(r, "after"); err != nil {
+	if after, err = queryInt(r, "after", 0, 0, math.MaxInt64); err != nil {
 		return 0, 0, err
 	}
-	l, err := queryInt(r, "limit")
-	return after, int(l), err
+	limit, err = queryLimit(r)
+	return after, limit, err
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, rq *request) error {

@@ -1,8 +1,12 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/bulkheadhq/bulkhead/store"
 )
@@ -11,6 +15,21 @@ import (
 // take the tenant id as $1, or the platform's, whose take none.
 type auditSQL struct {
 	head, lockHead, append, list, putCheckpoint, listCheckpoints string
+	// appendStrict is append failing with a unique violation, which
+	// aborts the transaction, instead of inserting nothing when the seq
+	// is taken: for an append deferred to a batch that may end in
+	// COMMIT (see AppendAudit).
+	appendStrict string
+}
+
+func init() {
+	for _, q := range []*auditSQL{&tenantAuditSQL, &platformAuditSQL} {
+		const lenient = "ON CONFLICT DO NOTHING RETURNING seq, hash"
+		if strings.Count(q.append, lenient) != 1 {
+			panic("pgstore: audit append statement changed; update appendStrict")
+		}
+		q.appendStrict = strings.Replace(q.append, lenient, "RETURNING seq, hash", 1)
+	}
 }
 
 // A chain's head (its last entry's seq and hash) is kept in a row of its
@@ -62,6 +81,20 @@ type auditLog struct {
 	*txCore
 	sql    *auditSQL
 	prefix []any // the arguments every statement starts with
+	head   *headState
+}
+
+// headState is what a read-write transaction knows of its chain's head.
+type headState struct {
+	// locked says that the transaction holds the head's row, locked by
+	// AuditHead or (a tenant's) Tx.Usage, until it ends.
+	locked bool
+	// known says that seq and hash are the head as it was locked, and
+	// nothing was appended since: AuditHead returns them without asking
+	// the database again, since no other transaction can move the head.
+	known bool
+	seq   int64
+	hash  []byte
 }
 
 // args returns the statement arguments prefix, then rest.
@@ -83,20 +116,25 @@ func (a *auditLog) AuditHead(ctx context.Context) (int64, []byte, error) {
 		return 0, nil, err
 	}
 	defer unlock()
-	query := a.sql.lockHead
 	if a.readOnly {
-		query = a.sql.head
+		var seq int64
+		var hash []byte
+		err = a.q.queryRow(ctx, a.sql.head, a.args()...).Scan(&seq, &hash)
+		if isNotFound(err) {
+			return 0, nil, nil
+		}
+		if err != nil {
+			return 0, nil, wrap(err, "get audit head")
+		}
+		return seq, hash, nil
 	}
-	var seq int64
-	var hash []byte
-	err = a.q.queryRow(ctx, query, a.args()...).Scan(&seq, &hash)
-	if isNotFound(err) {
-		return 0, nil, nil
+	if h := a.head; !h.known {
+		if err := a.q.queryRow(ctx, a.sql.lockHead, a.args()...).Scan(&h.seq, &h.hash); err != nil {
+			return 0, nil, wrap(err, "get audit head")
+		}
+		h.locked, h.known = true, true
 	}
-	if err != nil {
-		return 0, nil, wrap(err, "get audit head")
-	}
-	return seq, hash, nil
+	return a.head.seq, bytes.Clone(a.head.hash), nil
 }
 
 func (a *auditLog) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
@@ -105,6 +143,22 @@ func (a *auditLog) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 		return err
 	}
 	defer unlock()
+	if h := a.head; h.known && e.Seq == h.seq+1 {
+		// The transaction holds the head, at e.Seq-1: e.Seq is free and
+		// stays free until the transaction ends, so the append cannot
+		// conflict. It is deferred to the next statement's batch or to
+		// COMMIT's, and the head is held for one round trip less.
+		seq := e.Seq
+		args := a.args(e.Seq, e.Time, e.Actor, e.Action, e.Resource, e.RequestID, e.Outcome,
+			bytes.Clone(e.PrevHash), bytes.Clone(e.Hash))
+		a.q.defer_(deferred{queued: queued{sql: a.sql.appendStrict, args: args}, check: func(br pgx.BatchResults) error {
+			var n int64
+			return wrap(br.QueryRow().Scan(&n), "append audit entry %d", seq)
+		}})
+		h.seq, h.hash = e.Seq, bytes.Clone(e.Hash)
+		return nil
+	}
+	a.head.known = false
 	var n int64
 	err = a.q.queryRow(ctx, a.sql.append, a.args(e.Seq, e.Time, e.Actor, e.Action, e.Resource, e.RequestID,
 		e.Outcome, e.PrevHash, e.Hash)...).Scan(&n)

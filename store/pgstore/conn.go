@@ -79,6 +79,12 @@ type txn struct {
 	scope   *scope // nil in a control-plane transaction
 	timeout any    // statement_timeout for set_config, or nil
 	tx      pgx.Tx // nil until begun
+	// usage is what the tenant transaction's writes changed in its
+	// usage; nil in a control-plane or read-only transaction.
+	usage *pendingUsage
+	// deferred are writes not sent yet; see defer_. They go with the next
+	// statement or with COMMIT.
+	deferred []deferred
 	// err, once set, is returned by every later statement and by finish:
 	// the transaction failed to begin (its tenant is gone, say) and will
 	// not commit.
@@ -92,12 +98,13 @@ func started(tx pgx.Tx, timeout any, log *slog.Logger) *txn {
 }
 
 // begin sends BEGIN, the prelude and first as one batch and returns the
-// batch positioned at first's result; the caller reads it and
-// closes the batch. If the tenant turns out to have another isolation than
-// the route assumed (it was deleted and created again, by another process),
-// begin rolls back and retries once with the right settings: nothing of
-// fn's has run yet, since first is fn's first statement.
-func (q *txn) begin(ctx context.Context, first queued) (pgx.BatchResults, error) {
+// batch positioned at first's first statement's result; the caller reads
+// the results and closes the batch. If the tenant turns out to have another
+// isolation than the route assumed (it was deleted and created again, by
+// another process), begin rolls back and retries once with the right
+// settings: nothing of fn's has run yet, since first holds fn's first
+// statements.
+func (q *txn) begin(ctx context.Context, first ...queued) (pgx.BatchResults, error) {
 	for attempt := 0; ; attempt++ {
 		b := &pgx.Batch{}
 		b.BeginTx(q.opts)
@@ -106,7 +113,9 @@ func (q *txn) begin(ctx context.Context, first queued) (pgx.BatchResults, error)
 		} else {
 			b.Queue(sqlPlatformConfig, q.timeout)
 		}
-		b.Queue(first.sql, first.args...)
+		for _, f := range first {
+			b.Queue(f.sql, f.args...)
+		}
 		br := q.conn.SendBatch(ctx, b)
 		tx := br.Tx()
 		// A transaction that failed to begin never begins: its later
@@ -157,15 +166,31 @@ type queued struct {
 	args []any
 }
 
+// deferred is a write whose caller does not wait for its result: see
+// txn.deferred.
+type deferred struct {
+	queued
+	// check reads the statement's result from the batch it was sent in.
+	check func(br pgx.BatchResults) error
+}
+
 // exec runs a statement that returns no rows.
 func (q *txn) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if q.err != nil {
 		return pgconn.CommandTag{}, q.err
 	}
-	if q.tx != nil {
+	if q.tx != nil && len(q.deferred) > 0 && len(args) == 0 {
+		// pgx runs a statement without arguments in the simple protocol,
+		// which takes several statements in one text (DDL); a batch
+		// would not.
+		if err := q.flush(ctx); err != nil {
+			return pgconn.CommandTag{}, err
+		}
+	}
+	if q.tx != nil && len(q.deferred) == 0 {
 		return q.tx.Exec(ctx, sql, args...)
 	}
-	br, err := q.begin(ctx, queued{sql: sql, args: args})
+	br, err := q.batch(ctx, queued{sql: sql, args: args})
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -176,15 +201,81 @@ func (q *txn) exec(ctx context.Context, sql string, args ...any) (pgconn.Command
 	return tag, err
 }
 
+// batch sends stmts as one batch, the transaction's first if it has not
+// begun, after any deferred writes, and returns the batch positioned at the
+// first of stmts' results. The caller reads every result in order and
+// closes the batch.
+func (q *txn) batch(ctx context.Context, stmts ...queued) (pgx.BatchResults, error) {
+	if q.err != nil {
+		return nil, q.err
+	}
+	if q.tx == nil {
+		return q.begin(ctx, stmts...)
+	}
+	b := &pgx.Batch{}
+	ds := q.deferred
+	q.deferred = nil
+	for _, d := range ds {
+		b.Queue(d.sql, d.args...)
+	}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	br := q.tx.SendBatch(ctx, b)
+	if err := q.checkDeferred(br, ds); err != nil {
+		br.Close()
+		return nil, err
+	}
+	return br, nil
+}
+
+// defer_ queues a write to be sent in the batch of the transaction's next
+// statement, or with its COMMIT, instead of on a round trip of its own. Only
+// writes that cannot fail in a way their caller must learn of at once may
+// be deferred, and they must raise an error (aborting the transaction)
+// rather than fail quietly: COMMIT may follow them in the same batch. A
+// deferred write that fails fails the transaction: its error is returned by
+// the statement it travelled with and by finish.
+func (q *txn) defer_(d deferred) { q.deferred = append(q.deferred, d) }
+
+// flush sends the deferred writes in a batch of their own.
+func (q *txn) flush(ctx context.Context) error {
+	b := &pgx.Batch{}
+	ds := q.deferred
+	q.deferred = nil
+	for _, d := range ds {
+		b.Queue(d.sql, d.args...)
+	}
+	br := q.tx.SendBatch(ctx, b)
+	err := q.checkDeferred(br, ds)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = wrap(cerr, "pgstore: deferred write")
+		q.err = err
+	}
+	return err
+}
+
+// checkDeferred reads the results of the deferred writes ds, the first
+// statements of br. A failure fails the transaction.
+func (q *txn) checkDeferred(br pgx.BatchResults, ds []deferred) error {
+	for _, d := range ds {
+		if err := d.check(br); err != nil {
+			q.err = err
+			return err
+		}
+	}
+	return nil
+}
+
 // query runs a statement that returns rows. The caller closes them.
 func (q *txn) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if q.err != nil {
 		return nil, q.err
 	}
-	if q.tx != nil {
+	if q.tx != nil && len(q.deferred) == 0 {
 		return q.tx.Query(ctx, sql, args...)
 	}
-	br, err := q.begin(ctx, queued{sql: sql, args: args})
+	br, err := q.batch(ctx, queued{sql: sql, args: args})
 	if err != nil {
 		return nil, err
 	}
@@ -227,13 +318,65 @@ func (q *txn) finish(ctx context.Context, fnErr error) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), endTimeout)
 	defer cancel()
+	if u := q.usage; len(q.deferred) > 0 || u != nil && u.changed() {
+		return q.commitBatch(ctx)
+	}
 	if err := q.tx.Commit(ctx); err != nil {
 		if errors.Is(err, pgx.ErrTxCommitRollback) {
-			return errors.New("pgstore: commit: a statement of the transaction failed, so it was rolled back")
+			return errCommitRollback
 		}
 		return wrap(err, "pgstore: commit")
 	}
 	return nil
+}
+
+// errCommitRollback is returned by a commit that rolled back instead.
+var errCommitRollback = errors.New("pgstore: commit: a statement of the transaction failed, so it was rolled back")
+
+// commitBatch commits with one batch: the deferred writes, then what the
+// tenant transaction changed in the usage row, added to it (pendingUsage),
+// then COMMIT. So the row is locked for the commit's round trip only. A
+// transaction that changed the usage and does not hold the tenant's audit
+// head yet takes it first, in the same batch, so that a writer that checked
+// the usage against its quota while holding the head (see tx.Usage) sees no
+// other change to it before its commit.
+func (q *txn) commitBatch(ctx context.Context) error {
+	if q.conn.PgConn().TxStatus() == 'E' {
+		// A statement failed and aborted the transaction: COMMIT would
+		// roll back.
+		q.rollback(ctx, q.tx)
+		return errCommitRollback
+	}
+	b := &pgx.Batch{}
+	ds := q.deferred
+	q.deferred = nil
+	for _, d := range ds {
+		b.Queue(d.sql, d.args...)
+	}
+	if u := q.usage; u != nil && u.changed() {
+		if !u.head.locked {
+			b.Queue(tenantAuditSQL.lockHead, u.tid)
+		}
+		b.Queue(sqlAddUsage, u.tid, u.records, u.bytes)
+	}
+	b.Queue("COMMIT")
+	br := q.tx.SendBatch(ctx, b)
+	err := q.checkDeferred(br, ds)
+	for range b.Len() - len(ds) {
+		if err != nil {
+			break
+		}
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if q.conn.PgConn().TxStatus() != 'I' {
+		// A statement before COMMIT failed, so COMMIT did not run: the
+		// transaction is open and aborted.
+		q.rollback(ctx, q.tx)
+	}
+	return wrap(err, "pgstore: commit")
 }
 
 // rollback ends tx, even if ctx has ended. A failure is only logged: a

@@ -89,9 +89,25 @@ bind tenant_id = $1 themselves: row-level security is what guarantees
 isolation; the predicate is defence in depth and lets the planner use the
 indexes. Read-write transactions are READ COMMITTED; read-only ones
 REPEATABLE READ READ ONLY, one snapshot each, and their write methods
-return store.ErrReadOnly without touching the database. A tenant's audit
-head is a row of audit_heads that AuditHead locks in read-write
-transactions, so concurrent appenders serialize.
+return store.ErrReadOnly without touching the database.
+
+A tenant's concurrent writers serialize on two rows: its audit head (a row
+of audit_heads, which AuditHead locks in read-write transactions, so that
+appenders never take the same seq) and its usage row. Each holds its lock
+for as few round trips as it can. Writes do not update the usage row
+themselves: the transaction adds up what they change and adds it to the
+row in the batch that commits, so the row is locked for that round trip
+only. Tx.Usage in a read-write transaction locks the audit head, and reads
+the usage row after the lock in the same batch; every transaction that
+changes the usage holds the head when it commits (it takes it in the commit
+batch if it has not yet), so a quota checked against Usage holds against
+concurrent writers. Once a transaction holds the head it knows it, so
+AuditHead needs no round trip, and AppendAudit of the next seq, which then
+cannot conflict, is sent with the transaction's next statement or with
+COMMIT. A write like the API's record creation (CreateRecord, Usage,
+AuditHead, AppendAudit) thus holds the head from its second round trip to
+the end of its third, the last, and the usage row for that last one
+(BenchmarkTenantWrites).
 
 LookupAPIKey, authentication's read, sends its whole transaction in one
 batch: BEGIN (REPEATABLE READ READ ONLY), the tenant's row and plan (as the

@@ -54,7 +54,7 @@ var _ store.PlatformTx = (*platformTx)(nil)
 
 func newPlatformTx(q *txn, readOnly bool) *platformTx {
 	c := &txCore{q: q, readOnly: readOnly}
-	return &platformTx{txCore: c, auditLog: auditLog{txCore: c, sql: &platformAuditSQL}}
+	return &platformTx{txCore: c, auditLog: auditLog{txCore: c, sql: &platformAuditSQL, head: &headState{}}}
 }
 
 func scanTenant(r scanner) (*store.Tenant, error) {

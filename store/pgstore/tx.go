@@ -27,7 +27,8 @@ import (
 // missing collection, a stale version) detect it without raising an error,
 // with ON CONFLICT DO NOTHING and data-modifying CTEs, because a failed
 // statement would abort the whole PostgreSQL transaction. Each write is one
-// statement, usage bookkeeping included: one round trip.
+// statement: one round trip. What a write changes in the tenant's usage is
+// added up in the transaction and written with its COMMIT (pendingUsage).
 const (
 	sqlCreateUser = `INSERT INTO users (tenant_id, id, email, password_hash, role, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`
@@ -79,25 +80,23 @@ const (
 	sqlListCollections = `SELECT ` + collectionColumns + ` FROM collections WHERE tenant_id = $1 ORDER BY name`
 
 	// sqlCreateRecord inserts the record if its collection exists and its
-	// id is free, counts it in the usage, and reports both conditions.
+	// id is free, and reports whether the collection exists and the
+	// record's size if it was inserted (NULL if its id is taken).
 	sqlCreateRecord = `WITH col AS (SELECT 1 FROM collections WHERE tenant_id = $1::uuid AND name = $2::text),
 		ins AS (
 			INSERT INTO records (tenant_id, collection, id, version, data, created_at, updated_at)
 			SELECT $1::uuid, $2::text, $3::text, $4::bigint, $5::text, $6::timestamptz, $7::timestamptz
 			WHERE EXISTS (SELECT 1 FROM col)
-			ON CONFLICT DO NOTHING RETURNING octet_length(data) AS size),
-		u AS (
-			INSERT INTO usage AS u (tenant_id, records, bytes) SELECT $1::uuid, 1, size FROM ins
-			ON CONFLICT (tenant_id) DO UPDATE SET records = u.records + excluded.records, bytes = u.bytes + excluded.bytes)
-		SELECT EXISTS (SELECT 1 FROM col), EXISTS (SELECT 1 FROM ins)`
+			ON CONFLICT DO NOTHING RETURNING octet_length(data) AS size)
+		SELECT EXISTS (SELECT 1 FROM col), (SELECT size FROM ins)`
 	sqlGetRecord = `SELECT version, data, created_at, updated_at FROM records
 		WHERE tenant_id = $1 AND collection = $2 AND id = $3`
 	// sqlUpdateRecord locks the record, updates it if $4 is zero or its
-	// version, and moves the usage by the size difference. In READ
-	// COMMITTED, FOR UPDATE returns the newest version of the row once any
-	// concurrent writer has committed, so old holds the version and size
-	// that the update replaces. It returns no row if the record does not
-	// exist, and false if the version did not match.
+	// version, and returns the size difference. In READ COMMITTED, FOR
+	// UPDATE returns the newest version of the row once any concurrent
+	// writer has committed, so old holds the version and size that the
+	// update replaces. It returns no row if the record does not exist, and
+	// a NULL difference if the version did not match.
 	sqlUpdateRecord = `WITH old AS (
 			SELECT version, octet_length(data) AS size, created_at FROM records
 			WHERE tenant_id = $1::uuid AND collection = $2::text AND id = $3::text FOR UPDATE),
@@ -106,13 +105,10 @@ const (
 			FROM old
 			WHERE r.tenant_id = $1::uuid AND r.collection = $2::text AND r.id = $3::text
 				AND ($4::bigint = 0 OR old.version = $4::bigint)
-			RETURNING octet_length(r.data) - old.size AS delta),
-		u AS (
-			INSERT INTO usage AS u (tenant_id, records, bytes) SELECT $1::uuid, 0, delta FROM upd
-			ON CONFLICT (tenant_id) DO UPDATE SET bytes = u.bytes + excluded.bytes)
-		SELECT old.version, old.created_at, EXISTS (SELECT 1 FROM upd) FROM old`
+			RETURNING octet_length(r.data) - old.size AS delta)
+		SELECT old.version, old.created_at, (SELECT delta FROM upd) FROM old`
 	// sqlDeleteRecord is sqlUpdateRecord for deletes, and returns what it
-	// deleted.
+	// deleted and its size.
 	sqlDeleteRecord = `WITH old AS (
 			SELECT version, data, created_at, updated_at FROM records
 			WHERE tenant_id = $1::uuid AND collection = $2::text AND id = $3::text FOR UPDATE),
@@ -120,12 +116,13 @@ const (
 			DELETE FROM records r USING old
 			WHERE r.tenant_id = $1::uuid AND r.collection = $2::text AND r.id = $3::text
 				AND ($4::bigint = 0 OR old.version = $4::bigint)
-			RETURNING octet_length(r.data) AS size),
-		u AS (
-			INSERT INTO usage AS u (tenant_id, records, bytes) SELECT $1::uuid, -1, -size FROM del
-			ON CONFLICT (tenant_id) DO UPDATE SET records = u.records + excluded.records, bytes = u.bytes + excluded.bytes)
-		SELECT old.version, old.data, old.created_at, old.updated_at, EXISTS (SELECT 1 FROM del) FROM old`
+			RETURNING octet_length(r.data) AS size)
+		SELECT old.version, old.data, old.created_at, old.updated_at, (SELECT size FROM del) FROM old`
 	sqlGetUsage = `SELECT records, bytes FROM usage WHERE tenant_id = $1`
+	// sqlAddUsage adds a transaction's changes to the usage row; see
+	// pendingUsage.
+	sqlAddUsage = `INSERT INTO usage AS u (tenant_id, records, bytes) VALUES ($1, $2, $3)
+		ON CONFLICT (tenant_id) DO UPDATE SET records = u.records + excluded.records, bytes = u.bytes + excluded.bytes`
 
 	sqlGetIdempotency = `SELECT request_hash, response, created_at FROM idempotency_keys WHERE tenant_id = $1 AND key = $2`
 	sqlPutIdempotency = `INSERT INTO idempotency_keys AS k (tenant_id, key, request_hash, response, created_at)
@@ -174,13 +171,47 @@ type tx struct {
 	*txCore
 	tid tenantID
 	auditLog
+	// usage is what the transaction's writes changed in the usage; nil in
+	// a read-only transaction.
+	usage *pendingUsage
 }
 
 var _ store.Tx = (*tx)(nil)
 
 func newTx(q *txn, tid tenantID, readOnly bool) *tx {
 	c := &txCore{q: q, readOnly: readOnly}
-	return &tx{txCore: c, tid: tid, auditLog: auditLog{txCore: c, sql: &tenantAuditSQL, prefix: []any{tid.arg}}}
+	t := &tx{txCore: c, tid: tid, auditLog: auditLog{txCore: c, sql: &tenantAuditSQL, prefix: []any{tid.arg}, head: &headState{}}}
+	if !readOnly {
+		if q.usage == nil {
+			q.usage = &pendingUsage{tid: tid.arg}
+		}
+		t.usage = q.usage
+		t.head = &q.usage.head
+	}
+	return t
+}
+
+// pendingUsage is what a read-write tenant transaction's writes changed in
+// the tenant's usage. Every write of a tenant changes its one usage row, so
+// a write that updated it itself would hold the row's lock from that write
+// to COMMIT, and the tenant's concurrent writers would wait for each
+// other's every later round trip. Instead writes add to pendingUsage, and
+// txn.commitBatch adds it to the row in the batch that commits: the row is
+// locked for that one round trip. Tx.Usage adds it to what it reads, so the
+// transaction sees its own changes.
+type pendingUsage struct {
+	tid            any // the tenant's id, as a statement argument
+	records, bytes int64
+	// head is what the transaction knows of the tenant's audit head. The
+	// head is the tenant's write lock: see Tx.Usage and txn.commitBatch.
+	head headState
+}
+
+func (u *pendingUsage) changed() bool { return u.records != 0 || u.bytes != 0 }
+
+func (u *pendingUsage) add(records, bytes int64) {
+	u.records += records
+	u.bytes += bytes
 }
 
 func (t *tx) Tenant() tenant.ID { return t.tid.id }
@@ -522,17 +553,19 @@ func (t *tx) CreateRecord(ctx context.Context, r *store.Record) error {
 		return err
 	}
 	defer unlock()
-	var collection, inserted bool
+	var collection bool
+	var size *int64 // nil: not inserted
 	err = t.q.queryRow(ctx, sqlCreateRecord, t.tid.arg, string(r.Collection), string(r.ID), r.Version,
-		string(r.Data), r.CreatedAt, r.UpdatedAt).Scan(&collection, &inserted)
+		string(r.Data), r.CreatedAt, r.UpdatedAt).Scan(&collection, &size)
 	switch {
 	case err != nil:
 		return wrap(err, "create record %s", r.ID)
 	case !collection:
 		return fmt.Errorf("create record: collection %q: %w", r.Collection, store.ErrNotFound)
-	case !inserted:
+	case size == nil:
 		return fmt.Errorf("create record %s/%s: id is taken: %w", r.Collection, r.ID, store.ErrConflict)
 	}
+	t.usage.add(1, *size)
 	return nil
 }
 
@@ -563,7 +596,7 @@ func (t *tx) UpdateRecord(ctx context.Context, p *store.UpdateRecordParams) (*st
 	defer unlock()
 	var version int64
 	var created time.Time
-	var updated bool
+	var delta *int64 // nil: not updated
 	// In READ COMMITTED, a statement that waits for another transaction's
 	// lock on a row and then finds the row deleted skips it, even if that
 	// transaction created the record again under the same id: the new row
@@ -572,7 +605,7 @@ func (t *tx) UpdateRecord(ctx context.Context, p *store.UpdateRecordParams) (*st
 	// snapshot. A record that does not exist costs a second round trip.
 	for attempt := range 2 {
 		err = t.q.queryRow(ctx, sqlUpdateRecord, t.tid.arg, string(p.Collection), string(p.ID), p.IfVersion,
-			string(p.Data), p.UpdatedAt).Scan(&version, &created, &updated)
+			string(p.Data), p.UpdatedAt).Scan(&version, &created, &delta)
 		if attempt > 0 || !isNotFound(err) {
 			break
 		}
@@ -580,10 +613,11 @@ func (t *tx) UpdateRecord(ctx context.Context, p *store.UpdateRecordParams) (*st
 	if err != nil {
 		return nil, wrap(err, "update record %s/%s", p.Collection, p.ID)
 	}
-	if !updated {
+	if delta == nil {
 		return nil, fmt.Errorf("update record %s/%s: at version %d, not %d: %w",
 			p.Collection, p.ID, version, p.IfVersion, store.ErrVersionMismatch)
 	}
+	t.usage.add(0, *delta)
 	return &store.Record{
 		Collection: p.Collection,
 		ID:         p.ID,
@@ -602,10 +636,11 @@ func (t *tx) DeleteRecord(ctx context.Context, collection store.CollectionName, 
 	defer unlock()
 	r := &store.Record{Collection: collection, ID: id}
 	var data []byte
-	var deleted bool
+	// size is the deleted record's; nil if none was deleted.
+	var size *int64
 	for attempt := range 2 { // no record: once more, as in UpdateRecord
 		err = t.q.queryRow(ctx, sqlDeleteRecord, t.tid.arg, string(collection), string(id), ifVersion).
-			Scan(&r.Version, &data, &r.CreatedAt, &r.UpdatedAt, &deleted)
+			Scan(&r.Version, &data, &r.CreatedAt, &r.UpdatedAt, &size)
 		if attempt > 0 || !isNotFound(err) {
 			break
 		}
@@ -613,10 +648,11 @@ func (t *tx) DeleteRecord(ctx context.Context, collection store.CollectionName, 
 	if err != nil {
 		return nil, wrap(err, "delete record %s/%s", collection, id)
 	}
-	if !deleted {
+	if size == nil {
 		return nil, fmt.Errorf("delete record %s/%s: at version %d, not %d: %w",
 			collection, id, r.Version, ifVersion, store.ErrVersionMismatch)
 	}
+	t.usage.add(-1, -*size)
 	r.Data = data
 	return r, nil
 }
@@ -630,6 +666,15 @@ func (t *tx) ListRecords(ctx context.Context, params *store.ListRecordsParams) (
 	return t.listRecords(ctx, params)
 }
 
+// Usage returns the usage row plus what the transaction changed and has not
+// written yet (pendingUsage). In a read-write transaction it first locks the
+// tenant's audit head, if the transaction does not hold it yet, and reads
+// the row in the same batch, after the lock: a quota check (internal/core
+// reads the usage after a write) then sees every concurrent writer's
+// committed changes and no new ones until it commits, since every
+// transaction that changes the usage holds the head when it commits
+// (txn.commitBatch). The head stays locked until the transaction ends, and
+// a later AuditHead needs no round trip of its own.
 func (t *tx) Usage(ctx context.Context) (*store.Usage, error) {
 	unlock, err := t.begin(false)
 	if err != nil {
@@ -637,11 +682,41 @@ func (t *tx) Usage(ctx context.Context) (*store.Usage, error) {
 	}
 	defer unlock()
 	var u store.Usage
-	err = t.q.queryRow(ctx, sqlGetUsage, t.tid.arg).Scan(&u.Records, &u.Bytes)
+	if t.readOnly || t.head.locked {
+		err = t.q.queryRow(ctx, sqlGetUsage, t.tid.arg).Scan(&u.Records, &u.Bytes)
+	} else {
+		err = t.lockHeadAndReadUsage(ctx, &u)
+	}
 	if err != nil && !isNotFound(err) {
 		return nil, wrap(err, "get usage")
 	}
+	if t.usage != nil {
+		u.Records += t.usage.records
+		u.Bytes += t.usage.bytes
+	}
 	return &u, nil
+}
+
+// lockHeadAndReadUsage locks the tenant's audit head and reads the usage
+// row into u, in one batch. It returns pgx.ErrNoRows if there is no usage
+// row.
+func (t *tx) lockHeadAndReadUsage(ctx context.Context, u *store.Usage) error {
+	br, err := t.q.batch(ctx, queued{sql: t.sql.lockHead, args: t.args()}, queued{sql: sqlGetUsage, args: []any{t.tid.arg}})
+	if err != nil {
+		return err
+	}
+	defer br.Close()
+	var seq int64
+	var hash []byte
+	if err := br.QueryRow().Scan(&seq, &hash); err != nil {
+		return fmt.Errorf("lock audit head: %w", err)
+	}
+	*t.head = headState{locked: true, known: true, seq: seq, hash: hash}
+	err = br.QueryRow().Scan(&u.Records, &u.Bytes)
+	if cerr := br.Close(); err == nil || isNotFound(err) && cerr != nil {
+		err = cerr
+	}
+	return err
 }
 
 func (t *tx) GetIdempotency(ctx context.Context, key string) (*store.Idempotency, error) {
