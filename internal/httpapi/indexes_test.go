@@ -187,7 +187,9 @@ func TestUnknownFields(t *testing.T) {
 	b.collection("acme", key, "people", peopleSchema)
 	b.collection("acme", key, "free", nil)
 	b.collection("acme", key, "open", map[string]any{"type": "object", "properties": peopleSchema["properties"], "additionalProperties": true})
-	list := func(col string, q url.Values) string { return tpath("acme", "collections", col, "records") + "?" + q.Encode() }
+	list := func(col string, q url.Values) string {
+		return tpath("acme", "collections", col, "records") + "?" + q.Encode()
+	}
 	runScenarios(t, b, []apiScenario{
 		{name: "FilterTypo", method: "GET", path: list("people", url.Values{"filter": {`n > 1 && ownr = "ada"`}}), token: key,
 			wantStatus: 400, wantCode: problem.CodeUnknownField, wantContains: []string{`"position":9`, `ownr`}},
