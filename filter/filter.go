@@ -42,7 +42,8 @@ const (
 	Ge       Op = ">="
 	Lt       Op = "<"
 	Le       Op = "<="
-	Contains Op = "~" // substring of a string, case-sensitive
+	Contains Op = "~"  // substring of a string, case-sensitive
+	Prefix   Op = "^=" // starts with a string, case-sensitive
 )
 
 // System fields: they name the record's own columns rather than keys of its
