@@ -1,6 +1,7 @@
 // Package filter parses bulkhead's record query language — the filter and
-// order parameters of a record listing — into a small syntax tree that each
-// store backend compiles to parameterized SQL. Values never become SQL text.
+// order parameters of a record listing — into a small syntax tree, and
+// compiles that tree to parameterized SQL for the store backends, each of
+// which describes its SQL in a Dialect. Values never become SQL text.
 package filter
 
 import (

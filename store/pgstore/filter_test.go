@@ -66,7 +66,7 @@ func diffLiterals() []filter.Value {
 	for _, f := range []float64{-1, 2, 7, 1e-310, 5e-324, math.SmallestNonzeroFloat64, -math.MaxFloat64} {
 		vs = append(vs, filter.Value{Kind: filter.Number, Num: f})
 	}
-	for _, s := range []string{"a", "b", "é", "😀", "\"", "\\", "A", "zz", " "} {
+	for _, s := range []string{"a", "b", "é", "😀", "\"", "\\", "A", "zz", " ", "a ", "ab", "\U0010ffff", "\ud7ff"} {
 		vs = append(vs, filter.Value{Kind: filter.String, Str: s})
 	}
 	return append(vs, filter.Value{Kind: filter.Bool, Bool: true}, filter.Value{Kind: filter.Bool, Bool: false}, filter.Value{Kind: filter.Null})
@@ -86,7 +86,7 @@ func randomFilter(r *rand.Rand, lits []filter.Value, depth int) filter.Expr {
 	}
 	switch r.IntN(10) {
 	case 0: // id
-		ops := []filter.Op{filter.Eq, filter.Ne, filter.Gt, filter.Ge, filter.Lt, filter.Le, filter.Contains}
+		ops := []filter.Op{filter.Eq, filter.Ne, filter.Gt, filter.Ge, filter.Lt, filter.Le, filter.Contains, filter.Prefix}
 		return &filter.Cmp{Field: filter.FieldID, Op: ops[r.IntN(len(ops))],
 			Value: filter.Value{Kind: filter.String, Str: fmt.Sprintf("r%03d", r.IntN(320))[:1+r.IntN(4)]}}
 	case 1: // times, some between two microseconds
@@ -102,7 +102,7 @@ func randomFilter(r *rand.Rand, lits []filter.Value, depth int) filter.Expr {
 	case filter.Number:
 		ops = []filter.Op{filter.Eq, filter.Ne, filter.Gt, filter.Ge, filter.Lt, filter.Le}
 	case filter.String:
-		ops = []filter.Op{filter.Eq, filter.Ne, filter.Gt, filter.Ge, filter.Lt, filter.Le, filter.Contains}
+		ops = []filter.Op{filter.Eq, filter.Ne, filter.Gt, filter.Ge, filter.Lt, filter.Le, filter.Contains, filter.Prefix}
 	default:
 		ops = []filter.Op{filter.Eq, filter.Ne}
 	}
