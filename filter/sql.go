@@ -457,7 +457,8 @@ func ParseIndexFields(fields []string) ([]Order, error) {
 
 // IndexColumns returns the columns of an index on fields (as
 // ParseIndexFields returns them), each with its direction: every field's
-// sort key expressions (a system field's column), then id in the last
+// sort key expressions (in parentheses, as PostgreSQL wants them; a system
+// field's column as it is), then id in the last
 // field's direction (unless the last field is id). Its entries are thus in
 // the order a listing sorted by the first field uses, ties broken by the
 // next fields, and an equality on the first fields leaves the rest in the
@@ -476,7 +477,7 @@ func IndexColumns(d Dialect, fields []Order, unique bool) []string {
 			continue
 		}
 		k := d.DataKey(f.Field)
-		cols = append(cols, k.Rank+dir, k.Num+dir, k.Txt+dir)
+		cols = append(cols, "("+k.Rank+")"+dir, "("+k.Num+")"+dir, "("+k.Txt+")"+dir)
 	}
 	if !unique && fields[len(fields)-1].Field != FieldID {
 		cols = append(cols, FieldID+dir)
@@ -485,13 +486,16 @@ func IndexColumns(d Dialect, fields []Order, unique bool) []string {
 }
 
 // UniqueConditions returns the conditions, to be joined with AND to a
-// unique index's predicate, that keep records out of it when they lack one
-// of its data fields or hold null there: such records never conflict.
+// unique index's predicate, that keep a record out of the index when one
+// of its data fields is missing or null, or holds an object or an array
+// (which the sort key does not tell apart: ranks 0 and 4), so that such a
+// record never conflicts. An equality or a range on a field implies its
+// condition, so a planner that proves predicates can still use the index.
 func UniqueConditions(d Dialect, fields []Order) []string {
 	var conds []string
 	for _, f := range fields {
 		if !IsSystem(f.Field) {
-			conds = append(conds, d.DataKey(f.Field).Rank+" <> 0")
+			conds = append(conds, d.DataKey(f.Field).Rank+" BETWEEN 1 AND 3")
 		}
 	}
 	return conds

@@ -253,12 +253,12 @@ func TestIndexFields(t *testing.T) {
 		t.Fatalf("ParseIndexFields = %v, %v", orders, err)
 	}
 	cols := IndexColumns(testDialect{}, orders, false)
-	want := []string{"rank('owner')", "num('owner')", "txt('owner')", "rank('n') DESC", "num('n') DESC", "txt('n') DESC", "created_at", "id"}
+	want := []string{"(rank('owner'))", "(num('owner'))", "(txt('owner'))", "(rank('n')) DESC", "(num('n')) DESC", "(txt('n')) DESC", "created_at", "id"}
 	if !slices.Equal(cols, want) {
 		t.Errorf("IndexColumns = %v, want %v", cols, want)
 	}
 	cols = IndexColumns(testDialect{}, []Order{{Field: "a", Desc: true}}, false)
-	if want := []string{"rank('a') DESC", "num('a') DESC", "txt('a') DESC", "id DESC"}; !slices.Equal(cols, want) {
+	if want := []string{"(rank('a')) DESC", "(num('a')) DESC", "(txt('a')) DESC", "id DESC"}; !slices.Equal(cols, want) {
 		t.Errorf("IndexColumns(-a) = %v, want %v", cols, want)
 	}
 	if cols := IndexColumns(testDialect{}, []Order{{Field: FieldID}}, false); !slices.Equal(cols, []string{"id"}) {
@@ -267,7 +267,7 @@ func TestIndexFields(t *testing.T) {
 	if cols := IndexColumns(testDialect{}, orders[:2], true); len(cols) != 6 {
 		t.Errorf("IndexColumns(unique) = %v, want the fields' 6 expressions only", cols)
 	}
-	if conds := UniqueConditions(testDialect{}, orders); !slices.Equal(conds, []string{"rank('owner') <> 0", "rank('n') <> 0"}) {
+	if conds := UniqueConditions(testDialect{}, orders); !slices.Equal(conds, []string{"rank('owner') BETWEEN 1 AND 3", "rank('n') BETWEEN 1 AND 3"}) {
 		t.Errorf("UniqueConditions = %v", conds)
 	}
 	for _, bad := range [][]string{
