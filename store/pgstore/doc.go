@@ -61,7 +61,10 @@ security enabled and forced with the policy
 A silo tenant's schema t_<uuid hex> holds the same tables, tenant_id and
 policy included, so one set of statements serves both kinds of tenant; only
 the search_path and the role differ. Control-plane tables hold no tenant
-data and have no row-level security. There are no views and no functions.
+data and have no row-level security. There are no views. The only
+functions are three in each tenant schema, bulkhead_rank, bulkhead_num and
+bulkhead_txt, plain immutable SQL that computes a data key's sort key (see
+Filters); roles get EXECUTE on their own schema's, PUBLIC none.
 
 Migrate applies the embedded, versioned migrations with goose (its version
 table is bulkhead.goose_db_version). Open refuses a database whose schema
@@ -99,13 +102,19 @@ nothing behind; see CreateTenant.
 
 # Filters
 
-Filters compile to parameterized SQL over the jsonb copy of each record
-(column doc; column data keeps the record's text byte for byte), with the
-same results as sqlitestore: types are strict (jsonb_typeof), numbers
-compare as float8 (IEEE doubles, as in SQLite, not numeric), strings
-bytewise (COLLATE "C"), ~ with strpos. Orders by a data key compute
-package filter's (rank, number, text, id) key in SQL and page with a row
-comparison on it. There are no indexes on data keys yet.
+Filters compile, with package filter's compiler, to parameterized SQL over
+the jsonb copy of each record (column doc; column data keeps the record's
+text byte for byte), with the same results as sqlitestore. A data key is
+compared through its typed sort key, package filter's (rank, number, text),
+computed by the tenant schema's functions bulkhead_rank, bulkhead_num and
+bulkhead_txt: types are strict (jsonb_typeof), numbers compare as float8
+(IEEE doubles, as in SQLite, not numeric), strings bytewise (COLLATE "C"),
+~ with strpos and ^= as a range on the text with starts_with. Orders by a
+data key sort by the same key, then id, and page with a row comparison on
+it. The key's name is inlined as a literal and so are the tenant and the
+collection, once validated: that is what lets the planner match a declared
+index's expressions and prove its predicate (see Indexes). Every value of a
+filter is a bind parameter.
 
 Two differences from sqlitestore are known, both outside what the API
 layer (internal/core) ever stores: jsonb cannot hold U+0000, so filters see

@@ -16,10 +16,17 @@ import (
 )
 
 // dialect is PostgreSQL's filter.Dialect. A data key's sort key reads the
-// jsonb copy of the record (column doc): types are strict (jsonb_typeof),
-// numbers compare as float8 (IEEE doubles, as in SQLite, not numeric) and
-// strings bytewise (COLLATE "C", code point order for UTF-8).
-type dialect struct{}
+// jsonb copy of the record (column doc) with the functions bulkhead_rank,
+// bulkhead_num and bulkhead_txt of the tenant's schema (see the tenant
+// migration that creates them): types are strict (jsonb_typeof), numbers
+// compare as float8 (IEEE doubles, as in SQLite, not numeric) and strings
+// bytewise (COLLATE "C", code point order for UTF-8).
+type dialect struct {
+	// schema qualifies the key functions; empty leaves them to the
+	// transaction's search_path, which names the tenant's schema. DDL,
+	// which runs on the owner's connection, names the schema.
+	schema string
+}
 
 var _ filter.Dialect = dialect{}
 
@@ -52,27 +59,19 @@ func (dialect) Bool(b bool) string { return strconv.FormatBool(b) }
 
 func (dialect) Num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) + "::float8" }
 
-// DataKey computes the key from the field's jsonb value, NULL when the key
-// is missing (which jsonb_typeof passes on, and the CASEs take to their
-// ELSE, as JSON null). A number is converted to float8 as IEEE 754 rounds:
-// beyond float8's range the plain conversion would fail, so numbers that
-// overflow become ±Infinity and numbers that underflow 0, as SQLite has
-// them. The key name is a literal, as an index on the expressions needs.
-func (dialect) DataKey(field string) filter.Key {
-	lit := filter.Literal(field)
-	j := "(doc -> " + lit + ")"
-	typ := "jsonb_typeof" + j
-	n := j + "::numeric"
-	number := "CASE WHEN " + n + " >= " + float8Over + " THEN 'Infinity'::float8" +
-		" WHEN " + n + " <= -" + float8Over + " THEN '-Infinity'::float8" +
-		" WHEN abs(" + n + ") <= " + float8Under + " THEN 0::float8" +
-		" ELSE " + j + "::float8 END"
+// DataKey applies the key functions to the field's jsonb value, NULL when
+// the key is missing, which they take as JSON null. The key name is a
+// literal, as an index on the expressions needs.
+func (d dialect) DataKey(field string) filter.Key {
+	fn := ""
+	if d.schema != "" {
+		fn = ident(d.schema) + "."
+	}
+	v := "(doc -> " + filter.Literal(field) + ")"
 	return filter.Key{
-		Rank: "CASE " + typ + " WHEN 'boolean' THEN 1 WHEN 'number' THEN 2 WHEN 'string' THEN 3" +
-			" WHEN 'object' THEN 4 WHEN 'array' THEN 4 ELSE 0 END",
-		Num: "CASE " + typ + " WHEN 'boolean' THEN CASE WHEN " + j + " = 'true'::jsonb THEN 1::float8 ELSE 0::float8 END" +
-			" WHEN 'number' THEN " + number + " ELSE 0::float8 END",
-		Txt: "(CASE " + typ + " WHEN 'string' THEN doc ->> " + lit + " ELSE '' END) COLLATE \"C\"",
+		Rank: fn + "bulkhead_rank" + v,
+		Num:  fn + "bulkhead_num" + v,
+		Txt:  fn + "bulkhead_txt" + v + ` COLLATE "C"`,
 	}
 }
 

@@ -116,6 +116,27 @@ func TestPostgresMigrate(t *testing.T) {
 		if diff := cmp.Diff(want, grants(tid.siloRole())); diff != "" {
 			t.Errorf("silo role's table privileges (-want +got):\n%s", diff)
 		}
+		// EXECUTE on the key functions of its own schema, and no one else.
+		functions := func(role string) []string {
+			rows, _ := c.Query(ctx, `SELECT DISTINCT routine_schema || '.' || routine_name || ' ' || privilege_type
+				FROM information_schema.role_routine_grants WHERE grantee IN ($1, 'PUBLIC')
+				AND (routine_schema = 'bulkhead' OR routine_schema ~ $2) ORDER BY 1`, role, siloSchemaPattern)
+			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		for role, schema := range map[string]string{d.App: "bulkhead", tid.siloRole(): tid.siloSchema()} {
+			want = nil
+			for _, f := range keyFunctions {
+				want = append(want, schema+"."+strings.TrimSuffix(f, "(jsonb)")+" EXECUTE")
+			}
+			slices.Sort(want)
+			if diff := cmp.Diff(want, functions(role)); diff != "" {
+				t.Errorf("%s's function privileges (-want +got):\n%s", role, diff)
+			}
+		}
 		var schemaPrivs string
 		err := c.QueryRow(ctx, `SELECT has_schema_privilege($1, 'bulkhead', 'USAGE')::text || has_schema_privilege($1, 'bulkhead', 'CREATE')::text ||
 			has_schema_privilege($2, $3, 'USAGE')::text || has_schema_privilege($2, $3, 'CREATE')::text ||

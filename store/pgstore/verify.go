@@ -91,6 +91,12 @@ const (
 		LEFT JOIN pg_class c ON c.relname = t.name AND c.relnamespace = 'bulkhead'::regnamespace
 		WHERE c.oid IS NULL OR NOT has_table_privilege(current_user, c.oid, p.priv)
 		ORDER BY 1, 2`
+	// sqlMissingFunctions lists the key functions ($1, with their
+	// arguments) of schema bulkhead that do not exist or that the current
+	// role may not execute.
+	sqlMissingFunctions = `SELECT f FROM unnest($1::text[]) AS f
+		WHERE to_regprocedure('bulkhead.' || f) IS NULL OR NOT has_function_privilege(to_regprocedure('bulkhead.' || f), 'EXECUTE')
+		ORDER BY 1`
 	// sqlCreatePrivileges reports whether the current role may create
 	// schemas in the database or objects in schema bulkhead.
 	sqlCreatePrivileges = `SELECT has_database_privilege(current_database(), 'CREATE'),
@@ -276,6 +282,19 @@ func verifyApp(ctx context.Context, pool *pgxpool.Pool) (*roleFacts, error) {
 			return err
 		}
 		p.add("role %s lacks %s on table %s: run Migrate with appRole %s", role, priv, table, role)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: verify privileges: %w", err)
+	}
+
+	rows, _ = pool.Query(ctx, sqlMissingFunctions, keyFunctions)
+	err = forEach(rows, func(r pgx.Rows) error {
+		var fn string
+		if err := r.Scan(&fn); err != nil {
+			return err
+		}
+		p.add("role %s cannot execute function bulkhead.%s: run Migrate with appRole %s", role, fn, role)
 		return nil
 	})
 	if err != nil {
