@@ -116,6 +116,29 @@ collection, once validated: that is what lets the planner match a declared
 index's expressions and prove its predicate (see Indexes). Every value of a
 filter is a bind parameter.
 
+# Indexes
+
+A declared index (store.Index) is a row of collection_indexes, under
+row-level security like every tenant table, and, once BuildIndexes has run,
+a partial index on the tenant's records table (the pooled one, or the silo
+schema's), named bx_<hash> after tenant, collection and declaration,
+restricted to the tenant's collection by its predicate and keyed by the
+fields' sort key expressions, then id: see indexes.go. BuildIndexes runs
+CREATE INDEX CONCURRENTLY and DROP INDEX CONCURRENTLY on the owner role's
+pool (Options.ProvisionURL), since only a table's owner may index it; the
+application role gets no DDL privilege and no SECURITY DEFINER function.
+Builds take turns across processes, and never block reads or writes. A
+removed declaration stays, hidden and in state dropping, until BuildIndexes
+has dropped its index: meanwhile a removed unique index goes on refusing
+duplicates, and the refusal names it. A unique index's violation comes back
+as a *store.UniqueError naming the declaration, without aborting the
+transaction: an update of a collection with unique indexes, and the retry of
+an insert that one refused, run in a savepoint.
+
+A string longer than about 2.7 kB in an indexed field cannot be indexed
+(a B-tree entry is at most a third of a page): the index fails to build, or
+a write of such a record to a collection whose index is built fails.
+
 Two differences from sqlitestore are known, both outside what the API
 layer (internal/core) ever stores: jsonb cannot hold U+0000, so filters see
 it as U+FFFD (the record itself comes back byte for byte); and of duplicate

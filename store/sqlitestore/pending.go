@@ -8,8 +8,8 @@ import (
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// The methods below are placeholders until declared indexes and the
-// one-transaction key lookup land in this backend; they fail plainly.
+// The method below is a placeholder until the one-transaction key lookup
+// lands in this backend; it fails plainly.
 
 var errPending = errors.New("sqlitestore: not implemented yet")
 
@@ -17,15 +17,3 @@ var errPending = errors.New("sqlitestore: not implemented yet")
 func (s *Store) LookupAPIKey(ctx context.Context, tid tenant.ID, id store.APIKeyID) (*store.KeyLookup, error) {
 	return nil, errPending
 }
-
-// BuildIndexes implements store.Store.
-func (s *Store) BuildIndexes(ctx context.Context, tid tenant.ID, collection store.CollectionName) error {
-	return errPending
-}
-
-// PendingIndexBuilds implements store.Store.
-func (s *Store) PendingIndexBuilds(ctx context.Context) ([]store.IndexBuild, error) {
-	return nil, errPending
-}
-
-func (t *tx) DeleteCollection(ctx context.Context, name store.CollectionName) error { return errPending }
