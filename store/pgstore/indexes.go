@@ -549,9 +549,10 @@ func createIndexSQL(tid tenant.ID, collection store.CollectionName, iso tenant.I
 		where = "collection = " + filter.Literal(string(collection))
 	}
 	d := dialect{schema: schema}
-	conds := append([]string{where}, filter.UniqueConditions(d, orders)...)
+	conds := []string{where}
 	kind := "INDEX"
 	if r.Unique {
+		conds = append(conds, filter.UniqueConditions(d, orders)...)
 		kind = "UNIQUE INDEX"
 	}
 	return "CREATE " + kind + " CONCURRENTLY IF NOT EXISTS " + ident(r.Physical) + " ON " + ident(schema, "records") +

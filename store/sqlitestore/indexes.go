@@ -335,9 +335,10 @@ func createIndexSQL(tid tenant.ID, collection store.CollectionName, iso tenant.I
 		return "", fmt.Errorf("sqlitestore: index %q of collection %q cannot be built", r.Physical, collection)
 	}
 	cols := append([]string{"tenant_id", "collection"}, filter.IndexColumns(dialect{}, orders, r.Unique)...)
-	where := append([]string{indexPredicate(tid, collection, iso)}, filter.UniqueConditions(dialect{}, orders)...)
+	where := []string{indexPredicate(tid, collection, iso)}
 	kind := "INDEX"
 	if r.Unique {
+		where = append(where, filter.UniqueConditions(dialect{}, orders)...)
 		kind = "UNIQUE INDEX"
 	}
 	return "CREATE " + kind + " IF NOT EXISTS " + r.Physical + " ON records (" + strings.Join(cols, ", ") +
