@@ -16,17 +16,12 @@ import (
 )
 
 // dialect is PostgreSQL's filter.Dialect. A data key's sort key reads the
-// jsonb copy of the record (column doc) with the functions bulkhead_rank,
-// bulkhead_num and bulkhead_txt of the tenant's schema (see the tenant
-// migration that creates them): types are strict (jsonb_typeof), numbers
-// compare as float8 (IEEE doubles, as in SQLite, not numeric) and strings
-// bytewise (COLLATE "C", code point order for UTF-8).
-type dialect struct {
-	// schema qualifies the key functions; empty leaves them to the
-	// transaction's search_path, which names the tenant's schema. DDL,
-	// which runs on the owner's connection, names the schema.
-	schema string
-}
+// jsonb copy of the record (column doc) with the functions of schema
+// bulkhead_keys (see the migration that creates them): types are strict
+// (jsonb_typeof), numbers compare as float8 (IEEE doubles, as in SQLite,
+// not numeric) and strings bytewise (COLLATE "C", code point order for
+// UTF-8).
+type dialect struct{}
 
 var _ filter.Dialect = dialect{}
 
@@ -59,19 +54,14 @@ func (dialect) Bool(b bool) string { return strconv.FormatBool(b) }
 
 func (dialect) Num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) + "::float8" }
 
-// DataKey applies the key functions to the field's jsonb value, NULL when
-// the key is missing, which they take as JSON null. The key name is a
-// literal, as an index on the expressions needs.
-func (d dialect) DataKey(field string) filter.Key {
-	fn := ""
-	if d.schema != "" {
-		fn = ident(d.schema) + "."
-	}
-	v := "(doc -> " + filter.Literal(field) + ")"
+// DataKey applies the key functions to the record's object and the key,
+// whose name is a literal, as an index on the expressions needs.
+func (dialect) DataKey(field string) filter.Key {
+	args := "(doc, " + filter.Literal(field) + ")"
 	return filter.Key{
-		Rank: fn + "bulkhead_rank" + v,
-		Num:  fn + "bulkhead_num" + v,
-		Txt:  fn + "bulkhead_txt" + v + ` COLLATE "C"`,
+		Rank: "bulkhead_keys.rank" + args,
+		Num:  "bulkhead_keys.num" + args,
+		Txt:  "bulkhead_keys.txt" + args + ` COLLATE "C"`,
 	}
 }
 

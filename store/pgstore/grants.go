@@ -14,24 +14,6 @@ type tableGrant struct {
 	purge bool
 }
 
-// keyFunctions are the functions of every tenant schema that compute a
-// data key's sort key (see the tenant migration that creates them), with
-// their arguments. Whoever reads or writes records needs EXECUTE on them:
-// filters call them, and so do the expressions of declared indexes.
-var keyFunctions = []string{"bulkhead_rank(jsonb)", "bulkhead_num(jsonb)", "bulkhead_txt(jsonb)"}
-
-// functionGrantSQL returns the statements that give role exactly EXECUTE
-// on the key functions of schema, and PUBLIC nothing.
-func functionGrantSQL(schema, role string) string {
-	var b strings.Builder
-	for _, f := range keyFunctions {
-		fn := ident(schema) + "." + f
-		b.WriteString("REVOKE ALL ON FUNCTION " + fn + " FROM PUBLIC;\n")
-		b.WriteString("GRANT EXECUTE ON FUNCTION " + fn + " TO " + ident(role) + ";\n")
-	}
-	return b.String()
-}
-
 // tenantTableGrants lists every tenant table. UPDATE is needed for ON
 // CONFLICT DO UPDATE and SELECT … FOR UPDATE as well as for UPDATE.
 var tenantTableGrants = []tableGrant{
@@ -100,7 +82,7 @@ func memberSQL(role, member string, serverVersion int) string {
 }
 
 // siloRoleSQL returns the statements that give silo tenant tid's role
-// exactly what it needs on its schema (its tables and key functions), and let appRole and the current
+// exactly what it needs on its schema, and let appRole and the current
 // (owner) role switch to it.
 func siloRoleSQL(schema, role, appRole string, serverVersion int) string {
 	var b strings.Builder
@@ -109,7 +91,6 @@ func siloRoleSQL(schema, role, appRole string, serverVersion int) string {
 	for _, g := range tenantTableGrants {
 		b.WriteString(grantSQL(schema, g.table, role, g.privs))
 	}
-	b.WriteString(functionGrantSQL(schema, role))
 	b.WriteString(memberSQL(role, ident(appRole), serverVersion))
 	b.WriteString(memberSQL(role, "CURRENT_USER", serverVersion))
 	return b.String()

@@ -548,7 +548,7 @@ func createIndexSQL(tid tenant.ID, collection store.CollectionName, iso tenant.I
 	if iso == tenant.Silo {
 		where = "collection = " + filter.Literal(string(collection))
 	}
-	d := dialect{schema: schema}
+	d := dialect{}
 	conds := []string{where}
 	kind := "INDEX"
 	if r.Unique {

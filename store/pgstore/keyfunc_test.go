@@ -14,19 +14,23 @@ import (
 func TestKeyFunctionBounds(t *testing.T) {
 	over := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 1024), new(big.Int).Lsh(big.NewInt(1), 970)).String()
 	under := strings.TrimRight(new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Lsh(big.NewInt(1), 1075)).FloatString(1075), "0")
-	var sql string
-	for _, m := range tenantMigrations {
-		if strings.Contains(m.sql, "FUNCTION bulkhead_num") {
-			sql = m.sql
-		}
+	b, err := migrationFiles.ReadFile("migrations/00004_key_functions.sql")
+	if err != nil {
+		t.Fatal(err)
 	}
+	sql := string(b)
 	for _, want := range []string{
-		"v::numeric >= " + over + " THEN 'Infinity'::float8",
-		"v::numeric <= -" + over + " THEN '-Infinity'::float8",
-		"abs(v::numeric) <= " + under + " THEN 0::float8",
+		"v::numeric OPERATOR(pg_catalog.>=) " + over + " THEN 'Infinity'::float8",
+		"v::numeric OPERATOR(pg_catalog.<=) -" + over + " THEN '-Infinity'::float8",
+		"pg_catalog.abs(v::numeric) OPERATOR(pg_catalog.<=) " + under + " THEN 0::float8",
 	} {
 		if !strings.Contains(sql, want) {
-			t.Errorf("bulkhead_num lacks %.60s…", want)
+			t.Errorf("bulkhead_keys.num lacks %.60s…", want)
+		}
+	}
+	for _, f := range keyFunctions {
+		if !strings.Contains(sql, "CREATE FUNCTION "+keySchema+"."+strings.ReplaceAll(f, "(jsonb, text)", "(d jsonb, k text)")) {
+			t.Errorf("the migration does not create %s", f)
 		}
 	}
 }

@@ -236,8 +236,8 @@ func siloSchemas(ctx context.Context, q querier) ([]string, error) {
 }
 
 // grant gives appRole exactly the privileges of platformTableGrants and
-// tenantTableGrants, and EXECUTE on the keyFunctions, in schema bulkhead,
-// and every silo role exactly its own, in one transaction. Each REVOKE ALL and GRANT pair replaces what the
+// tenantTableGrants in schema bulkhead, and every silo role exactly its
+// own, in one transaction. Each REVOKE ALL and GRANT pair replaces what the
 // role held, so running it again changes nothing.
 func grant(ctx context.Context, conn *sql.Conn, appRole string, serverVersion int) (err error) {
 	tx, err := conn.BeginTx(ctx, nil)
@@ -265,7 +265,6 @@ func grant(ctx context.Context, conn *sql.Conn, appRole string, serverVersion in
 	for _, g := range tenantTableGrants {
 		b.WriteString(grantSQL(schemaName, g.table, appRole, g.pooled()))
 	}
-	b.WriteString(functionGrantSQL(schemaName, appRole))
 	schemas, err := siloSchemas(ctx, tx)
 	if err != nil {
 		return err

@@ -127,6 +127,13 @@ func Open(ctx context.Context, databaseURL string, opts *Options) (*Store, error
 		pooled:    schemaName,
 		isolation: make(map[tenant.ID]tenant.Isolation),
 	}
+	if ok, err := keysLeakproof(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	} else if !ok {
+		s.log.Warn("pgstore: the key functions are not LEAKPROOF, so declared indexes serve orders but not filters; " +
+			"have a superuser run pgstore.LeakproofSQL once")
+	}
 	if o.StatementTimeout > 0 {
 		s.timeout = strconv.FormatInt(max(o.StatementTimeout.Milliseconds(), 1), 10)
 	}
