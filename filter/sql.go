@@ -351,10 +351,25 @@ type SortKey struct {
 	// Exprs are the key's expressions, each to be selected, compared and
 	// sorted by as it is.
 	Exprs []string
+	// Pinned is how many leading Exprs the filter holds equal to a
+	// constant on every row it selects (see SortKey); OrderBy leaves them
+	// out.
+	Pinned int
 }
 
-// SortKey returns the sort key of o. An empty Field is created_at.
-func (q *Query) SortKey(o Order) (*SortKey, error) {
+// SortKey returns the sort key of o for the rows that where (a listing's
+// filter, or nil) selects. An empty Field is created_at.
+//
+// When where is, or is a conjunction of terms one of which is, a
+// comparison on the data key o sorts by, that comparison pins leading
+// parts of the key, which the compiled condition holds equal to constants:
+// the rank (any comparison but !=), the number too (equality, or an
+// ordering or prefix on a string), the text too (equality with a string). OrderBy then
+// leaves them out, which sorts the selected rows exactly alike, and lets
+// SQLite see that an index on the key, constrained to those constants,
+// yields the rows in order (it recognizes a sort term held constant by the
+// WHERE clause for plain columns only).
+func (q *Query) SortKey(o Order, where Expr) (*SortKey, error) {
 	k := &SortKey{Order: o}
 	switch o.Field {
 	case "", FieldCreatedAt:
@@ -371,8 +386,50 @@ func (q *Query) SortKey(o Order) (*SortKey, error) {
 		dk := q.key(o.Field)
 		k.Data = true
 		k.Exprs = []string{dk.Rank, dk.Num, dk.Txt, FieldID}
+		terms := []Expr{where}
+		if a, ok := where.(*And); ok && a != nil {
+			terms = a.Terms
+		}
+		for _, t := range terms {
+			if c, ok := t.(*Cmp); ok && c != nil && c.Field == o.Field {
+				k.Pinned = max(k.Pinned, pins(c))
+			}
+		}
 	}
 	return k, nil
+}
+
+// pins returns how many leading expressions of its field's sort key the
+// compiled form of c holds constant.
+func pins(c *Cmp) int {
+	switch c.Op {
+	case Ne:
+		return 0
+	case Eq:
+		switch c.Value.Kind {
+		case String:
+			return 3
+		case Bool, Number:
+			return 2
+		case Null:
+			return 1
+		}
+	case Gt, Ge, Lt, Le:
+		switch c.Value.Kind {
+		case String:
+			return 2
+		case Number:
+			return 1
+		}
+	case Contains:
+		return 1
+	case Prefix:
+		if c.Value.Str == "" {
+			return 1
+		}
+		return 2
+	}
+	return 0
 }
 
 // Cursor is a row's position under an order: the values of its sort key.
@@ -408,14 +465,15 @@ func (q *Query) After(k *SortKey, c *Cursor) {
 	q.SQL("(", strings.Join(k.Exprs, ", "), ")", op, "(", strings.Join(vals, ", "), ")")
 }
 
-// OrderBy appends " ORDER BY" and k's expressions in k's direction.
+// OrderBy appends " ORDER BY" and k's expressions in k's direction, less
+// the pinned ones.
 func (q *Query) OrderBy(k *SortKey) {
 	dir := ""
 	if k.Order.Desc {
 		dir = " DESC"
 	}
 	q.SQL(" ORDER BY ")
-	for i, e := range k.Exprs {
+	for i, e := range k.Exprs[k.Pinned:] {
 		if i > 0 {
 			q.SQL(", ")
 		}

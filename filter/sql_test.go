@@ -227,22 +227,67 @@ func TestSortKey(t *testing.T) {
 		{Order{Field: FieldID}, []string{"id"}},
 		{Order{Field: "n"}, []string{"rank('n')", "num('n')", "txt('n')", "id"}},
 	} {
-		k, err := q.SortKey(tc.o)
+		k, err := q.SortKey(tc.o, nil)
 		if err != nil || !slices.Equal(k.Exprs, tc.exprs) {
 			t.Errorf("SortKey(%+v) = %+v, %v, want %v", tc.o, k, err, tc.exprs)
 		}
 	}
 	var se *SyntaxError
-	if _, err := q.SortKey(Order{Field: "a b"}); !errors.As(err, &se) {
+	if _, err := q.SortKey(Order{Field: "a b"}, nil); !errors.As(err, &se) {
 		t.Errorf("SortKey(invalid field) = %v, want a *SyntaxError", err)
 	}
 
-	k, _ := q.SortKey(Order{Field: "n", Desc: true})
+	k, _ := q.SortKey(Order{Field: "n", Desc: true}, nil)
 	q.After(k, &Cursor{Rank: 3, Num: 0, Str: "s", ID: "r1"})
 	q.OrderBy(k)
 	want := `rank('n') <= $1 AND (rank('n'), num('n'), txt('n'), id) < ($1, $2, $3, $4) ORDER BY rank('n') DESC, num('n') DESC, txt('n') DESC, id DESC`
 	if q.String() != want || !slices.Equal(q.Args(), []any{int32(3), 0.0, "s", "r1"}) {
 		t.Errorf("After and OrderBy:\n got %s %v\nwant %s", q.String(), q.Args(), want)
+	}
+}
+
+// A comparison on the order's field that the filter requires pins the
+// leading parts of the key it holds constant, and only then.
+func TestSortKeyPinned(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		filter string
+		pinned int
+	}{
+		{``, 0},
+		{`n = "x"`, 3},
+		{`n = 5`, 2},
+		{`n = true`, 2},
+		{`n = null`, 1},
+		{`n != "x"`, 0},
+		{`n > "x"`, 2},
+		{`n <= 5`, 1},
+		{`n ~ "x"`, 1},
+		{`n ^= "x"`, 2},
+		{`n ^= ""`, 1},
+		{`m = "x"`, 0},
+		{`m = 1 && n > 5 && n = "x"`, 3},
+		{`n = "x" || n = "y"`, 0},
+		{`(n = "x" || m = 1) && n > 2`, 1},
+	} {
+		e, err := Parse(tc.filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := NewQuery(testDialect{})
+		k, err := q.SortKey(Order{Field: "n"}, e)
+		if err != nil || k.Pinned != tc.pinned {
+			t.Errorf("SortKey(n, %s).Pinned = %d, %v, want %d", tc.filter, k.Pinned, err, tc.pinned)
+			continue
+		}
+		q.OrderBy(k)
+		if want := " ORDER BY " + strings.Join(k.Exprs[tc.pinned:], ", "); q.String() != want {
+			t.Errorf("OrderBy after %s = %q, want %q", tc.filter, q.String(), want)
+		}
+	}
+	k, _ := NewQuery(testDialect{}).SortKey(Order{Field: FieldID}, &Cmp{Field: FieldID, Op: Eq, Value: Value{Kind: String, Str: "x"}})
+	if k.Pinned != 0 {
+		t.Errorf("a system field's key is pinned: %d", k.Pinned)
 	}
 }
 

@@ -62,7 +62,7 @@ func List(d filter.Dialect, p *store.ListRecordsParams, scope Scope) (*Listing, 
 	}
 	l := &Listing{Page: filter.NewQuery(d)}
 	q := l.Page
-	key, err := q.SortKey(p.Order)
+	key, err := q.SortKey(p.Order, p.Filter)
 	if err != nil {
 		return nil, err
 	}
