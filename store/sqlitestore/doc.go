@@ -82,8 +82,10 @@ tenant's collection by its predicate and keyed by the fields' sort key
 expressions: see indexes.go. DDL is transactional in SQLite: a removed
 index is dropped in the transaction that removes it; BuildIndexes builds
 new ones with plain CREATE INDEX in one write on the file's writer, which
-the file's other writes wait for. A unique index's violation comes back as
-a *store.UniqueError naming the declaration.
+the file's other writes wait for, and then gathers the planner's statistics
+for them (ANALYZE, with analysis_limit), without which SQLite misjudges
+them. A unique index's violation comes back as a *store.UniqueError naming
+the declaration.
 
 # Limits
 
