@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -377,5 +378,132 @@ func TestPostgresBuildDoesNotBlockWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestPostgresDeleteTenantDropsIndexes shows that deleting a pooled tenant
+// drops its physical indexes from the shared table, and only its own.
+func TestPostgresDeleteTenantDropsIndexes(t *testing.T) {
+	superURL(t)
+	t.Parallel()
+	ctx := context.Background()
+	d := newTestDB(t, t, true)
+	s := openStore(t, d, nil)
+	gone, kept := createTenant(t, s, tenant.Pooled), createTenant(t, s, tenant.Pooled)
+	for _, id := range []tenant.ID{gone, kept} {
+		err := s.InTenant(ctx, id, func(tx store.Tx) error {
+			_, err := tx.PutCollection(ctx, &store.Collection{Name: "items", Indexes: []store.Index{{Fields: []string{"s"}}, {Fields: []string{"u"}, Unique: true}},
+				CreatedAt: base, UpdatedAt: base})
+			return err
+		})
+		if err == nil {
+			err = s.BuildIndexes(ctx, id, "items")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := connect(t, d.adminURL(t))
+	count := func(id tenant.ID) int {
+		var n int
+		err := c.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = 'bulkhead' AND tablename = 'records' AND starts_with(indexname, $1)`,
+			recsql.TenantPrefix(id)).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count(gone) != 2 || count(kept) != 2 {
+		t.Fatalf("before the deletion: %d and %d physical indexes, want 2 each", count(gone), count(kept))
+	}
+	if err := s.DeleteTenant(ctx, gone, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(gone); n != 0 {
+		t.Errorf("the deleted tenant keeps %d physical indexes", n)
+	}
+	if n := count(kept); n != 2 {
+		t.Errorf("the other tenant has %d physical indexes, want 2", n)
+	}
+}
+
+// TestPostgresBuildAfterCrash leaves what a build interrupted by a crash
+// leaves, an invalid index under the declaration's name, and shows that
+// the next BuildIndexes drops it and builds the index anew.
+func TestPostgresBuildAfterCrash(t *testing.T) {
+	superURL(t)
+	t.Parallel()
+	ctx := context.Background()
+	d := newTestDB(t, t, true)
+	s := openStore(t, d, nil)
+	id := createTenant(t, s, tenant.Pooled)
+	k := store.Index{Fields: []string{"k"}, Unique: true}
+	err := s.InTenant(ctx, id, func(tx store.Tx) error {
+		if _, err := tx.PutCollection(ctx, &store.Collection{Name: "tags", Indexes: []store.Index{k}, CreatedAt: base, UpdatedAt: base}); err != nil {
+			return err
+		}
+		for _, rid := range []store.RecordID{"t1", "t2"} {
+			err := tx.CreateRecord(ctx, &store.Record{Collection: "tags", ID: rid, Version: 1, Data: json.RawMessage(`{"k":"x"}`), CreatedAt: base, UpdatedAt: base})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The interrupted build: CONCURRENTLY failed, leaving an invalid index.
+	orders, _ := filter.ParseIndexFields(k.Fields)
+	row := &recsql.Row{Physical: recsql.PhysicalName(id, "tags", orders, true), Fields: k.Fields, Unique: true}
+	ddl, err := createIndexSQL(id, "tags", tenant.Pooled, "bulkhead", row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := connect(t, d.ownerURL(t))
+	if _, err := owner.Exec(ctx, ddl); err == nil {
+		t.Fatal("building the unique index over duplicates succeeded")
+	}
+	valid := func() (exists, valid bool) {
+		err := owner.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_and(indisvalid), false) FROM pg_index WHERE indexrelid = to_regclass($1)`,
+			"bulkhead."+row.Physical).Scan(&exists, &valid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return exists, valid
+	}
+	if exists, ok := valid(); !exists || ok {
+		t.Fatalf("after the failed build, the index exists %v, valid %v; want an invalid leftover", exists, ok)
+	}
+	err = s.InTenant(ctx, id, func(tx store.Tx) error {
+		_, err := tx.DeleteRecord(ctx, "tags", "t2", 0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BuildIndexes(ctx, id, "tags"); err != nil {
+		t.Fatalf("BuildIndexes = %v", err)
+	}
+	if exists, ok := valid(); !exists || !ok {
+		t.Errorf("after BuildIndexes, the index exists %v, valid %v; want a valid one", exists, ok)
+	}
+	err = s.InTenant(ctx, id, func(tx store.Tx) error {
+		c, err := tx.GetCollection(ctx, "tags")
+		if err != nil {
+			return err
+		}
+		if len(c.Indexes) != 1 || c.Indexes[0].State != store.IndexReady {
+			t.Errorf("indexes = %+v, want k ready", c.Indexes)
+		}
+		err = tx.CreateRecord(ctx, &store.Record{Collection: "tags", ID: "t3", Version: 1, Data: json.RawMessage(`{"k":"x"}`), CreatedAt: base, UpdatedAt: base})
+		var ue *store.UniqueError
+		if !errors.As(err, &ue) || ue.Index != "k" {
+			t.Errorf("CreateRecord(duplicate) = %v, want a *store.UniqueError of index k", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -161,3 +161,53 @@ func explainSQLite(t *testing.T, d *database, q *filter.Query) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestDeleteTenantDropsIndexes shows that deleting a pooled tenant drops
+// its physical indexes from the main file, and only its own.
+func TestDeleteTenantDropsIndexes(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "bulkhead.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var ids []tenant.ID
+	for range 2 {
+		id := tenant.ID(uuid.NewString())
+		ids = append(ids, id)
+		_, err := s.CreateTenant(ctx, &store.CreateTenantParams{ID: id, Slug: tenant.Slug("d-" + string(id)[:8]), Name: "D",
+			Plan: tenant.DefaultPlan, Isolation: tenant.Pooled, CreatedAt: time.Now()}, nil, func(tx store.Tx) error {
+			_, err := tx.PutCollection(ctx, &store.Collection{Name: "items", Indexes: []store.Index{{Fields: []string{"s"}}, {Fields: []string{"u"}, Unique: true}}})
+			return err
+		})
+		if err == nil {
+			err = s.BuildIndexes(ctx, id, "items")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(id tenant.ID) int {
+		var n int
+		err := s.main.read(ctx, func(c *conn) error {
+			return c.sc.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND substr(name, 1, length(?1)) = ?1`,
+				recsql.TenantPrefix(id)).Scan(&n)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count(ids[0]) != 2 || count(ids[1]) != 2 {
+		t.Fatalf("before the deletion: %d and %d physical indexes, want 2 each", count(ids[0]), count(ids[1]))
+	}
+	if err := s.DeleteTenant(ctx, ids[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(ids[0]); n != 0 {
+		t.Errorf("the deleted tenant keeps %d physical indexes", n)
+	}
+	if n := count(ids[1]); n != 2 {
+		t.Errorf("the other tenant has %d physical indexes, want 2", n)
+	}
+}
