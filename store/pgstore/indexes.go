@@ -74,9 +74,9 @@ const (
 		WHERE tenant_id = $1 AND collection = $2`
 	sqlIndexFields = `SELECT fields FROM collection_indexes WHERE tenant_id = $1 AND collection = $2 AND physical = $3`
 	// sqlIndexBuilt marks a declaration built (ready or failed), unless it
-	// was removed or declared again meanwhile.
+	// was removed (or removed and declared again) meanwhile.
 	sqlIndexBuilt = `UPDATE collection_indexes SET state = $4, error = $5
-		WHERE tenant_id = $1 AND collection = $2 AND physical = $3 AND state = 'building'`
+		WHERE tenant_id = $1 AND collection = $2 AND physical = $3 AND state IN ('building', 'ready')`
 	// sqlIndexDropped forgets a removed declaration once its physical index
 	// is gone, unless it was declared again meanwhile.
 	sqlIndexDropped = `DELETE FROM collection_indexes
@@ -387,7 +387,8 @@ type physicalIndex struct {
 // its invalid leftover is dropped. Builds take turns, across processes (see
 // indexBuildLockKey); a build interrupted by a crash or a cancelled ctx
 // leaves the declaration building, and the next call drops the invalid
-// leftover and builds again.
+// leftover and builds again. A ready index whose physical index is missing
+// or invalid is built again too.
 //
 // The DDL runs on the owner role's pool (see the comment at the top of
 // this file): it returns an error without Options.ProvisionURL.
@@ -473,10 +474,13 @@ func (s *Store) BuildIndexes(ctx context.Context, id tenant.ID, collection store
 		}
 	}
 	for _, r := range rows {
-		if r.State != store.IndexBuilding {
+		i := slices.IndexFunc(catalog, func(ix physicalIndex) bool { return ix.name == r.Physical })
+		invalid := i >= 0 && !catalog[i].valid
+		// A ready index whose physical index is gone or invalid (dropped
+		// by hand, say) is built again too.
+		if r.State != store.IndexBuilding && !(r.State == store.IndexReady && (i < 0 || invalid)) {
 			continue
 		}
-		invalid := slices.ContainsFunc(catalog, func(ix physicalIndex) bool { return ix.name == r.Physical && !ix.valid })
 		state, reason, err := s.buildIndex(ctx, c.Conn(), tid, iso, schema, collection, &r, invalid)
 		if err != nil {
 			return err

@@ -488,6 +488,16 @@ func TestPostgresBuildAfterCrash(t *testing.T) {
 	if exists, ok := valid(); !exists || !ok {
 		t.Errorf("after BuildIndexes, the index exists %v, valid %v; want a valid one", exists, ok)
 	}
+	// A ready index whose physical index went missing is built again.
+	if _, err := owner.Exec(ctx, "DROP INDEX bulkhead."+row.Physical); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BuildIndexes(ctx, id, "tags"); err != nil {
+		t.Fatalf("BuildIndexes = %v", err)
+	}
+	if exists, ok := valid(); !exists || !ok {
+		t.Errorf("after BuildIndexes of a ready index dropped by hand, the index exists %v, valid %v; want a valid one", exists, ok)
+	}
 	err = s.InTenant(ctx, id, func(tx store.Tx) error {
 		c, err := tx.GetCollection(ctx, "tags")
 		if err != nil {
