@@ -172,7 +172,11 @@ type Tx interface {
 	// already declared with the same Fields and Unique keeps its stored
 	// State; a new one is stored in state IndexBuilding (c.Indexes' States
 	// are ignored), and Store.BuildIndexes builds it after the commit.
-	// Indexes no longer declared stop being used at once.
+	// Indexes no longer declared stop being used at once, but for one
+	// thing: a backend that cannot drop an index inside a transaction
+	// (pgstore) goes on refusing duplicates under a removed unique index
+	// until Store.BuildIndexes has dropped it, and says so with a
+	// *UniqueError naming it.
 	PutCollection(ctx context.Context, c *Collection) (created bool, err error)
 	// DeleteCollection removes the collection, its records and its
 	// indexes' declarations, and subtracts the records from the usage. It
