@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -517,3 +518,55 @@ func TestPostgresBuildAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPostgresLeakproofWarning shows that Open warns while the key
+// functions are not leakproof, and that declared indexes then still serve
+// orders.
+func TestPostgresLeakproofWarning(t *testing.T) {
+	superURL(t)
+	t.Parallel()
+	ctx := context.Background()
+	d := newTestDB(t, t, true)
+	superExec(t, d.adminURL(t), strings.ReplaceAll(LeakproofSQL, " LEAKPROOF;", " NOT LEAKPROOF;"))
+	var logs strings.Builder
+	var mu sync.Mutex
+	s := openStore(t, d, &Options{MaxConns: 4, Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))})
+	mu.Lock()
+	warned := strings.Contains(logs.String(), "not LEAKPROOF")
+	mu.Unlock()
+	if !warned {
+		t.Errorf("Open logged %q, want a warning that the key functions are not leakproof", logs.String())
+	}
+	id := createTenant(t, s, tenant.Pooled)
+	tid, _ := parseTenantID(id)
+	err := s.InTenant(ctx, id, func(tx store.Tx) error {
+		if _, err := tx.PutCollection(ctx, &store.Collection{Name: "items", Indexes: []store.Index{{Fields: []string{"s"}}}, CreatedAt: base, UpdatedAt: base}); err != nil {
+			return err
+		}
+		for i := range 500 {
+			if err := tx.CreateRecord(ctx, planRecord("items", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = s.BuildIndexes(ctx, id, "items")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, _ := filter.ParseIndexFields([]string{"s"})
+	physical := recsql.PhysicalName(id, "items", orders, false)
+	p := store.ListRecordsParams{Collection: "items", Order: filter.Order{Field: "s"}, Limit: 20}
+	l, _ := listQuery(tid, &p)
+	checkPlan(t, planCase{name: "OrderWithoutLeakproof", index: []string{"s"}}, physical, explainPostgres(t, s, id, l.Page, false))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
