@@ -7,7 +7,7 @@ results:
 	and     := primary ( "&&" primary )*
 	primary := "(" or ")" | field op literal
 	field   := [A-Za-z_][A-Za-z0-9_]*          (at most 64 characters)
-	op      := "=" | "!=" | ">" | ">=" | "<" | "<=" | "~"
+	op      := "=" | "!=" | ">" | ">=" | "<" | "<=" | "~" | "^="
 	literal := a JSON string (without \u0000), number, true, false or null
 
 A filter is at most MaxLength characters (code points), holds at most MaxTerms comparisons and
@@ -25,11 +25,17 @@ Meaning, for a top-level data key (types are strict: 5 never equals "5"):
     (bytewise UTF-8, no collation).
   - f ~ v needs a string literal and is true when f is a string containing v,
     case-sensitively.
+  - f ^= v needs a string literal and is true when f is a string that starts
+    with v, case-sensitively (code point by code point, like the ordering
+    operators). Every string starts with "". Unlike ~, a prefix can be
+    served by an index: the store compiles it to the range v <= f < v' on
+    the field's sort key, where v' is the least string greater than every
+    string starting with v.
 
-System fields: id takes string literals only and compares as a string;
-created_at and updated_at take RFC 3339 strings with at most microsecond
-precision, which Parse turns into Time values, and do not take ~ or null.
-The system fields shadow data keys of the same names.
+System fields: id takes string literals only and compares as a string (^=
+included); created_at and updated_at take RFC 3339 strings with at most
+microsecond precision, which Parse turns into Time values, and do not take
+~, ^= or null. The system fields shadow data keys of the same names.
 
 Numbers compare as 64-bit floats (integers beyond 2^53 round). Whitespace
 (space, tab, CR, LF) may separate tokens.

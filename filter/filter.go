@@ -1,6 +1,7 @@
 // Package filter parses bulkhead's record query language — the filter and
-// order parameters of a record listing — into a small syntax tree that each
-// store backend compiles to parameterized SQL. Values never become SQL text.
+// order parameters of a record listing — into a small syntax tree, and
+// compiles that tree to parameterized SQL for the store backends, each of
+// which describes its SQL in a Dialect. Values never become SQL text.
 package filter
 
 import (
@@ -42,7 +43,8 @@ const (
 	Ge       Op = ">="
 	Lt       Op = "<"
 	Le       Op = "<="
-	Contains Op = "~" // substring of a string, case-sensitive
+	Contains Op = "~"  // substring of a string, case-sensitive
+	Prefix   Op = "^=" // starts with a string, case-sensitive
 )
 
 // System fields: they name the record's own columns rather than keys of its

@@ -23,6 +23,10 @@ var fuzzSeeds = []string{
 	`a > 1 && a < 10`,
 	`a >= "m" || a <= "c"`,
 	`a ~ "x"`,
+	`a ^= "x" || id ^= "r" || b ^= ""`,
+	`a ^= 1`,
+	`created_at ^= "2024"`,
+	`a ^ "x"`,
 	`a = null || b != true || c = false`,
 	`a=1&&b=2||c=3&&(d=4||e=5)`,
 	`(a = 1 || b = 2) && (c = 3 || (d = 4 && e = 5))`,
@@ -203,7 +207,7 @@ func checkCmp(t *testing.T, src string, c *Cmp) {
 		t.Fatalf("Parse(%q): invalid field %q", src, c.Field)
 	}
 	switch c.Op {
-	case Eq, Ne, Gt, Ge, Lt, Le, Contains:
+	case Eq, Ne, Gt, Ge, Lt, Le, Contains, Prefix:
 	default:
 		t.Fatalf("Parse(%q): invalid op %q", src, c.Op)
 	}
@@ -228,13 +232,13 @@ func checkCmp(t *testing.T, src string, c *Cmp) {
 	case FieldID:
 		ok = v.Kind == String
 	case FieldCreatedAt, FieldUpdatedAt:
-		ok = v.Kind == Time && c.Op != Contains
+		ok = v.Kind == Time && c.Op != Contains && c.Op != Prefix
 	default:
 		switch v.Kind {
 		case Null, Bool:
 			ok = c.Op == Eq || c.Op == Ne
 		case Number:
-			ok = c.Op != Contains
+			ok = c.Op != Contains && c.Op != Prefix
 		case String:
 			ok = true
 		}

@@ -309,6 +309,8 @@ func (l *lexer) next() (token, error) {
 		tok.kind, tok.op = tokOp, Eq
 	case c == '~':
 		tok.kind, tok.op = tokOp, Contains
+	case c == '^' && strings.HasPrefix(src[start:], "^="):
+		tok.kind, tok.op, end = tokOp, Prefix, start+2
 	case c == '!' && strings.HasPrefix(src[start:], "!="):
 		tok.kind, tok.op, end = tokOp, Ne, start+2
 	case c == '>' || c == '<':
@@ -371,6 +373,8 @@ func (p *parser) unexpected(want string) error {
 			msg += ` (did you mean "&&"?)`
 		case '|':
 			msg += ` (did you mean "||"?)`
+		case '^':
+			msg += ` (did you mean "^="?)`
 		}
 	}
 	return &SyntaxError{Pos: p.tok.pos, Msg: msg}
@@ -516,7 +520,7 @@ func (p *parser) parseCmp() (Expr, error) {
 		return nil, err
 	}
 	if p.tok.kind != tokOp {
-		return nil, p.unexpected("an operator (=, !=, >, >=, <, <=, ~)")
+		return nil, p.unexpected("an operator (=, !=, >, >=, <, <=, ~, ^=)")
 	}
 	c.Op = p.tok.op
 	if err := p.next(); err != nil {
@@ -766,8 +770,8 @@ func check(c *Cmp) error {
 		}
 		return nil
 	case FieldCreatedAt, FieldUpdatedAt:
-		if c.Op == Contains {
-			return bad("%s does not take ~", c.Field)
+		if c.Op == Contains || c.Op == Prefix {
+			return bad("%s does not take %s", c.Field, c.Op)
 		}
 		if kind != String {
 			return bad("%s takes an RFC 3339 timestamp string, not %s", c.Field, kind)
@@ -795,9 +799,9 @@ func check(c *Cmp) error {
 		if kind != Number && kind != String {
 			return bad("%s needs a number or string, not %s", c.Op, kind)
 		}
-	case Contains:
+	case Contains, Prefix:
 		if kind != String {
-			return bad("~ needs a string, not %s", kind)
+			return bad("%s needs a string, not %s", c.Op, kind)
 		}
 	}
 	return nil

@@ -51,6 +51,8 @@ func TestParse(t *testing.T) {
 		{`a < 1`, at(0, "a", Lt, num(1))},
 		{`a <= 1`, at(0, "a", Le, num(1))},
 		{`a ~ "x"`, at(0, "a", Contains, str("x"))},
+		{`a ^= "x"`, at(0, "a", Prefix, str("x"))},
+		{`a^=""`, at(0, "a", Prefix, str(""))},
 		{`a>="m"`, at(0, "a", Ge, str("m"))},
 		{`a<"m"`, at(0, "a", Lt, str("m"))},
 
@@ -130,6 +132,7 @@ func TestParse(t *testing.T) {
 		{`id > "rec_1"`, at(0, "id", Gt, str("rec_1"))},
 		{`id <= "rec_1"`, at(0, "id", Le, str("rec_1"))},
 		{`id ~ "rec"`, at(0, "id", Contains, str("rec"))},
+		{`id ^= "rec_"`, at(0, "id", Prefix, str("rec_"))},
 
 		// created_at and updated_at take RFC 3339 strings as UTC times.
 		{`created_at = "2024-01-02T03:04:05Z"`, at(0, "created_at", Eq, tm(t, "2024-01-02T03:04:05Z"))},
@@ -208,6 +211,9 @@ func TestParseErrors(t *testing.T) {
 		{`a == 1`, 3, `unexpected "=", expected a value`},
 		{`a =! 1`, 3, `unexpected "!"`},
 		{`a ! 1`, 2, `unexpected "!", expected an operator`},
+		{`a ^ "x"`, 2, `unexpected "^", expected an operator (=, !=, >, >=, <, <=, ~, ^=) (did you mean "^="?)`},
+		{`a =^ "x"`, 3, `unexpected "^", expected a value`},
+		{`a ^== "x"`, 4, `unexpected "=", expected a value`},
 		{`a => 1`, 3, `unexpected ">", expected a value`},
 		{`a <> 1`, 3, `expected a value`},
 		{`a = 1 b = 2`, 6, `unexpected "b", expected "&&", "||" or the end of the filter`},
@@ -307,6 +313,10 @@ func TestParseErrors(t *testing.T) {
 		{`a ~ true`, 0, `~ needs a string, not boolean`},
 		{`a ~ null`, 0, `~ needs a string, not null`},
 		{`x = 1 && (y ~ 2)`, 10, `~ needs a string`},
+		{`a ^= 1`, 0, `^= needs a string, not number`},
+		{`a ^= true`, 0, `^= needs a string, not boolean`},
+		{`a ^= null`, 0, `^= needs a string, not null`},
+		{`id ^= 5`, 0, `id takes a string, not number`},
 
 		// Type checks on id.
 		{`id = 1`, 0, `id takes a string, not number`},
@@ -316,6 +326,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Type checks on created_at and updated_at.
 		{`created_at ~ "2024"`, 0, `created_at does not take ~`},
+		{`updated_at ^= "2024"`, 0, `updated_at does not take ^=`},
 		{`created_at = null`, 0, `created_at takes an RFC 3339 timestamp string, not null`},
 		{`updated_at != null`, 0, `updated_at takes an RFC 3339 timestamp string, not null`},
 		{`created_at > 1700000000`, 0, `not number`},
@@ -534,6 +545,8 @@ func TestFormat(t *testing.T) {
 		{`a<1`, `a < 1`},
 		{`a<=1`, `a <= 1`},
 		{`a~"x"`, `a ~ "x"`},
+		{`a^="x"`, `a ^= "x"`},
+		{`id^=""`, `id ^= ""`},
 		{`a = null`, `a = null`},
 		{`a = true`, `a = true`},
 		{`a = false`, `a = false`},

@@ -69,7 +69,10 @@ type Store interface {
 	// again after a crash finishes what was left.
 	BuildIndexes(ctx context.Context, tid tenant.ID, collection CollectionName) error
 	// PendingIndexBuilds lists the collections, across all tenants, with an
-	// index still in state IndexBuilding: what a restarted node resumes.
+	// index still in state IndexBuilding, or a removed index whose physical
+	// index the backend has yet to drop: what a restarted node resumes
+	// with BuildIndexes (which returns ErrNotFound for a collection deleted
+	// since, after dropping what was left of it).
 	PendingIndexBuilds(ctx context.Context) ([]IndexBuild, error)
 	// MaxConns is how many transactions can run at once before one waits
 	// for a database connection, at least 1. A scheduler in front of the
@@ -169,7 +172,11 @@ type Tx interface {
 	// already declared with the same Fields and Unique keeps its stored
 	// State; a new one is stored in state IndexBuilding (c.Indexes' States
 	// are ignored), and Store.BuildIndexes builds it after the commit.
-	// Indexes no longer declared stop being used at once.
+	// Indexes no longer declared stop being used at once, but for one
+	// thing: a backend that cannot drop an index inside a transaction
+	// (pgstore) goes on refusing duplicates under a removed unique index
+	// until Store.BuildIndexes has dropped it, and says so with a
+	// *UniqueError naming it.
 	PutCollection(ctx context.Context, c *Collection) (created bool, err error)
 	// DeleteCollection removes the collection, its records and its
 	// indexes' declarations, and subtracts the records from the usage. It
@@ -355,7 +362,9 @@ type Index struct {
 	// (see filter.Order), then by id.
 	Fields []string
 	// Unique forbids two records with equal values in every field. Records
-	// lacking one of the fields (or holding null there) never conflict.
+	// lacking one of the fields (or holding null there) never conflict;
+	// nor do records holding an object or an array there, which sort
+	// alike and so cannot be told apart by the index.
 	Unique bool
 	// State says whether the index is being built, serves queries, or
 	// failed to build.

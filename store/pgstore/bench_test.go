@@ -170,11 +170,11 @@ func BenchmarkRLSCost(b *testing.B) {
 	b.Run("FilteredList/RLS", alone(filtered(s)))
 	b.Run("FilteredList/NoRLS", alone(filtered(plain)))
 	b.Run("FilteredList/Bare", alone(func(tid tenantID, _ store.RecordID) error {
-		q, _, err := listQuery(tid, list(tid))
+		l, err := listQuery(tid, list(tid))
 		if err != nil {
 			return err
 		}
-		rows, _ := pool.Query(ctx, q.sb.String(), q.args...)
+		rows, _ := pool.Query(ctx, l.Page.String(), l.Page.Args()...)
 		n := 0
 		if err := forEach(rows, func(pgx.Rows) error { n++; return nil }); err != nil || n != 21 {
 			return fmt.Errorf("listed %d rows: %v", n, err)

@@ -294,6 +294,66 @@ func (q *txn) queryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return &row{rows: rows, err: err}
 }
 
+// The savepoint of txn.guarded. Statements run one at a time on a txn, so
+// one name serves.
+const (
+	sqlSavepoint  = "SAVEPOINT bulkhead_guard"
+	sqlRelease    = "RELEASE SAVEPOINT bulkhead_guard"
+	sqlRollbackTo = "ROLLBACK TO SAVEPOINT bulkhead_guard"
+)
+
+// guarded runs a statement that returns one row, read by scan, inside a
+// savepoint, so that if the statement fails (a unique index refuses a
+// record) only the statement is undone and the transaction goes on, as
+// store.Tx promises for the errors it documents. SAVEPOINT, the statement
+// and RELEASE travel in one batch: one round trip, and one more to roll
+// back to the savepoint if the statement failed. It returns the
+// statement's error.
+func (q *txn) guarded(ctx context.Context, scan func(pgx.Row) error, sql string, args ...any) error {
+	if q.err != nil {
+		return q.err
+	}
+	b := &pgx.Batch{}
+	if q.tx == nil {
+		// Begin with the savepoint as the transaction's first statement.
+		if _, err := q.exec(ctx, sqlSavepoint); err != nil {
+			return err
+		}
+	} else {
+		b.Queue(sqlSavepoint)
+	}
+	b.Queue(sql, args...)
+	b.Queue(sqlRelease)
+	br := q.tx.SendBatch(ctx, b)
+	if b.Len() == 3 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	err := scan(br.QueryRow())
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		// The statement ran (ErrNoRows only says it returned no row).
+		_, rerr := br.Exec()
+		if cerr := br.Close(); rerr == nil {
+			rerr = cerr
+		}
+		if rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	br.Close()
+	// The simple protocol: in a failed transaction, the server refuses to
+	// prepare statements, which pgx would do first.
+	_, rerr := q.tx.Conn().PgConn().Exec(context.WithoutCancel(ctx), sqlRollbackTo+"; "+sqlRelease).ReadAll()
+	if rerr != nil {
+		return fmt.Errorf("pgstore: roll back to savepoint: %w (after %w)", rerr, err)
+	}
+	return err
+}
+
 // finish ends the transaction after its function returned fnErr: it
 // commits if fnErr is nil and rolls back otherwise. A tenant transaction
 // that never began still checks that its tenant exists, so that InTenant

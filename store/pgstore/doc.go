@@ -38,6 +38,9 @@ Then, as the owner, and again after every upgrade:
 
 	pgstore.Migrate(ctx, "postgres://bulkhead_owner:…@host/bulkhead", "bulkhead_app")
 
+and once more as a superuser, after the first Migrate, the statements of
+LeakproofSQL (see Indexes): they let declared indexes serve filters.
+
 and serve with
 
 	pgstore.Open(ctx, "postgres://bulkhead_app:…@host/bulkhead",
@@ -61,7 +64,10 @@ security enabled and forced with the policy
 A silo tenant's schema t_<uuid hex> holds the same tables, tenant_id and
 policy included, so one set of statements serves both kinds of tenant; only
 the search_path and the role differ. Control-plane tables hold no tenant
-data and have no row-level security. There are no views and no functions.
+data and have no row-level security. There are no views. The only
+functions are the key functions of schema bulkhead_keys (rank, num and
+txt), which compute a data key's sort key from a record's object and the
+key's name, read nothing else, and are open to every role (see Filters).
 
 Migrate applies the embedded, versioned migrations with goose (its version
 table is bulkhead.goose_db_version). Open refuses a database whose schema
@@ -120,13 +126,50 @@ nothing behind; see CreateTenant.
 
 # Filters
 
-Filters compile to parameterized SQL over the jsonb copy of each record
-(column doc; column data keeps the record's text byte for byte), with the
-same results as sqlitestore: types are strict (jsonb_typeof), numbers
-compare as float8 (IEEE doubles, as in SQLite, not numeric), strings
-bytewise (COLLATE "C"), ~ with strpos. Orders by a data key compute
-package filter's (rank, number, text, id) key in SQL and page with a row
-comparison on it. There are no indexes on data keys yet.
+Filters compile, with package filter's compiler, to parameterized SQL over
+the jsonb copy of each record (column doc; column data keeps the record's
+text byte for byte), with the same results as sqlitestore. A data key is
+compared through its typed sort key, package filter's (rank, number, text),
+computed by the key functions bulkhead_keys.rank, num and txt: types are
+strict (jsonb_typeof), numbers compare as float8
+(IEEE doubles, as in SQLite, not numeric), strings bytewise (COLLATE "C"),
+~ with strpos and ^= as a range on the text with starts_with. Orders by a
+data key sort by the same key, then id, and page with a row comparison on
+it. The key's name is inlined as a literal and so are the tenant and the
+collection, once validated: that is what lets the planner match a declared
+index's expressions and prove its predicate (see Indexes). Every value of a
+filter is a bind parameter.
+
+# Indexes
+
+A declared index (store.Index) is a row of collection_indexes, under
+row-level security like every tenant table, and, once BuildIndexes has run,
+a partial index on the tenant's records table (the pooled one, or the silo
+schema's), named bx_<hash> after tenant, collection and declaration,
+restricted to the tenant's collection by its predicate and keyed by the
+fields' sort key expressions, then id: see indexes.go. BuildIndexes runs
+CREATE INDEX CONCURRENTLY and DROP INDEX CONCURRENTLY on the owner role's
+pool (Options.ProvisionURL), since only a table's owner may index it; the
+application role gets no DDL privilege and no SECURITY DEFINER function.
+Builds take turns across processes, and never block reads or writes.
+
+Row-level security stands between a query's conditions and an index:
+PostgreSQL evaluates a condition before the policy, and so as an index
+condition, only if every function it applies to a column is LEAKPROOF, and
+no jsonb function is. The key functions are (they never fail and have no
+side effect), but only a superuser may declare it, which LeakproofSQL does.
+Until then an index serves orders, but neither filters nor the seek to a
+page's cursor; Open logs a warning. Results are the same either way. A
+removed declaration stays, hidden and in state dropping, until BuildIndexes
+has dropped its index: meanwhile a removed unique index goes on refusing
+duplicates, and the refusal names it. A unique index's violation comes back
+as a *store.UniqueError naming the declaration, without aborting the
+transaction: an update of a collection with unique indexes, and the retry of
+an insert that one refused, run in a savepoint.
+
+A string longer than about 2.7 kB in an indexed field cannot be indexed
+(a B-tree entry is at most a third of a page): the index fails to build, or
+a write of such a record to a collection whose index is built fails.
 
 Two differences from sqlitestore are known, both outside what the API
 layer (internal/core) ever stores: jsonb cannot hold U+0000, so filters see

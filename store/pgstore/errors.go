@@ -19,6 +19,9 @@ const (
 	codeUniqueViolation          = "23505"
 	codeInvalidTextRepresenation = "22P02"
 	codeInsufficientPrivilege    = "42501"
+	codeProgramLimitExceeded     = "54000" // such as an index row too large
+	codeUndefinedTable           = "42P01"
+	codeInvalidSchemaName        = "3F000"
 
 	// store.ErrStorageFull
 	codeDiskFull = "53100"

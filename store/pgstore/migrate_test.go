@@ -116,6 +116,21 @@ func TestPostgresMigrate(t *testing.T) {
 		if diff := cmp.Diff(want, grants(tid.siloRole())); diff != "" {
 			t.Errorf("silo role's table privileges (-want +got):\n%s", diff)
 		}
+		// Every role may use the key functions, and none may create in
+		// their schema.
+		for _, role := range []string{d.App, tid.siloRole()} {
+			for _, f := range keyFunctions {
+				var exec, usage, create bool
+				err := c.QueryRow(ctx, `SELECT has_function_privilege($1, $2, 'EXECUTE'), has_schema_privilege($1, $3, 'USAGE'),
+					has_schema_privilege($1, $3, 'CREATE')`, role, keySchema+"."+f, keySchema).Scan(&exec, &usage, &create)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !exec || !usage || create {
+					t.Errorf("%s on %s: EXECUTE %v, USAGE %v, CREATE %v; want true, true, false", role, f, exec, usage, create)
+				}
+			}
+		}
 		var schemaPrivs string
 		err := c.QueryRow(ctx, `SELECT has_schema_privilege($1, 'bulkhead', 'USAGE')::text || has_schema_privilege($1, 'bulkhead', 'CREATE')::text ||
 			has_schema_privilege($2, $3, 'USAGE')::text || has_schema_privilege($2, $3, 'CREATE')::text ||

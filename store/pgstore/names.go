@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"fmt"
-	"math/big"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -62,14 +61,3 @@ func ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
 // schema: the schema itself, then pg_temp, which is otherwise searched
 // first for tables and could shadow them.
 func searchPath(schema string) string { return ident(schema) + ", pg_temp" }
-
-// float8Over and float8Under are the exact decimal bounds beyond which
-// PostgreSQL's numeric to float8 conversion fails instead of rounding to
-// ±Inf or 0: 2^1024 - 2^970, half an ulp above the largest float64, and
-// 2^-1075, half the smallest positive one. Values at or beyond them round
-// to ±Inf and 0 as IEEE 754 (and SQLite's JSON functions) would.
-var float8Over, float8Under = func() (string, string) {
-	over := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 1024), new(big.Int).Lsh(big.NewInt(1), 970))
-	under := new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Lsh(big.NewInt(1), 1075))
-	return over.String(), strings.TrimRight(under.FloatString(1075), "0")
-}()

@@ -67,6 +67,10 @@ func TestPostgresOpenRefuses(t *testing.T) {
 			superExec(t, d.ownerURL(t), "REVOKE INSERT ON bulkhead.records FROM "+ident(d.App))
 			return ""
 		}, []string{"role %app lacks INSERT on table records: run Migrate with appRole %app"}},
+		{"MissingFunctionGrant", func(t *testing.T, d *testDB) string {
+			superExec(t, d.ownerURL(t), "REVOKE EXECUTE ON FUNCTION bulkhead_keys.num(jsonb, text) FROM PUBLIC")
+			return ""
+		}, []string{"role %app cannot execute function bulkhead_keys.num(jsonb, text): run Migrate"}},
 		{"CreateOnDatabase", func(t *testing.T, d *testDB) string {
 			superExec(t, d.Super, "GRANT CREATE ON DATABASE "+ident(d.Name)+" TO "+ident(d.App))
 			return ""

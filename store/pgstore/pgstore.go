@@ -31,11 +31,12 @@ type Options struct {
 	// max(4, runtime.NumCPU()).
 	MaxConns int32
 	// ProvisionURL is a connection URL of the owner role (the role that ran
-	// Migrate). Creating and deleting silo tenants needs it: their schemas
-	// and roles are DDL that the application role is deliberately unable
-	// to run. Without it, pooled tenants work and CreateTenant or
-	// DeleteTenant of a silo tenant returns an error; silo tenants that
-	// exist are served either way. Defaults to none.
+	// Migrate). Creating and deleting silo tenants needs it, and so does
+	// building declared indexes: schemas, roles and indexes are DDL that
+	// the application role is deliberately unable to run. Without it,
+	// pooled tenants work, CreateTenant or DeleteTenant of a silo tenant
+	// and BuildIndexes return an error, and silo tenants that exist are
+	// served either way. Defaults to none.
 	ProvisionURL string
 	// ProvisionMaxConns is the size of the owner role's pool. Defaults to
 	// 2.
@@ -125,6 +126,13 @@ func Open(ctx context.Context, databaseURL string, opts *Options) (*Store, error
 		role:      role,
 		pooled:    schemaName,
 		isolation: make(map[tenant.ID]tenant.Isolation),
+	}
+	if ok, err := keysLeakproof(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	} else if !ok {
+		s.log.Warn("pgstore: the key functions are not LEAKPROOF, so declared indexes serve orders but not filters; " +
+			"have a superuser run pgstore.LeakproofSQL once")
 	}
 	if o.StatementTimeout > 0 {
 		s.timeout = strconv.FormatInt(max(o.StatementTimeout.Milliseconds(), 1), 10)

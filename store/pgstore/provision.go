@@ -39,7 +39,7 @@ const schemaLockKey int64 = 0x6268736368656d61 // "bhschema"
 // security binds the purge too.
 var sqlPurgeTenant = func() []string {
 	var qs []string
-	for _, t := range []string{"records", "collections", "refresh_tokens", "api_keys", "users",
+	for _, t := range []string{"records", "collection_indexes", "collections", "refresh_tokens", "api_keys", "users",
 		"idempotency_keys", "audit_checkpoints", "audit_log", "audit_heads", "usage"} {
 		qs = append(qs, "DELETE FROM "+ident(schemaName, t)+" WHERE tenant_id = $1")
 	}
@@ -262,6 +262,10 @@ func (s *Store) DeleteTenant(ctx context.Context, id tenant.ID, fn func(tx store
 		}
 		if err == nil || errors.Is(err, store.ErrNotFound) {
 			s.forget(tid.id)
+		}
+		if err == nil && iso == tenant.Pooled {
+			// A silo's indexes went with its schema.
+			s.dropTenantIndexes(ctx, tid)
 		}
 		return err
 	}

@@ -43,7 +43,8 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 	t.Helper()
 	ctx := context.Background()
 	err := s.InTenant(ctx, tid, func(tx store.Tx) error {
-		if _, err := tx.PutCollection(ctx, &store.Collection{Name: "things", CreatedAt: base, UpdatedAt: base}); err != nil {
+		things := &store.Collection{Name: "things", Indexes: []store.Index{{Fields: []string{"owner"}}}, CreatedAt: base, UpdatedAt: base}
+		if _, err := tx.PutCollection(ctx, things); err != nil {
 			return err
 		}
 		errs := []error{
@@ -70,16 +71,17 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 // rawInserts insert one row into each tenant table of schema %[1]s for
 // tenant $1, with names no populated row uses.
 var rawInserts = map[string]string{
-	"users":             `INSERT INTO %[1]s.users (tenant_id, id, email, password_hash, role, created_at, updated_at) VALUES ($1, 'raw', 'raw@example.com', 'h', 'viewer', now(), now())`,
-	"api_keys":          `INSERT INTO %[1]s.api_keys (tenant_id, id, name, role, hash, created_by, created_at) VALUES ($1, 'raw', 'raw', 'viewer', '\x00', 'raw', now())`,
-	"refresh_tokens":    `INSERT INTO %[1]s.refresh_tokens (tenant_id, id, user_id, family, hash, expires_at, created_at) VALUES ($1, 'raw', 'raw', 'raw', '\x00', now(), now())`,
-	"collections":       `INSERT INTO %[1]s.collections (tenant_id, name, created_at, updated_at) VALUES ($1, 'raw', now(), now())`,
-	"records":           `INSERT INTO %[1]s.records (tenant_id, collection, id, version, data, created_at, updated_at) VALUES ($1, 'things', 'raw', 1, '{}', now(), now())`,
-	"idempotency_keys":  `INSERT INTO %[1]s.idempotency_keys (tenant_id, key, created_at) VALUES ($1, 'raw', now())`,
-	"audit_log":         `INSERT INTO %[1]s.audit_log (tenant_id, seq, time, actor, action, resource, request_id, outcome) VALUES ($1, 1000, now(), 'a', 'a', 'r', 'q', 'o')`,
-	"audit_checkpoints": `INSERT INTO %[1]s.audit_checkpoints (tenant_id, seq, key_id, time) VALUES ($1, 1000, 'k', now())`,
-	"audit_heads":       `INSERT INTO %[1]s.audit_heads (tenant_id, seq) VALUES ($1, 1000) ON CONFLICT (tenant_id) DO UPDATE SET seq = 1000`,
-	"usage":             `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
+	"users":              `INSERT INTO %[1]s.users (tenant_id, id, email, password_hash, role, created_at, updated_at) VALUES ($1, 'raw', 'raw@example.com', 'h', 'viewer', now(), now())`,
+	"api_keys":           `INSERT INTO %[1]s.api_keys (tenant_id, id, name, role, hash, created_by, created_at) VALUES ($1, 'raw', 'raw', 'viewer', '\x00', 'raw', now())`,
+	"refresh_tokens":     `INSERT INTO %[1]s.refresh_tokens (tenant_id, id, user_id, family, hash, expires_at, created_at) VALUES ($1, 'raw', 'raw', 'raw', '\x00', now(), now())`,
+	"collections":        `INSERT INTO %[1]s.collections (tenant_id, name, created_at, updated_at) VALUES ($1, 'raw', now(), now())`,
+	"collection_indexes": `INSERT INTO %[1]s.collection_indexes (tenant_id, collection, physical, fields, is_unique, position, state, error, created_at) VALUES ($1, 'raw', 'raw', '["a"]', false, 0, 'building', '', now())`,
+	"records":            `INSERT INTO %[1]s.records (tenant_id, collection, id, version, data, created_at, updated_at) VALUES ($1, 'things', 'raw', 1, '{}', now(), now())`,
+	"idempotency_keys":   `INSERT INTO %[1]s.idempotency_keys (tenant_id, key, created_at) VALUES ($1, 'raw', now())`,
+	"audit_log":          `INSERT INTO %[1]s.audit_log (tenant_id, seq, time, actor, action, resource, request_id, outcome) VALUES ($1, 1000, now(), 'a', 'a', 'r', 'q', 'o')`,
+	"audit_checkpoints":  `INSERT INTO %[1]s.audit_checkpoints (tenant_id, seq, key_id, time) VALUES ($1, 1000, 'k', now())`,
+	"audit_heads":        `INSERT INTO %[1]s.audit_heads (tenant_id, seq) VALUES ($1, 1000) ON CONFLICT (tenant_id) DO UPDATE SET seq = 1000`,
+	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
 }
 
 // mayUpdate reports whether the application role has UPDATE on a tenant

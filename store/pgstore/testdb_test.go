@@ -30,6 +30,8 @@ func newTestDB(t, owner testing.TB, migrate bool) *testDB {
 		if err := Migrate(context.Background(), d.ownerURL(t), d.App); err != nil {
 			t.Fatalf("Migrate = %v", err)
 		}
+		// The superuser's step of the setup.
+		superExec(t, d.adminURL(t), LeakproofSQL)
 	}
 	return d
 }

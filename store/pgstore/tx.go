@@ -63,25 +63,11 @@ const (
 		WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL`
 	sqlFamilyState = `SELECT count(*), count(revoked_at) FROM refresh_tokens WHERE tenant_id = $1 AND family = $2`
 
-	// sqlPutCollection inserts the collection or, if it exists, replaces
-	// its schema, and reports which with its created_at. The UPDATE sees
-	// the statement's snapshot, so if a concurrent transaction inserted the
-	// same name after it was taken, neither part returns a row and the
-	// caller runs the statement again (with a new snapshot).
-	sqlPutCollection = `WITH ins AS (
-			INSERT INTO collections (tenant_id, name, schema, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING created_at),
-		upd AS (
-			UPDATE collections SET schema = $3, updated_at = $5
-			WHERE tenant_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM ins) RETURNING created_at)
-		SELECT created_at, true FROM ins UNION ALL SELECT created_at, false FROM upd`
-	collectionColumns  = `name, schema, created_at, updated_at`
-	sqlGetCollection   = `SELECT ` + collectionColumns + ` FROM collections WHERE tenant_id = $1 AND name = $2`
-	sqlListCollections = `SELECT ` + collectionColumns + ` FROM collections WHERE tenant_id = $1 ORDER BY name`
-
 	// sqlCreateRecord inserts the record if its collection exists and its
 	// id is free, and reports whether the collection exists and the
-	// record's size if it was inserted (NULL if its id is taken).
+	// record's size if it was inserted (NULL if not). Any unique index is an
+	// arbiter of the ON CONFLICT, so a record that a declared unique index
+	// refuses is not inserted either, without an error (see CreateRecord).
 	sqlCreateRecord = `WITH col AS (SELECT 1 FROM collections WHERE tenant_id = $1::uuid AND name = $2::text),
 		ins AS (
 			INSERT INTO records (tenant_id, collection, id, version, data, created_at, updated_at)
@@ -89,7 +75,18 @@ const (
 			WHERE EXISTS (SELECT 1 FROM col)
 			ON CONFLICT DO NOTHING RETURNING octet_length(data) AS size)
 		SELECT EXISTS (SELECT 1 FROM col), (SELECT size FROM ins)`
-	sqlGetRecord = `SELECT version, data, created_at, updated_at FROM records
+	// sqlCreateRecordNamed is sqlCreateRecord with the primary key as the
+	// only arbiter, so that a unique index's violation raises an error that
+	// names it. It runs in a savepoint (see txn.guarded).
+	sqlCreateRecordNamed = `WITH col AS (SELECT 1 FROM collections WHERE tenant_id = $1::uuid AND name = $2::text),
+		ins AS (
+			INSERT INTO records (tenant_id, collection, id, version, data, created_at, updated_at)
+			SELECT $1::uuid, $2::text, $3::text, $4::bigint, $5::text, $6::timestamptz, $7::timestamptz
+			WHERE EXISTS (SELECT 1 FROM col)
+			ON CONFLICT (tenant_id, collection, id) DO NOTHING RETURNING octet_length(data) AS size)
+		SELECT EXISTS (SELECT 1 FROM col), (SELECT size FROM ins)`
+	sqlRecordExists = `SELECT 1 FROM records WHERE tenant_id = $1 AND collection = $2 AND id = $3`
+	sqlGetRecord    = `SELECT version, data, created_at, updated_at FROM records
 		WHERE tenant_id = $1 AND collection = $2 AND id = $3`
 	// sqlUpdateRecord locks the record, updates it if $4 is zero or its
 	// version, and returns the size difference. In READ COMMITTED, FOR
@@ -97,16 +94,26 @@ const (
 	// writer has committed, so old holds the version and size that the
 	// update replaces. It returns no row if the record does not exist, and
 	// a NULL difference if the version did not match.
-	sqlUpdateRecord = `WITH old AS (
+	//
+	// An UPDATE that a unique index refuses fails, which would abort the
+	// transaction; with $7 true, the statement leaves a collection with
+	// unique indexes (declared, or still to be dropped) alone and says so
+	// in its last column, and UpdateRecord runs it again with $7 false in a
+	// savepoint (see txn.guarded). Collections without unique indexes pay
+	// nothing for them.
+	sqlUpdateRecord = `WITH uq AS (
+			SELECT $7::boolean AND EXISTS (SELECT 1 FROM collection_indexes
+				WHERE tenant_id = $1::uuid AND collection = $2::text AND is_unique) AS deferred),
+		old AS (
 			SELECT version, octet_length(data) AS size, created_at FROM records
 			WHERE tenant_id = $1::uuid AND collection = $2::text AND id = $3::text FOR UPDATE),
 		upd AS (
 			UPDATE records r SET version = r.version + 1, data = $5::text, updated_at = $6::timestamptz
 			FROM old
 			WHERE r.tenant_id = $1::uuid AND r.collection = $2::text AND r.id = $3::text
-				AND ($4::bigint = 0 OR old.version = $4::bigint)
+				AND ($4::bigint = 0 OR old.version = $4::bigint) AND NOT (SELECT deferred FROM uq)
 			RETURNING octet_length(r.data) - old.size AS delta)
-		SELECT old.version, old.created_at, (SELECT delta FROM upd) FROM old`
+		SELECT old.version, old.created_at, (SELECT delta FROM upd), (SELECT deferred FROM uq) FROM old`
 	// sqlDeleteRecord is sqlUpdateRecord for deletes, and returns what it
 	// deleted and its size.
 	sqlDeleteRecord = `WITH old AS (
@@ -478,85 +485,39 @@ func jsonArg(doc json.RawMessage) any {
 	return string(doc)
 }
 
-func (t *tx) PutCollection(ctx context.Context, c *store.Collection) (bool, error) {
-	unlock, err := t.begin(true)
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
-	for range 3 {
-		var created time.Time
-		var inserted bool
-		err := t.q.queryRow(ctx, sqlPutCollection, t.tid.arg, string(c.Name), jsonArg(c.Schema), c.CreatedAt, c.UpdatedAt).
-			Scan(&created, &inserted)
-		if isNotFound(err) {
-			continue // raced with a concurrent insert; see sqlPutCollection
-		}
-		if err != nil {
-			return false, wrap(err, "put collection %q", c.Name)
-		}
-		if !inserted {
-			c.CreatedAt = created
-		}
-		return inserted, nil
-	}
-	return false, fmt.Errorf("put collection %q: it keeps being created and deleted concurrently", c.Name)
-}
-
-func scanCollection(r scanner) (*store.Collection, error) {
-	var c store.Collection
-	var schema *string
-	if err := r.Scan(&c.Name, &schema, &c.CreatedAt, &c.UpdatedAt); err != nil {
-		return nil, err
-	}
-	if schema != nil {
-		c.Schema = json.RawMessage(*schema)
-	}
-	return &c, nil
-}
-
-func (t *tx) GetCollection(ctx context.Context, name store.CollectionName) (*store.Collection, error) {
-	unlock, err := t.begin(false)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	c, err := scanCollection(t.q.queryRow(ctx, sqlGetCollection, t.tid.arg, string(name)))
-	return c, wrap(err, "get collection %q", name)
-}
-
-func (t *tx) ListCollections(ctx context.Context) ([]*store.Collection, error) {
-	unlock, err := t.begin(false)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	rows, err := t.q.query(ctx, sqlListCollections, t.tid.arg)
-	if err != nil {
-		return nil, wrap(err, "list collections")
-	}
-	defer rows.Close()
-	var cs []*store.Collection
-	for rows.Next() {
-		c, err := scanCollection(rows)
-		if err != nil {
-			return nil, wrap(err, "list collections")
-		}
-		cs = append(cs, c)
-	}
-	return cs, wrap(rows.Err(), "list collections")
-}
-
 func (t *tx) CreateRecord(ctx context.Context, r *store.Record) error {
 	unlock, err := t.begin(true)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	args := []any{t.tid.arg, string(r.Collection), string(r.ID), r.Version, string(r.Data), r.CreatedAt, r.UpdatedAt}
 	var collection bool
 	var size *int64 // nil: not inserted
-	err = t.q.queryRow(ctx, sqlCreateRecord, t.tid.arg, string(r.Collection), string(r.ID), r.Version,
-		string(r.Data), r.CreatedAt, r.UpdatedAt).Scan(&collection, &size)
+	err = t.q.queryRow(ctx, sqlCreateRecord, args...).Scan(&collection, &size)
+	switch {
+	case err != nil:
+		return wrap(err, "create record %s", r.ID)
+	case !collection:
+		return fmt.Errorf("create record: collection %q: %w", r.Collection, store.ErrNotFound)
+	case size != nil:
+		t.usage.add(1, *size)
+		return nil
+	}
+	// Not inserted: the id is taken, or a unique index refused it.
+	err = t.q.queryRow(ctx, sqlRecordExists, t.tid.arg, string(r.Collection), string(r.ID)).Scan(new(int))
+	if err == nil {
+		return fmt.Errorf("create record %s/%s: id is taken: %w", r.Collection, r.ID, store.ErrConflict)
+	}
+	if !isNotFound(err) {
+		return wrap(err, "create record %s", r.ID)
+	}
+	// Insert again with the primary key as the only arbiter, so that the
+	// unique index names itself; the savepoint keeps the transaction going.
+	err = t.q.guarded(ctx, func(row pgx.Row) error { return row.Scan(&collection, &size) }, sqlCreateRecordNamed, args...)
+	if uerr := t.uniqueError(ctx, r.Collection, err); uerr != nil {
+		return uerr
+	}
 	switch {
 	case err != nil:
 		return wrap(err, "create record %s", r.ID)
@@ -565,6 +526,7 @@ func (t *tx) CreateRecord(ctx context.Context, r *store.Record) error {
 	case size == nil:
 		return fmt.Errorf("create record %s/%s: id is taken: %w", r.Collection, r.ID, store.ErrConflict)
 	}
+	// The record in the way went away meanwhile.
 	t.usage.add(1, *size)
 	return nil
 }
@@ -597,6 +559,8 @@ func (t *tx) UpdateRecord(ctx context.Context, p *store.UpdateRecordParams) (*st
 	var version int64
 	var created time.Time
 	var delta *int64 // nil: not updated
+	var deferred bool
+	args := []any{t.tid.arg, string(p.Collection), string(p.ID), p.IfVersion, string(p.Data), p.UpdatedAt, true}
 	// In READ COMMITTED, a statement that waits for another transaction's
 	// lock on a row and then finds the row deleted skips it, even if that
 	// transaction created the record again under the same id: the new row
@@ -604,14 +568,26 @@ func (t *tx) UpdateRecord(ctx context.Context, p *store.UpdateRecordParams) (*st
 	// record (and so changed nothing), it runs once more, with a new
 	// snapshot. A record that does not exist costs a second round trip.
 	for attempt := range 2 {
-		err = t.q.queryRow(ctx, sqlUpdateRecord, t.tid.arg, string(p.Collection), string(p.ID), p.IfVersion,
-			string(p.Data), p.UpdatedAt).Scan(&version, &created, &delta)
+		err = t.q.queryRow(ctx, sqlUpdateRecord, args...).Scan(&version, &created, &delta, &deferred)
 		if attempt > 0 || !isNotFound(err) {
 			break
 		}
 	}
 	if err != nil {
 		return nil, wrap(err, "update record %s/%s", p.Collection, p.ID)
+	}
+	if delta == nil && deferred && (p.IfVersion == 0 || p.IfVersion == version) {
+		// The collection has unique indexes: update in a savepoint, so
+		// that a violation fails this statement only. The row is locked.
+		args[len(args)-1] = false
+		err = t.q.guarded(ctx, func(row pgx.Row) error { return row.Scan(&version, &created, &delta, &deferred) },
+			sqlUpdateRecord, args...)
+		if uerr := t.uniqueError(ctx, p.Collection, err); uerr != nil {
+			return nil, uerr
+		}
+		if err != nil {
+			return nil, wrap(err, "update record %s/%s", p.Collection, p.ID)
+		}
 	}
 	if delta == nil {
 		return nil, fmt.Errorf("update record %s/%s: at version %d, not %d: %w",

@@ -50,7 +50,7 @@ const (
 	// sqlOwned lists the objects of the store's schemas (the schemas
 	// included) that the current role owns or can act as the owner of.
 	sqlOwned = `SELECT 'schema', nspname, '', pg_get_userbyid(nspowner) FROM pg_namespace
-		WHERE (nspname = 'bulkhead' OR nspname ~ $1) AND pg_has_role(current_user, nspowner, 'MEMBER')
+		WHERE (nspname IN ('bulkhead', 'bulkhead_keys') OR nspname ~ $1) AND pg_has_role(current_user, nspowner, 'MEMBER')
 		UNION ALL
 		SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' ELSE 'table' END,
 			n.nspname, c.relname, pg_get_userbyid(c.relowner)
@@ -60,7 +60,7 @@ const (
 		UNION ALL
 		SELECT 'function', n.nspname, p.proname, pg_get_userbyid(p.proowner)
 		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-		WHERE (n.nspname = 'bulkhead' OR n.nspname ~ $1) AND pg_has_role(current_user, p.proowner, 'MEMBER')
+		WHERE (n.nspname IN ('bulkhead', 'bulkhead_keys') OR n.nspname ~ $1) AND pg_has_role(current_user, p.proowner, 'MEMBER')
 		ORDER BY 2, 3`
 	// sqlUnsafeObjects lists views that run with their owner's rights
 	// (without security_invoker) and SECURITY DEFINER functions in the
@@ -71,7 +71,7 @@ const (
 			AND NOT coalesce(array_to_string(c.reloptions, ',') ~ 'security_invoker=(true|on|1|yes)', false)
 		UNION ALL
 		SELECT 'function', n.nspname, p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-		WHERE (n.nspname = 'bulkhead' OR n.nspname ~ $1) AND p.prosecdef
+		WHERE (n.nspname IN ('bulkhead', 'bulkhead_keys') OR n.nspname ~ $1) AND p.prosecdef
 		ORDER BY 2, 3`
 	// sqlTenantTables describes every tenant table ($2) of every tenant
 	// schema, pooled and silo: whether it exists, has row-level security
@@ -91,10 +91,19 @@ const (
 		LEFT JOIN pg_class c ON c.relname = t.name AND c.relnamespace = 'bulkhead'::regnamespace
 		WHERE c.oid IS NULL OR NOT has_table_privilege(current_user, c.oid, p.priv)
 		ORDER BY 1, 2`
+	// sqlMissingFunctions lists the key functions ($1, with their
+	// arguments) that do not exist or that the current role may not
+	// execute.
+	sqlMissingFunctions = `SELECT f FROM unnest($1::text[]) AS f
+		WHERE to_regprocedure('bulkhead_keys.' || f) IS NULL
+			OR NOT has_schema_privilege('bulkhead_keys', 'USAGE')
+			OR NOT has_function_privilege(to_regprocedure('bulkhead_keys.' || f), 'EXECUTE')
+		ORDER BY 1`
 	// sqlCreatePrivileges reports whether the current role may create
-	// schemas in the database or objects in schema bulkhead.
+	// schemas in the database or objects in schema bulkhead or
+	// bulkhead_keys.
 	sqlCreatePrivileges = `SELECT has_database_privilege(current_database(), 'CREATE'),
-		has_schema_privilege('bulkhead', 'CREATE')`
+		has_schema_privilege('bulkhead', 'CREATE') OR coalesce(has_schema_privilege(to_regnamespace('bulkhead_keys'), 'CREATE'), false)`
 	// sqlSilos describes every silo schema: whether its role exists,
 	// whether the current role may switch to it, and whether the current
 	// role can use the schema without switching.
@@ -282,6 +291,19 @@ func verifyApp(ctx context.Context, pool *pgxpool.Pool) (*roleFacts, error) {
 		return nil, fmt.Errorf("pgstore: verify privileges: %w", err)
 	}
 
+	rows, _ = pool.Query(ctx, sqlMissingFunctions, keyFunctions)
+	err = forEach(rows, func(r pgx.Rows) error {
+		var fn string
+		if err := r.Scan(&fn); err != nil {
+			return err
+		}
+		p.add("role %s cannot execute function bulkhead_keys.%s: run Migrate", role, fn)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: verify privileges: %w", err)
+	}
+
 	var createDB, createSchema bool
 	if err := pool.QueryRow(ctx, sqlCreatePrivileges).Scan(&createDB, &createSchema); err != nil {
 		return nil, fmt.Errorf("pgstore: verify privileges: %w", err)
@@ -290,7 +312,7 @@ func verifyApp(ctx context.Context, pool *pgxpool.Pool) (*roleFacts, error) {
 		p.add("role %s may create schemas in database %s (REVOKE CREATE ON DATABASE %s FROM %s)", role, f.database, f.database, role)
 	}
 	if createSchema {
-		p.add("role %s may create objects in schema bulkhead", role)
+		p.add("role %s may create objects in schema bulkhead or bulkhead_keys", role)
 	}
 
 	rows, _ = pool.Query(ctx, sqlSilos, siloSchemaPattern)

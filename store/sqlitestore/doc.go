@@ -63,10 +63,29 @@ of the batch, so each of them learns the fault.
 
 # Filters
 
-A filtered listing compiles its filter.Expr to a parameterized WHERE clause
-and computes package filter's sort key in SQL with json_type and
-json_extract. There are no indexes on data fields yet, so it scans the
-collection's records; orders by created_at, updated_at and id use indexes.
+A filtered listing compiles its filter.Expr, with package filter's
+compiler, to a parameterized WHERE clause. A data key is compared through
+package filter's typed sort key (rank, number, text), computed in SQL with
+json_type and json_extract; orders by a data key sort by the same key, then
+id. The key's JSON path is inlined as a literal, and so are the tenant and
+the collection, once validated, so that a declared index's expressions and
+partial-index predicate match the query's; every value of a filter is a
+bind parameter. Without an index, a listing scans the collection's records;
+orders by created_at, updated_at and id use the built-in indexes.
+
+# Indexes
+
+A declared index (store.Index) is a row of collection_indexes and, once
+BuildIndexes has run, a partial index on records in the tenant's file,
+named after a hash of tenant, collection and declaration, restricted to the
+tenant's collection by its predicate and keyed by the fields' sort key
+expressions: see indexes.go. DDL is transactional in SQLite: a removed
+index is dropped in the transaction that removes it; BuildIndexes builds
+new ones with plain CREATE INDEX in one write on the file's writer, which
+the file's other writes wait for, and then gathers the planner's statistics
+for them (ANALYZE, with analysis_limit), without which SQLite misjudges
+them. A unique index's violation comes back as a *store.UniqueError naming
+the declaration.
 
 # Limits
 

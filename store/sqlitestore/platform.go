@@ -48,6 +48,7 @@ const (
 // sqlPurgeTenant deletes every row of a tenant, children before parents.
 var sqlPurgeTenant = []string{
 	`DELETE FROM records WHERE tenant_id = ?`,
+	`DELETE FROM collection_indexes WHERE tenant_id = ?`,
 	`DELETE FROM collections WHERE tenant_id = ?`,
 	`DELETE FROM refresh_tokens WHERE tenant_id = ?`,
 	`DELETE FROM api_keys WHERE tenant_id = ?`,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/internal/recsql"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
@@ -521,7 +522,10 @@ func (s *Store) DeleteTenant(ctx context.Context, tid tenant.ID, fn func(tx stor
 			return wrap(err, "delete tenant %s", tid)
 		}
 		// A silo tenant has no rows here, but purging costs little and
-		// keeps one code path.
+		// keeps one code path. A pooled tenant's declared indexes go too.
+		if err := dropUndeclared(ctx, c, recsql.TenantPrefix(tid), tid, tenant.Pooled, nil); err != nil {
+			return err
+		}
 		for _, q := range sqlPurgeTenant {
 			if _, err := c.exec(ctx, q, string(tid)); err != nil {
 				return wrap(err, "purge tenant %s", tid)

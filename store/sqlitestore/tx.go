@@ -331,36 +331,6 @@ func jsonArg(doc json.RawMessage) any {
 	return string(doc)
 }
 
-func (t *tx) PutCollection(ctx context.Context, c *store.Collection) (bool, error) {
-	ctx, err := t.begin(ctx, true)
-	if err != nil {
-		return false, err
-	}
-	var created int64
-	var schema sql.NullString
-	var updated int64
-	var name string
-	err = t.c.queryRow(ctx, sqlGetCollection, t.tid, string(c.Name)).Scan(&name, &schema, &created, &updated)
-	switch {
-	case err == nil:
-		_, err = t.c.exec(ctx, sqlUpdateColl, jsonArg(c.Schema), c.UpdatedAt.UnixMicro(), t.tid, string(c.Name))
-		if err != nil {
-			return false, wrap(err, "replace collection %q", c.Name)
-		}
-		c.CreatedAt = fromMicros(created)
-		return false, nil
-	case errorsIsNotFound(err):
-		_, err = t.c.exec(ctx, sqlInsertColl, t.tid, string(c.Name), jsonArg(c.Schema),
-			c.CreatedAt.UnixMicro(), c.UpdatedAt.UnixMicro())
-		if err != nil {
-			return false, wrap(err, "create collection %q", c.Name)
-		}
-		return true, nil
-	default:
-		return false, wrap(err, "put collection %q", c.Name)
-	}
-}
-
 func scanCollection(r scanner) (*store.Collection, error) {
 	var c store.Collection
 	var schema sql.NullString
@@ -373,24 +343,6 @@ func scanCollection(r scanner) (*store.Collection, error) {
 	}
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &c, nil
-}
-
-func (t *tx) GetCollection(ctx context.Context, name store.CollectionName) (*store.Collection, error) {
-	ctx, err := t.begin(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	c, err := scanCollection(t.c.queryRow(ctx, sqlGetCollection, t.tid, string(name)))
-	return c, wrap(err, "get collection %q", name)
-}
-
-func (t *tx) ListCollections(ctx context.Context) ([]*store.Collection, error) {
-	ctx, err := t.begin(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := t.c.query(ctx, sqlListCollections, t.tid)
-	return collect(rows, err, scanCollection, "list collections")
 }
 
 func (t *tx) addUsage(ctx context.Context, records, bytes int64) error {
@@ -408,6 +360,9 @@ func (t *tx) CreateRecord(ctx context.Context, r *store.Record) error {
 	if err := mustAffect(res, err); err != nil {
 		if errorsIsNotFound(err) {
 			return fmt.Errorf("create record: collection %q: %w", r.Collection, store.ErrNotFound)
+		}
+		if uerr := t.uniqueError(ctx, r.Collection, err); uerr != nil {
+			return uerr
 		}
 		return wrap(err, "create record %s", r.ID)
 	}
@@ -452,6 +407,9 @@ func (t *tx) UpdateRecord(ctx context.Context, params *store.UpdateRecordParams)
 	_, err = t.c.exec(ctx, sqlUpdateRecord, string(params.Data), params.UpdatedAt.UnixMicro(),
 		t.tid, string(params.Collection), string(params.ID))
 	if err != nil {
+		if uerr := t.uniqueError(ctx, params.Collection, err); uerr != nil {
+			return nil, uerr
+		}
 		return nil, wrap(err, "update record %s/%s", params.Collection, params.ID)
 	}
 	if err := t.addUsage(ctx, 0, int64(len(params.Data))-size); err != nil {

@@ -181,6 +181,7 @@ func (e *env) populate(tid tenant.ID, sfx string) {
 }
 
 func (h *harness) testIsolation(t *testing.T) {
+	t.Run("Indexes", h.testIndexIsolation)
 	for _, pair := range [][2]tenant.Isolation{
 		{tenant.Pooled, tenant.Pooled},
 		{tenant.Pooled, tenant.Silo},

@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 			t.Parallel()
 			h.testTenantData(t, iso)
 			h.testFilters(t, iso)
+			h.testIndexes(t, iso)
 		})
 	}
 	t.Run("Concurrency", h.testConcurrency)

@@ -48,6 +48,7 @@ func (h *harness) testTenantData(t *testing.T, iso tenant.Isolation) {
 			writes["RevokeUserRefreshTokens"] = tx.RevokeUserRefreshTokens(ctx, "u", base)
 			_, writes["SetUserRole"] = tx.SetUserRole(ctx, "u", tenant.Viewer, base)
 			_, writes["PutCollection"] = tx.PutCollection(ctx, &store.Collection{Name: "other", CreatedAt: base, UpdatedAt: base})
+			writes["DeleteCollection"] = tx.DeleteCollection(ctx, "things")
 			_, writes["UpdateRecord"] = tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: "things", ID: "r1", Data: json.RawMessage(`{"a":9}`), UpdatedAt: base})
 			_, writes["DeleteRecord"] = tx.DeleteRecord(ctx, "things", "r1", 0)
 			for name, err := range writes {
