@@ -45,6 +45,12 @@ func (c *Core) ForgetAll() { c.apply(changefeed.Reset) }
 // which is why a node whose feed is down trusts its caches for CacheTTL
 // only.
 func (c *Core) announce(e changefeed.Event) {
+	c.mu.Lock()
+	if len(c.echoes) > maxEchoes {
+		clear(c.echoes)
+	}
+	c.echoes[e]++
+	c.mu.Unlock()
 	c.apply(e)
 	ctx, cancel := context.WithTimeout(c.life, 5*time.Second)
 	err := c.feed.Publish(ctx, e)
@@ -71,7 +77,33 @@ func (c *Core) announce(e changefeed.Event) {
 		}
 		c.log.Error("change not announced to other nodes; they apply it within CacheLife", "kind", string(e.Kind),
 			"tenant", string(e.Tenant), "err", err)
+		c.mu.Lock() // no echo will come
+		if c.echoes[e] > 0 {
+			c.echoes[e]--
+		}
+		c.mu.Unlock()
 	}()
+}
+
+// maxEchoes bounds the announcements waiting for their echo.
+const maxEchoes = 4096
+
+// receive applies an event of the change feed, unless it is the echo of
+// one this node announced (and so applied) itself: applying it again would
+// only make lookups that started since skip the cache.
+func (c *Core) receive(e changefeed.Event) {
+	c.mu.Lock()
+	if n := c.echoes[e]; n > 0 {
+		if n == 1 {
+			delete(c.echoes, e)
+		} else {
+			c.echoes[e] = n - 1
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.apply(e)
 }
 
 // apply drops from this node's caches what e says changed. It runs for the

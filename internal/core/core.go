@@ -114,6 +114,7 @@ type Core struct {
 	gen      uint64 // incremented by every invalidation, so that a lookup racing with one caches nothing
 	plans    *ttlCache[string, *tenant.Plan]
 	sessions *ttlCache[sessionKey, bool] // whether an access token's session goes on
+	echoes   map[changefeed.Event]int    // announced, their echo from the feed not yet back
 }
 
 // sessionKey names the session of an access token.
@@ -169,7 +170,8 @@ func New(cfg Config) (*Core, error) {
 		own := changefeed.NewUnlinked()
 		c.feed, c.closeFeed = own, own.Close
 	}
-	c.unsubscribe = c.feed.Subscribe(c.apply)
+	c.echoes = map[changefeed.Event]int{}
+	c.unsubscribe = c.feed.Subscribe(c.receive)
 	c.later.sem = make(chan struct{}, maxLaterAudits)
 	c.life, c.stop = context.WithCancel(context.Background())
 	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, auth.TokenConfig{Issuer: or(cfg.Issuer, "bulkhead"), Audience: or(cfg.Audience, "bulkhead-api"),
