@@ -154,8 +154,14 @@ func newMigrate(o *options) *cobra.Command {
 			if err := pgstore.Migrate(cmd.Context(), ownerURL, appRole); err != nil {
 				return err
 			}
-			_, err := fmt.Fprintln(o.stdout, "the PostgreSQL database is migrated")
-			return err
+			if _, err := fmt.Fprintln(o.stdout, "the PostgreSQL database is migrated"); err != nil {
+				return err
+			}
+			if ok, err := pgstore.KeysLeakproof(cmd.Context(), ownerURL); err == nil && !ok {
+				_, err = fmt.Fprint(o.stdout, "so that declared indexes serve filters (not only orders), a superuser runs once:\n"+pgstore.LeakproofSQL)
+				return err
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&ownerURL, "owner-url", os.Getenv("BULKHEAD_OWNER_URL"), "PostgreSQL URL of the owner role (env BULKHEAD_OWNER_URL)")

@@ -42,3 +42,14 @@ func keysLeakproof(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 	err := pool.QueryRow(ctx, sqlKeysLeakproof).Scan(&ok)
 	return ok, wrap(err, "pgstore: read the key functions")
 }
+
+// KeysLeakproof reports whether the key functions of the database at url
+// are declared leakproof (see LeakproofSQL).
+func KeysLeakproof(ctx context.Context, url string) (bool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return false, wrap(err, "pgstore: connect")
+	}
+	defer pool.Close()
+	return keysLeakproof(ctx, pool)
+}
