@@ -80,7 +80,13 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 	}
 	now := s.core.now()
 	col := &store.Collection{Name: name, Schema: schema, Indexes: indexes, CreatedAt: now, UpdatedAt: now}
+	build := false // whether an index is to be built or dropped
 	err = s.write(ctx, func(tx store.Tx) error {
+		if old, err := tx.GetCollection(ctx, name); err == nil {
+			build = dropsIndexes(old.Indexes, indexes)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		if _, err := tx.PutCollection(ctx, col); err != nil {
 			return err
 		}
@@ -89,13 +95,29 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 			return err
 		}
 		col = stored
+		for _, ix := range col.Indexes {
+			build = build || ix.State == store.IndexBuilding
+		}
 		return s.append(ctx, tx, s.event("collection.put", "collection:"+string(name)))
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.core.buildIndexes(ctx, s.tenant.ID, name)
+	if build {
+		s.core.buildIndexes(ctx, s.tenant.ID, name)
+	}
 	return collectionView(col), nil
+}
+
+// dropsIndexes reports whether declaring next in place of old drops an
+// index of old, whose physical index the build then removes.
+func dropsIndexes(old, next []store.Index) bool {
+	for _, o := range old {
+		if !slices.ContainsFunc(next, func(n store.Index) bool { return n.Name() == o.Name() && n.Unique == o.Unique }) {
+			return true
+		}
+	}
+	return false
 }
 
 // validIndexes checks declared indexes against the limits and the fields
@@ -165,7 +187,13 @@ func (s *Scope) DeleteCollection(ctx context.Context, name store.CollectionName)
 	if !validRef(name, "") {
 		return store.ErrNotFound
 	}
+	indexed := false
 	err := s.write(ctx, func(tx store.Tx) error {
+		old, err := tx.GetCollection(ctx, name)
+		if err != nil {
+			return err
+		}
+		indexed = len(old.Indexes) > 0
 		if err := tx.DeleteCollection(ctx, name); err != nil {
 			return err
 		}
@@ -174,8 +202,10 @@ func (s *Scope) DeleteCollection(ctx context.Context, name store.CollectionName)
 	if err != nil {
 		return err
 	}
-	// Drops the physical indexes the collection had.
-	s.core.buildIndexes(ctx, s.tenant.ID, name)
+	if indexed {
+		// Drops the physical indexes the collection had.
+		s.core.buildIndexes(ctx, s.tenant.ID, name)
+	}
 	return nil
 }
 
@@ -218,6 +248,12 @@ func (c *Core) buildIndexes(ctx context.Context, tid tenant.ID, col store.Collec
 			err := c.store.BuildIndexes(bctx, tid, col)
 			cancel()
 			if err == nil || errors.Is(err, store.ErrNotFound) || c.life.Err() != nil {
+				return
+			}
+			var shed *fairq.ShedError
+			if !errors.Is(err, store.ErrUnavailable) && !errors.As(err, &shed) && !errors.Is(err, context.DeadlineExceeded) {
+				// Not the database's passing trouble: retrying would not help.
+				c.log.Error("index build failed", "tenant", string(tid), "collection", string(col), "err", err)
 				return
 			}
 			c.log.Warn("index build failed; retrying", "tenant", string(tid), "collection", string(col), "attempt", attempt+1, "err", err)
