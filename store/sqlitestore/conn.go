@@ -10,19 +10,26 @@ import (
 
 // conn is one SQLite connection and the statements prepared on it. The
 // statements of the hot paths are prepared once per connection and reused,
-// keyed by their SQL text; only fixed SQL is cached (see prepare), never the
-// text of a filtered listing, whose variety is unbounded.
+// keyed by their SQL text (see prepare). The text of filtered listings
+// varies without bound, so only the most recent maxDynamic of those are
+// kept: a client that repeats a query shape (the same filter with other
+// values, which are bound parameters) skips parsing and planning it.
 type conn struct {
 	sc *sql.Conn
 	// cache is false only in benchmarks that measure what the cache saves.
 	cache bool
 
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	mu       sync.Mutex
+	stmts    map[string]*sql.Stmt
+	dynamic  map[string]*sql.Stmt
+	dynOrder []string // dynamic's keys, oldest first
 }
 
+// maxDynamic bounds the listing statements a connection keeps prepared.
+const maxDynamic = 64
+
 func newConn(sc *sql.Conn, cache bool) *conn {
-	return &conn{sc: sc, cache: cache, stmts: make(map[string]*sql.Stmt)}
+	return &conn{sc: sc, cache: cache, stmts: make(map[string]*sql.Stmt), dynamic: make(map[string]*sql.Stmt)}
 }
 
 // prepare returns the cached statement for query, preparing it on first use.
@@ -79,10 +86,33 @@ func (c *conn) queryRow(ctx context.Context, query string, args ...any) row {
 	return row{r: s.QueryRowContext(ctx, args...)}
 }
 
-// queryDynamic runs a query whose text varies (a filtered listing) without
-// caching its statement.
+// queryDynamic runs a query whose text varies (a filtered listing), from
+// the connection's bounded cache of such statements.
 func (c *conn) queryDynamic(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.sc.QueryContext(ctx, query, args...)
+	if !c.cache {
+		return c.sc.QueryContext(ctx, query, args...)
+	}
+	c.mu.Lock()
+	s, ok := c.dynamic[query]
+	if !ok {
+		var err error
+		if s, err = c.sc.PrepareContext(context.WithoutCancel(ctx), query); err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		if len(c.dynOrder) == maxDynamic {
+			// A connection runs one statement at a time, so the oldest is
+			// not in use.
+			old := c.dynOrder[0]
+			c.dynOrder = c.dynOrder[1:]
+			c.dynamic[old].Close()
+			delete(c.dynamic, old)
+		}
+		c.dynamic[query] = s
+		c.dynOrder = append(c.dynOrder, query)
+	}
+	c.mu.Unlock()
+	return s.QueryContext(ctx, args...)
 }
 
 // close closes the statements and the connection.
@@ -94,6 +124,11 @@ func (c *conn) close() error {
 		errs = append(errs, s.Close())
 		delete(c.stmts, q)
 	}
+	for q, s := range c.dynamic {
+		errs = append(errs, s.Close())
+		delete(c.dynamic, q)
+	}
+	c.dynOrder = nil
 	errs = append(errs, c.sc.Close())
 	return errors.Join(errs...)
 }
@@ -110,6 +145,11 @@ func (c *conn) discard() {
 		s.Close()
 		delete(c.stmts, q)
 	}
+	for q, s := range c.dynamic {
+		s.Close()
+		delete(c.dynamic, q)
+	}
+	c.dynOrder = nil
 	c.sc.Raw(func(any) error { return driver.ErrBadConn }) // database/sql closes a connection reported bad
 	c.sc.Close()
 }
