@@ -88,6 +88,8 @@ type Store struct {
 	// security.
 	pooled string
 
+	writers writers // each tenant's write transactions, one at a time
+
 	mu        sync.Mutex
 	closed    bool
 	isolation map[tenant.ID]tenant.Isolation // route cache; see route
@@ -320,6 +322,13 @@ func (s *Store) runTenant(ctx context.Context, id tenant.ID, ro bool, fn func(tx
 	iso, err := s.route(ctx, tid)
 	if err != nil {
 		return err
+	}
+	if !ro {
+		release, err := s.writers.acquire(ctx, id)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	c, err := s.acquire(ctx, s.pool)
 	if err != nil {

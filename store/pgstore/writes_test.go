@@ -23,6 +23,7 @@ func TestPostgresUsageWaitsForQuotaCheck(t *testing.T) {
 	ctx := context.Background()
 	d := newTestDB(t, t, true)
 	s := openStore(t, d, nil)
+	s2 := openStore(t, d, nil)
 	for _, iso := range []tenant.Isolation{tenant.Pooled, tenant.Silo} {
 		tid := createTenant(t, s, iso)
 		create := func(tx store.Tx, id store.RecordID) error {
@@ -56,9 +57,13 @@ func TestPostgresUsageWaitsForQuotaCheck(t *testing.T) {
 			})
 		}()
 		<-holding
+		// The other write comes through another store, as from another
+		// node: one store queues its own writes of a tenant before the
+		// database (see writers), so only another process's write meets
+		// the lock.
 		other := make(chan error, 1)
 		go func() {
-			other <- s.InTenant(ctx, tid, func(tx store.Tx) error { return create(tx, "other") })
+			other <- s2.InTenant(ctx, tid, func(tx store.Tx) error { return create(tx, "other") })
 		}()
 		// Wait until the other transaction waits for a lock.
 		admin := connect(t, d.adminURL(t))
@@ -166,5 +171,46 @@ func TestPostgresDeferredAppendConflict(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPostgresWritesQueueInProcess: a store lets one write transaction of a
+// tenant at a time reach the database, and other tenants' writes pass.
+func TestPostgresWritesQueueInProcess(t *testing.T) {
+	superURL(t)
+	t.Parallel()
+	ctx := context.Background()
+	d := newTestDB(t, t, true)
+	s := openStore(t, d, nil)
+	a, b := createTenant(t, s, tenant.Pooled), createTenant(t, s, tenant.Pooled)
+	holding, release := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- s.InTenant(ctx, a, func(tx store.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	// Another tenant's write is not held up.
+	if err := s.InTenant(ctx, b, func(tx store.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The same tenant's next write waits for its turn: here until its
+	// context ends, holding no connection meanwhile.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	ran := false
+	err := s.InTenant(short, a, func(tx store.Tx) error { ran = true; return nil })
+	if !errors.Is(err, context.DeadlineExceeded) || ran {
+		t.Errorf("second write of the tenant = %v (ran %v), want it to wait until its context ended", err, ran)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InTenant(ctx, a, func(tx store.Tx) error { return nil }); err != nil {
+		t.Errorf("write after the turn was released = %v", err)
 	}
 }
