@@ -60,13 +60,3 @@ func randomB32(n int) (string, error) {
 	}
 	return b32.EncodeToString(b), nil
 }
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return 0xff
-}
