@@ -33,13 +33,14 @@ import (
 
 // App is a bulkhead server: a store, the operations on it and the HTTP API.
 type App struct {
-	cfg     Config
-	log     *slog.Logger
-	store   store.Store
-	core    *core.Core
-	handler *httpapi.Server
-	closers []func() error // run in reverse order by Close
-	redis   *redis.Client  // nil without Redis
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	core     *core.Core
+	handler  *httpapi.Server
+	closers  []func() error // run in reverse order by Close
+	redis    *redis.Client  // nil without Redis
+	feedName string         // the change feed's kind, for the log
 	// sweepers free the memory of idle tenants: expired cache entries and
 	// full rate-limit buckets. Serve runs them every second.
 	sweepers []func()
@@ -126,14 +127,18 @@ func (a *App) openFeed() changefeed.Feed {
 	var err error
 	switch {
 	case a.redis != nil:
+		a.feedName = "redis"
 		feed, err = changefeed.NewRedis(ctx, a.redis, a.log)
 	case strings.HasPrefix(a.cfg.DatabaseURL, "postgres"):
+		a.feedName = "postgres"
 		feed, err = changefeed.NewPostgres(ctx, a.cfg.DatabaseURL, a.log)
 	default:
+		a.feedName = "local"
 		return changefeed.NewLocal()
 	}
 	if err != nil {
 		a.log.Warn("change feed not started: this node applies other nodes' changes within 1s only by rereading", "err", err)
+		a.feedName = "unlinked"
 		return changefeed.NewUnlinked()
 	}
 	return feed
@@ -203,7 +208,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
 	}
 	a.warnConfig()
-	a.log.Info("serving", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir)
+	a.log.Info("serving", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir, "change_feed", a.feedName)
 	select {
 	case err := <-errc:
 		return err
