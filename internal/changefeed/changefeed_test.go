@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -142,5 +147,49 @@ func TestDecode(t *testing.T) {
 		if got, err := decode([]byte(p)); err == nil || got != Reset {
 			t.Errorf("decode(%q) = %+v, %v; want Reset and an error", p, got, err)
 		}
+	}
+}
+
+// A feed that cannot subscribe by its context's deadline (the server
+// accepts the connection but never answers) is not returned.
+func TestNewWithoutAnswer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if f, err := NewRedis(ctx, redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true}), nil); err == nil {
+		f.Close()
+		t.Error("NewRedis on a server that never answers = nil error")
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if f, err := NewPostgres(ctx, "postgres://x@"+addr+"/x?sslmode=disable", nil); err == nil {
+		f.Close()
+		t.Error("NewPostgres on a server that never answers = nil error")
 	}
 }

@@ -41,9 +41,11 @@ type Redis struct {
 var _ Feed = (*Redis)(nil)
 
 // NewRedis subscribes with client and returns the feed, live. ctx bounds
-// the first subscription only; it returns an error if the feed cannot
-// subscribe by then. The feed does not close client. logger receives the
-// subscription's losses and recoveries; nil discards them.
+// the first subscription only (10s if it has no deadline); it returns an
+// error if the feed cannot subscribe by then, provided client honours
+// deadlines (ContextTimeoutEnabled, as ratelimit.ClientOptions sets; else
+// its own timeouts apply). The feed does not close client. logger receives
+// the subscription's losses and recoveries; nil discards them.
 func NewRedis(ctx context.Context, client redis.UniversalClient, logger *slog.Logger) (*Redis, error) {
 	return newRedis(ctx, client, logger, options{})
 }
@@ -66,11 +68,16 @@ func newRedis(ctx context.Context, client redis.UniversalClient, logger *slog.Lo
 	return r, nil
 }
 
-// subscribe subscribes on a new PubSub and waits for Redis to confirm.
+// subscribe subscribes on a new PubSub and waits for Redis to confirm, until
+// ctx's deadline or for 10s.
 func (r *Redis) subscribe(ctx context.Context) (*redis.PubSub, error) {
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
 	ps := r.client.Subscribe(ctx, r.opts.channel)
 	for {
-		msg, err := ps.Receive(ctx)
+		msg, err := ps.ReceiveTimeout(ctx, timeout)
 		if err != nil {
 			ps.Close()
 			return nil, fmt.Errorf("changefeed: subscribe: %w", err)
