@@ -205,7 +205,7 @@ func TestCRUDReportOutput(t *testing.T) {
 
 func TestBareServer(t *testing.T) {
 	t.Parallel()
-	body := []byte(`{"id":"x","data":{"title":"item 1"}}`)
+	body := []byte(`{"id":"x","data":{"title":"first item"}}`)
 	b, err := startBare(body)
 	if err != nil {
 		t.Fatal(err)
