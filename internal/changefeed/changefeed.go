@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -143,6 +144,40 @@ func truncate(b []byte) string {
 // what waits is replaced by one Reset: dropping everything is always a
 // correct answer to events that could not be kept.
 const maxQueue = 4096
+
+// link is the state every feed linked to other nodes (Postgres, Redis)
+// keeps beside its connection: its subscribers, whether its subscription
+// is up, and whether it is closed. It implements Subscribe and Live.
+type link struct {
+	hub    *hub
+	opts   options
+	live   atomic.Bool
+	cancel context.CancelFunc // ends run
+	done   chan struct{}      // closed when run returns
+
+	mu     sync.Mutex // guards closed, and the connection of the feed that embeds link
+	closed bool
+}
+
+// Subscribe implements Feed.
+func (l *link) Subscribe(fn func(Event)) (cancel func()) { return l.hub.subscribe(fn) }
+
+// Live implements Feed.
+func (l *link) Live() bool { return l.live.Load() && !l.isClosed() }
+
+func (l *link) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// setLive records whether the subscription is up, telling opts.onLive of
+// a change.
+func (l *link) setLive(live bool) {
+	if l.live.Swap(live) != live && l.opts.onLive != nil {
+		l.opts.onLive(live)
+	}
+}
 
 // hub delivers events to a node's subscribers on a goroutine of its own,
 // so that whoever receives them (a PostgreSQL or Redis connection, or

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,18 +49,11 @@ func (o options) withDefaults(channel string) options {
 // mode: LISTEN does not survive transaction pooling. Any role that may
 // connect can listen and notify; the application role's URL serves.
 type Postgres struct {
-	hub    *hub
-	log    *slog.Logger
-	cfg    *pgx.ConnConfig // the listener's
-	pub    *pgxpool.Pool
-	opts   options
-	live   atomic.Bool
-	cancel context.CancelFunc
-	done   chan struct{} // closed when run returns
-
-	mu     sync.Mutex
-	closed bool
-	conn   *pgx.Conn // the listening connection, nil while there is none
+	link
+	log  *slog.Logger
+	cfg  *pgx.ConnConfig // the listener's
+	pub  *pgxpool.Pool
+	conn *pgx.Conn // the listening connection, nil while there is none; guarded by mu
 }
 
 var _ Feed = (*Postgres)(nil)
@@ -104,7 +95,8 @@ func newPostgres(ctx context.Context, connString string, logger *slog.Logger, o 
 	if err != nil {
 		return nil, fmt.Errorf("changefeed: %w", err)
 	}
-	p := &Postgres{log: logger, cfg: cfg, pub: pub, opts: o.withDefaults(PostgresChannel), done: make(chan struct{})}
+	p := &Postgres{log: logger, cfg: cfg, pub: pub}
+	p.opts, p.done = o.withDefaults(PostgresChannel), make(chan struct{})
 	conn, err := p.listen(ctx)
 	if err != nil {
 		pub.Close()
@@ -142,12 +134,6 @@ func (p *Postgres) setConn(conn *pgx.Conn) {
 	p.mu.Lock()
 	p.conn = conn
 	p.mu.Unlock()
-}
-
-func (p *Postgres) setLive(live bool) {
-	if p.live.Swap(live) != live && p.opts.onLive != nil {
-		p.opts.onLive(live)
-	}
 }
 
 // run receives notifications on conn, and on new connections after it
@@ -236,18 +222,6 @@ func (p *Postgres) Publish(ctx context.Context, e Event) error {
 		return fmt.Errorf("changefeed: publish: %w", err)
 	}
 	return nil
-}
-
-// Subscribe implements Feed.
-func (p *Postgres) Subscribe(fn func(Event)) (cancel func()) { return p.hub.subscribe(fn) }
-
-// Live implements Feed.
-func (p *Postgres) Live() bool { return p.live.Load() && !p.isClosed() }
-
-func (p *Postgres) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
 }
 
 // Close implements Feed.

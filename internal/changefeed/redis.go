@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,17 +23,10 @@ const RedisChannel = "bulkhead:changes"
 // few seconds), the feed is not live until it has subscribed again,
 // retrying with back-off, and then delivers a Reset.
 type Redis struct {
-	hub    *hub
+	link
 	log    *slog.Logger
 	client redis.UniversalClient
-	opts   options
-	live   atomic.Bool
-	cancel context.CancelFunc
-	done   chan struct{} // closed when run returns
-
-	mu     sync.Mutex
-	closed bool
-	ps     *redis.PubSub
+	ps     *redis.PubSub // guarded by mu
 }
 
 var _ Feed = (*Redis)(nil)
@@ -54,7 +45,8 @@ func newRedis(ctx context.Context, client redis.UniversalClient, logger *slog.Lo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Redis{log: logger, client: client, opts: o.withDefaults(RedisChannel), done: make(chan struct{})}
+	r := &Redis{log: logger, client: client}
+	r.opts, r.done = o.withDefaults(RedisChannel), make(chan struct{})
 	ps, err := r.subscribe(ctx)
 	if err != nil {
 		return nil, err
@@ -85,12 +77,6 @@ func (r *Redis) subscribe(ctx context.Context) (*redis.PubSub, error) {
 		if s, ok := msg.(*redis.Subscription); ok && s.Kind == "subscribe" && s.Channel == r.opts.channel {
 			return ps, nil
 		}
-	}
-}
-
-func (r *Redis) setLive(live bool) {
-	if r.live.Swap(live) != live && r.opts.onLive != nil {
-		r.opts.onLive(live)
 	}
 }
 
@@ -187,18 +173,6 @@ func (r *Redis) Publish(ctx context.Context, e Event) error {
 		return fmt.Errorf("changefeed: publish: %w", err)
 	}
 	return nil
-}
-
-// Subscribe implements Feed.
-func (r *Redis) Subscribe(fn func(Event)) (cancel func()) { return r.hub.subscribe(fn) }
-
-// Live implements Feed.
-func (r *Redis) Live() bool { return r.live.Load() && !r.isClosed() }
-
-func (r *Redis) isClosed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closed
 }
 
 // Close implements Feed. It does not close the client.
