@@ -392,14 +392,7 @@ type physicalIndex struct {
 // The DDL runs on the owner role's pool (see the comment at the top of
 // this file): it returns an error without Options.ProvisionURL.
 func (s *Store) BuildIndexes(ctx context.Context, id tenant.ID, collection store.CollectionName) error {
-	if id == "" {
-		return store.ErrNoTenant
-	}
-	tid, err := parseTenantID(id)
-	if err != nil {
-		return err
-	}
-	iso, err := s.route(ctx, tid)
+	tid, iso, err := s.resolve(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -28,14 +28,7 @@ const sqlLookupTenant = `SELECT t.id, t.slug, t.name, t.plan, t.isolation, t.sta
 // It returns ErrNotFound if the tenant or the key does not exist, and
 // ErrNoTenant if tid is zero.
 func (s *Store) LookupAPIKey(ctx context.Context, id tenant.ID, key store.APIKeyID) (*store.KeyLookup, error) {
-	if id == "" {
-		return nil, store.ErrNoTenant
-	}
-	tid, err := parseTenantID(id)
-	if err != nil {
-		return nil, err
-	}
-	iso, err := s.route(ctx, tid)
+	tid, iso, err := s.resolve(ctx, id)
 	if err != nil {
 		return nil, err
 	}

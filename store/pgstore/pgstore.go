@@ -182,6 +182,21 @@ func newPool(ctx context.Context, url string, maxConns int32, schema string) (*p
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
+// resolve checks a tenant ID and returns it parsed, with its isolation (see
+// route): ErrNoTenant for the zero ID, ErrNotFound for one that is no
+// canonical UUID or names no tenant.
+func (s *Store) resolve(ctx context.Context, id tenant.ID) (tenantID, tenant.Isolation, error) {
+	if id == "" {
+		return tenantID{}, "", store.ErrNoTenant
+	}
+	tid, err := parseTenantID(id)
+	if err != nil {
+		return tenantID{}, "", err
+	}
+	iso, err := s.route(ctx, tid)
+	return tid, iso, err
+}
+
 // route returns tid's isolation: cached, or read from its row. The cache
 // only decides which settings a transaction's first batch carries; the
 // transaction itself checks the row again (see txn.begin), so a stale entry
@@ -312,14 +327,7 @@ func (s *Store) ReadTenant(ctx context.Context, tid tenant.ID, fn func(tx store.
 }
 
 func (s *Store) runTenant(ctx context.Context, id tenant.ID, ro bool, fn func(tx store.Tx) error) error {
-	if id == "" {
-		return store.ErrNoTenant
-	}
-	tid, err := parseTenantID(id)
-	if err != nil {
-		return err
-	}
-	iso, err := s.route(ctx, tid)
+	tid, iso, err := s.resolve(ctx, id)
 	if err != nil {
 		return err
 	}

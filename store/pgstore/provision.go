@@ -231,14 +231,7 @@ func (s *Store) createSiloSchema(ctx context.Context, q *txn, tid tenantID) erro
 // its row); later ones get ErrNotFound. It returns ErrNotFound if no such
 // tenant exists.
 func (s *Store) DeleteTenant(ctx context.Context, id tenant.ID, fn func(tx store.PlatformTx) error) error {
-	if id == "" {
-		return store.ErrNoTenant
-	}
-	tid, err := parseTenantID(id)
-	if err != nil {
-		return err
-	}
-	iso, err := s.route(ctx, tid)
+	tid, iso, err := s.resolve(ctx, id)
 	if err != nil {
 		return err
 	}
