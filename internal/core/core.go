@@ -25,6 +25,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
+	"github.com/bulkheadhq/bulkhead/internal/secevent"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -76,6 +77,9 @@ type Config struct {
 	// other nodes then apply here within CacheTTL. Changes made through
 	// this node apply at once either way. Defaults to 1s.
 	CacheTTL time.Duration
+	// Events receives security events for a SIEM. Defaults to
+	// secevent.Discard.
+	Events secevent.Publisher
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// NowFunc returns the current time. Defaults to time.Now.
@@ -94,6 +98,7 @@ type Core struct {
 	unsubscribe func()
 	closeFeed   func() error // the feed's Close if Core made it
 	log         *slog.Logger
+	events      secevent.Publisher
 	now         func() time.Time
 
 	passwords *auth.Passwords
@@ -157,11 +162,15 @@ func New(cfg Config) (*Core, error) {
 		cacheTTL:   orDuration(cfg.CacheTTL, time.Second),
 		feed:       cfg.Feed,
 		log:        cfg.Logger,
+		events:     cfg.Events,
 		now:        func() time.Time { return cfg.NowFunc().UTC().Truncate(time.Microsecond) },
 		passwords:  auth.NewPasswords(cfg.PasswordParams, cfg.HashLimits),
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
 	}
 	life := max(orDuration(cfg.CacheLife, 10*time.Minute), c.cacheTTL)
+	if c.events == nil {
+		c.events = secevent.Discard{}
+	}
 	c.tenants = newTTLCache[tenant.Slug, *store.Tenant](life)
 	c.apiKeys = newTTLCache[store.APIKeyID, cachedKey](life)
 	c.plans = newTTLCache[string, *tenant.Plan](life)
@@ -215,4 +224,18 @@ func orDuration(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// emit publishes a security event, stamped with the current time if it has
+// none and with the client address ctx carries.
+func (c *Core) emit(ctx context.Context, ev secevent.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = c.now()
+	}
+	if ev.ClientAddr == "" {
+		if a := ClientFrom(ctx); a.IsValid() {
+			ev.ClientAddr = a.String()
+		}
+	}
+	c.events.Publish(ev)
 }

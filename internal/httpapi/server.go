@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ type Config struct {
 	// Admission is per-tenant admission control; its zero value admits
 	// everything.
 	Admission Admission
+	// TrustedProxies are the peers whose X-Forwarded-For header names the
+	// client; from any other peer the header is ignored. Empty trusts none.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves the API. It is safe for concurrent use.
@@ -57,6 +61,7 @@ type Server struct {
 	writeTimeout time.Duration
 	mux          *http.ServeMux
 	routes       []Route
+	proxies      []netip.Prefix
 
 	admission Admission
 }
@@ -111,6 +116,7 @@ func New(cfg Config) *Server {
 		bodyTimeout:  cmp.Or(cfg.BodyTimeout, 10*time.Second),
 		writeTimeout: cmp.Or(cfg.WriteTimeout, 20*time.Second),
 		mux:          http.NewServeMux(),
+		proxies:      cfg.TrustedProxies,
 
 		admission: cfg.Admission,
 	}
@@ -190,6 +196,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 // held only while the database works: never while the body arrives, nor
 // while the response is written, however slow the client.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) error {
+	r = r.WithContext(core.WithClient(r.Context(), clientAddr(r, s.proxies)))
 	if rt.AuthLimited {
 		if err := s.admitAuth(r); err != nil {
 			return err

@@ -1,0 +1,1 @@
+-- Reserved: no change to the schema at this version.
