@@ -223,6 +223,10 @@ type Tx interface {
 
 	// AuditLog is the tenant's own audit chain.
 	AuditLog
+
+	// Containments, the actions automatic containment took against a
+	// tenant's credentials and accounts, are in containment.go.
+	Containments
 }
 
 // AuditLog stores one hash-chained audit log: a tenant's (in its Tx) or the
