@@ -253,4 +253,3 @@ func TestOpenRefusesUnknownDestinations(t *testing.T) {
 		}
 	}
 }
-

@@ -130,4 +130,3 @@ func (m Multi) Publish(ev Event) {
 		p.Publish(ev)
 	}
 }
-
