@@ -42,7 +42,8 @@ type Containment struct {
 	ID ContainmentID
 	// Kind is ContainSuspended, ContainLocked or ContainFlagged.
 	Kind string
-	// Subject is what it applies to: "api_key:<id>" or "user:<id>".
+	// Subject is what it applies to: "key:<id>" (an API key) or "user:<id>", as
+	// tenant.Principal.Actor names them.
 	Subject string
 	// Reason says which rule decided, in words.
 	Reason string

@@ -119,7 +119,7 @@ func Encode(ev Event) []byte {
 // isPrincipal reports whether target names a credential holder, which ECS
 // puts in user.target.id; anything else goes to bulkhead.target.
 func isPrincipal(target string) bool {
-	return strings.HasPrefix(target, "user:") || strings.HasPrefix(target, "api_key:")
+	return strings.HasPrefix(target, "user:") || strings.HasPrefix(target, "key:") || strings.HasPrefix(target, "api_key:")
 }
 
 // kindOf is "alert" for what detection raised (containment, breaker trips,
