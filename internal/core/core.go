@@ -126,7 +126,7 @@ type Core struct {
 	sessions *ttlCache[sessionKey, bool] // whether an access token's session goes on
 	// contained holds each tenant's containments in force (contain.go).
 	contained *ttlCache[tenant.ID, []*store.Containment]
-	echoes   map[changefeed.Event]int    // announced, their echo from the feed not yet back
+	echoes    map[changefeed.Event]int // announced, their echo from the feed not yet back
 }
 
 // sessionKey names the session of an access token.
