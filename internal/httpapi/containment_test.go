@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"strings"
@@ -289,5 +290,73 @@ func TestKeyFromManyAddressesIsFlagged(t *testing.T) {
 	}
 	if e := b.lastAudit("delta", admin); e.Action != "containment.flagged" {
 		t.Errorf("last audit entry %+v, want containment.flagged", e)
+	}
+}
+
+// TestSecurityEventsOfIdentityChanges: credential and role changes and
+// the operator's suspensions are published, in ECS, with who did what to
+// whom from where.
+func TestSecurityEventsOfIdentityChanges(t *testing.T) {
+	t.Parallel()
+	b, events := setupContainment(t, contain.Rules{})
+	tid := b.tenant("echo", tenant.Pooled)
+	admin := b.apiKey("echo", tenant.Admin)
+	_, _, adminID, _ := auth.ParseAPIKey(admin)
+	var u struct {
+		ID string `json:"id"`
+	}
+	b.must(201, "POST", "/v1/tenants/echo/users", admin, map[string]any{"email": "eve@example.com", "password": "correct horse battery", "role": "viewer"}).JSON(t, &u)
+	b.must(200, "PATCH", "/v1/tenants/echo/users/"+u.ID, admin, map[string]any{"role": "member"})
+	b.must(204, "DELETE", "/v1/tenants/echo/users/"+u.ID, admin, nil)
+	var k struct {
+		ID string `json:"id"`
+	}
+	b.must(201, "POST", "/v1/tenants/echo/api-keys", admin, map[string]any{"name": "spare", "role": "viewer"}).JSON(t, &k)
+	b.must(204, "DELETE", "/v1/tenants/echo/api-keys/"+k.ID, admin, nil)
+	b.must(200, "PATCH", "/v1/tenants/echo", b.admin, map[string]any{"status": "suspended"})
+	b.must(200, "PATCH", "/v1/tenants/echo", b.admin, map[string]any{"status": "active"})
+
+	type want struct{ action, actor, target, typ string }
+	wants := []want{
+		{"user.create", "key:" + string(adminID), "user:" + u.ID, "creation"},
+		{"user.role_change", "key:" + string(adminID), "user:" + u.ID, "change"},
+		{"user.delete", "key:" + string(adminID), "user:" + u.ID, "deletion"},
+		{"api_key.create", "key:" + string(adminID), "key:" + k.ID, "creation"},
+		{"api_key.revoke", "key:" + string(adminID), "key:" + k.ID, "deletion"},
+		{"tenant.suspend", "operator", "tenant:" + string(tid), "change"},
+		{"tenant.resume", "operator", "tenant:" + string(tid), "change"},
+	}
+	var got []secevent.Event
+	for _, ev := range events.all() {
+		if ev.Action != "api_key.create" || ev.Target != "key:"+string(adminID) { // not the setup's own key
+			got = append(got, ev)
+		}
+	}
+	if len(got) != len(wants) {
+		t.Fatalf("%d events, want %d: %+v", len(got), len(wants), got)
+	}
+	for i, w := range wants {
+		ev := got[i]
+		if ev.Action != w.action || ev.Actor != w.actor || ev.Target != w.target || ev.Tenant != tid || ev.RequestID == "" {
+			t.Errorf("event %d = %+v, want %s by %s on %s in %s", i, ev, w.action, w.actor, w.target, tid)
+		}
+		if ev.ClientAddr != "127.0.0.1" && ev.ClientAddr != "::1" {
+			t.Errorf("event %d source.ip = %q, want the loopback client", i, ev.ClientAddr)
+		}
+		var doc struct {
+			Event struct {
+				Type   []string `json:"type"`
+				Action string   `json:"action"`
+			} `json:"event"`
+			Org struct {
+				ID string `json:"id"`
+			} `json:"organization"`
+		}
+		if err := json.Unmarshal(secevent.Encode(ev), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Event.Type) != 1 || doc.Event.Type[0] != w.typ || doc.Event.Action != w.action || doc.Org.ID != string(tid) {
+			t.Errorf("event %d encodes as %+v, want event.type [%s]", i, doc, w.typ)
+		}
 	}
 }
