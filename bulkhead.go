@@ -96,8 +96,12 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	rules, _ := contain.Parse(cfg.Containment) // checked by validate
+	var shared contain.Shared
+	if app.redis != nil {
+		shared = contain.NewRedis(app.redis) // nodes count containment's events together
+	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
-		Events: events, Containment: &rules}); err != nil {
+		Events: events, Containment: &rules, SharedCounts: shared}); err != nil {
 		app.Close()
 		return nil, err
 	}

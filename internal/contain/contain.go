@@ -244,11 +244,11 @@ type seen struct {
 func NewDistinct(rule Rule) *Distinct { return &Distinct{rule: rule, keys: map[string]*seen{}} }
 
 // See records value for key at now and reports how many distinct values
-// key has within the window and whether this one took it past the limit
-// (at most once per window per key).
-func (d *Distinct) See(key, value string, now time.Time) (n int, crossed bool) {
+// key has within the window, whether this one took it past the limit (at
+// most once per window per key), and whether value was new for key.
+func (d *Distinct) See(key, value string, now time.Time) (n int, crossed, added bool) {
 	if d == nil || !d.rule.On() {
-		return 0, false
+		return 0, false, false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -261,9 +261,9 @@ func (d *Distinct) See(key, value string, now time.Time) (n int, crossed bool) {
 		d.keys[key] = s
 	}
 	s.last = now
-	if _, ok := s.values[value]; ok {
+	if t, ok := s.values[value]; ok && now.Sub(t) < d.rule.Window {
 		s.values[value] = now
-		return len(s.values), false
+		return len(s.values), false, false
 	}
 	for v, t := range s.values {
 		if now.Sub(t) >= d.rule.Window {
@@ -274,8 +274,7 @@ func (d *Distinct) See(key, value string, now time.Time) (n int, crossed bool) {
 	n = len(s.values)
 	if n > d.rule.Limit && (s.flagged.IsZero() || now.Sub(s.flagged) >= d.rule.Window) {
 		s.flagged = now
-		// Only Limit+1 values are needed to decide again: forget the rest.
-		return n, true
+		return n, true, true
 	}
 	if n > d.rule.Limit+1 {
 		for v := range s.values { // bound the memory of a key seen from many addresses
@@ -285,7 +284,7 @@ func (d *Distinct) See(key, value string, now time.Time) (n int, crossed bool) {
 			}
 		}
 	}
-	return n, false
+	return n, false, true
 }
 
 // Sweep forgets keys not seen within the window.

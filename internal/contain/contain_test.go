@@ -63,7 +63,7 @@ func TestDistinctFlagsPastLimit(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	flags := 0
 	for i := range 20 {
-		if _, crossed := d.See("key", "10.0.0."+strconv.Itoa(i%5), t0.Add(time.Duration(i)*time.Second)); crossed {
+		if _, crossed, _ := d.See("key", "10.0.0."+strconv.Itoa(i%5), t0.Add(time.Duration(i)*time.Second)); crossed {
 			flags++
 			if i != 3 {
 				t.Errorf("flagged at the %d-th use, want at the 4th address", i)
@@ -74,8 +74,8 @@ func TestDistinctFlagsPastLimit(t *testing.T) {
 		t.Errorf("flagged %d times within one window, want 1", flags)
 	}
 	for i := range 10 {
-		if _, crossed := d.See("calm", "10.0.0.1", t0.Add(time.Duration(i)*time.Second)); crossed {
-			t.Error("one address flagged")
+		if _, crossed, added := d.See("calm", "10.0.0.1", t0.Add(time.Duration(i)*time.Second)); crossed || added != (i == 0) {
+			t.Errorf("use %d from one address: crossed=%v added=%v, want not crossed, added only the first time", i, crossed, added)
 		}
 	}
 }

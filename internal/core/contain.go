@@ -43,6 +43,10 @@ type guard struct {
 	probes *contain.Counter
 	logins *contain.Counter
 	addrs  *contain.Distinct
+	shared contain.Shared // nil without one
+	// sharedSem bounds the calls to shared in flight; past it an event is
+	// counted on this node only.
+	sharedSem chan struct{}
 
 	mu      sync.Mutex
 	denied  map[string]*denials           // by tenant "|" actor
@@ -61,8 +65,10 @@ type denials struct {
 	requestID string // of the last of them
 }
 
-func (g *guard) init(r contain.Rules) {
+func (g *guard) init(r contain.Rules, shared contain.Shared) {
 	g.rules = r
+	g.shared = shared
+	g.sharedSem = make(chan struct{}, 64)
 	g.probes = contain.NewCounter(r.Probes)
 	g.logins = contain.NewCounter(r.Logins)
 	g.addrs = contain.NewDistinct(r.Addresses)
@@ -115,10 +121,40 @@ func (c *Core) Denied(ctx context.Context, p *tenant.Principal, path, requestID 
 			Tenant: p.Tenant, Actor: actor, Target: resource, RequestID: requestID,
 			Reason: "answered 404: another tenant's slug or an id unknown in the credential's tenant"})
 	}
-	if n, reached := g.probes.Hit(key, now); reached {
+	suspend := func(n int) {
 		c.contain(ctx, p.Tenant, store.ContainSuspended, actor,
 			fmt.Sprintf("%d requests for other tenants' or unknown resources within %s", n, g.rules.Probes.Window), n, requestID, nil)
 	}
+	if n, reached := g.probes.Hit(key, now); reached {
+		suspend(n)
+	}
+	c.sharedHit("probes|"+key, g.rules.Probes, now, suspend)
+}
+
+// sharedHit counts an event in the shared counts too, in the background,
+// and calls trip if that made them reach rule's limit.
+func (c *Core) sharedHit(key string, rule contain.Rule, now time.Time, trip func(n int)) {
+	g := &c.guard
+	if g.shared == nil || !rule.On() {
+		return
+	}
+	select {
+	case g.sharedSem <- struct{}{}:
+	default:
+		return
+	}
+	g.wg.Add(1)
+	go func() {
+		defer func() { <-g.sharedSem; g.wg.Done() }()
+		n, reached, err := g.shared.Hit(c.life, key, rule, now)
+		if err != nil {
+			c.log.Debug("shared containment count failed; this node's own count applies", "err", err)
+			return
+		}
+		if reached {
+			trip(n)
+		}
+	}()
 }
 
 // auditDenials writes the aggregate entry of a window's denied requests
@@ -182,14 +218,44 @@ func (c *Core) admitCredential(ctx context.Context, p *tenant.Principal) error {
 	}
 	if p.Kind == tenant.ActorAPIKey {
 		if a := ClientFrom(ctx); a.IsValid() {
-			now := c.now()
-			if n, crossed := c.guard.addrs.See(string(p.Tenant)+"|"+p.Actor(), a.String(), now); crossed {
-				c.contain(ctx, p.Tenant, store.ContainFlagged, p.Actor(),
-					fmt.Sprintf("used from %d distinct client addresses within %s", n, c.guard.rules.Addresses.Window), n, "", nil)
-			}
+			c.watchAddress(ctx, p, a.String())
 		}
 	}
 	return nil
+}
+
+// watchAddress flags an API key used from more distinct client addresses
+// than the addresses rule allows: on this node's count at once, and on the
+// shared count in the background (asked only for an address new to this
+// node, so that a key's requests from known addresses cost nothing more).
+func (c *Core) watchAddress(ctx context.Context, p *tenant.Principal, addr string) {
+	g := &c.guard
+	now := c.now()
+	key := string(p.Tenant) + "|" + p.Actor()
+	flag := func(n int) {
+		c.contain(ctx, p.Tenant, store.ContainFlagged, p.Actor(),
+			fmt.Sprintf("used from %d distinct client addresses within %s", n, g.rules.Addresses.Window), n, "", nil)
+	}
+	n, crossed, added := g.addrs.See(key, addr, now)
+	if crossed {
+		flag(n)
+	}
+	if !added || g.shared == nil {
+		return
+	}
+	select {
+	case g.sharedSem <- struct{}{}:
+	default:
+		return
+	}
+	g.wg.Add(1)
+	go func() {
+		defer func() { <-g.sharedSem; g.wg.Done() }()
+		n, crossed, err := g.shared.See(c.life, "addresses|"+key, addr, g.rules.Addresses, now)
+		if err == nil && crossed {
+			flag(n)
+		}
+	}()
 }
 
 // loginContained reports whether containment refuses the logins of user:
@@ -213,11 +279,16 @@ func (c *Core) loginContained(ctx context.Context, tid tenant.ID, user store.Use
 func (c *Core) loginFailed(ctx context.Context, tid tenant.ID, user store.UserID, requestID string) {
 	subject := "user:" + string(user)
 	now := c.now()
-	if n, reached := c.guard.logins.Hit(string(tid)+"|"+subject, now); reached {
+	lock := func(n int) {
 		until := now.Add(c.guard.rules.LockFor)
 		c.contain(ctx, tid, store.ContainLocked, subject,
 			fmt.Sprintf("%d failed logins within %s", n, c.guard.rules.Logins.Window), n, requestID, &until)
 	}
+	key := string(tid) + "|" + subject
+	if n, reached := c.guard.logins.Hit(key, now); reached {
+		lock(n)
+	}
+	c.sharedHit("logins|"+key, c.guard.rules.Logins, now, lock)
 }
 
 // containmentOf returns the containment of one of kinds in force against

@@ -84,6 +84,11 @@ type Config struct {
 	// Containment are the rules of automatic containment. nil means
 	// contain.Defaults; a zero Rules turns containment off.
 	Containment *contain.Rules
+	// SharedCounts, if set, counts containment's events across nodes
+	// (contain.NewRedis) besides each node's own counts, so that a rule
+	// trips on the events of all nodes together. Defaults to none: each
+	// node counts what it serves.
+	SharedCounts contain.Shared
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// NowFunc returns the current time. Defaults to time.Now.
@@ -187,7 +192,7 @@ func New(cfg Config) (*Core, error) {
 	if cfg.Containment != nil {
 		rules = *cfg.Containment
 	}
-	c.guard.init(rules)
+	c.guard.init(rules, cfg.SharedCounts)
 	if c.feed == nil {
 		own := changefeed.NewUnlinked()
 		c.feed, c.closeFeed = own, own.Close
