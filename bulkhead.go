@@ -175,7 +175,7 @@ func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 	// One slot per database connection, so that a granted slot never waits
 	// for a connection; no tenant may hold them all (fairq's default
 	// reserve).
-	sched, err := fairq.New(fairq.Config{Slots: a.store.MaxConns(), BreakerOpenFunc: a.core.BreakerOpened})
+	sched, err := fairq.New(fairq.Config{Slots: a.store.MaxConns(), BreakerOpenFunc: a.core.BreakerOpenFunc()})
 	if err != nil {
 		return httpapi.Admission{}, err
 	}

@@ -20,6 +20,9 @@ type Containments interface {
 	LiftContainment(ctx context.Context, id ContainmentID, by string, at time.Time) (*Containment, error)
 }
 
+// MaxLookupContainments bounds the containments Store.LookupAPIKey reads.
+const MaxLookupContainments = 1000
+
 // ContainmentID identifies a containment action.
 type ContainmentID string
 

@@ -498,13 +498,15 @@ func (s *Scope) emitEvent(ctx context.Context, action, category, target, reason 
 		RequestID: s.requestID, Reason: reason})
 }
 
-// BreakerOpened publishes the event of a tenant's scheduler breaker
-// opening: its database work kept timing out, so it is held to fewer slots
-// for a cool-down. It is quick and does not block, as the scheduler's hook
-// must be.
-func (c *Core) BreakerOpened(tid tenant.ID) {
-	c.emit(context.Background(), secevent.Event{Action: "scheduler.breaker_opened", Category: "database", Outcome: "success",
-		Severity: 3, Tenant: tid, Actor: systemActor, Reason: "the tenant's database work kept timing out; its slots are capped for a cool-down"})
+// BreakerOpenFunc returns the scheduler's hook (fairq.Config.
+// BreakerOpenFunc) that publishes the event of a tenant's breaker opening:
+// its database work kept timing out, so it is held to fewer slots for a
+// cool-down. The hook is quick and does not block, as it must be.
+func (c *Core) BreakerOpenFunc() func(tenant.ID) {
+	return func(tid tenant.ID) {
+		c.emit(context.Background(), secevent.Event{Action: "scheduler.breaker_opened", Category: "database", Outcome: "success",
+			Severity: 3, Tenant: tid, Actor: systemActor, Reason: "the tenant's database work kept timing out; its slots are capped for a cool-down"})
+	}
 }
 
 func truncate(s string, n int) string {

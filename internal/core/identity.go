@@ -124,6 +124,9 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 			if _, ok := c.plans.fresh(kl.Plan.Name, now, c.maxAge()); !ok {
 				c.plans.put(kl.Plan.Name, kl.Plan, now)
 			}
+			if _, ok := c.contained.fresh(tid, now, c.maxAge()); !ok { // containment hook (contain.go)
+				c.contained.put(tid, kl.Containments, now)
+			}
 		}
 	}
 	c.mu.Unlock()

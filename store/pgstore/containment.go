@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/store"
@@ -88,3 +89,7 @@ func (t *tx) LiftContainment(ctx context.Context, id store.ContainmentID, by str
 	}
 	return c, nil
 }
+
+// sqlUnliftedContainments reads a tenant's containments for LookupAPIKey.
+var sqlUnliftedContainments = `SELECT ` + containmentColumns + ` FROM containments WHERE tenant_id = $1 AND lifted_at IS NULL
+	ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(store.MaxLookupContainments)

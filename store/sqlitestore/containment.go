@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/store"
@@ -61,3 +62,7 @@ func (t *tx) LiftContainment(ctx context.Context, id store.ContainmentID, by str
 	c, err := scanContainment(t.c.queryRow(ctx, sqlLiftContainment, at.UnixMicro(), by, t.tid, string(id)))
 	return c, wrap(err, "lift containment %s", id)
 }
+
+// sqlUnliftedContainments reads a tenant's containments for LookupAPIKey.
+var sqlUnliftedContainments = `SELECT ` + containmentColumns + ` FROM containments WHERE tenant_id = ? AND lifted_at IS NULL
+		ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(store.MaxLookupContainments)

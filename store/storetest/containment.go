@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 // testContainments covers the Containments of a Tx: create, list (all and
@@ -21,6 +22,18 @@ func (h *harness) testContainments(t *testing.T) {
 			Count: 20, CreatedBy: "system", CreatedAt: at(time.Second)}
 		locked := &store.Containment{ID: "c2", Kind: store.ContainLocked, Subject: "user:u1", Reason: "logins",
 			Count: 10, CreatedBy: "system", CreatedAt: at(2 * time.Second), ExpiresAt: ptr(at(time.Minute))}
+		for _, tn := range []*store.Tenant{a, b} {
+			e.in(tn.ID, func(tx store.Tx) error {
+				return tx.CreateAPIKey(ctx, &store.APIKey{ID: "k1", Name: "k", Role: tenant.Admin, Hash: []byte("h"), CreatedBy: "op", CreatedAt: base})
+			})
+		}
+		lookup := func(tn *store.Tenant, want []*store.Containment) {
+			t.Helper()
+			l, err := e.s.LookupAPIKey(ctx, tn.ID, "k1")
+			if errIs(t, name+": LookupAPIKey", err, nil) {
+				diff(t, name+": LookupAPIKey's containments", want, l.Containments)
+			}
+		}
 		e.in(a.ID, func(tx store.Tx) error {
 			errIs(t, name+": CreateContainment", tx.CreateContainment(ctx, suspended), nil)
 			errIs(t, name+": CreateContainment", tx.CreateContainment(ctx, locked), nil)
@@ -38,6 +51,9 @@ func (h *harness) testContainments(t *testing.T) {
 			}
 			return nil
 		})
+		// A key lookup reads the unlifted ones, expired included.
+		lookup(a, []*store.Containment{locked, suspended})
+		lookup(b, nil)
 		// Tenant b sees none of a's, and cannot lift them.
 		e.in(b.ID, func(tx store.Tx) error {
 			all, err := tx.ListContainments(ctx, time.Time{})
@@ -65,6 +81,7 @@ func (h *harness) testContainments(t *testing.T) {
 			}
 			return nil
 		})
+		lookup(a, []*store.Containment{locked})
 		e.read(a.ID, func(tx store.Tx) error {
 			_, err := tx.LiftContainment(ctx, locked.ID, "user:admin", at(time.Hour))
 			errIs(t, name+": LiftContainment in a read", err, store.ErrReadOnly)
