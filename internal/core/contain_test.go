@@ -15,7 +15,11 @@ type recorder struct {
 	events []secevent.Event
 }
 
-func (r *recorder) Publish(ev secevent.Event) { r.mu.Lock(); r.events = append(r.events, ev); r.mu.Unlock() }
+func (r *recorder) Publish(ev secevent.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+}
 
 // TestDeniedFloodIsAggregated: a flood of denied requests by one
 // credential costs a bounded number of writes — the first denial, one
