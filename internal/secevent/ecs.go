@@ -122,10 +122,10 @@ func isPrincipal(target string) bool {
 	return strings.HasPrefix(target, "user:") || strings.HasPrefix(target, "key:") || strings.HasPrefix(target, "api_key:")
 }
 
-// kindOf is "alert" for what detection raised (containment, breaker trips,
-// flagged use) and "event" for the rest.
+// kindOf is "alert" for events of severity 3 and above (containment
+// actions, breaker trips, a tenant suspended) and "event" for the rest.
 func kindOf(ev Event) string {
-	if ev.Category == "intrusion_detection" || ev.Severity >= 3 {
+	if ev.Severity >= 3 {
 		return "alert"
 	}
 	return "event"

@@ -88,6 +88,18 @@ func TestEncodeECSFields(t *testing.T) {
 	if k, _ := lookup(doc, "event.kind"); k != "alert" {
 		t.Errorf("event.kind of a containment = %v, want alert", k)
 	}
+	denied := sample("access.denied")
+	denied.Category, denied.Outcome = "intrusion_detection", "failure"
+	var ddoc map[string]any
+	if err := json.Unmarshal(Encode(denied), &ddoc); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := lookup(ddoc, "event.kind"); k != "event" {
+		t.Errorf("event.kind of one denied request = %v, want event", k)
+	}
+	if ty, _ := lookup(ddoc, "event.type"); len(ty.([]any)) != 1 || ty.([]any)[0] != "denied" {
+		t.Errorf("event.type of a denied request = %v, want [denied]", ty)
+	}
 	if v, _ := lookup(doc, "bulkhead.target"); v != "collection:notes" {
 		t.Errorf("bulkhead.target = %v, want collection:notes", v)
 	}
