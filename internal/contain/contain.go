@@ -228,25 +228,27 @@ func (c *Counter) Sweep(now time.Time) {
 // Distinct counts the distinct values seen per key in a sliding window of
 // the rule: See reports when a key has been seen with more than Limit. It
 // is safe for concurrent use.
-type Distinct struct {
+type Distinct[K, V comparable] struct {
 	rule Rule
 	mu   sync.Mutex
-	keys map[string]*seen
+	keys map[K]*seen[V]
 }
 
-type seen struct {
-	values  map[string]time.Time // value -> last seen
-	flagged time.Time            // when it last crossed the limit
+type seen[V comparable] struct {
+	values  map[V]time.Time // value -> last seen
+	flagged time.Time       // when it last crossed the limit
 	last    time.Time
 }
 
 // NewDistinct returns a Distinct for rule.
-func NewDistinct(rule Rule) *Distinct { return &Distinct{rule: rule, keys: map[string]*seen{}} }
+func NewDistinct[K, V comparable](rule Rule) *Distinct[K, V] {
+	return &Distinct[K, V]{rule: rule, keys: map[K]*seen[V]{}}
+}
 
 // See records value for key at now and reports how many distinct values
 // key has within the window, whether this one took it past the limit (at
 // most once per window per key), and whether value was new for key.
-func (d *Distinct) See(key, value string, now time.Time) (n int, crossed, added bool) {
+func (d *Distinct[K, V]) See(key K, value V, now time.Time) (n int, crossed, added bool) {
 	if d == nil || !d.rule.On() {
 		return 0, false, false
 	}
@@ -257,7 +259,7 @@ func (d *Distinct) See(key, value string, now time.Time) (n int, crossed, added 
 		if len(d.keys) >= maxKeys {
 			d.sweep(now, true)
 		}
-		s = &seen{values: map[string]time.Time{}}
+		s = &seen[V]{values: map[V]time.Time{}}
 		d.keys[key] = s
 	}
 	s.last = now
@@ -288,7 +290,7 @@ func (d *Distinct) See(key, value string, now time.Time) (n int, crossed, added 
 }
 
 // Sweep forgets keys not seen within the window.
-func (d *Distinct) Sweep(now time.Time) {
+func (d *Distinct[K, V]) Sweep(now time.Time) {
 	if d == nil {
 		return
 	}
@@ -297,14 +299,15 @@ func (d *Distinct) Sweep(now time.Time) {
 	d.sweep(now, false)
 }
 
-func (d *Distinct) sweep(now time.Time, full bool) {
-	var stalest string
+func (d *Distinct[K, V]) sweep(now time.Time, full bool) {
+	var stalest K
 	var at time.Time
+	found := false
 	for k, s := range d.keys {
 		if now.Sub(s.last) >= d.rule.Window {
 			delete(d.keys, k)
-		} else if stalest == "" || s.last.Before(at) {
-			stalest, at = k, s.last
+		} else if !found || s.last.Before(at) {
+			stalest, at, found = k, s.last, true
 		}
 	}
 	if full && len(d.keys) >= maxKeys {

@@ -59,7 +59,7 @@ func TestCounterReachesOncePerCrossing(t *testing.T) {
 
 func TestDistinctFlagsPastLimit(t *testing.T) {
 	t.Parallel()
-	d := NewDistinct(Rule{Limit: 3, Window: time.Hour})
+	d := NewDistinct[string, string](Rule{Limit: 3, Window: time.Hour})
 	t0 := time.Unix(1000, 0)
 	flags := 0
 	for i := range 20 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +43,7 @@ type guard struct {
 	rules  contain.Rules
 	probes *contain.Counter
 	logins *contain.Counter
-	addrs  *contain.Distinct
+	addrs  *contain.Distinct[credentialKey, netip.Addr]
 	shared contain.Shared // nil without one
 	// sharedSem bounds the calls to shared in flight; past it an event is
 	// counted on this node only.
@@ -71,7 +72,7 @@ func (g *guard) init(r contain.Rules, shared contain.Shared) {
 	g.sharedSem = make(chan struct{}, 64)
 	g.probes = contain.NewCounter(r.Probes)
 	g.logins = contain.NewCounter(r.Logins)
-	g.addrs = contain.NewDistinct(r.Addresses)
+	g.addrs = contain.NewDistinct[credentialKey, netip.Addr](r.Addresses)
 	g.denied = map[string]*denials{}
 	g.pending = map[string]*store.Containment{}
 }
@@ -201,6 +202,14 @@ func (c *Core) sweepGuard(now time.Time) {
 	c.sweepDenied(now, false)
 }
 
+// credentialKey names a credential without building its actor string, so
+// that checking it on every request allocates nothing.
+type credentialKey struct {
+	tenant tenant.ID
+	kind   tenant.ActorKind
+	id     string
+}
+
 // admitCredential is the containment check of Authenticate: it refuses a
 // suspended credential, and watches the client addresses an API key is
 // used from. It reads the store only when the tenant's containments are
@@ -209,36 +218,52 @@ func (c *Core) admitCredential(ctx context.Context, p *tenant.Principal) error {
 	if p.IsOperator() {
 		return nil
 	}
-	k, err := c.containmentOf(ctx, p.Tenant, p.Actor(), store.ContainSuspended)
-	if err != nil {
-		return err
-	}
-	if k != nil {
-		return ErrCredentialSuspended
+	if c.anyContainment(ctx, p.Tenant) {
+		k, err := c.containmentOf(ctx, p.Tenant, p.Actor(), store.ContainSuspended)
+		if err != nil {
+			return err
+		}
+		if k != nil {
+			return ErrCredentialSuspended
+		}
 	}
 	if p.Kind == tenant.ActorAPIKey {
 		if a := ClientFrom(ctx); a.IsValid() {
-			c.watchAddress(ctx, p, a.String())
+			c.watchAddress(ctx, p, a)
 		}
 	}
 	return nil
+}
+
+// anyContainment reports whether tid may have a containment in force: one
+// pending on this node, or any in its cached list (read into the cache if
+// it is not there). It is the allocation-free fast path of the common case,
+// a tenant with none.
+func (c *Core) anyContainment(ctx context.Context, tid tenant.ID) bool {
+	g := &c.guard
+	g.mu.Lock()
+	pending := len(g.pending) > 0
+	g.mu.Unlock()
+	if pending {
+		return true
+	}
+	list, err := c.activeContainments(ctx, tid)
+	return err != nil || len(list) > 0 // on an error, let containmentOf report it
 }
 
 // watchAddress flags an API key used from more distinct client addresses
 // than the addresses rule allows: on this node's count at once, and on the
 // shared count in the background (asked only for an address new to this
 // node, so that a key's requests from known addresses cost nothing more).
-func (c *Core) watchAddress(ctx context.Context, p *tenant.Principal, addr string) {
+func (c *Core) watchAddress(ctx context.Context, p *tenant.Principal, addr netip.Addr) {
 	g := &c.guard
-	now := c.now()
-	key := string(p.Tenant) + "|" + p.Actor()
-	flag := func(n int) {
-		c.contain(ctx, p.Tenant, store.ContainFlagged, p.Actor(),
-			fmt.Sprintf("used from %d distinct client addresses within %s", n, g.rules.Addresses.Window), n, "", nil)
+	if !g.rules.Addresses.On() {
+		return
 	}
-	n, crossed, added := g.addrs.See(key, addr, now)
+	now := c.now()
+	n, crossed, added := g.addrs.See(credentialKey{p.Tenant, p.Kind, p.ActorID}, addr, now)
 	if crossed {
-		flag(n)
+		c.flagAddresses(ctx, p, n)
 	}
 	if !added || g.shared == nil {
 		return
@@ -251,11 +276,18 @@ func (c *Core) watchAddress(ctx context.Context, p *tenant.Principal, addr strin
 	g.wg.Add(1)
 	go func() {
 		defer func() { <-g.sharedSem; g.wg.Done() }()
-		n, crossed, err := g.shared.See(c.life, "addresses|"+key, addr, g.rules.Addresses, now)
+		key := "addresses|" + string(p.Tenant) + "|" + p.Actor()
+		n, crossed, err := g.shared.See(c.life, key, addr.String(), g.rules.Addresses, now)
 		if err == nil && crossed {
-			flag(n)
+			c.flagAddresses(ctx, p, n)
 		}
 	}()
+}
+
+// flagAddresses flags an API key seen from n distinct client addresses.
+func (c *Core) flagAddresses(ctx context.Context, p *tenant.Principal, n int) {
+	c.contain(ctx, p.Tenant, store.ContainFlagged, p.Actor(),
+		fmt.Sprintf("used from %d distinct client addresses within %s", n, c.guard.rules.Addresses.Window), n, "", nil)
 }
 
 // loginContained reports whether containment refuses the logins of user:
@@ -333,12 +365,15 @@ func containsString(list []string, s string) bool {
 func (c *Core) activeContainments(ctx context.Context, tid tenant.ID) ([]*store.Containment, error) {
 	now := c.now()
 	c.mu.RLock()
-	list, ok := c.contained.fresh(tid, now, c.maxAge())
+	cached, ok := c.contained.fresh(tid, now, c.maxAge())
 	gen := c.gen
 	c.mu.RUnlock()
 	if ok {
-		return list, nil
+		return cached, nil
 	}
+	// list is declared after the cache lookup: the closure below moves it
+	// to the heap, which a cache hit should not pay for.
+	var list []*store.Containment
 	err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
 		list, err = tx.ListContainments(ctx, now)
 		return err
