@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -246,6 +247,19 @@ func TestSecurityEventsFile(t *testing.T) {
 	req("POST", "/v1/tenants", `{"slug":"acme","name":"Acme"}`)
 	req("POST", "/v1/tenants/acme/api-keys", `{"name":"k","role":"admin"}`)
 	req("PATCH", "/v1/tenants/acme", `{"status":"suspended"}`)
+	mr, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
+	mr.Header.Set("Authorization", "Bearer test-operator-token-0123")
+	res, err := http.DefaultClient.Do(mr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, result := range []string{"published", "dropped", "failed"} {
+		if !bytes.Contains(metrics, []byte(`bulkhead_security_events_total{result="`+result+`"}`)) {
+			t.Errorf("/metrics lacks bulkhead_security_events_total{result=%q}", result)
+		}
+	}
 	srv.Close()
 	if err := app.Close(); err != nil {
 		t.Fatal(err)
