@@ -30,46 +30,38 @@ const (
 	ManageTenants   Permission = "tenants.manage"
 	ReadMetrics     Permission = "metrics.read"
 	ManagePlans     Permission = "plans.manage"
-	// ListContainments and LiftContainment: automatic containment's
-	// actions against the tenant's credentials.
-	ListContainments Permission = "containments.list"
-	LiftContainment  Permission = "containments.lift"
 )
 
 // minRole is the least role holding each tenant permission.
 var minRole = map[Permission]tenant.Role{
-	CreateUser:       tenant.Admin,
-	ListUsers:        tenant.Admin,
-	UpdateUser:       tenant.Admin,
-	DeleteUser:       tenant.Admin,
-	CreateAPIKey:     tenant.Admin,
-	ListAPIKeys:      tenant.Admin,
-	RevokeAPIKey:     tenant.Admin,
-	PutCollection:    tenant.Admin,
-	ListCollections:  tenant.Member,
-	CreateRecord:     tenant.Member,
-	ReadRecord:       tenant.Viewer,
-	UpdateRecord:     tenant.Member,
-	DeleteRecord:     tenant.Member,
-	ReadAudit:        tenant.Admin,
-	VerifyAudit:      tenant.Admin,
-	ReadUsage:        tenant.Admin,
-	ListContainments: tenant.Admin,
-	LiftContainment:  tenant.Admin,
+	CreateUser:      tenant.Admin,
+	ListUsers:       tenant.Admin,
+	UpdateUser:      tenant.Admin,
+	DeleteUser:      tenant.Admin,
+	CreateAPIKey:    tenant.Admin,
+	ListAPIKeys:     tenant.Admin,
+	RevokeAPIKey:    tenant.Admin,
+	PutCollection:   tenant.Admin,
+	ListCollections: tenant.Member,
+	CreateRecord:    tenant.Member,
+	ReadRecord:      tenant.Viewer,
+	UpdateRecord:    tenant.Member,
+	DeleteRecord:    tenant.Member,
+	ReadAudit:       tenant.Admin,
+	VerifyAudit:     tenant.Admin,
+	ReadUsage:       tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
 // can bootstrap a tenant's first users and keys, but holds no permission on
 // a tenant's data: records, collections and audit stay closed to it.
 var operator = map[Permission]bool{
-	ManageTenants:    true,
-	ManagePlans:      true,
-	ReadMetrics:      true,
-	CreateUser:       true,
-	CreateAPIKey:     true,
-	VerifyAudit:      true, // the result reveals no tenant data
-	ListContainments: true,
-	LiftContainment:  true,
+	ManageTenants: true,
+	ManagePlans:   true,
+	ReadMetrics:   true,
+	CreateUser:    true,
+	CreateAPIKey:  true,
+	VerifyAudit:   true, // the result reveals no tenant data
 }
 
 // Allowed reports whether p holds perm. A tenant principal's tenant must
