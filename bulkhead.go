@@ -20,12 +20,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
+	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/httpapi"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
+	"github.com/bulkheadhq/bulkhead/internal/secevent"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
@@ -87,13 +89,24 @@ func New(cfg Config) (*App, error) {
 	}
 	feed := app.openFeed()
 	app.closers = append(app.closers, feed.Close) // after the core's
-	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed}); err != nil {
+	metrics := observe.NewMetrics()
+	events, err := app.openSecurityEvents(metrics) // closed after the core, which emits until it closes
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+	rules, _ := contain.Parse(cfg.Containment) // checked by validate
+	var shared contain.Shared
+	if app.redis != nil {
+		shared = contain.NewRedis(app.redis) // nodes count containment's events together
+	}
+	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
+		Events: events, Containment: &rules, SharedCounts: shared}); err != nil {
 		app.Close()
 		return nil, err
 	}
 	app.closers = append(app.closers, func() error { app.core.Close(); return nil }) // before the store's
 	app.sweepers = append(app.sweepers, app.core.Sweep)
-	metrics := observe.NewMetrics()
 	admission, err := app.admission(metrics)
 	if err != nil {
 		app.Close()
@@ -162,12 +175,34 @@ func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 	// One slot per database connection, so that a granted slot never waits
 	// for a connection; no tenant may hold them all (fairq's default
 	// reserve).
-	sched, err := fairq.New(fairq.Config{Slots: a.store.MaxConns()})
+	sched, err := fairq.New(fairq.Config{Slots: a.store.MaxConns(), BreakerOpenFunc: a.core.BreakerOpenFunc()})
 	if err != nil {
 		return httpapi.Admission{}, err
 	}
 	metrics.Registry.MustRegister(sched)
 	return httpapi.Admission{Limiter: lim, Inflight: &ratelimit.Inflight{}, Scheduler: sched}, nil
+}
+
+// openSecurityEvents opens the sink of Config.SecurityEvents, if any, and
+// exports its counters. Close flushes it, waiting up to ShutdownTimeout.
+func (a *App) openSecurityEvents(metrics *observe.Metrics) (secevent.Publisher, error) {
+	q, closeSink, err := secevent.Open(a.cfg.SecurityEvents, secevent.Options{Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("SecurityEvents: %w", err)
+	}
+	if q == nil {
+		return secevent.Discard{}, nil
+	}
+	metrics.WatchSecurityEvents(func() (published, dropped, failed uint64) {
+		s := q.Stats()
+		return s.Published, s.Dropped, s.Failed
+	})
+	a.closers = append(a.closers, closeSink, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		return q.Close(ctx)
+	})
+	return q, nil
 }
 
 // Handler returns the HTTP API, for serving it on a listener of your own.

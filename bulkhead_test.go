@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,6 +35,10 @@ func TestConfigValidate(t *testing.T) {
 		{"NegativeShutdown", Config{ShutdownTimeout: -1}, "ShutdownTimeout"},
 		{"UnknownDatabase", Config{DatabaseURL: "mysql://x"}, "DatabaseURL"},
 		{"ShortToken", Config{AdminToken: "short"}, "AdminToken"},
+		{"EventsFile", Config{SecurityEvents: "file:/tmp/events.jsonl", Containment: "probes=5/1m,addresses=off"}, ""},
+		{"EventsPlainHTTP", Config{SecurityEvents: "http://siem.example/in"}, "SecurityEvents"},
+		{"EventsNoPath", Config{SecurityEvents: "file:"}, "SecurityEvents"},
+		{"BadContainment", Config{Containment: "probes=lots"}, "Containment"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,5 +216,80 @@ func TestWarnsWithoutProvisionURL(t *testing.T) {
 				t.Errorf("start-up log warns about --provision-url: %v, want %v; log:\n%s", got, tc.warn, buf.String())
 			}
 		})
+	}
+}
+
+// Security events reach the file of Config.SecurityEvents, written out when
+// the App closes, and the ECS lines name the tenant.
+func TestSecurityEventsFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.jsonl")
+	app, err := New(Config{DataDir: dir, AdminToken: "test-operator-token-0123", Logger: slog.New(slog.DiscardHandler),
+		SecurityEvents: "file:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app.Handler())
+	req := func(method, path, body string) {
+		t.Helper()
+		r, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer test-operator-token-0123")
+		r.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode >= 300 {
+			t.Fatalf("%s %s = %d", method, path, res.StatusCode)
+		}
+	}
+	req("POST", "/v1/tenants", `{"slug":"acme","name":"Acme"}`)
+	req("POST", "/v1/tenants/acme/api-keys", `{"name":"k","role":"admin"}`)
+	req("PATCH", "/v1/tenants/acme", `{"status":"suspended"}`)
+	mr, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
+	mr.Header.Set("Authorization", "Bearer test-operator-token-0123")
+	res, err := http.DefaultClient.Do(mr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, result := range []string{"published", "dropped", "failed"} {
+		if !bytes.Contains(metrics, []byte(`bulkhead_security_events_total{result="`+result+`"}`)) {
+			t.Errorf("/metrics lacks bulkhead_security_events_total{result=%q}", result)
+		}
+	}
+	srv.Close()
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var doc struct {
+			Event struct {
+				Action string `json:"action"`
+			} `json:"event"`
+			Org struct {
+				Name string `json:"name"`
+			} `json:"organization"`
+			Service struct {
+				Name string `json:"name"`
+			} `json:"service"`
+		}
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if doc.Org.Name != "acme" || doc.Service.Name != "bulkhead" {
+			t.Errorf("line %s: want organization.name acme and service.name bulkhead", line)
+		}
+		actions = append(actions, doc.Event.Action)
+	}
+	if want := []string{"api_key.create", "tenant.suspend"}; strings.Join(actions, ",") != strings.Join(want, ",") {
+		t.Errorf("actions = %v, want %v", actions, want)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/bulkheadhq/bulkhead/internal/contain"
 )
 
 // Config configures an App. Its zero value means "all defaults": an
@@ -43,6 +45,16 @@ type Config struct {
 	// Logger receives JSON logs. Defaults to a JSON logger on stderr at
 	// info level.
 	Logger *slog.Logger
+	// SecurityEvents is where security events go, as JSON lines in
+	// Elastic Common Schema (docs/security-events.md): "stdout",
+	// "file:PATH" (appended, mode 0600) or an "https://…" URL that
+	// receives batches by POST. Defaults to none.
+	SecurityEvents string
+	// Containment sets the rules of automatic containment in the compact
+	// syntax of docs/security-events.md, such as
+	// "probes=20/1m,logins=10/15m,lock=15m,addresses=10/1h", or "off".
+	// Defaults to all rules on with those values.
+	Containment string
 }
 
 func (c *Config) validate() error {
@@ -56,6 +68,14 @@ func (c *Config) validate() error {
 	case "", "sqlite", "postgres", "postgresql":
 	default:
 		return fmt.Errorf("DatabaseURL: unsupported database %q (use sqlite:PATH or postgres://…)", scheme)
+	}
+	if _, err := contain.Parse(c.Containment); err != nil {
+		return fmt.Errorf("Containment: %w", err)
+	}
+	switch ev := c.SecurityEvents; {
+	case ev == "", ev == "stdout", strings.HasPrefix(ev, "file:") && len(ev) > len("file:"), strings.HasPrefix(ev, "https://"):
+	default:
+		return fmt.Errorf("SecurityEvents: use stdout, file:PATH or an https:// URL")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

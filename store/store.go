@@ -223,6 +223,10 @@ type Tx interface {
 
 	// AuditLog is the tenant's own audit chain.
 	AuditLog
+
+	// Containments, the actions automatic containment took against a
+	// tenant's credentials and accounts, are in containment.go.
+	Containments
 }
 
 // AuditLog stores one hash-chained audit log: a tenant's (in its Tx) or the
@@ -417,6 +421,11 @@ type KeyLookup struct {
 	Key    *APIKey
 	Tenant *Tenant
 	Plan   *tenant.Plan
+	// Containments are the tenant's containments not lifted (expired
+	// ones included), newest first, at most MaxLookupContainments: what
+	// authentication checks the key against, read in the same
+	// transaction. nil if there are none.
+	Containments []*Containment
 }
 
 // RecordID identifies a record within a tenant's collection. It is server

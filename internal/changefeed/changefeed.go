@@ -45,6 +45,9 @@ const (
 	// user removed or given another role). Tenant is set; Key is the
 	// user's id.
 	KindSession Kind = "session"
+	// KindContainment: a containment action against one of the tenant's
+	// credentials or accounts was taken or lifted. Tenant is set.
+	KindContainment Kind = "containment"
 	// KindReset: drop everything cached. A feed delivers it locally when
 	// its subscription is established again after a gap, during which
 	// events may have been missed. Publishing it makes every node drop
@@ -55,7 +58,7 @@ const (
 // Valid reports whether k is one of the kinds above.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindTenant, KindAPIKey, KindPlan, KindSession, KindReset:
+	case KindTenant, KindAPIKey, KindPlan, KindSession, KindContainment, KindReset:
 		return true
 	}
 	return false

@@ -50,6 +50,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 type options struct {
 	addr, data, database string
 	provisionURL, redis  string
+	securityEvents       string
+	containment          string
 	stdout, stderr       io.Writer
 }
 
@@ -87,8 +89,11 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		DatabaseURL:  o.database,
 		ProvisionURL: o.provisionURL,
 		RedisURL:     o.redis,
-		AdminToken:   os.Getenv("BULKHEAD_ADMIN_TOKEN"),
-		Logger:       observe.NewLogger(o.stderr, level),
+		// Security events and containment rules are serve's flags.
+		SecurityEvents: o.securityEvents,
+		Containment:    o.containment,
+		AdminToken:     os.Getenv("BULKHEAD_ADMIN_TOKEN"),
+		Logger:         observe.NewLogger(o.stderr, level),
 	}
 }
 
@@ -124,6 +129,10 @@ func newServe(o *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")
 	cmd.Flags().StringVar(&o.redis, "redis", os.Getenv("BULKHEAD_REDIS_URL"), "Redis URL for rate limits shared by several nodes (env BULKHEAD_REDIS_URL)")
+	cmd.Flags().StringVar(&o.securityEvents, "security-events", os.Getenv("BULKHEAD_SECURITY_EVENTS"),
+		"where security events go as ECS JSON lines: stdout, file:PATH or an https:// URL (env BULKHEAD_SECURITY_EVENTS)")
+	cmd.Flags().StringVar(&o.containment, "containment", os.Getenv("BULKHEAD_CONTAINMENT"),
+		`automatic containment rules, e.g. "probes=20/1m,logins=10/15m,lock=15m,addresses=10/1h", or "off" (env BULKHEAD_CONTAINMENT)`)
 	return cmd
 }
 

@@ -27,11 +27,13 @@ func (c *Core) maxAge() time.Duration {
 func (c *Core) Sweep() {
 	now := c.now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.tenants.rotate(now)
 	c.apiKeys.rotate(now)
 	c.plans.rotate(now)
 	c.sessions.rotate(now)
+	c.contained.rotate(now)
+	c.mu.Unlock()
+	c.sweepGuard(now) // containment's counters and aggregated denials
 }
 
 // ForgetAll drops everything this node caches about tenants, API keys,
@@ -122,6 +124,9 @@ func (c *Core) apply(e changefeed.Event) {
 			c.tenants.delete(tenant.Slug(e.Key))
 		}
 		c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == e.Tenant })
+		c.contained.delete(e.Tenant)
+	case changefeed.KindContainment:
+		c.contained.delete(e.Tenant)
 	case changefeed.KindAPIKey:
 		c.apiKeys.delete(store.APIKeyID(e.Key))
 	case changefeed.KindPlan:
@@ -136,6 +141,7 @@ func (c *Core) apply(e changefeed.Event) {
 		c.apiKeys.clear()
 		c.plans.clear()
 		c.sessions.clear()
+		c.contained.clear()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
+	"github.com/bulkheadhq/bulkhead/internal/secevent"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -257,6 +258,10 @@ func (ct *Control) UpdateTenant(ctx context.Context, sc *Scope, p UpdateTenantPa
 	c.forgetTenant(t.ID, t.Slug)
 	if err != nil {
 		return nil, err
+	}
+	if action == "tenant.suspend" || action == "tenant.resume" {
+		c.emit(ctx, secevent.Event{Action: action, Category: "configuration", Outcome: "success", Severity: 3,
+			Tenant: t.ID, TenantSlug: t.Slug, Actor: ct.principal.Actor(), Target: "tenant:" + string(t.ID), RequestID: ct.requestID})
 	}
 	return tenantView(updated), nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/auth"
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
+	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/secevent"
@@ -80,6 +81,14 @@ type Config struct {
 	// Events receives security events for a SIEM. Defaults to
 	// secevent.Discard.
 	Events secevent.Publisher
+	// Containment are the rules of automatic containment. nil means
+	// contain.Defaults; a zero Rules turns containment off.
+	Containment *contain.Rules
+	// SharedCounts, if set, counts containment's events across nodes
+	// (contain.NewRedis) besides each node's own counts, so that a rule
+	// trips on the events of all nodes together. Defaults to none: each
+	// node counts what it serves.
+	SharedCounts contain.Shared
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// NowFunc returns the current time. Defaults to time.Now.
@@ -108,6 +117,7 @@ type Core struct {
 	audit     *audit.Log
 	schemas   schemaCache
 	later     laterAudits
+	guard     guard // automatic containment (contain.go)
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
@@ -119,7 +129,9 @@ type Core struct {
 	gen      uint64 // incremented by every invalidation, so that a lookup racing with one caches nothing
 	plans    *ttlCache[string, *tenant.Plan]
 	sessions *ttlCache[sessionKey, bool] // whether an access token's session goes on
-	echoes   map[changefeed.Event]int    // announced, their echo from the feed not yet back
+	// contained holds each tenant's containments in force (contain.go).
+	contained *ttlCache[tenant.ID, []*store.Containment]
+	echoes    map[changefeed.Event]int // announced, their echo from the feed not yet back
 }
 
 // sessionKey names the session of an access token.
@@ -175,6 +187,12 @@ func New(cfg Config) (*Core, error) {
 	c.apiKeys = newTTLCache[store.APIKeyID, cachedKey](life)
 	c.plans = newTTLCache[string, *tenant.Plan](life)
 	c.sessions = newTTLCache[sessionKey, bool](life)
+	c.contained = newTTLCache[tenant.ID, []*store.Containment](life)
+	rules := contain.Defaults
+	if cfg.Containment != nil {
+		rules = *cfg.Containment
+	}
+	c.guard.init(rules, cfg.SharedCounts)
 	if c.feed == nil {
 		own := changefeed.NewUnlinked()
 		c.feed, c.closeFeed = own, own.Close

@@ -24,7 +24,11 @@ func (c *Core) Authenticate(ctx context.Context, token string) (*tenant.Principa
 	case c.isOperatorToken(token):
 		return &tenant.Principal{Kind: tenant.ActorOperator}, nil
 	case auth.IsAPIKey(token):
-		return c.authenticateKey(ctx, token)
+		p, err := c.authenticateKey(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		return p, c.admitCredential(ctx, p) // containment hook (contain.go)
 	case auth.LooksLikeJWT(token):
 		claims, err := c.tokens.Verify(token)
 		if err != nil {
@@ -33,7 +37,8 @@ func (c *Core) Authenticate(ctx context.Context, token string) (*tenant.Principa
 		if err := c.checkSession(ctx, claims); err != nil {
 			return nil, err
 		}
-		return &tenant.Principal{Kind: tenant.ActorUser, Tenant: claims.Tenant, ActorID: string(claims.User), Role: claims.Role}, nil
+		p := &tenant.Principal{Kind: tenant.ActorUser, Tenant: claims.Tenant, ActorID: string(claims.User), Role: claims.Role}
+		return p, c.admitCredential(ctx, p) // containment hook (contain.go)
 	}
 	return nil, ErrUnauthorized
 }
@@ -119,6 +124,9 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 			if _, ok := c.plans.fresh(kl.Plan.Name, now, c.maxAge()); !ok {
 				c.plans.put(kl.Plan.Name, kl.Plan, now)
 			}
+			if _, ok := c.contained.fresh(tid, now, c.maxAge()); !ok { // containment hook (contain.go)
+				c.contained.put(tid, kl.Containments, now)
+			}
 		}
 	}
 	c.mu.Unlock()
@@ -185,7 +193,18 @@ func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, reque
 		if t != nil {
 			c.auditLater(t.ID, ev)
 		}
+		if u != nil {
+			c.loginFailed(ctx, t.ID, u.ID, requestID) // containment hook (contain.go)
+		}
 		return nil, ErrInvalidCredentials
+	}
+	// Containment hook (contain.go): a suspended or locked account is
+	// refused as a wrong password is.
+	if refused, err := c.loginContained(ctx, t.ID, u.ID, requestID); err != nil || refused {
+		if refused {
+			err = ErrInvalidCredentials
+		}
+		return nil, err
 	}
 	if t.Status != tenant.Active {
 		return nil, ErrTenantSuspended
@@ -390,6 +409,9 @@ func (s *Scope) CreateUser(ctx context.Context, p CreateUserParams, idem *Idempo
 	if errors.Is(err, store.ErrConflict) {
 		return nil, &Error{Kind: KindConflict, Field: "email", Detail: "a user with this email exists", Pos: -1}
 	}
+	if err == nil {
+		s.emitEvent(ctx, "user.create", "iam", "user:"+string(view.ID), "role "+string(view.Role))
+	}
 	return view, err
 }
 
@@ -441,6 +463,7 @@ func (s *Scope) CreateAPIKey(ctx context.Context, p CreateAPIKeyParams) (*NewAPI
 	if err != nil {
 		return nil, err
 	}
+	s.emitEvent(ctx, "api_key.create", "iam", "key:"+string(id), "role "+string(p.Role))
 	return &NewAPIKey{APIKey: *apiKeyView(k), Key: key}, nil
 }
 
@@ -492,6 +515,7 @@ func (s *Scope) RevokeAPIKey(ctx context.Context, id store.APIKeyID) error {
 	})
 	if err == nil {
 		s.core.forgetKey(s.tenant.ID, id)
+		s.emitEvent(ctx, "api_key.revoke", "iam", "key:"+string(id), "")
 	}
 	return err
 }

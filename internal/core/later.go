@@ -52,9 +52,14 @@ func (c *Core) auditLater(tid tenant.ID, ev audit.Event) {
 	}()
 }
 
-// Flush waits until the audit entries of failed logins answered so far are
-// written.
-func (c *Core) Flush() { c.later.wg.Wait() }
+// Flush waits until the audit entries written after their answers (of
+// failed logins and denied requests, the latter aggregated per minute and
+// written out now) and the containment actions taken so far are written.
+func (c *Core) Flush() {
+	c.sweepDenied(c.now(), true)
+	c.guard.wg.Wait()
+	c.later.wg.Wait()
+}
 
 // Close stops the Core's background work — index builds stop and are
 // resumed by the next start — and waits for it and for Flush. Call it

@@ -87,6 +87,9 @@ func (s *Scope) UpdateUser(ctx context.Context, id store.UserID, p UpdateUserPar
 	})
 	if changed {
 		s.core.endSessions(s.tenant.ID, id, "")
+		if err == nil {
+			s.emitEvent(ctx, "user.role_change", "iam", "user:"+string(id), "role set to "+string(*p.Role))
+		}
 	}
 	return view, err
 }
@@ -119,6 +122,7 @@ func (s *Scope) DeleteUser(ctx context.Context, id store.UserID) error {
 	})
 	if err == nil {
 		s.core.endSessions(s.tenant.ID, id, "")
+		s.emitEvent(ctx, "user.delete", "iam", "user:"+string(id), "")
 	}
 	return err
 }

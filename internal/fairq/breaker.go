@@ -56,15 +56,16 @@ func (b *breaker) current(now time.Time) BreakerState {
 	return b.state
 }
 
-// record applies the outcome of one released slot.
-func (b *breaker) record(o Outcome, now time.Time, c *breakerConfig) {
+// record applies the outcome of one released slot and reports whether it
+// opened the breaker.
+func (b *breaker) record(o Outcome, now time.Time, c *breakerConfig) (opened bool) {
 	if c.threshold < 0 {
-		return
+		return false
 	}
 	switch b.current(now) {
 	case BreakerClosed:
 		if o != OutcomeTimeout {
-			return
+			return false
 		}
 		if len(b.times) != c.threshold {
 			b.times = make([]time.Time, c.threshold)
@@ -76,6 +77,7 @@ func (b *breaker) record(o Outcome, now time.Time, c *breakerConfig) {
 		b.last = now
 		if b.n == len(b.times) && now.Sub(b.times[b.next]) < c.window {
 			b.open(now, c)
+			return true
 		}
 	case BreakerHalfOpen:
 		switch o {
@@ -83,8 +85,10 @@ func (b *breaker) record(o Outcome, now time.Time, c *breakerConfig) {
 			b.reset()
 		case OutcomeTimeout:
 			b.open(now, c)
+			return true
 		}
 	}
+	return false
 }
 
 func (b *breaker) open(now time.Time, c *breakerConfig) {

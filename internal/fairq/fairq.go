@@ -119,6 +119,11 @@ type Config struct {
 	BreakerSlots int
 	// Clock is the source of time. Defaults to the system clock.
 	Clock Clock
+	// BreakerOpenFunc, if set, is called each time a tenant's breaker
+	// opens (a security event: one tenant's work keeps timing out). It is
+	// called with the scheduler's lock held, so it must return quickly and
+	// must not call the Scheduler.
+	BreakerOpenFunc func(tid tenant.ID)
 }
 
 func (c Config) validate() error {
@@ -169,6 +174,7 @@ type Scheduler struct {
 	brk                                 breakerConfig
 	clock                               Clock
 	expireFunc                          func()
+	onBreakerOpen                       func(tenant.ID)
 
 	tenants map[tenant.ID]*tenantState
 	free    []*tenantState // idle states kept for reuse
@@ -270,8 +276,9 @@ func New(cfg Config) (*Scheduler, error) {
 			cooldown:  cfg.BreakerCooldown,
 			slots:     cfg.BreakerSlots,
 		},
-		clock:   cfg.Clock,
-		tenants: make(map[tenant.ID]*tenantState),
+		clock:         cfg.Clock,
+		tenants:       make(map[tenant.ID]*tenantState),
+		onBreakerOpen: cfg.BreakerOpenFunc,
 	}
 	if s.slots == 0 {
 		s.slots = 2 * runtime.GOMAXPROCS(0)
@@ -588,7 +595,9 @@ func (s *Scheduler) release(sl Slot, o Outcome, now time.Time) {
 		} else {
 			s.avgHold += (hold - s.avgHold) / 8
 		}
-		t.brk.record(o, now, &s.brk)
+		if t.brk.record(o, now, &s.brk) && s.onBreakerOpen != nil {
+			s.onBreakerOpen(t.id)
+		}
 	}
 	s.settle(t, now)
 	s.sweep(now)

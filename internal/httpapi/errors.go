@@ -57,6 +57,9 @@ func problemFor(err error) *problem.Details {
 		return problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, "the credentials are not valid")
 	case errors.Is(err, core.ErrForbidden):
 		return problem.New(http.StatusForbidden, problem.CodeForbidden, "the credential does not allow this")
+	case errors.Is(err, core.ErrCredentialSuspended):
+		return problem.New(http.StatusForbidden, problem.CodeCredentialSuspended,
+			"the credential is suspended by automatic containment; a tenant administrator can lift it")
 	case errors.Is(err, core.ErrTenantSuspended):
 		return problem.New(http.StatusForbidden, problem.CodeTenantSuspended, "the tenant is suspended")
 	case errors.Is(err, store.ErrIsolationUnavailable):

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
@@ -78,7 +79,11 @@ func setupStore(t *testing.T, dir string, st store.Store, coreOpt func(*core.Con
 		t.Fatalf("load keys: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ccfg := core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log}
+	ccfg := core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log,
+		// Automatic containment is off unless a test turns it on
+		// (containment_test.go): the attack suites probe far past its
+		// limits on purpose, and would otherwise test it instead.
+		Containment: &contain.Rules{}}
 	if coreOpt != nil {
 		coreOpt(&ccfg)
 	}

@@ -182,6 +182,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 				}
 			}
 			s.finish(rw, r, rq, label, start)
+			s.reportDenied(rw, r, rq)
 		}()
 		if err := s.serve(rw, r, rq, rt); err != nil {
 			s.writeError(rw, r, rq, err)

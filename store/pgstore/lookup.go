@@ -18,7 +18,8 @@ const sqlLookupTenant = `SELECT t.id, t.slug, t.name, t.plan, t.isolation, t.sta
 		p.name, p.rate_per_sec, p.burst, p.max_inflight, p.weight, p.max_records, p.max_bytes
 	FROM bulkhead.tenants t JOIN bulkhead.plans p ON p.name = t.plan WHERE t.id = $1`
 
-// LookupAPIKey reads the key, the tenant's row and its plan in one
+// LookupAPIKey reads the key (with the tenant's containments), the
+// tenant's row and its plan in one
 // read-only transaction (REPEATABLE READ READ ONLY: one snapshot) and one
 // round trip: BEGIN, the tenant and plan, the settings that confine the
 // transaction to the tenant (its schema and role, for a silo tenant), the
@@ -71,6 +72,7 @@ func (s *Store) lookupAPIKey(ctx context.Context, c *pgx.Conn, tid tenantID, iso
 	b.Queue(sqlLookupTenant, tid.arg)
 	b.Queue(sqlTenantConfig, string(tid.id), searchPath(schema), role, s.timeout)
 	b.Queue(sqlGetAPIKey, tid.arg, string(key))
+	b.Queue(sqlUnliftedContainments, tid.arg)
 	b.Queue("COMMIT")
 	br := c.SendBatch(ctx, b)
 	tx := br.Tx()
@@ -101,6 +103,22 @@ func (s *Store) lookupAPIKey(ctx context.Context, c *pgx.Conn, tid tenantID, iso
 		}
 		if l.Key, err = scanAPIKey(br.QueryRow()); err != nil {
 			return wrap(err, "get api key %s", key)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return wrap(err, "list containments")
+		}
+		for rows.Next() {
+			k, err := scanContainment(rows)
+			if err != nil {
+				rows.Close()
+				return wrap(err, "list containments")
+			}
+			l.Containments = append(l.Containments, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return wrap(err, "list containments")
 		}
 		if _, err := br.Exec(); err != nil {
 			return wrap(err, "pgstore: commit")

@@ -54,6 +54,7 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 			tx.CreateAPIKey(ctx, &store.APIKey{ID: "k1", Name: "k", Role: tenant.Admin, Hash: []byte("h"), CreatedBy: "u1", CreatedAt: base}),
 			tx.CreateRefreshToken(ctx, &store.RefreshToken{ID: "t1", UserID: "u1", Family: "f1", Hash: []byte("h"), ExpiresAt: base, CreatedAt: base}),
 			tx.PutIdempotency(ctx, &store.Idempotency{Key: "i1", RequestHash: []byte("q"), Response: []byte("r"), CreatedAt: base}),
+			tx.CreateContainment(ctx, &store.Containment{ID: "c1", Kind: store.ContainSuspended, Subject: "api_key:k1", Reason: "r", Count: 1, CreatedBy: "system", CreatedAt: base}),
 		}
 		if _, _, err := tx.AuditHead(ctx); err != nil {
 			return err
@@ -81,6 +82,7 @@ var rawInserts = map[string]string{
 	"audit_log":          `INSERT INTO %[1]s.audit_log (tenant_id, seq, time, actor, action, resource, request_id, outcome) VALUES ($1, 1000, now(), 'a', 'a', 'r', 'q', 'o')`,
 	"audit_checkpoints":  `INSERT INTO %[1]s.audit_checkpoints (tenant_id, seq, key_id, time) VALUES ($1, 1000, 'k', now())`,
 	"audit_heads":        `INSERT INTO %[1]s.audit_heads (tenant_id, seq) VALUES ($1, 1000) ON CONFLICT (tenant_id) DO UPDATE SET seq = 1000`,
+	"containments":       `INSERT INTO %[1]s.containments (tenant_id, id, kind, subject, reason, count, created_by, created_at) VALUES ($1, 'raw', 'flagged', 'api_key:raw', 'r', 1, 'system', now())`,
 	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
 }
 

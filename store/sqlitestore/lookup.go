@@ -13,7 +13,8 @@ const sqlLookupTenant = `SELECT t.id, t.slug, t.name, t.plan, t.isolation, t.sta
 		p.name, p.rate_per_sec, p.burst, p.max_inflight, p.weight, p.max_records, p.max_bytes
 	FROM tenants t JOIN plans p ON p.name = t.plan WHERE t.id = ?`
 
-// LookupAPIKey reads the key, the tenant's row and its plan. A pooled
+// LookupAPIKey reads the key (with the tenant's containments), the
+// tenant's row and its plan. A pooled
 // tenant's key lives in the main file with the control plane, and all three
 // are read in one read transaction, one snapshot. A silo tenant's key lives
 // in its own file, which no transaction shares with the main file: the key
@@ -35,7 +36,12 @@ func (s *Store) LookupAPIKey(ctx context.Context, tid tenant.ID, id store.APIKey
 	var l store.KeyLookup
 	getKey := func(c *conn) (err error) {
 		l.Key, err = scanAPIKey(c.queryRow(ctx, sqlGetAPIKey, string(tid), string(id)))
-		return wrap(err, "get api key %s", id)
+		if err != nil {
+			return wrap(err, "get api key %s", id)
+		}
+		rows, err := c.query(ctx, sqlUnliftedContainments, string(tid))
+		l.Containments, err = collect(rows, err, scanContainment, "list containments")
+		return err
 	}
 	if iso == tenant.Silo {
 		if err := d.read(ctx, getKey); err != nil {
