@@ -108,6 +108,7 @@ type Core struct {
 	audit     *audit.Log
 	schemas   schemaCache
 	later     laterAudits
+	oidc      oidcRP // OpenID Connect federation (oidc.go)
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
