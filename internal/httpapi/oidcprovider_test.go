@@ -3,11 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -138,20 +138,22 @@ type idpClient struct {
 	id, secret, redirect, loginURL string
 }
 
-func (c *idpClient) GetID() string                         { return c.id }
-func (c *idpClient) RedirectURIs() []string                { return []string{c.redirect} }
-func (c *idpClient) PostLogoutRedirectURIs() []string      { return nil }
-func (c *idpClient) ApplicationType() op.ApplicationType   { return op.ApplicationTypeWeb }
-func (c *idpClient) AuthMethod() oidc.AuthMethod           { return oidc.AuthMethodBasic }
-func (c *idpClient) ResponseTypes() []oidc.ResponseType    { return []oidc.ResponseType{oidc.ResponseTypeCode} }
-func (c *idpClient) GrantTypes() []oidc.GrantType          { return []oidc.GrantType{oidc.GrantTypeCode} }
-func (c *idpClient) LoginURL(id string) string             { return c.loginURL + url.QueryEscape(id) }
-func (c *idpClient) AccessTokenType() op.AccessTokenType   { return op.AccessTokenTypeBearer }
-func (c *idpClient) IDTokenLifetime() time.Duration        { return 5 * time.Minute }
-func (c *idpClient) DevMode() bool                         { return true } // http redirect URIs on loopback
-func (c *idpClient) IsScopeAllowed(string) bool            { return false }
-func (c *idpClient) IDTokenUserinfoClaimsAssertion() bool  { return true } // email in the ID token
-func (c *idpClient) ClockSkew() time.Duration              { return 0 }
+func (c *idpClient) GetID() string                       { return c.id }
+func (c *idpClient) RedirectURIs() []string              { return []string{c.redirect} }
+func (c *idpClient) PostLogoutRedirectURIs() []string    { return nil }
+func (c *idpClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
+func (c *idpClient) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
+func (c *idpClient) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
+func (c *idpClient) GrantTypes() []oidc.GrantType         { return []oidc.GrantType{oidc.GrantTypeCode} }
+func (c *idpClient) LoginURL(id string) string            { return c.loginURL + url.QueryEscape(id) }
+func (c *idpClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
+func (c *idpClient) IDTokenLifetime() time.Duration       { return 5 * time.Minute }
+func (c *idpClient) DevMode() bool                        { return true } // http redirect URIs on loopback
+func (c *idpClient) IsScopeAllowed(string) bool           { return false }
+func (c *idpClient) IDTokenUserinfoClaimsAssertion() bool { return true } // email in the ID token
+func (c *idpClient) ClockSkew() time.Duration             { return 0 }
 func (c *idpClient) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
