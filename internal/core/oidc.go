@@ -449,7 +449,7 @@ func (c *Core) FinishOIDC(ctx context.Context, slug tenant.Slug, p OIDCCallbackP
 		return fail(oidcErr(ErrOIDCLogin, "the identity provider answered "+p.Error), "provider refused: "+p.Error)
 	}
 	if p.Code == "" {
-		return nil, invalid("code", "code is required")
+		return fail(oidcErr(ErrOIDCLogin, "the callback carries no code"), "no code")
 	}
 	if t.Status != tenant.Active {
 		return fail(ErrTenantSuspended, "tenant suspended")

@@ -98,12 +98,6 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, rq *reques
 	if p.ErrorDescription, err = queryText(r, "error_description", maxOIDCErrorDesc); err != nil {
 		return err
 	}
-	if p.State == "" {
-		return fieldProblem("state", "state is required", "is required")
-	}
-	if p.Code == "" && p.Error == "" {
-		return fieldProblem("code", "code is required", "is required")
-	}
 	slug := tenant.Slug(r.PathValue("tenant"))
 	if c, err := r.Cookie(oidcCookie); err == nil {
 		p.Binding = c.Value
