@@ -50,6 +50,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 type options struct {
 	addr, data, database string
 	provisionURL, redis  string
+	publicURL            string
 	stdout, stderr       io.Writer
 }
 
@@ -87,6 +88,7 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		DatabaseURL:  o.database,
 		ProvisionURL: o.provisionURL,
 		RedisURL:     o.redis,
+		PublicURL:    o.publicURL,
 		AdminToken:   os.Getenv("BULKHEAD_ADMIN_TOKEN"),
 		Logger:       observe.NewLogger(o.stderr, level),
 	}
@@ -124,6 +126,7 @@ func newServe(o *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")
 	cmd.Flags().StringVar(&o.redis, "redis", os.Getenv("BULKHEAD_REDIS_URL"), "Redis URL for rate limits shared by several nodes (env BULKHEAD_REDIS_URL)")
+	cmd.Flags().StringVar(&o.publicURL, "public-url", os.Getenv("BULKHEAD_PUBLIC_URL"), "external base URL of the API, for OIDC redirect URIs (env BULKHEAD_PUBLIC_URL)")
 	return cmd
 }
 
