@@ -87,7 +87,8 @@ func New(cfg Config) (*App, error) {
 	}
 	feed := app.openFeed()
 	app.closers = append(app.closers, feed.Close) // after the core's
-	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed}); err != nil {
+	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
+		OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks}); err != nil {
 		app.Close()
 		return nil, err
 	}

@@ -43,6 +43,11 @@ type Config struct {
 	// (OpenID Connect) logins lie. Defaults to the scheme and Host of each
 	// request; set it behind a proxy that terminates TLS.
 	PublicURL string
+	// OIDCAllowPrivateNetworks lets tenants' OpenID providers be on
+	// loopback, private or link-local addresses (a Keycloak on localhost
+	// in development). Defaults to false: a tenant admin cannot make the
+	// server connect into its own networks.
+	OIDCAllowPrivateNetworks bool
 	// ShutdownTimeout bounds how long Run waits for in-flight requests
 	// after its context is cancelled. Defaults to 30s.
 	ShutdownTimeout time.Duration

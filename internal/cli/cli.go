@@ -51,6 +51,7 @@ type options struct {
 	addr, data, database string
 	provisionURL, redis  string
 	publicURL            string
+	oidcPrivate          bool
 	stdout, stderr       io.Writer
 }
 
@@ -91,6 +92,8 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		PublicURL:    o.publicURL,
 		AdminToken:   os.Getenv("BULKHEAD_ADMIN_TOKEN"),
 		Logger:       observe.NewLogger(o.stderr, level),
+
+		OIDCAllowPrivateNetworks: o.oidcPrivate,
 	}
 }
 
@@ -126,6 +129,8 @@ func newServe(o *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")
 	cmd.Flags().StringVar(&o.redis, "redis", os.Getenv("BULKHEAD_REDIS_URL"), "Redis URL for rate limits shared by several nodes (env BULKHEAD_REDIS_URL)")
+	cmd.Flags().BoolVar(&o.oidcPrivate, "oidc-allow-private-networks", os.Getenv("BULKHEAD_OIDC_ALLOW_PRIVATE_NETWORKS") == "true",
+		"let tenants' OpenID providers be on loopback or private addresses, for development (env BULKHEAD_OIDC_ALLOW_PRIVATE_NETWORKS=true)")
 	cmd.Flags().StringVar(&o.publicURL, "public-url", os.Getenv("BULKHEAD_PUBLIC_URL"), "external base URL of the API, for OIDC redirect URIs (env BULKHEAD_PUBLIC_URL)")
 	return cmd
 }

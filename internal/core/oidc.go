@@ -5,8 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -106,7 +109,8 @@ func (c *Core) rp() (*oidcRP, error) {
 		// of its own (HKDF), so no new key file is needed.
 		r.sealer, r.err = auth.NewStateSealer(c.keys.CursorMAC)
 		r.client = &http.Client{
-			Timeout: 10 * time.Second,
+			Timeout:   10 * time.Second,
+			Transport: oidcTransport(c.oidcLAN),
 			// A provider's endpoints are what its discovery document
 			// says; following redirects would only widen what a tenant
 			// admin can make the server fetch.
@@ -117,6 +121,42 @@ func (c *Core) rp() (*oidcRP, error) {
 	})
 	return r, r.err
 }
+
+// errPrivateAddress refuses to dial a provider on a private network.
+var errPrivateAddress = errors.New("the identity provider's address is loopback, private or link-local")
+
+// oidcTransport is the transport of every request to a provider:
+// discovery, the code exchange and the signing keys. Unless lan is set it
+// refuses to connect to addresses that are not public, checked on the
+// address actually dialed, so that neither a crafted issuer nor DNS
+// rebinding reaches the server's own networks. It uses no proxy.
+func oidcTransport(lan bool) *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if !lan {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil {
+				return err
+			}
+			ip = ip.Unmap()
+			if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || cgnat.Contains(ip) {
+				return errPrivateAddress
+			}
+			return nil
+		}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = d.DialContext
+	return t
+}
+
+// cgnat is the shared address space of RFC 6598, private in effect.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // provider returns tid's provider for issuer, fetching its discovery
 // document if it is not cached or is older than oidcProviderTTL (or fresh
@@ -346,14 +386,13 @@ type OIDCStart struct {
 // StartOIDC begins a federated login to the tenant of slug: it returns the
 // provider's authorization URL, with the state, nonce and PKCE challenge,
 // for the callback at redirectURI. A slug that names no tenant, and a
-// tenant without federation, are store.ErrNotFound.
+// tenant without federation, are store.ErrNotFound. A suspended tenant's
+// login starts too: FinishOIDC refuses it once the provider has
+// authenticated the user.
 func (c *Core) StartOIDC(ctx context.Context, slug tenant.Slug, redirectURI string) (*OIDCStart, error) {
 	t, cfg, err := c.oidcTenant(ctx, slug)
 	if err != nil {
 		return nil, err
-	}
-	if t.Status != tenant.Active {
-		return nil, ErrTenantSuspended
 	}
 	r, err := c.rp()
 	if err != nil {
@@ -451,9 +490,6 @@ func (c *Core) FinishOIDC(ctx context.Context, slug tenant.Slug, p OIDCCallbackP
 	if p.Code == "" {
 		return fail(oidcErr(ErrOIDCLogin, "the callback carries no code"), "no code")
 	}
-	if t.Status != tenant.Active {
-		return fail(ErrTenantSuspended, "tenant suspended")
-	}
 	keys, err := c.tenantKeys(ctx, t.ID)
 	if err != nil {
 		return nil, err
@@ -498,6 +534,11 @@ func (c *Core) FinishOIDC(ctx context.Context, slug tenant.Slug, p OIDCCallbackP
 	}
 	ident := "oidc:" + idt.Issuer + "#" + idt.Subject
 	sev.Actor = ident
+	// Only a user the provider authenticated learns that the tenant is
+	// suspended, as only a right password does at Login.
+	if t.Status != tenant.Active {
+		return fail(ErrTenantSuspended, "tenant suspended")
+	}
 	// Some providers send email_verified as the string "true".
 	verified := claims.EmailVerified == true || claims.EmailVerified == "true"
 	email := normalizeEmail(claims.Email)

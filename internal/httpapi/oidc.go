@@ -104,7 +104,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, rq *reques
 	}
 	// The binding is single-use, whatever the outcome.
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: "", Path: oidcCallbackPath(slug), MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: strings.HasPrefix(s.oidcCallbackURL(r, slug), "https:"), SameSite: http.SameSiteLaxMode})
 	pair, err := s.core.FinishOIDC(r.Context(), slug, p, rq.id)
 	if err != nil {
 		return oidcProblem(err)

@@ -57,6 +57,7 @@ func setupOIDC(t *testing.T, opts ...func(*Config)) *oidcBundle {
 	skew := &atomic.Int64{}
 	b := setupCore(t, t.TempDir(), func(c *core.Config) {
 		c.Events = ev
+		c.OIDCAllowPrivateNetworks = true // the test providers listen on loopback
 		c.NowFunc = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	}, opts...)
 	return &oidcBundle{testBundle: b, events: ev, skew: skew}
@@ -537,4 +538,39 @@ func TestOIDCAuthLimit(t *testing.T) {
 	}
 	assertProblem(t, br.get(b.srv.URL+"/v1/tenants/lim/auth/oidc/start"), 429, problem.CodeRateLimited)
 	assertProblem(t, b.do("GET", "/v1/tenants/lim/auth/oidc/callback?code=x&state=y", "", nil), 429, problem.CodeRateLimited)
+}
+
+// TestOIDCPrivateNetworks: by default a tenant admin cannot point the server
+// at a provider on loopback or a private network: the connection is refused
+// before anything is sent, so the server probes nothing.
+func TestOIDCPrivateNetworks(t *testing.T) {
+	t.Parallel()
+	b := setup(t) // OIDCAllowPrivateNetworks off, as in production
+	idp := newTestIdP(t)
+	b.tenant("ssrf", tenant.Pooled)
+	key := b.apiKey("ssrf", tenant.Admin)
+	for _, issuer := range []string{idp.issuer, strings.Replace(idp.issuer, "127.0.0.1", "localhost", 1)} {
+		r := b.do("PUT", "/v1/tenants/ssrf/auth/oidc", key, map[string]any{"issuer": issuer, "client_id": "c", "client_secret": "s"})
+		assertProblem(t, r, 422, problem.CodeOIDCProviderError)
+	}
+	if n := idp.hits.Load(); n != 0 {
+		t.Errorf("the provider on loopback received %d requests, want none", n)
+	}
+}
+
+// TestOIDCSuspendedTenant: a suspended tenant's federated logins fail once
+// the provider has authenticated the user, and only then say why.
+func TestOIDCSuspendedTenant(t *testing.T) {
+	t.Parallel()
+	b := setupOIDC(t)
+	idp := newTestIdP(t)
+	b.federate("sus", idp, true)
+	idp.as(alice)
+	if r := newBrowser(t).login(b, "sus"); r.Status != 200 {
+		t.Fatalf("login = %d %s", r.Status, r.Body)
+	}
+	b.must(200, "PATCH", "/v1/tenants/sus", b.admin, map[string]any{"status": "suspended"})
+	assertProblem(t, newBrowser(t).login(b, "sus"), 403, problem.CodeTenantSuspended)
+	// Without the provider's word, nothing tells.
+	assertProblem(t, b.do("GET", "/v1/tenants/sus/auth/oidc/callback?code=x&state=y", "", nil), 401, problem.CodeOIDCStateInvalid)
 }

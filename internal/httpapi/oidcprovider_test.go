@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ type testIdP struct {
 	srv    *httptest.Server
 	issuer string
 	key    *ecdsa.PrivateKey
+	hits   atomic.Int64 // requests served
 
 	mu       sync.Mutex
 	clients  map[string]*idpClient
@@ -70,7 +72,10 @@ func newTestIdP(t *testing.T) *testIdP {
 	mux.HandleFunc("GET /login", p.login)
 	mux.Handle("/", provider)
 	mux.Handle("POST /oauth/token", p.rewriting(provider))
-	p.srv.Config.Handler = mux
+	p.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.hits.Add(1)
+		mux.ServeHTTP(w, r)
+	})
 	p.srv.Start()
 	t.Cleanup(p.srv.Close)
 	return p
