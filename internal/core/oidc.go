@@ -528,9 +528,17 @@ func (c *Core) FinishOIDC(ctx context.Context, slug tenant.Slug, p OIDCCallbackP
 	var claims struct {
 		Email         string `json:"email"`
 		EmailVerified any    `json:"email_verified"`
+		AZP           string `json:"azp"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		return fail(oidcErr(ErrOIDCLogin, "the ID token's claims do not parse"), "bad claims")
+	}
+	// A token for several audiences must name this client as the party it
+	// was issued to (OpenID Connect Core 3.1.3.7); go-oidc checks only
+	// that the audience includes it.
+	if (len(idt.Audience) > 1 || claims.AZP != "") && claims.AZP != cfg.ClientID {
+		sev.Severity = 4
+		return fail(oidcErr(ErrOIDCLogin, "the ID token was issued to another client"), "azp mismatch")
 	}
 	ident := "oidc:" + idt.Issuer + "#" + idt.Subject
 	sev.Actor = ident

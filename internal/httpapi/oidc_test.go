@@ -395,6 +395,18 @@ func TestOIDCAttacks(t *testing.T) {
 		}
 	})
 
+	t.Run("IssuedToAnotherClient", func(t *testing.T) {
+		// The audience includes B's client, but the token was issued to
+		// another one.
+		before := users(keyB, "tb")
+		idpB.as(idpUser{Subject: "azp-victim", Email: "azp@example.com", EmailVerified: true})
+		idpB.rewriteIDTokens(t, func(c map[string]any) { c["aud"] = []string{"client-tb", "client-x"}; c["azp"] = "client-x" })
+		refused("ID token issued to another client", newBrowser(t).login(b, "tb"), 401, problem.CodeOIDCLoginFailed)
+		if users(keyB, "tb") != before {
+			t.Error("a user was created from an ID token issued to another client")
+		}
+	})
+
 	t.Run("OtherAudience", func(t *testing.T) {
 		before := users(keyB, "tb")
 		idpB.as(idpUser{Subject: "aud-victim", Email: "aud@example.com", EmailVerified: true})
