@@ -101,7 +101,7 @@ func New(cfg Config) (*App, error) {
 		shared = contain.NewRedis(app.redis) // nodes count containment's events together
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
-		Events: events, Containment: &rules, SharedCounts: shared}); err != nil {
+		Events: events, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks}); err != nil {
 		app.Close()
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
-		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission})
+		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL})
 	return app, nil
 }
 

@@ -3,6 +3,7 @@ package bulkhead
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -39,6 +40,16 @@ type Config struct {
 	AdminToken string
 	// MaxBodyBytes limits request bodies. Defaults to 1 MiB.
 	MaxBodyBytes int64
+	// PublicURL is the API's external base URL, such as
+	// https://api.example.com, under which the redirect URIs of federated
+	// (OpenID Connect) logins lie. Defaults to the scheme and Host of each
+	// request; set it behind a proxy that terminates TLS.
+	PublicURL string
+	// OIDCAllowPrivateNetworks lets tenants' OpenID providers be on
+	// loopback, private or link-local addresses (a Keycloak on localhost
+	// in development). Defaults to false: a tenant admin cannot make the
+	// server connect into its own networks.
+	OIDCAllowPrivateNetworks bool
 	// ShutdownTimeout bounds how long Run waits for in-flight requests
 	// after its context is cancelled. Defaults to 30s.
 	ShutdownTimeout time.Duration
@@ -60,6 +71,12 @@ type Config struct {
 func (c *Config) validate() error {
 	if c.MaxBodyBytes < 0 {
 		return fmt.Errorf("MaxBodyBytes must be >= 0, got %d", c.MaxBodyBytes)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("PublicURL must be an http(s) base URL such as https://api.example.com, got %q", c.PublicURL)
+		}
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("ShutdownTimeout must be >= 0, got %s", c.ShutdownTimeout)

@@ -43,6 +43,12 @@ const (
 	CodeUnavailable          Code = "unavailable"            // 503: the database cannot serve now
 	CodeOverloaded           Code = "overloaded"             // 503: shed: the request could not start in time
 	CodeInsufficientStorage  Code = "insufficient_storage"   // 507: the database has no room for the write
+
+	// Federated (OpenID Connect) login.
+	CodeOIDCStateInvalid  Code = "oidc_state_invalid"  // 401: the callback's state is forged, stale, used, of another tenant or browser
+	CodeOIDCLoginFailed   Code = "oidc_login_failed"   // 401: the provider refused, or its ID token fails verification
+	CodeOIDCNoAccount     Code = "oidc_no_account"     // 403: no user is linked to the identity and none may be created
+	CodeOIDCProviderError Code = "oidc_provider_error" // 422: the issuer's discovery document could not be fetched
 )
 
 // TypeBase prefixes every problem type URI: the type of code c is

@@ -134,9 +134,26 @@ type Tx interface {
 	// SetUserRole changes the user's role, sets UpdatedAt to at and returns
 	// the user. It returns ErrNotFound if no user has id.
 	SetUserRole(ctx context.Context, id UserID, role tenant.Role, at time.Time) (*User, error)
-	// DeleteUser removes the user and every refresh token of theirs. It
-	// returns ErrNotFound if no user has id.
+	// DeleteUser removes the user, every refresh token of theirs and their
+	// identity links. It returns ErrNotFound if no user has id.
 	DeleteUser(ctx context.Context, id UserID) error
+
+	// PutOIDCConfig creates or replaces the tenant's OIDC federation. On
+	// replace, CreatedAt keeps its stored value.
+	PutOIDCConfig(ctx context.Context, c *OIDCConfig) error
+	// GetOIDCConfig returns ErrNotFound if the tenant has no federation.
+	GetOIDCConfig(ctx context.Context) (*OIDCConfig, error)
+	// DeleteOIDCConfig removes the federation, keeping identity links
+	// (they name their issuer, so they serve again only if it comes back).
+	// It returns ErrNotFound if there is none.
+	DeleteOIDCConfig(ctx context.Context) error
+	// CreateIdentityLink links (l.Issuer, l.Subject) to l.UserID. It
+	// returns ErrConflict if that identity is linked already, and
+	// ErrNotFound if no user has l.UserID.
+	CreateIdentityLink(ctx context.Context, l *IdentityLink) error
+	// GetIdentityLink returns the link of (issuer, subject), or
+	// ErrNotFound.
+	GetIdentityLink(ctx context.Context, issuer, subject string) (*IdentityLink, error)
 
 	// CreateAPIKey stores a key; only its hash is kept.
 	CreateAPIKey(ctx context.Context, k *APIKey) error

@@ -27,6 +27,7 @@ const (
 	ReadAudit       Permission = "audit.read"
 	VerifyAudit     Permission = "audit.verify"
 	ReadUsage       Permission = "usage.read"
+	ManageOIDC      Permission = "auth.oidc.manage"
 	ManageTenants   Permission = "tenants.manage"
 	ReadMetrics     Permission = "metrics.read"
 	ManagePlans     Permission = "plans.manage"
@@ -50,6 +51,7 @@ var minRole = map[Permission]tenant.Role{
 	ReadAudit:       tenant.Admin,
 	VerifyAudit:     tenant.Admin,
 	ReadUsage:       tenant.Admin,
+	ManageOIDC:      tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and

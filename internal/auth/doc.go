@@ -20,6 +20,8 @@
 //	access token   JWS compact, alg EdDSA, typ at+jwt, kid = hex(SHA-256(public key)[:8])
 //	password hash  $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<key>  (PHC, raw std base64)
 //
+//	OIDC state     base64url(1 ‖ nonce ‖ AES-256-GCM(state JSON)), bound to its tenant (see oidc.go)
+//
 // The formats are stored in databases and handed to clients, so they are
-// stable. TOTP and OIDC federation will be added here later.
+// stable. TOTP will be added here later.
 package auth

@@ -52,6 +52,8 @@ type options struct {
 	provisionURL, redis  string
 	securityEvents       string
 	containment          string
+	publicURL            string
+	oidcPrivate          bool
 	stdout, stderr       io.Writer
 }
 
@@ -94,6 +96,9 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		Containment:    o.containment,
 		AdminToken:     os.Getenv("BULKHEAD_ADMIN_TOKEN"),
 		Logger:         observe.NewLogger(o.stderr, level),
+		PublicURL:      o.publicURL,
+		// OIDCAllowPrivateNetworks is serve's flag too.
+		OIDCAllowPrivateNetworks: o.oidcPrivate,
 	}
 }
 
@@ -133,6 +138,9 @@ func newServe(o *options) *cobra.Command {
 		"where security events go as ECS JSON lines: stdout, file:PATH or an https:// URL (env BULKHEAD_SECURITY_EVENTS)")
 	cmd.Flags().StringVar(&o.containment, "containment", os.Getenv("BULKHEAD_CONTAINMENT"),
 		`automatic containment rules, e.g. "probes=20/1m,logins=10/15m,lock=15m,addresses=10/1h", or "off" (env BULKHEAD_CONTAINMENT)`)
+	cmd.Flags().BoolVar(&o.oidcPrivate, "oidc-allow-private-networks", os.Getenv("BULKHEAD_OIDC_ALLOW_PRIVATE_NETWORKS") == "true",
+		"let tenants' OpenID providers be on loopback or private addresses, for development (env BULKHEAD_OIDC_ALLOW_PRIVATE_NETWORKS=true)")
+	cmd.Flags().StringVar(&o.publicURL, "public-url", os.Getenv("BULKHEAD_PUBLIC_URL"), "external base URL of the API, for OIDC redirect URIs (env BULKHEAD_PUBLIC_URL)")
 	return cmd
 }
 

@@ -89,6 +89,12 @@ type Config struct {
 	// trips on the events of all nodes together. Defaults to none: each
 	// node counts what it serves.
 	SharedCounts contain.Shared
+	// OIDCAllowPrivateNetworks lets tenants' OpenID providers be reached
+	// on loopback, private and link-local addresses. Defaults to false:
+	// such addresses are refused when they are dialed (after DNS), so that
+	// a tenant admin cannot make the server probe the networks it sits
+	// in. Turn it on for development and tests.
+	OIDCAllowPrivateNetworks bool
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// NowFunc returns the current time. Defaults to time.Now.
@@ -117,7 +123,9 @@ type Core struct {
 	audit     *audit.Log
 	schemas   schemaCache
 	later     laterAudits
-	guard     guard // automatic containment (contain.go)
+	guard     guard  // automatic containment (contain.go)
+	oidc      oidcRP // OpenID Connect federation (oidc.go)
+	oidcLAN   bool   // Config.OIDCAllowPrivateNetworks
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
@@ -175,6 +183,7 @@ func New(cfg Config) (*Core, error) {
 		feed:       cfg.Feed,
 		log:        cfg.Logger,
 		events:     cfg.Events,
+		oidcLAN:    cfg.OIDCAllowPrivateNetworks,
 		now:        func() time.Time { return cfg.NowFunc().UTC().Truncate(time.Microsecond) },
 		passwords:  auth.NewPasswords(cfg.PasswordParams, cfg.HashLimits),
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),

@@ -648,6 +648,15 @@ var patternExamples = map[string]struct {
 		valid:   func(int) []string { return []string{"a", "+_9", "-" + strings.Repeat("z", 64)} },
 		invalid: []string{"-", "9a", "a.b", "--a", strings.Repeat("a", 65)},
 	},
+	// Issuer URLs.
+	`^https?://[^\s?#]+$`: {
+		valid:   func(int) []string { return []string{"http://127.0.0.1:1", "https://127.0.0.1:1/tenant/é"} },
+		invalid: []string{"ftp://127.0.0.1", "127.0.0.1", "https://", "https://idp.example.com/?a=b", "https://idp.example.com/#f", "https://idp example.com"},
+		ofLen: func(n, seq int) (string, bool) {
+			s := "http://127.0.0.1:1/" + strings.Repeat("a", n)
+			return s[:n], n >= len("http://127.0.0.1:1")
+		},
+	},
 	`^[!-~]+$`: {
 		valid:   func(seq int) []string { return []string{"k" + strconv.Itoa(seq) + "!~"} },
 		invalid: []string{"a b", "ké"},
@@ -730,6 +739,14 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		"POST /v1/tenants/{tenant}/auth/refresh": {path: tpath("acme", "auth", "refresh"), body: func() map[string]any {
 			return map[string]any{"refresh_token": "not-a-refresh-token"}
 		}},
+		// No provider listens on port 1: every valid body is refused with
+		// 422 once discovery fails, after the checks the probes test.
+		"PUT /v1/tenants/{tenant}/auth/oidc": {path: tpath("acme", "auth", "oidc"), token: owner, body: func() map[string]any {
+			return map[string]any{"issuer": "http://127.0.0.1:1", "client_id": "c", "client_secret": "s"}
+		}},
+		// acme has no federation: every valid request is a 404, after the
+		// checks of the parameters.
+		"GET /v1/tenants/{tenant}/auth/oidc/callback": {path: tpath("acme", "auth", "oidc", "callback")},
 		"POST /v1/tenants/{tenant}/api-keys": {path: tpath("acme", "api-keys"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"name": "probe", "role": "viewer"}
 		}},

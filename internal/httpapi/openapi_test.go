@@ -554,6 +554,8 @@ var bodySchemas = []struct {
 	{"NewAPIKey", core.NewAPIKey{}, nil},
 	{"APIKeyList", core.List[*core.APIKey]{}, nil},
 	{"CreateAPIKey", core.CreateAPIKeyParams{}, nil},
+	{"PutOIDC", core.PutOIDCParams{}, nil},
+	{"OIDCConfig", core.OIDCConfig{}, nil},
 	{"Collection", core.Collection{}, nil},
 	{"CollectionList", core.List[*core.Collection]{}, nil},
 	{"PutCollection", core.PutCollectionParams{}, nil},

@@ -47,6 +47,10 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For header names the
 	// client; from any other peer the header is ignored. Empty trusts none.
 	TrustedProxies []netip.Prefix
+	// PublicURL is the API's external base URL, such as
+	// https://api.example.com: the redirect URIs of federated logins are
+	// under it. Defaults to the scheme and Host of each request.
+	PublicURL string
 }
 
 // Server serves the API. It is safe for concurrent use.
@@ -62,6 +66,7 @@ type Server struct {
 	mux          *http.ServeMux
 	routes       []Route
 	proxies      []netip.Prefix
+	publicURL    string
 
 	admission Admission
 }
@@ -117,6 +122,7 @@ func New(cfg Config) *Server {
 		writeTimeout: cmp.Or(cfg.WriteTimeout, 20*time.Second),
 		mux:          http.NewServeMux(),
 		proxies:      cfg.TrustedProxies,
+		publicURL:    cfg.PublicURL,
 
 		admission: cfg.Admission,
 	}

@@ -29,6 +29,8 @@ var tenantTableGrants = []tableGrant{
 	{"audit_heads", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"usage", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"containments", []string{"SELECT", "INSERT", "UPDATE"}, true},
+	{"oidc_configs", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"identity_links", []string{"SELECT", "INSERT", "DELETE"}, false},
 }
 
 // platformTableGrants lists the control plane's tables. UPDATE on tenants

@@ -55,6 +55,8 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 			tx.CreateRefreshToken(ctx, &store.RefreshToken{ID: "t1", UserID: "u1", Family: "f1", Hash: []byte("h"), ExpiresAt: base, CreatedAt: base}),
 			tx.PutIdempotency(ctx, &store.Idempotency{Key: "i1", RequestHash: []byte("q"), Response: []byte("r"), CreatedAt: base}),
 			tx.CreateContainment(ctx, &store.Containment{ID: "c1", Kind: store.ContainSuspended, Subject: "api_key:k1", Reason: "r", Count: 1, CreatedBy: "system", CreatedAt: base}),
+			tx.PutOIDCConfig(ctx, &store.OIDCConfig{Issuer: "https://idp.example", ClientID: "c", SealedSecret: []byte("s"), DefaultRole: tenant.Viewer, CreatedAt: base, UpdatedAt: base}),
+			tx.CreateIdentityLink(ctx, &store.IdentityLink{Issuer: "https://idp.example", Subject: "s1", UserID: "u1", CreatedAt: base}),
 		}
 		if _, _, err := tx.AuditHead(ctx); err != nil {
 			return err
@@ -83,6 +85,8 @@ var rawInserts = map[string]string{
 	"audit_checkpoints":  `INSERT INTO %[1]s.audit_checkpoints (tenant_id, seq, key_id, time) VALUES ($1, 1000, 'k', now())`,
 	"audit_heads":        `INSERT INTO %[1]s.audit_heads (tenant_id, seq) VALUES ($1, 1000) ON CONFLICT (tenant_id) DO UPDATE SET seq = 1000`,
 	"containments":       `INSERT INTO %[1]s.containments (tenant_id, id, kind, subject, reason, count, created_by, created_at) VALUES ($1, 'raw', 'flagged', 'api_key:raw', 'r', 1, 'system', now())`,
+	"oidc_configs":       `INSERT INTO %[1]s.oidc_configs (tenant_id, issuer, client_id, client_secret, default_role, jit, created_at, updated_at) VALUES ($1, 'https://i', 'c', 's', 'viewer', false, now(), now()) ON CONFLICT (tenant_id) DO NOTHING`,
+	"identity_links":     `INSERT INTO %[1]s.identity_links (tenant_id, issuer, subject, user_id, created_at) VALUES ($1, 'https://i', 'raw', 'u1', now())`,
 	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
 }
 

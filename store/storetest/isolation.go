@@ -176,6 +176,8 @@ func (e *env) populate(tid tenant.ID, sfx string) {
 			UserID: store.UserID("user2-" + sfx), Family: "fam-" + sfx, Hash: []byte("h-" + sfx), ExpiresAt: at(time.Hour), CreatedAt: base}), nil)
 		errIs(t, "PutIdempotency(shared key)", tx.PutIdempotency(e.ctx, &store.Idempotency{Key: "idem",
 			RequestHash: []byte("q-" + sfx), Response: []byte("r-" + sfx), CreatedAt: base}), nil)
+		errIs(t, "CreateIdentityLink(shared identity)", tx.CreateIdentityLink(e.ctx, &store.IdentityLink{Issuer: sharedIssuer,
+			Subject: "same-sub", UserID: store.UserID("user2-" + sfx), CreatedAt: base}), nil)
 		return nil
 	})
 }
@@ -222,6 +224,11 @@ func (h *harness) testIsolation(t *testing.T) {
 				_, err = tx.SetUserRole(ctx, "user-a", tenant.Owner, at(time.Hour))
 				errIs(t, "SetUserRole(A's user)", err, store.ErrNotFound)
 				errIs(t, "DeleteUser(A's user)", tx.DeleteUser(ctx, "user-a"), store.ErrNotFound)
+				errIs(t, "CreateIdentityLink(to A's user)", tx.CreateIdentityLink(ctx, &store.IdentityLink{Issuer: "https://idp-b.example",
+					Subject: "stolen", UserID: "user-a", CreatedAt: base}), store.ErrNotFound)
+				errIs(t, "CreateIdentityLink(A's identity)", tx.CreateIdentityLink(ctx, &store.IdentityLink{Issuer: "https://idp-a.example",
+					Subject: "sub-a", UserID: "user-b", CreatedAt: base}), nil)
+				errIs(t, "PutOIDCConfig(B's)", tx.PutOIDCConfig(ctx, oidcConfig("b2")), nil)
 				errIs(t, "RevokeUserRefreshTokens(A's user)", tx.RevokeUserRefreshTokens(ctx, "user-a", at(time.Hour)), nil)
 				if ended, err := tx.RefreshFamilyEnded(ctx, "fam-a"); errIs(t, "RefreshFamilyEnded(A's family)", err, nil) && !ended {
 					t.Error("RefreshFamilyEnded(A's family) in B = false, want true: B has no such family")
@@ -333,6 +340,20 @@ func probeOther(t *testing.T, ctx context.Context, tx store.Tx, sfx string) {
 	u, err := tx.GetUserByEmail(ctx, "same@example.com")
 	if errIs(t, "GetUserByEmail(shared email)", err, nil) {
 		mine("GetUserByEmail(shared email)", string(u.ID))
+	}
+	if l, err := tx.GetIdentityLink(ctx, "https://idp-"+sfx+".example", "sub-"+sfx); err == nil {
+		mine("GetIdentityLink(other tenant's identity)", string(l.UserID))
+	} else {
+		errIs(t, "GetIdentityLink(other tenant's identity)", err, store.ErrNotFound)
+	}
+	if l, err := tx.GetIdentityLink(ctx, sharedIssuer, "same-sub"); errIs(t, "GetIdentityLink(shared identity)", err, nil) {
+		mine("GetIdentityLink(shared identity)", string(l.UserID))
+	}
+	if c, err := tx.GetOIDCConfig(ctx); err == nil {
+		mine("GetOIDCConfig", c.ClientID)
+		mine("GetOIDCConfig", string(c.SealedSecret))
+	} else {
+		errIs(t, "GetOIDCConfig", err, store.ErrNotFound)
 	}
 	idem, err := tx.GetIdempotency(ctx, "idem")
 	if errIs(t, "GetIdempotency(shared key)", err, nil) {

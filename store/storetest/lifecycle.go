@@ -271,6 +271,9 @@ func writeEverything(t *testing.T, ctx context.Context, tx store.Tx, sfx string)
 	errIs(t, "CreateRefreshToken", tx.CreateRefreshToken(ctx, &store.RefreshToken{ID: store.RefreshTokenID("rt-" + sfx),
 		UserID: store.UserID("user-" + sfx), Family: "fam-" + sfx, Hash: []byte("rthash-" + sfx),
 		ExpiresAt: at(24 * time.Hour), CreatedAt: base}), nil)
+	errIs(t, "PutOIDCConfig", tx.PutOIDCConfig(ctx, oidcConfig(sfx)), nil)
+	errIs(t, "CreateIdentityLink", tx.CreateIdentityLink(ctx, &store.IdentityLink{Issuer: "https://idp-" + sfx + ".example",
+		Subject: "sub-" + sfx, UserID: store.UserID("user-" + sfx), CreatedAt: base}), nil)
 	errIs(t, "PutIdempotency", tx.PutIdempotency(ctx, &store.Idempotency{Key: "idem-" + sfx, RequestHash: []byte("rq-" + sfx),
 		Response: []byte("resp-" + sfx), CreatedAt: base}), nil)
 	seq, hash, err := tx.AuditHead(ctx)
@@ -303,6 +306,10 @@ func (e *env) assertEmpty(tid tenant.ID, sfx string) {
 		errIs(t, "GetRefreshToken", err, store.ErrNotFound)
 		_, err = tx.GetIdempotency(e.ctx, "idem-"+sfx)
 		errIs(t, "GetIdempotency", err, store.ErrNotFound)
+		_, err = tx.GetOIDCConfig(e.ctx)
+		errIs(t, "GetOIDCConfig", err, store.ErrNotFound)
+		_, err = tx.GetIdentityLink(e.ctx, "https://idp-"+sfx+".example", "sub-"+sfx)
+		errIs(t, "GetIdentityLink", err, store.ErrNotFound)
 
 		cols, err := tx.ListCollections(e.ctx)
 		if errIs(t, "ListCollections", err, nil) && len(cols) != 0 {
@@ -350,6 +357,8 @@ type snapshot struct {
 	Keys        []*store.APIKey
 	Tokens      []*store.RefreshToken
 	Idempotency []*store.Idempotency
+	OIDC        *store.OIDCConfig
+	Links       []*store.IdentityLink
 	Usage       *store.Usage
 	Audit       []*store.AuditEntry
 	Checkpoints []*store.AuditCheckpoint
@@ -397,6 +406,16 @@ func (e *env) dump(tid tenant.ID, sfx string) *snapshot {
 				return err
 			}
 			s.Idempotency = append(s.Idempotency, rec)
+		}
+		if s.OIDC, err = tx.GetOIDCConfig(e.ctx); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		for _, id := range [][2]string{{"https://idp-" + sfx + ".example", "sub-" + sfx}, {sharedIssuer, "same-sub"}} {
+			l, err := tx.GetIdentityLink(e.ctx, id[0], id[1])
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			s.Links = append(s.Links, l)
 		}
 		if s.Usage, err = tx.Usage(e.ctx); err != nil {
 			return err

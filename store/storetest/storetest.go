@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 			h.testTenantData(t, iso)
 			h.testFilters(t, iso)
 			h.testIndexes(t, iso)
+			h.testOIDC(t, iso)
 		})
 	}
 	t.Run("Concurrency", h.testConcurrency)
