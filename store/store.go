@@ -134,7 +134,8 @@ type Tx interface {
 	// SetUserRole changes the user's role, sets UpdatedAt to at and returns
 	// the user. It returns ErrNotFound if no user has id.
 	SetUserRole(ctx context.Context, id UserID, role tenant.Role, at time.Time) (*User, error)
-	// DeleteUser removes the user and every refresh token of theirs. It
+	// DeleteUser removes the user and every refresh token, TOTP enrolment,
+	// recovery code and remembered login address of theirs. It
 	// returns ErrNotFound if no user has id.
 	DeleteUser(ctx context.Context, id UserID) error
 
@@ -220,6 +221,10 @@ type Tx interface {
 	GetIdempotency(ctx context.Context, key string) (*Idempotency, error)
 	// PutIdempotency stores or replaces the response for rec.Key.
 	PutIdempotency(ctx context.Context, rec *Idempotency) error
+
+	// LoginSecurity holds the tenant's TOTP enrolments, login throttles
+	// and authentication policy.
+	LoginSecurity
 
 	// AuditLog is the tenant's own audit chain.
 	AuditLog

@@ -28,6 +28,11 @@ var tenantTableGrants = []tableGrant{
 	{"audit_checkpoints", []string{"SELECT", "INSERT"}, true},
 	{"audit_heads", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"usage", []string{"SELECT", "INSERT", "UPDATE"}, true},
+	{"user_mfa", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"recovery_codes", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"login_throttle", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"login_addresses", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"auth_policy", []string{"SELECT", "INSERT", "UPDATE"}, true},
 }
 
 // platformTableGrants lists the control plane's tables. UPDATE on tenants

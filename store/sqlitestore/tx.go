@@ -173,8 +173,10 @@ func (t *tx) DeleteUser(ctx context.Context, id store.UserID) error {
 	if err := mustAffect(res, err); err != nil {
 		return wrap(err, "delete user %s", id)
 	}
-	_, err = t.c.exec(ctx, sqlDeleteUserRefresh, t.tid, string(id))
-	return wrap(err, "delete refresh tokens of user %s", id)
+	if _, err = t.c.exec(ctx, sqlDeleteUserRefresh, t.tid, string(id)); err != nil {
+		return wrap(err, "delete refresh tokens of user %s", id)
+	}
+	return t.deleteUserSecurity(ctx, id)
 }
 
 func (t *tx) CreateAPIKey(ctx context.Context, k *store.APIKey) error {

@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 			h.testTenantData(t, iso)
 			h.testFilters(t, iso)
 			h.testIndexes(t, iso)
+			t.Run("LoginSecurity", func(t *testing.T) { h.testLoginSecurity(t, iso) })
 		})
 	}
 	t.Run("Concurrency", h.testConcurrency)
