@@ -57,8 +57,9 @@ type LoginSecurity interface {
 	// is not an error if there is nothing to clear.
 	ClearLoginThrottle(ctx context.Context, subject string) error
 
-	// LoginAddressKnown reports whether user logged in from addr lately.
-	LoginAddressKnown(ctx context.Context, user UserID, addr string) (bool, error)
+	// LoginAddresses returns the addresses user logged in from lately, the
+	// most recent first.
+	LoginAddresses(ctx context.Context, user UserID) ([]string, error)
 	// RememberLoginAddress records that user logged in from addr at at,
 	// and keeps only the user's keep most recent addresses.
 	RememberLoginAddress(ctx context.Context, user UserID, addr string, at time.Time, keep int) error

@@ -108,6 +108,7 @@ type Core struct {
 	audit     *audit.Log
 	schemas   schemaCache
 	later     laterAudits
+	phantoms  phantomThrottles // login throttles of slugs that name no tenant
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc

@@ -58,7 +58,7 @@ const (
 		reason = CASE WHEN $3 >= l.locked_until THEN $4 ELSE l.reason END, locked_until = greatest(l.locked_until, $3)`
 	sqlClearThrottle = `DELETE FROM login_throttle WHERE tenant_id = $1 AND subject = $2`
 
-	sqlAddressKnown    = `SELECT EXISTS (SELECT 1 FROM login_addresses WHERE tenant_id = $1 AND user_id = $2 AND addr = $3)`
+	sqlLoginAddresses  = `SELECT addr FROM login_addresses WHERE tenant_id = $1 AND user_id = $2 ORDER BY last_seen DESC, addr`
 	sqlRememberAddress = `INSERT INTO login_addresses AS a (tenant_id, user_id, addr, last_seen) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant_id, user_id, addr) DO UPDATE SET last_seen = greatest(a.last_seen, excluded.last_seen)`
 	sqlTrimAddresses = `DELETE FROM login_addresses WHERE tenant_id = $1 AND user_id = $2 AND addr NOT IN (
@@ -261,15 +261,26 @@ func (t *tx) ClearLoginThrottle(ctx context.Context, subject string) error {
 	return wrap(err, "clear login throttle")
 }
 
-func (t *tx) LoginAddressKnown(ctx context.Context, user store.UserID, addr string) (bool, error) {
+func (t *tx) LoginAddresses(ctx context.Context, user store.UserID) ([]string, error) {
 	unlock, err := t.begin(false)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer unlock()
-	var known bool
-	err = t.q.queryRow(ctx, sqlAddressKnown, t.tid.arg, string(user), addr).Scan(&known)
-	return known, wrap(err, "read login addresses of user %s", user)
+	rows, err := t.q.query(ctx, sqlLoginAddresses, t.tid.arg, string(user))
+	if err != nil {
+		return nil, wrap(err, "read login addresses of user %s", user)
+	}
+	defer rows.Close()
+	var addrs []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, wrap(err, "read login addresses of user %s", user)
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, wrap(rows.Err(), "read login addresses of user %s", user)
 }
 
 func (t *tx) RememberLoginAddress(ctx context.Context, user store.UserID, addr string, at time.Time, keep int) error {

@@ -54,6 +54,11 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 			tx.CreateAPIKey(ctx, &store.APIKey{ID: "k1", Name: "k", Role: tenant.Admin, Hash: []byte("h"), CreatedBy: "u1", CreatedAt: base}),
 			tx.CreateRefreshToken(ctx, &store.RefreshToken{ID: "t1", UserID: "u1", Family: "f1", Hash: []byte("h"), ExpiresAt: base, CreatedAt: base}),
 			tx.PutIdempotency(ctx, &store.Idempotency{Key: "i1", RequestHash: []byte("q"), Response: []byte("r"), CreatedAt: base}),
+			tx.PutMFA(ctx, &store.MFA{UserID: "u1", Secret: []byte("s"), CreatedAt: base}),
+			tx.ConfirmMFA(ctx, "u1", base, 1, []*store.RecoveryCode{{ID: "c1", Hash: []byte("h")}}),
+			tx.LockLogin(ctx, "s1", base, "test"),
+			tx.RememberLoginAddress(ctx, "u1", "192.0.2.1", base, 10),
+			tx.PutAuthPolicy(ctx, &store.AuthPolicy{MFARequiredRole: tenant.Admin, UpdatedAt: base}),
 		}
 		if _, _, err := tx.AuditHead(ctx); err != nil {
 			return err
@@ -82,6 +87,11 @@ var rawInserts = map[string]string{
 	"audit_checkpoints":  `INSERT INTO %[1]s.audit_checkpoints (tenant_id, seq, key_id, time) VALUES ($1, 1000, 'k', now())`,
 	"audit_heads":        `INSERT INTO %[1]s.audit_heads (tenant_id, seq) VALUES ($1, 1000) ON CONFLICT (tenant_id) DO UPDATE SET seq = 1000`,
 	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
+	"user_mfa":           `INSERT INTO %[1]s.user_mfa (tenant_id, user_id, secret, last_step, created_at) VALUES ($1, 'raw', '\x00', 0, now())`,
+	"recovery_codes":     `INSERT INTO %[1]s.recovery_codes (tenant_id, user_id, id, hash) VALUES ($1, 'raw', 'raw', '\x00')`,
+	"login_throttle":     `INSERT INTO %[1]s.login_throttle (tenant_id, subject, failures, last_failure_at, locked_until, reason) VALUES ($1, 'raw', 0, now(), now(), '')`,
+	"login_addresses":    `INSERT INTO %[1]s.login_addresses (tenant_id, user_id, addr, last_seen) VALUES ($1, 'raw', 'raw', now())`,
+	"auth_policy":        `INSERT INTO %[1]s.auth_policy (tenant_id, mfa_required_role, updated_at) VALUES ($1, 'admin', now()) ON CONFLICT (tenant_id) DO UPDATE SET mfa_required_role = 'owner'`,
 }
 
 // mayUpdate reports whether the application role has UPDATE on a tenant

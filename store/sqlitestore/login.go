@@ -42,7 +42,7 @@ const (
 		reason = CASE WHEN ?3 >= locked_until THEN ?4 ELSE reason END, locked_until = max(locked_until, ?3)`
 	sqlClearThrottle = `DELETE FROM login_throttle WHERE tenant_id = ? AND subject = ?`
 
-	sqlAddressKnown    = `SELECT count(*) FROM login_addresses WHERE tenant_id = ? AND user_id = ? AND addr = ?`
+	sqlLoginAddresses  = `SELECT addr FROM login_addresses WHERE tenant_id = ? AND user_id = ? ORDER BY last_seen DESC, addr`
 	sqlRememberAddress = `INSERT INTO login_addresses (tenant_id, user_id, addr, last_seen) VALUES (?, ?, ?, ?)
 		ON CONFLICT (tenant_id, user_id, addr) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`
 	sqlTrimAddresses = `DELETE FROM login_addresses WHERE tenant_id = ?1 AND user_id = ?2 AND addr NOT IN (
@@ -245,16 +245,25 @@ func (t *tx) ClearLoginThrottle(ctx context.Context, subject string) error {
 	return wrap(err, "clear login throttle")
 }
 
-func (t *tx) LoginAddressKnown(ctx context.Context, user store.UserID, addr string) (bool, error) {
+func (t *tx) LoginAddresses(ctx context.Context, user store.UserID) ([]string, error) {
 	ctx, err := t.begin(ctx, false)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	var n int
-	if err := t.c.queryRow(ctx, sqlAddressKnown, t.tid, string(user), addr).Scan(&n); err != nil {
-		return false, wrap(err, "read login addresses of user %s", user)
+	rows, err := t.c.query(ctx, sqlLoginAddresses, t.tid, string(user))
+	if err != nil {
+		return nil, wrap(err, "read login addresses of user %s", user)
 	}
-	return n > 0, nil
+	defer rows.Close()
+	var addrs []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, wrap(err, "read login addresses of user %s", user)
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, wrap(rows.Err(), "read login addresses of user %s", user)
 }
 
 func (t *tx) RememberLoginAddress(ctx context.Context, user store.UserID, addr string, at time.Time, keep int) error {
