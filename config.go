@@ -3,6 +3,7 @@ package bulkhead
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -37,6 +38,12 @@ type Config struct {
 	AdminToken string
 	// MaxBodyBytes limits request bodies. Defaults to 1 MiB.
 	MaxBodyBytes int64
+	// TrustedProxies are the peers (such as a load balancer's addresses)
+	// whose X-Forwarded-For header names the client: login limits and
+	// security events go by that client's address. From any other peer
+	// the header is ignored, since any client can write one. Defaults to
+	// none: the peer is the client.
+	TrustedProxies []netip.Prefix
 	// ShutdownTimeout bounds how long Run waits for in-flight requests
 	// after its context is cancelled. Defaults to 30s.
 	ShutdownTimeout time.Duration
@@ -56,6 +63,11 @@ func (c *Config) validate() error {
 	case "", "sqlite", "postgres", "postgresql":
 	default:
 		return fmt.Errorf("DatabaseURL: unsupported database %q (use sqlite:PATH or postgres://…)", scheme)
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("TrustedProxies: %v is not a valid prefix", p)
+		}
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

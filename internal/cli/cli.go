@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -50,6 +51,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 type options struct {
 	addr, data, database string
 	provisionURL, redis  string
+	trustedProxies       string
 	stdout, stderr       io.Writer
 }
 
@@ -114,7 +116,13 @@ func newServe(o *options) *cobra.Command {
 		Short: "Serve the HTTP API until interrupted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := bulkhead.New(o.config(slog.LevelInfo))
+			cfg := o.config(slog.LevelInfo)
+			proxies, err := ParseTrustedProxies(o.trustedProxies)
+			if err != nil {
+				return fmt.Errorf("--trusted-proxies: %w", err)
+			}
+			cfg.TrustedProxies = proxies
+			app, err := bulkhead.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -124,7 +132,36 @@ func newServe(o *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")
 	cmd.Flags().StringVar(&o.redis, "redis", os.Getenv("BULKHEAD_REDIS_URL"), "Redis URL for rate limits shared by several nodes (env BULKHEAD_REDIS_URL)")
+	cmd.Flags().StringVar(&o.trustedProxies, "trusted-proxies", os.Getenv("BULKHEAD_TRUSTED_PROXIES"),
+		"comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For names the client (env BULKHEAD_TRUSTED_PROXIES)")
 	return cmd
+}
+
+// ParseTrustedProxies parses a comma-separated list of CIDR prefixes and
+// bare addresses (a single host) into prefixes. Empty means none.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func newMigrate(o *options) *cobra.Command {
