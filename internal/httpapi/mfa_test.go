@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/base32"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -581,11 +580,10 @@ func TestDisableTOTP(t *testing.T) {
 	// Enrolling again over a confirmed enrolment is refused: a stolen
 	// token cannot swap the authenticator.
 	assertProblem(t, b.do("POST", tpath("acme", "auth", "totp"), tok, nil), 409, problem.CodeConflict)
-	for i := range core.LockoutThreshold {
+	for range core.LockoutThreshold {
 		r := b.do("POST", tpath("acme", "auth", "totp", "disable"), tok, map[string]any{"code": wrong})
 		b.core.Flush()
 		assertProblem(t, r, 401, problem.CodeInvalidCredentials)
-		_ = i
 	}
 	// Five wrong codes: locked out here and at login.
 	assertProblem(t, b.do("POST", tpath("acme", "auth", "totp", "disable"), tok, map[string]any{"code": b.code(seed)}), 429, problem.CodeLoginThrottled)
@@ -666,5 +664,4 @@ func TestLoginAddressLimit(t *testing.T) {
 			assertProblem(t, r, 429, problem.CodeRateLimited)
 		}
 	}
-	_ = http.StatusOK
 }
