@@ -16,6 +16,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
 	"github.com/bulkheadhq/bulkhead/internal/secevent"
 	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
@@ -663,5 +664,49 @@ func TestLoginAddressLimit(t *testing.T) {
 		if i == 5 {
 			assertProblem(t, r, 429, problem.CodeRateLimited)
 		}
+	}
+}
+
+// TestLockUser: a lock set through Scope.LockUser (what containment uses)
+// refuses the password, and the password with a valid code too, until it
+// ends or is lifted; a lock-out for failures never shortens it.
+func TestLockUser(t *testing.T) {
+	t.Parallel()
+	b := setupMFA(t)
+	b.tenant("acme", tenant.Pooled)
+	admin := b.apiKey("acme", tenant.Admin)
+	ann := b.user("acme", "ann@acme.test", tenant.Member)
+	seed, _ := b.enrol("acme", b.token("acme", "ann@acme.test"))
+	b.nextStep()
+
+	sc, err := b.core.Scope(context.Background(), &tenant.Principal{Kind: tenant.ActorOperator}, "acme", "req-containment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.LockUser(context.Background(), "0192e7a0-0000-7000-8000-000000000000", b.clock.Now().Add(time.Hour), "containment: test"); err == nil {
+		t.Error("LockUser of a user that does not exist = nil, want an error")
+	}
+	if err := sc.LockUser(context.Background(), store.UserID(ann), b.clock.Now().Add(time.Hour), "containment: suspicious session"); err != nil {
+		t.Fatalf("LockUser = %v", err)
+	}
+	r := b.login("acme", "ann@acme.test", password, b.code(seed), "192.0.2.1")
+	assertProblem(t, r, 429, problem.CodeLoginThrottled)
+	if got := r.Header.Get("Retry-After"); got != "3600" {
+		t.Errorf("Retry-After = %q, want 3600", got)
+	}
+	b.clock.Advance(59 * time.Minute)
+	assertProblem(t, b.login("acme", "ann@acme.test", password, b.code(seed), "192.0.2.1"), 429, problem.CodeLoginThrottled)
+	b.must(204, "DELETE", tpath("acme", "users", ann, "lockout"), admin, nil)
+	if r := b.login("acme", "ann@acme.test", password, b.code(seed), "192.0.2.1"); r.Status != 200 {
+		t.Errorf("login after the lock was lifted = %d %s, want 200", r.Status, r.Body)
+	}
+	var actions []string
+	for _, e := range b.auditLog("acme", admin) {
+		if e.Action == "auth.lock" && e.RequestID == "req-containment" && e.Actor == "operator" {
+			actions = append(actions, e.Action)
+		}
+	}
+	if len(actions) != 1 {
+		t.Errorf("audit log has %d auth.lock entries of the containment request, want 1", len(actions))
 	}
 }
