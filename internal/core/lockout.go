@@ -89,9 +89,8 @@ func lockedFor(th *store.LoginThrottle, now time.Time) time.Duration {
 type loginFailure struct {
 	tenant  store.Tenant
 	subject string
-	user    store.UserID // empty when no user has the address
-	ev      audit.Event  // the failure's audit entry
-	reason  string       // for the security event
+	ev      audit.Event // the failure's audit entry
+	reason  string      // for the security event
 	client  string
 }
 
