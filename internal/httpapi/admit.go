@@ -62,8 +62,14 @@ type Admission struct {
 	// once, not the limit one attacker meets (that is AddressLimit). It is
 	// the same for every slug, known or not, and is decided before the
 	// slug is looked up, so that it tells nothing about which tenants
-	// exist. Defaults to 50/s with a burst of 100.
+	// exist. Defaults to 20/s with a burst of 40: about what a node can
+	// hash.
 	AuthLimit ratelimit.Limit
+	// UnknownSlugLimit is the Limiter's limit on the logins to every slug
+	// that names no tenant, together: what a made-up slug would otherwise
+	// multiply. Defaults to 10/s with a burst of 20, or to AuthLimit when
+	// that is set.
+	UnknownSlugLimit ratelimit.Limit
 	// LoginLimit is the Limiter's limit on logins per email address of a
 	// tenant slug, on top of AuthLimit, against password guessing on one
 	// account. Like AuthLimit it applies whether or not the account exists.
@@ -96,7 +102,13 @@ func (a *Admission) setDefaults() {
 		a.AddressLimit = ratelimit.Limit{Rate: 1, Burst: 10}
 	}
 	if a.AuthLimit == (ratelimit.Limit{}) {
-		a.AuthLimit = ratelimit.Limit{Rate: 50, Burst: 100}
+		a.AuthLimit = ratelimit.Limit{Rate: 20, Burst: 40}
+		if a.UnknownSlugLimit == (ratelimit.Limit{}) {
+			a.UnknownSlugLimit = ratelimit.Limit{Rate: 10, Burst: 20}
+		}
+	}
+	if a.UnknownSlugLimit == (ratelimit.Limit{}) {
+		a.UnknownSlugLimit = a.AuthLimit
 	}
 	if a.LoginLimit == (ratelimit.Limit{}) {
 		a.LoginLimit = ratelimit.Limit{Rate: 0.2, Burst: 5}
@@ -153,7 +165,7 @@ func (s *Server) admitLogin(r *http.Request, email string) error {
 }
 
 // admitUnknownSlug holds the logins to every slug that names no tenant to
-// one AuthLimit, shared: a tenant's worth. Each slug has its own AuthLimit,
+// one UnknownSlugLimit, shared. Each slug has its own AuthLimit,
 // decided before it is looked up, so a flood over many made-up slugs would
 // otherwise pass every limit and take all the password hashing there is.
 func (s *Server) admitUnknownSlug(r *http.Request) error {
@@ -165,7 +177,7 @@ func (s *Server) admitUnknownSlug(r *http.Request) error {
 	if err != nil || known {
 		return err
 	}
-	return s.allowAuth(r, ratelimit.Key{Owner: unknownSlugsBucket}, s.admission.AuthLimit)
+	return s.allowAuth(r, ratelimit.Key{Owner: unknownSlugsBucket}, s.admission.UnknownSlugLimit)
 }
 
 // unknownSlugsBucket names the bucket that slugs naming no tenant share; no
