@@ -3,6 +3,7 @@ package bulkhead
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -50,6 +51,12 @@ type Config struct {
 	// in development). Defaults to false: a tenant admin cannot make the
 	// server connect into its own networks.
 	OIDCAllowPrivateNetworks bool
+	// TrustedProxies are the peers (such as a load balancer's addresses)
+	// whose X-Forwarded-For header names the client: login limits and
+	// security events go by that client's address. From any other peer
+	// the header is ignored, since any client can write one. Defaults to
+	// none: the peer is the client.
+	TrustedProxies []netip.Prefix
 	// ShutdownTimeout bounds how long Run waits for in-flight requests
 	// after its context is cancelled. Defaults to 30s.
 	ShutdownTimeout time.Duration
@@ -93,6 +100,11 @@ func (c *Config) validate() error {
 	case ev == "", ev == "stdout", strings.HasPrefix(ev, "file:") && len(ev) > len("file:"), strings.HasPrefix(ev, "https://"):
 	default:
 		return fmt.Errorf("SecurityEvents: use stdout, file:PATH or an https:// URL")
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("TrustedProxies: %v is not a valid prefix", p)
+		}
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

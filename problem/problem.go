@@ -51,6 +51,13 @@ const (
 	CodeOIDCProviderError Code = "oidc_provider_error" // 422: the issuer's discovery document could not be fetched
 )
 
+// Codes of the second factor and of login protection.
+const (
+	CodeMFARequired           Code = "mfa_required"            // 401: the password was right; the login needs the TOTP (or a recovery) code too
+	CodeMFAEnrollmentRequired Code = "mfa_enrollment_required" // 403: the token may only enrol its user in TOTP
+	CodeLoginThrottled        Code = "login_throttled"         // 429: the account's logins are held back after failures; see Retry-After
+)
+
 // TypeBase prefixes every problem type URI: the type of code c is
 // TypeBase + string(c).
 const TypeBase = "https://bulkhead.dev/problems/"

@@ -134,8 +134,9 @@ type Tx interface {
 	// SetUserRole changes the user's role, sets UpdatedAt to at and returns
 	// the user. It returns ErrNotFound if no user has id.
 	SetUserRole(ctx context.Context, id UserID, role tenant.Role, at time.Time) (*User, error)
-	// DeleteUser removes the user, every refresh token of theirs and their
-	// identity links. It returns ErrNotFound if no user has id.
+	// DeleteUser removes the user and every refresh token, identity link,
+	// TOTP enrolment, recovery code and remembered login address of
+	// theirs. It returns ErrNotFound if no user has id.
 	DeleteUser(ctx context.Context, id UserID) error
 
 	// PutOIDCConfig creates or replaces the tenant's OIDC federation. On
@@ -237,6 +238,10 @@ type Tx interface {
 	GetIdempotency(ctx context.Context, key string) (*Idempotency, error)
 	// PutIdempotency stores or replaces the response for rec.Key.
 	PutIdempotency(ctx context.Context, rec *Idempotency) error
+
+	// LoginSecurity holds the tenant's TOTP enrolments, login throttles
+	// and authentication policy.
+	LoginSecurity
 
 	// AuditLog is the tenant's own audit chain.
 	AuditLog

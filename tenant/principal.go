@@ -57,6 +57,9 @@ type Principal struct {
 	ActorID string
 	// Role is the principal's role in Tenant; empty for the operator.
 	Role Role
+	// Scope, when not empty, restricts the principal to one purpose (such
+	// as enrolling in TOTP) instead of everything Role allows.
+	Scope string
 }
 
 // IsOperator reports whether p is the platform operator.

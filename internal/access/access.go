@@ -31,6 +31,14 @@ const (
 	ManageTenants   Permission = "tenants.manage"
 	ReadMetrics     Permission = "metrics.read"
 	ManagePlans     Permission = "plans.manage"
+	// ManageAuthPolicy is setting the tenant's authentication policy.
+	ManageAuthPolicy Permission = "auth_policy.manage"
+	// ReadAuthPolicy is reading it.
+	ReadAuthPolicy Permission = "auth_policy.read"
+	// ResetUserMFA is removing another user's TOTP enrolment.
+	ResetUserMFA Permission = "users.reset_mfa"
+	// LockUsers is locking a user out of logins, and lifting a lock-out.
+	LockUsers Permission = "users.lock"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -52,6 +60,11 @@ var minRole = map[Permission]tenant.Role{
 	VerifyAudit:     tenant.Admin,
 	ReadUsage:       tenant.Admin,
 	ManageOIDC:      tenant.Admin,
+
+	ManageAuthPolicy: tenant.Admin,
+	ReadAuthPolicy:   tenant.Admin,
+	ResetUserMFA:     tenant.Admin,
+	LockUsers:        tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -64,6 +77,7 @@ var operator = map[Permission]bool{
 	CreateUser:    true,
 	CreateAPIKey:  true,
 	VerifyAudit:   true, // the result reveals no tenant data
+	LockUsers:     true, // containment: a suspected account is locked out
 }
 
 // Allowed reports whether p holds perm. A tenant principal's tenant must

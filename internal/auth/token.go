@@ -53,13 +53,23 @@ type AccessClaims struct {
 	// family revoked, its user removed or given another role) ends its
 	// access tokens too.
 	Session string
+	// Scope, when not empty, restricts the token to one purpose ("scp"
+	// claim), such as ScopeMFAEnrollment; an empty Scope is the user's
+	// whole role.
+	Scope string
 }
+
+// ScopeMFAEnrollment is the Scope of a token that may only enrol its user
+// in TOTP: what a login gets whom the tenant's policy requires to use TOTP
+// before they have enrolled.
+const ScopeMFAEnrollment = "mfa_enrollment"
 
 // privateClaims are the claims beyond RFC 7519's.
 type privateClaims struct {
 	Tenant  string `json:"tid"`
 	Role    string `json:"role"`
 	Session string `json:"sid"`
+	Scope   string `json:"scp,omitempty"`
 }
 
 // TokenConfig configures Tokens.
@@ -198,7 +208,7 @@ func (t *Tokens) Issue(c AccessClaims) (token string, expiresIn time.Duration, e
 		Expiry:    jwt.NewNumericDate(now.Add(t.ttl)),
 		ID:        jti,
 	}
-	priv := privateClaims{Tenant: string(c.Tenant), Role: string(c.Role), Session: c.Session}
+	priv := privateClaims{Tenant: string(c.Tenant), Role: string(c.Role), Session: c.Session, Scope: c.Scope}
 	token, err = jwt.Signed(t.signer).Claims(std).Claims(priv).Serialize()
 	if err != nil {
 		return "", 0, fmt.Errorf("issue access token: %w", err)
@@ -273,6 +283,7 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 		ExpiresAt: std.Expiry.Time().UTC(),
 		ID:        std.ID,
 		Session:   priv.Session,
+		Scope:     priv.Scope,
 	}, nil
 }
 

@@ -267,8 +267,9 @@ func largeRecordBody(n int64, size int) []byte {
 	return append(b, `"}`...)
 }
 
-// login posts a login for email to the tenant slug, without credentials.
-func (c *client) login(ctx context.Context, slug, email, password string) (int, error) {
+// login posts a login for email to the tenant slug, without credentials,
+// from client address addr (see sendFrom).
+func (c *client) login(ctx context.Context, slug, email, password, addr string) (int, error) {
 	body, err := json.Marshal(struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -276,7 +277,7 @@ func (c *client) login(ctx context.Context, slug, email, password string) (int, 
 	if err != nil {
 		return 0, err
 	}
-	return c.send(ctx, "POST", "/v1/tenants/"+slug+"/auth/login", "", body, nil)
+	return c.sendFrom(ctx, "POST", "/v1/tenants/"+slug+"/auth/login", "", body, nil, addr)
 }
 
 // randomSlug returns a slug that matches tenant.SlugPattern and names no

@@ -251,6 +251,14 @@ func (c *client) close() { c.hc.CloseIdleConnections() }
 // bearer token, none if empty. When id is not nil it receives the "id" of
 // a JSON object answer.
 func (c *client) send(ctx context.Context, method, path, key string, body []byte, id *string) (int, error) {
+	return c.sendFrom(ctx, method, path, key, body, id, "")
+}
+
+// sendFrom is send as if from the client address addr, if not empty: the
+// in-process server trusts X-Forwarded-For from loopback, so that the
+// bench's clients are told apart as a real deployment's behind a proxy
+// would be (logins are limited per client address).
+func (c *client) sendFrom(ctx context.Context, method, path, key string, body []byte, id *string, addr string) (int, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -264,6 +272,9 @@ func (c *client) send(ctx context.Context, method, path, key string, body []byte
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if addr != "" {
+		req.Header.Set("X-Forwarded-For", addr)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -338,12 +338,14 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 	}
 	var loginStreams []*Stream
 	if logins {
-		for _, f := range victims {
+		for i, f := range victims {
 			c := newClient(e.target, o.VictimConns)
 			defer c.close()
 			loginStreams = append(loginStreams, &Stream{Name: f.Slug + " logins", Rate: o.VictimLoginRate, Workers: o.VictimConns,
 				SendFunc: func(ctx context.Context, seq int64) (int, error) {
-					return c.login(ctx, f.Slug, f.users[seq%int64(len(f.users))], password)
+					// Each victim user logs in from an address of their own.
+					u := seq % int64(len(f.users))
+					return c.login(ctx, f.Slug, f.users[u], password, fmt.Sprintf("10.1.%d.%d", i%250, u%250+1))
 				}})
 		}
 	}
@@ -453,7 +455,11 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 			defer lc.close()
 			run(string(mode), mode, "", &Stream{Name: "login-flood", Workers: o.LoginClients, StopAtEnd: true,
 				SendFunc: func(ctx context.Context, seq int64) (int, error) {
-					return lc.login(ctx, randomSlug(), fmt.Sprintf("user-%d@example.com", seq%1000), "not-the-password")
+					// Each flooding client from an address of its own: a
+					// botnet, which the per-address limit does not stop.
+					n := seq % int64(o.LoginClients)
+					addr := fmt.Sprintf("10.2.%d.%d", n/250, n%250+1)
+					return lc.login(ctx, randomSlug(), fmt.Sprintf("user-%d@example.com", seq%1000), "not-the-password", addr)
 				}})
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -54,6 +55,7 @@ type options struct {
 	containment          string
 	publicURL            string
 	oidcPrivate          bool
+	trustedProxies       string
 	stdout, stderr       io.Writer
 }
 
@@ -124,7 +126,13 @@ func newServe(o *options) *cobra.Command {
 		Short: "Serve the HTTP API until interrupted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app, err := bulkhead.New(o.config(slog.LevelInfo))
+			cfg := o.config(slog.LevelInfo)
+			proxies, err := ParseTrustedProxies(o.trustedProxies)
+			if err != nil {
+				return fmt.Errorf("--trusted-proxies: %w", err)
+			}
+			cfg.TrustedProxies = proxies
+			app, err := bulkhead.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -141,7 +149,36 @@ func newServe(o *options) *cobra.Command {
 	cmd.Flags().BoolVar(&o.oidcPrivate, "oidc-allow-private-networks", os.Getenv("BULKHEAD_OIDC_ALLOW_PRIVATE_NETWORKS") == "true",
 		"let tenants' OpenID providers be on loopback or private addresses, for development (env BULKHEAD_OIDC_ALLOW_PRIVATE_NETWORKS=true)")
 	cmd.Flags().StringVar(&o.publicURL, "public-url", os.Getenv("BULKHEAD_PUBLIC_URL"), "external base URL of the API, for OIDC redirect URIs (env BULKHEAD_PUBLIC_URL)")
+	cmd.Flags().StringVar(&o.trustedProxies, "trusted-proxies", os.Getenv("BULKHEAD_TRUSTED_PROXIES"),
+		"comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For names the client (env BULKHEAD_TRUSTED_PROXIES)")
 	return cmd
+}
+
+// ParseTrustedProxies parses a comma-separated list of CIDR prefixes and
+// bare addresses (a single host) into prefixes. Empty means none.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 func newMigrate(o *options) *cobra.Command {

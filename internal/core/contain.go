@@ -305,10 +305,10 @@ func (c *Core) loginContained(ctx context.Context, tid tenant.ID, user store.Use
 	return true, nil
 }
 
-// loginFailed counts a failed login of user in tid; enough of them within
+// containLoginFailure counts a failed login of user in tid for containment; enough of them within
 // the logins rule's window lock the account for LockFor. The lock-out with
 // back-off of the login flow, where present, is separate; both refuse.
-func (c *Core) loginFailed(ctx context.Context, tid tenant.ID, user store.UserID, requestID string) {
+func (c *Core) containLoginFailure(ctx context.Context, tid tenant.ID, user store.UserID, requestID string) {
 	subject := "user:" + string(user)
 	now := c.now()
 	lock := func(n int) {

@@ -123,9 +123,10 @@ type Core struct {
 	audit     *audit.Log
 	schemas   schemaCache
 	later     laterAudits
-	guard     guard  // automatic containment (contain.go)
-	oidc      oidcRP // OpenID Connect federation (oidc.go)
-	oidcLAN   bool   // Config.OIDCAllowPrivateNetworks
+	guard     guard            // automatic containment (contain.go)
+	oidc      oidcRP           // OpenID Connect federation (oidc.go)
+	oidcLAN   bool             // Config.OIDCAllowPrivateNetworks
+	phantoms  phantomThrottles // login throttles of slugs that name no tenant
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc

@@ -31,13 +31,13 @@ func (c *Core) Authenticate(ctx context.Context, token string) (*tenant.Principa
 		return p, c.admitCredential(ctx, p) // containment hook (contain.go)
 	case auth.LooksLikeJWT(token):
 		claims, err := c.tokens.Verify(token)
-		if err != nil {
+		if err != nil || claims.Scope != "" && claims.Scope != auth.ScopeMFAEnrollment {
 			return nil, ErrUnauthorized
 		}
 		if err := c.checkSession(ctx, claims); err != nil {
 			return nil, err
 		}
-		p := &tenant.Principal{Kind: tenant.ActorUser, Tenant: claims.Tenant, ActorID: string(claims.User), Role: claims.Role}
+		p := &tenant.Principal{Kind: tenant.ActorUser, Tenant: claims.Tenant, ActorID: string(claims.User), Role: claims.Role, Scope: claims.Scope}
 		return p, c.admitCredential(ctx, p) // containment hook (contain.go)
 	}
 	return nil, ErrUnauthorized
@@ -136,91 +136,6 @@ func (c *Core) authenticateKey(ctx context.Context, key string) (*tenant.Princip
 	return ck.principal, nil
 }
 
-// LoginParams is the body of POST /v1/tenants/{tenant}/auth/login.
-type LoginParams struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-	// TOTP is accepted for forward compatibility; no user can enrol in TOTP
-	// yet, so it is not checked.
-	TOTP string `json:"totp,omitempty"`
-}
-
-// Login checks a user's password and returns a token pair. Unknown tenants,
-// unknown emails and wrong passwords all get ErrInvalidCredentials after the
-// same work — one read, one password hash in the tenant's turn (the turn of
-// the zero tenant for a slug that names no tenant), and, in a tenant, an
-// audit entry of the failure written after the answer — so that neither the
-// answer nor its timing tells whether the tenant or the account exists. A
-// hash whose turn does not come in time fails with a *fairq.ShedError.
-func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, requestID string) (*TokenPair, error) {
-	if err := CheckText("email", p.Email); err != nil {
-		return nil, err // says nothing of the tenant or the account
-	}
-	t, err := c.loginTenant(ctx, slug)
-	if err != nil {
-		return nil, err
-	}
-	flow := tenant.ID("")
-	if t != nil {
-		flow = t.ID
-	}
-	// The turn comes first: a login that cannot have one is shed before
-	// it reads anything more.
-	turn, err := c.passwords.Turn(ctx, flow)
-	if err != nil {
-		return nil, err
-	}
-	defer turn.End()
-	u, err := c.loginUser(ctx, t, slug, normalizeEmail(p.Email))
-	if err != nil {
-		return nil, err
-	}
-	hash := c.dummyHash
-	if u != nil {
-		hash = u.PasswordHash
-	}
-	ok, err := turn.Verify(p.Password, hash)
-	if err != nil {
-		return nil, err
-	}
-	now := c.now()
-	ev := audit.Event{Time: now, Actor: "anonymous", Action: "auth.login", Resource: "user:unknown",
-		RequestID: requestID, Outcome: audit.Failure}
-	if u != nil {
-		ev.Actor, ev.Resource = "user:"+string(u.ID), "user:"+string(u.ID)
-	}
-	if !ok || u == nil {
-		if t != nil {
-			c.auditLater(t.ID, ev)
-		}
-		if u != nil {
-			c.loginFailed(ctx, t.ID, u.ID, requestID) // containment hook (contain.go)
-		}
-		return nil, ErrInvalidCredentials
-	}
-	// Containment hook (contain.go): a suspended or locked account is
-	// refused as a wrong password is.
-	if refused, err := c.loginContained(ctx, t.ID, u.ID, requestID); err != nil || refused {
-		if refused {
-			err = ErrInvalidCredentials
-		}
-		return nil, err
-	}
-	if t.Status != tenant.Active {
-		return nil, ErrTenantSuspended
-	}
-	ev.Outcome = audit.Success
-	var pair *TokenPair
-	err = c.store.InTenant(ctx, t.ID, func(tx store.Tx) (err error) {
-		if pair, err = c.issueTokens(ctx, tx, u, newID()); err != nil {
-			return err
-		}
-		_, err = c.audit.Append(ctx, tx, audit.TenantChain(t.ID), ev)
-		return err
-	})
-	return pair, err
-}
-
 // loginTenant returns the tenant of slug, or nil if it names none.
 func (c *Core) loginTenant(ctx context.Context, slug tenant.Slug) (*store.Tenant, error) {
 	if !slug.Valid() {
@@ -231,31 +146,6 @@ func (c *Core) loginTenant(ctx context.Context, slug tenant.Slug) (*store.Tenant
 		return nil, nil
 	}
 	return t, err
-}
-
-// loginUser returns t's user with email, or nil, in one read either way: for
-// a slug that names no tenant (t nil) it reads the control plane as long as
-// a tenant's user lookup takes.
-func (c *Core) loginUser(ctx context.Context, t *store.Tenant, slug tenant.Slug, email string) (*store.User, error) {
-	if t == nil {
-		err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) error {
-			_, err := tx.GetTenantBySlug(ctx, slug)
-			return err
-		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		return nil, nil
-	}
-	var u *store.User
-	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) (err error) {
-		u, err = tx.GetUserByEmail(ctx, email)
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return u, err
 }
 
 // issueTokens stores a new refresh token of family for u and signs an

@@ -73,6 +73,11 @@ func (s *Scope) allow(perm access.Permission) error {
 	if s == nil || s.core == nil || s.principal == nil {
 		return ErrNoScope
 	}
+	if s.principal.Scope != "" {
+		// A restricted token does only what it was issued for (see
+		// mfa.go), nothing its role would otherwise allow.
+		return ErrMFAEnrollmentRequired
+	}
 	if why := access.Refusal(s.principal, perm); why != "" {
 		return forbidden(why)
 	}

@@ -81,11 +81,17 @@ type NewAPIKey struct {
 
 // TokenPair is the answer to a login or refresh.
 type TokenPair struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
+	AccessToken string `json:"access_token"`
+	// RefreshToken is absent from a restricted answer (Scope set).
+	RefreshToken string `json:"refresh_token,omitempty"`
 	TokenType    string `json:"token_type"`
 	// ExpiresIn is the access token's lifetime in seconds.
 	ExpiresIn int64 `json:"expires_in"`
+	// Scope is set when the access token is restricted to one purpose:
+	// "mfa_enrollment" when the tenant's policy requires the user to enrol
+	// in TOTP first. Such a token may only enrol; it comes without a
+	// refresh token.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Collection describes a collection.

@@ -297,8 +297,10 @@ func TestAuthRateLimit(t *testing.T) {
 	// instead of sleeping through them.
 	var waits []time.Duration
 	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(),
-		AuthLimit:   ratelimit.Limit{Rate: 0.001, Burst: 3},
-		refusalWait: func(ctx context.Context, d time.Duration) { waits = append(waits, d) }}))
+		AuthLimit: ratelimit.Limit{Rate: 0.001, Burst: 3},
+		// One address sends it all: its own limit is not what is tested.
+		AddressLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6},
+		refusalWait:  func(ctx context.Context, d time.Duration) { waits = append(waits, d) }}))
 	b.tenant("acme", tenant.Pooled)
 	b.tenant("globex", tenant.Pooled)
 	pair := b.userToken("acme", "ann@acme.test", tenant.Member) // the first of acme's three
@@ -363,7 +365,7 @@ func TestLoginRateLimitPerEmail(t *testing.T) {
 	t.Parallel()
 	b := setup(t, withAdmission(Admission{Limiter: ratelimit.NewLocal(),
 		AuthLimit: ratelimit.Limit{Rate: 1000, Burst: 1000}, LoginLimit: ratelimit.Limit{Rate: 0.001, Burst: 2},
-		AuthRefusalDelay: -1}))
+		AddressLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, AuthRefusalDelay: -1}))
 	b.tenant("acme", tenant.Pooled)
 	const password = "correct horse battery"
 	for _, email := range []string{"ann@acme.test", "bob@acme.test"} {
@@ -392,7 +394,10 @@ func TestLoginFairUnderFlood(t *testing.T) {
 		c.PasswordParams = auth.PasswordParams{Memory: 4 * 1024, Time: 1, Threads: 1}
 		c.HashLimits = auth.HashLimits{Concurrent: 1, MaxQueue: 8, MaxWait: time.Second}
 	}, withAdmission(Admission{Limiter: ratelimit.NewLocal(),
-		AuthLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, LoginLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6}}))
+		AuthLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, LoginLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6},
+		// The flood and the user share the test's one address: the
+		// address limit (see TestLoginAddressLimit) is not what is tested.
+		AddressLimit: ratelimit.Limit{Rate: 1e6, Burst: 1e6}}))
 	b.tenant("acme", tenant.Pooled)
 	const password = "correct horse battery"
 	b.must(201, "POST", "/v1/tenants/acme/users", b.admin, map[string]any{"email": "ann@acme.test", "password": password, "role": tenant.Member})

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -49,12 +50,26 @@ type Admission struct {
 	// requests keep running into it has its slots cut by the scheduler's
 	// breaker. Defaults to 10s.
 	StatementTimeout time.Duration
+	// AddressLimit is the Limiter's limit on logins and token refreshes per
+	// client address (an IPv6 client's /64), decided first: it is what
+	// stops one address that floods or guesses, so that AuthLimit, per
+	// slug, need not be low enough to do it and lock the slug's other
+	// users out with the attacker. Defaults to 1/s with a burst of 10.
+	AddressLimit ratelimit.Limit
 	// AuthLimit is the Limiter's limit on logins and token refreshes per
-	// tenant slug, which take no credential and cost a password hash. It is
-	// the same for every slug, known or not, and is decided before the slug
-	// is looked up, so that it tells nothing about which tenants exist.
-	// Defaults to 10/s with a burst of 20.
+	// tenant slug, which take no credential and cost a password hash: a
+	// ceiling that protects the hashing capacity from many addresses at
+	// once, not the limit one attacker meets (that is AddressLimit). It is
+	// the same for every slug, known or not, and is decided before the
+	// slug is looked up, so that it tells nothing about which tenants
+	// exist. Defaults to 20/s with a burst of 40: about what a node can
+	// hash.
 	AuthLimit ratelimit.Limit
+	// UnknownSlugLimit is the Limiter's limit on the logins to every slug
+	// that names no tenant, together: what a made-up slug would otherwise
+	// multiply. Defaults to 10/s with a burst of 20, or to AuthLimit when
+	// that is set.
+	UnknownSlugLimit ratelimit.Limit
 	// LoginLimit is the Limiter's limit on logins per email address of a
 	// tenant slug, on top of AuthLimit, against password guessing on one
 	// account. Like AuthLimit it applies whether or not the account exists.
@@ -83,8 +98,17 @@ func (a *Admission) setDefaults() {
 	if a.StatementTimeout <= 0 {
 		a.StatementTimeout = 10 * time.Second
 	}
+	if a.AddressLimit == (ratelimit.Limit{}) {
+		a.AddressLimit = ratelimit.Limit{Rate: 1, Burst: 10}
+	}
 	if a.AuthLimit == (ratelimit.Limit{}) {
-		a.AuthLimit = ratelimit.Limit{Rate: 10, Burst: 20}
+		a.AuthLimit = ratelimit.Limit{Rate: 20, Burst: 40}
+		if a.UnknownSlugLimit == (ratelimit.Limit{}) {
+			a.UnknownSlugLimit = ratelimit.Limit{Rate: 10, Burst: 20}
+		}
+	}
+	if a.UnknownSlugLimit == (ratelimit.Limit{}) {
+		a.UnknownSlugLimit = a.AuthLimit
 	}
 	if a.LoginLimit == (ratelimit.Limit{}) {
 		a.LoginLimit = ratelimit.Limit{Rate: 0.2, Burst: 5}
@@ -104,11 +128,32 @@ func (a *Admission) setDefaults() {
 	}
 }
 
-// admitAuth limits the logins and refreshes sent to the tenant slug in the
-// path: see Admission.AuthLimit. The bucket is named after the slug, not a
-// tenant, under a prefix no tenant ID can have.
+// admitAuth limits the logins and refreshes of the client's address (see
+// Admission.AddressLimit), then those sent to the tenant slug in the path
+// (Admission.AuthLimit). A request the address limit refuses is not
+// counted against the slug: one address flooding a slug spends its own
+// budget, not the slug's. Buckets are named under prefixes no tenant ID
+// can have.
 func (s *Server) admitAuth(r *http.Request) error {
+	if err := s.allowAuth(r, ratelimit.Key{Owner: addressBucket(core.ClientFrom(r.Context()))}, s.admission.AddressLimit); err != nil {
+		return err
+	}
 	return s.allowAuth(r, ratelimit.Key{Owner: authBucket(r)}, s.admission.AuthLimit)
+}
+
+// addressBucket names the login bucket of a client address: the address,
+// or an IPv6 address's /64 (one subscriber's usual allocation, which a
+// client could otherwise walk through). Requests whose address is unknown
+// share one bucket.
+func addressBucket(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "auth-addr/?"
+	case a.Is6():
+		p, _ := a.Prefix(64)
+		return "auth-addr/" + p.String()
+	}
+	return "auth-addr/" + a.String()
 }
 
 // admitLogin limits the logins to one email address of the tenant slug in
@@ -120,7 +165,7 @@ func (s *Server) admitLogin(r *http.Request, email string) error {
 }
 
 // admitUnknownSlug holds the logins to every slug that names no tenant to
-// one AuthLimit, shared: a tenant's worth. Each slug has its own AuthLimit,
+// one UnknownSlugLimit, shared. Each slug has its own AuthLimit,
 // decided before it is looked up, so a flood over many made-up slugs would
 // otherwise pass every limit and take all the password hashing there is.
 func (s *Server) admitUnknownSlug(r *http.Request) error {
@@ -132,7 +177,7 @@ func (s *Server) admitUnknownSlug(r *http.Request) error {
 	if err != nil || known {
 		return err
 	}
-	return s.allowAuth(r, ratelimit.Key{Owner: unknownSlugsBucket}, s.admission.AuthLimit)
+	return s.allowAuth(r, ratelimit.Key{Owner: unknownSlugsBucket}, s.admission.UnknownSlugLimit)
 }
 
 // unknownSlugsBucket names the bucket that slugs naming no tenant share; no

@@ -27,6 +27,7 @@ func problemFor(err error) *problem.Details {
 	var unique *store.UniqueError
 	var limited *ratelimit.LimitedError
 	var shed *fairq.ShedError
+	var throttled *core.ThrottledError
 	switch {
 	case errors.As(err, &d):
 		return d
@@ -40,6 +41,15 @@ func problemFor(err error) *problem.Details {
 			WithHeader("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
 		withRateLimitHeaders(d, limited.Decision)
 		return d
+	case errors.As(err, &throttled):
+		return problem.New(http.StatusTooManyRequests, problem.CodeLoginThrottled,
+			"the account's logins are held back after failed attempts; retry after Retry-After seconds").
+			WithHeader("Retry-After", strconv.Itoa(throttled.RetryAfterSeconds()))
+	case errors.Is(err, core.ErrMFARequired):
+		return problem.New(http.StatusUnauthorized, problem.CodeMFARequired, "the login needs the TOTP code (or a recovery code) in totp")
+	case errors.Is(err, core.ErrMFAEnrollmentRequired):
+		return problem.New(http.StatusForbidden, problem.CodeMFAEnrollmentRequired,
+			"this token may only enrol its user in TOTP (POST …/auth/totp, then …/auth/totp/verify); log in again afterwards")
 	case errors.As(err, &shed):
 		return problem.New(http.StatusServiceUnavailable, problem.CodeOverloaded,
 			"the request could not start in time; retry later").

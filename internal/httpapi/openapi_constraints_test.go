@@ -717,6 +717,8 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 	for _, name := range patternExamples[`^[a-z][a-z0-9-]{1,62}$`].valid(0) {
 		b.must(200, "PUT", "/v1/plans/"+name, b.admin, planBody())
 	}
+	// A user with an access token of their own, for the TOTP routes.
+	totpUser := b.userToken("acme", "totp@example.com", tenant.Member)
 	slugRE := regexp.MustCompile(`^[a-z][a-z0-9-]{1,62}$`)
 	fx := &constraintFixtures{}
 	uniq := func() int { fx.seq++; return fx.seq }
@@ -747,6 +749,12 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		// acme has no federation: every valid request is a 404, after the
 		// checks of the parameters.
 		"GET /v1/tenants/{tenant}/auth/oidc/callback": {path: tpath("acme", "auth", "oidc", "callback")},
+		"POST /v1/tenants/{tenant}/auth/totp/verify": {path: tpath("acme", "auth", "totp", "verify"), token: totpUser.AccessToken,
+			body: func() map[string]any { return map[string]any{"code": "123456"} }},
+		"POST /v1/tenants/{tenant}/auth/totp/disable": {path: tpath("acme", "auth", "totp", "disable"), token: totpUser.AccessToken,
+			body: func() map[string]any { return map[string]any{"code": "123456"} }},
+		"PUT /v1/tenants/{tenant}/auth/policy": {path: tpath("acme", "auth", "policy"), token: admin,
+			body: func() map[string]any { return map[string]any{"mfa_required_role": "none"} }},
 		"POST /v1/tenants/{tenant}/api-keys": {path: tpath("acme", "api-keys"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"name": "probe", "role": "viewer"}
 		}},

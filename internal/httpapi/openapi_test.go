@@ -550,6 +550,11 @@ var bodySchemas = []struct {
 	{"Login", core.LoginParams{}, nil},
 	{"Refresh", core.RefreshParams{}, nil},
 	{"TokenPair", core.TokenPair{}, nil},
+	{"TOTPEnrollment", core.TOTPEnrollment{}, nil},
+	{"TOTPCode", core.TOTPCodeParams{}, nil},
+	{"RecoveryCodes", core.RecoveryCodes{}, nil},
+	{"AuthPolicy", core.AuthPolicy{}, nil},
+	{"PutAuthPolicy", core.PutAuthPolicyParams{}, []string{"mfa_required_role"}}, // left out means none
 	{"APIKey", core.APIKey{}, nil},
 	{"NewAPIKey", core.NewAPIKey{}, nil},
 	{"APIKeyList", core.List[*core.APIKey]{}, nil},

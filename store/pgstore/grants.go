@@ -31,6 +31,11 @@ var tenantTableGrants = []tableGrant{
 	{"containments", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"oidc_configs", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
 	{"identity_links", []string{"SELECT", "INSERT", "DELETE"}, false},
+	{"user_mfa", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"recovery_codes", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"login_throttle", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"login_addresses", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
+	{"auth_policy", []string{"SELECT", "INSERT", "UPDATE"}, true},
 }
 
 // platformTableGrants lists the control plane's tables. UPDATE on tenants

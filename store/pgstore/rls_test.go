@@ -57,6 +57,11 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 			tx.CreateContainment(ctx, &store.Containment{ID: "c1", Kind: store.ContainSuspended, Subject: "api_key:k1", Reason: "r", Count: 1, CreatedBy: "system", CreatedAt: base}),
 			tx.PutOIDCConfig(ctx, &store.OIDCConfig{Issuer: "https://idp.example", ClientID: "c", SealedSecret: []byte("s"), DefaultRole: tenant.Viewer, CreatedAt: base, UpdatedAt: base}),
 			tx.CreateIdentityLink(ctx, &store.IdentityLink{Issuer: "https://idp.example", Subject: "s1", UserID: "u1", CreatedAt: base}),
+			tx.PutMFA(ctx, &store.MFA{UserID: "u1", Secret: []byte("s"), CreatedAt: base}),
+			tx.ConfirmMFA(ctx, "u1", base, 1, []*store.RecoveryCode{{ID: "c1", Hash: []byte("h")}}),
+			tx.LockLogin(ctx, "s1", base, "test"),
+			tx.RememberLoginAddress(ctx, "u1", "192.0.2.1", base, 10),
+			tx.PutAuthPolicy(ctx, &store.AuthPolicy{MFARequiredRole: tenant.Admin, UpdatedAt: base}),
 		}
 		if _, _, err := tx.AuditHead(ctx); err != nil {
 			return err
@@ -88,6 +93,11 @@ var rawInserts = map[string]string{
 	"oidc_configs":       `INSERT INTO %[1]s.oidc_configs (tenant_id, issuer, client_id, client_secret, default_role, jit, created_at, updated_at) VALUES ($1, 'https://i', 'c', 's', 'viewer', false, now(), now()) ON CONFLICT (tenant_id) DO NOTHING`,
 	"identity_links":     `INSERT INTO %[1]s.identity_links (tenant_id, issuer, subject, user_id, created_at) VALUES ($1, 'https://i', 'raw', 'u1', now())`,
 	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
+	"user_mfa":           `INSERT INTO %[1]s.user_mfa (tenant_id, user_id, secret, last_step, created_at) VALUES ($1, 'raw', '\x00', 0, now())`,
+	"recovery_codes":     `INSERT INTO %[1]s.recovery_codes (tenant_id, user_id, id, hash) VALUES ($1, 'raw', 'raw', '\x00')`,
+	"login_throttle":     `INSERT INTO %[1]s.login_throttle (tenant_id, subject, failures, last_failure_at, locked_until, reason) VALUES ($1, 'raw', 0, now(), now(), '')`,
+	"login_addresses":    `INSERT INTO %[1]s.login_addresses (tenant_id, user_id, addr, last_seen) VALUES ($1, 'raw', 'raw', now())`,
+	"auth_policy":        `INSERT INTO %[1]s.auth_policy (tenant_id, mfa_required_role, updated_at) VALUES ($1, 'admin', now()) ON CONFLICT (tenant_id) DO UPDATE SET mfa_required_role = 'owner'`,
 }
 
 // mayUpdate reports whether the application role has UPDATE on a tenant

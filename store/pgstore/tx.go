@@ -37,11 +37,15 @@ const (
 	sqlGetUserByEmail = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND email = $2`
 	sqlListUsers      = `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 ORDER BY created_at, id`
 	sqlSetUserRole    = `UPDATE users SET role = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2 RETURNING ` + userColumns
-	// sqlDeleteUser deletes the user, its refresh tokens and identity
-	// links, and counts the users deleted.
+	// sqlDeleteUser deletes the user, its refresh tokens, identity links
+	// and login security (TOTP, recovery codes, remembered addresses), and
+	// counts the users deleted.
 	sqlDeleteUser = `WITH u AS (DELETE FROM users WHERE tenant_id = $1 AND id = $2 RETURNING id),
 		r AS (DELETE FROM refresh_tokens WHERE tenant_id = $1 AND user_id IN (SELECT id FROM u)),
-		l AS (DELETE FROM identity_links WHERE tenant_id = $1 AND user_id IN (SELECT id FROM u))
+		l AS (DELETE FROM identity_links WHERE tenant_id = $1 AND user_id IN (SELECT id FROM u)),
+		m AS (DELETE FROM user_mfa WHERE tenant_id = $1 AND user_id IN (SELECT id FROM u)),
+		c AS (DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id IN (SELECT id FROM u)),
+		a AS (DELETE FROM login_addresses WHERE tenant_id = $1 AND user_id IN (SELECT id FROM u))
 		SELECT count(*) FROM u`
 
 	sqlCreateAPIKey = `INSERT INTO api_keys (tenant_id, id, name, role, hash, created_by, created_at, revoked_at)

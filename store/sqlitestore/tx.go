@@ -176,8 +176,10 @@ func (t *tx) DeleteUser(ctx context.Context, id store.UserID) error {
 	if _, err = t.c.exec(ctx, sqlDeleteUserRefresh, t.tid, string(id)); err != nil {
 		return wrap(err, "delete refresh tokens of user %s", id)
 	}
-	_, err = t.c.exec(ctx, sqlDeleteUserLinks, t.tid, string(id))
-	return wrap(err, "delete identity links of user %s", id)
+	if _, err = t.c.exec(ctx, sqlDeleteUserLinks, t.tid, string(id)); err != nil {
+		return wrap(err, "delete identity links of user %s", id)
+	}
+	return t.deleteUserSecurity(ctx, id)
 }
 
 func (t *tx) CreateAPIKey(ctx context.Context, k *store.APIKey) error {

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 			h.testFilters(t, iso)
 			h.testIndexes(t, iso)
 			h.testOIDC(t, iso)
+			t.Run("LoginSecurity", func(t *testing.T) { h.testLoginSecurity(t, iso) })
 		})
 	}
 	t.Run("Concurrency", h.testConcurrency)
