@@ -47,6 +47,9 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For header names the
 	// client; from any other peer the header is ignored. Empty trusts none.
 	TrustedProxies []netip.Prefix
+	// TLS says the API is served over HTTPS (by this process or a proxy in
+	// front of it): answers then carry Strict-Transport-Security.
+	TLS bool
 }
 
 // Server serves the API. It is safe for concurrent use.
@@ -62,6 +65,7 @@ type Server struct {
 	mux          *http.ServeMux
 	routes       []Route
 	proxies      []netip.Prefix
+	tls          bool
 
 	admission Admission
 }
@@ -117,6 +121,7 @@ func New(cfg Config) *Server {
 		writeTimeout: cmp.Or(cfg.WriteTimeout, 20*time.Second),
 		mux:          http.NewServeMux(),
 		proxies:      cfg.TrustedProxies,
+		tls:          cfg.TLS,
 
 		admission: cfg.Admission,
 	}
@@ -171,6 +176,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		// whose answers are public say so themselves.
 		h["Cache-Control"] = cacheControlPrivate
 		h["Vary"] = varyAuthorization
+		s.setSecurityHeaders(h, r)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -196,6 +202,9 @@ func (s *Server) wrap(rt Route) http.Handler {
 // held only while the database works: never while the body arrives, nor
 // while the response is written, however slow the client.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) error {
+	if err := s.checkQuery(r); err != nil {
+		return err
+	}
 	r = r.WithContext(core.WithClient(r.Context(), clientAddr(r, s.proxies)))
 	if rt.AuthLimited {
 		if err := s.admitAuth(r); err != nil {
