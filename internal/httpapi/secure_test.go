@@ -18,7 +18,7 @@ func TestSecurityHeaders(t *testing.T) {
 			b.do("GET", "/healthz", "", nil),
 			b.do("GET", "/v1/tenants/acme/collections", key, nil),
 			b.do("GET", "/v1/tenants/acme/collections", "", nil), // 401
-			b.do("GET", "/nowhere", "", nil),                      // 404
+			b.do("GET", "/nowhere", "", nil),                     // 404
 			b.do("GET", "/.well-known/jwks.json", "", nil),
 		} {
 			for name, want := range map[string]string{
