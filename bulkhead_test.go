@@ -32,6 +32,9 @@ func TestConfigValidate(t *testing.T) {
 		{"NegativeShutdown", Config{ShutdownTimeout: -1}, "ShutdownTimeout"},
 		{"UnknownDatabase", Config{DatabaseURL: "mysql://x"}, "DatabaseURL"},
 		{"ShortToken", Config{AdminToken: "short"}, "AdminToken"},
+		{"TLSCertOnly", Config{TLSCertFile: "c.pem"}, "TLSKeyFile"},
+		{"TLSKeyOnly", Config{TLSKeyFile: "k.pem"}, "TLSCertFile"},
+		{"NegativeKeyReload", Config{KeyReloadInterval: -1}, "KeyReloadInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -50,6 +50,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 type options struct {
 	addr, data, database string
 	provisionURL, redis  string
+	tlsCert, tlsKey      string
 	stdout, stderr       io.Writer
 }
 
@@ -67,7 +68,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
-	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newAudit(o), newVersion(o), newBench(o))
+	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newAudit(o), newVersion(o), newBench(o),
+		newKeys(NewRotateSigning(o)))
 	return root
 }
 
@@ -87,6 +89,8 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		DatabaseURL:  o.database,
 		ProvisionURL: o.provisionURL,
 		RedisURL:     o.redis,
+		TLSCertFile:  o.tlsCert,
+		TLSKeyFile:   o.tlsKey,
 		AdminToken:   os.Getenv("BULKHEAD_ADMIN_TOKEN"),
 		Logger:       observe.NewLogger(o.stderr, level),
 	}
@@ -119,11 +123,14 @@ func newServe(o *options) *cobra.Command {
 				return err
 			}
 			defer app.Close()
+			defer reloadOnHangup(app)()
 			return app.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")
 	cmd.Flags().StringVar(&o.redis, "redis", os.Getenv("BULKHEAD_REDIS_URL"), "Redis URL for rate limits shared by several nodes (env BULKHEAD_REDIS_URL)")
+	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", os.Getenv("BULKHEAD_TLS_CERT"), "PEM certificate (and chain) to serve HTTPS with; reloaded on SIGHUP (env BULKHEAD_TLS_CERT)")
+	cmd.Flags().StringVar(&o.tlsKey, "tls-key", os.Getenv("BULKHEAD_TLS_KEY"), "PEM private key of --tls-cert (env BULKHEAD_TLS_KEY)")
 	return cmd
 }
 

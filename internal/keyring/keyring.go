@@ -18,7 +18,8 @@ import (
 
 // Keyring is the set of platform keys. Its fields are read-only after Load.
 type Keyring struct {
-	// TokenKey signs access tokens.
+	// TokenKey signs access tokens: the current signing key when Load ran
+	// (see LoadSigningKeys for the versions and their rotation).
 	TokenKey ed25519.PrivateKey
 	// AuditKey signs audit checkpoints. It is kept apart from the database
 	// so that write access to the database cannot forge a checkpoint.
@@ -27,6 +28,9 @@ type Keyring struct {
 	APIKeyMAC []byte
 	// CursorMAC authenticates pagination cursors.
 	CursorMAC []byte
+	// Dir is the directory the keys were loaded from, where rotated token
+	// signing keys appear; empty for a Keyring not made by Load.
+	Dir string
 }
 
 // Load reads the keys from dir, creating any that are missing. dir is created
@@ -35,10 +39,21 @@ func Load(dir string) (*Keyring, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create key directory: %w", err)
 	}
-	var k Keyring
-	var err error
-	if k.TokenKey, err = loadEd25519(filepath.Join(dir, "token-signing.key")); err != nil {
+	k := Keyring{Dir: dir}
+	rotated, err := hasVersionedSigningKeys(dir)
+	if err != nil {
 		return nil, err
+	}
+	if !rotated {
+		if k.TokenKey, err = loadEd25519(filepath.Join(dir, legacySigningFile)); err != nil {
+			return nil, err
+		}
+	} else {
+		all, err := readSigningKeys(dir)
+		if err != nil {
+			return nil, err
+		}
+		k.TokenKey = all[len(all)-1].Key
 	}
 	if k.AuditKey, err = loadEd25519(filepath.Join(dir, "audit-signing.key")); err != nil {
 		return nil, err
