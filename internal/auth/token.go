@@ -102,7 +102,7 @@ type Tokens struct {
 	signer jose.Signer
 	kid    string
 	keys   map[string]ed25519.PublicKey
-	kids []string // in JWKS order: the signing key first
+	kids   []string // in JWKS order: the signing key first
 }
 
 // NewTokens returns a Tokens that signs with key and issues and verifies

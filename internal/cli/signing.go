@@ -71,4 +71,3 @@ func reloadOnHangup(app *bulkhead.App) (stop func()) {
 	}()
 	return func() { signal.Stop(hup); close(done) }
 }
-
