@@ -40,20 +40,17 @@ func Load(dir string) (*Keyring, error) {
 		return nil, fmt.Errorf("create key directory: %w", err)
 	}
 	k := Keyring{Dir: dir}
-	rotated, err := hasVersionedSigningKeys(dir)
+	// The current token signing key: the highest version, or version 1,
+	// created, on a directory that has none (once rotated, version 1 may
+	// have been retired and deleted; it is not made again).
+	signing, err := readSigningKeys(dir)
 	if err != nil {
 		return nil, err
 	}
-	if !rotated {
-		if k.TokenKey, err = loadEd25519(filepath.Join(dir, legacySigningFile)); err != nil {
-			return nil, err
-		}
-	} else {
-		all, err := readSigningKeys(dir)
-		if err != nil {
-			return nil, err
-		}
-		k.TokenKey = all[len(all)-1].Key
+	if len(signing) > 0 {
+		k.TokenKey = signing[len(signing)-1].Key
+	} else if k.TokenKey, err = loadEd25519(filepath.Join(dir, legacySigningFile)); err != nil {
+		return nil, err
 	}
 	if k.AuditKey, err = loadEd25519(filepath.Join(dir, "audit-signing.key")); err != nil {
 		return nil, err

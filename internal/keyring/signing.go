@@ -100,7 +100,7 @@ func RotateSigningKey(dir string, now time.Time, keep time.Duration) (SigningKey
 	if _, err := rand.Read(seed); err != nil {
 		return SigningKey{}, nil, err
 	}
-	k := SigningKey{Version: next, Key: ed25519.NewKeyFromSeed(seed), Since: now.UTC()}
+	k := SigningKey{Version: next, Key: ed25519.NewKeyFromSeed(seed), Since: now.UTC().Truncate(time.Microsecond)}
 	content := hex.EncodeToString(seed) + "\n" + sincePrefix + k.Since.Format(time.RFC3339Nano) + "\n"
 	if err := writeNew(filepath.Join(dir, signingFile(next)), content); err != nil {
 		return SigningKey{}, nil, err
@@ -124,13 +124,6 @@ func signingFile(v int) string {
 		return legacySigningFile
 	}
 	return signingPrefix + strconv.Itoa(v) + signingSuffix
-}
-
-// hasVersionedSigningKeys reports whether dir holds a rotated signing key,
-// in which case a missing version 1 was retired, not never made.
-func hasVersionedSigningKeys(dir string) (bool, error) {
-	names, err := filepath.Glob(filepath.Join(dir, signingPrefix+"*"+signingSuffix))
-	return len(names) > 0, err
 }
 
 // readSigningKeys returns every signing key of dir in version order.
