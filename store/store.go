@@ -221,6 +221,9 @@ type Tx interface {
 	// PutIdempotency stores or replaces the response for rec.Key.
 	PutIdempotency(ctx context.Context, rec *Idempotency) error
 
+	// BreakGlassTx holds the operator's break-glass grants on the tenant.
+	BreakGlassTx
+
 	// AuditLog is the tenant's own audit chain.
 	AuditLog
 }

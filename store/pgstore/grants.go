@@ -28,6 +28,7 @@ var tenantTableGrants = []tableGrant{
 	{"audit_checkpoints", []string{"SELECT", "INSERT"}, true},
 	{"audit_heads", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"usage", []string{"SELECT", "INSERT", "UPDATE"}, true},
+	{"break_glass", []string{"SELECT", "INSERT", "UPDATE"}, true},
 }
 
 // platformTableGrants lists the control plane's tables. UPDATE on tenants

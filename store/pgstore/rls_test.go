@@ -54,6 +54,7 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 			tx.CreateAPIKey(ctx, &store.APIKey{ID: "k1", Name: "k", Role: tenant.Admin, Hash: []byte("h"), CreatedBy: "u1", CreatedAt: base}),
 			tx.CreateRefreshToken(ctx, &store.RefreshToken{ID: "t1", UserID: "u1", Family: "f1", Hash: []byte("h"), ExpiresAt: base, CreatedAt: base}),
 			tx.PutIdempotency(ctx, &store.Idempotency{Key: "i1", RequestHash: []byte("q"), Response: []byte("r"), CreatedAt: base}),
+			tx.CreateBreakGlass(ctx, &store.BreakGlass{ID: "g1", Reason: "r", Actor: "operator", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}),
 		}
 		if _, _, err := tx.AuditHead(ctx); err != nil {
 			return err
@@ -81,6 +82,7 @@ var rawInserts = map[string]string{
 	"audit_log":          `INSERT INTO %[1]s.audit_log (tenant_id, seq, time, actor, action, resource, request_id, outcome) VALUES ($1, 1000, now(), 'a', 'a', 'r', 'q', 'o')`,
 	"audit_checkpoints":  `INSERT INTO %[1]s.audit_checkpoints (tenant_id, seq, key_id, time) VALUES ($1, 1000, 'k', now())`,
 	"audit_heads":        `INSERT INTO %[1]s.audit_heads (tenant_id, seq) VALUES ($1, 1000) ON CONFLICT (tenant_id) DO UPDATE SET seq = 1000`,
+	"break_glass":        `INSERT INTO %[1]s.break_glass (tenant_id, id, reason, actor, created_at, expires_at) VALUES ($1, 'raw', 'raw', 'operator', now(), now())`,
 	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
 }
 

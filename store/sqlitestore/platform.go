@@ -52,6 +52,7 @@ var sqlPurgeTenant = []string{
 	`DELETE FROM collections WHERE tenant_id = ?`,
 	`DELETE FROM refresh_tokens WHERE tenant_id = ?`,
 	`DELETE FROM api_keys WHERE tenant_id = ?`,
+	`DELETE FROM break_glass WHERE tenant_id = ?`,
 	`DELETE FROM users WHERE tenant_id = ?`,
 	`DELETE FROM idempotency_keys WHERE tenant_id = ?`,
 	`DELETE FROM audit_checkpoints WHERE tenant_id = ?`,
