@@ -5,7 +5,7 @@ package access
 import "github.com/bulkheadhq/bulkhead/tenant"
 
 // operatorOnly are the permissions no tenant role holds.
-var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true}
+var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true, ManageBreakGlass: true}
 
 // Permission is an action on a tenant's resources.
 type Permission string
@@ -30,6 +30,10 @@ const (
 	ManageTenants   Permission = "tenants.manage"
 	ReadMetrics     Permission = "metrics.read"
 	ManagePlans     Permission = "plans.manage"
+	// ManageBreakGlass is granting and ending the operator's break-glass
+	// access to a tenant; ListBreakGlass is seeing those grants.
+	ManageBreakGlass Permission = "break_glass.manage"
+	ListBreakGlass   Permission = "break_glass.list"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -50,6 +54,7 @@ var minRole = map[Permission]tenant.Role{
 	ReadAudit:       tenant.Admin,
 	VerifyAudit:     tenant.Admin,
 	ReadUsage:       tenant.Admin,
+	ListBreakGlass:  tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -62,7 +67,27 @@ var operator = map[Permission]bool{
 	CreateUser:    true,
 	CreateAPIKey:  true,
 	VerifyAudit:   true, // the result reveals no tenant data
+
+	ManageBreakGlass: true,
+	ListBreakGlass:   true,
 }
+
+// breakGlassReadable are the permissions the operator holds on a tenant
+// while the tenant has an active break-glass grant: reading, never
+// writing.
+var breakGlassReadable = map[Permission]bool{
+	ListCollections: true,
+	ReadRecord:      true,
+	ListUsers:       true,
+	ReadAudit:       true,
+	VerifyAudit:     true,
+	ReadUsage:       true,
+}
+
+// BreakGlassReadable reports whether an active break-glass grant gives the
+// operator perm on the tenant. Whether a grant is active is the caller's
+// to decide.
+func BreakGlassReadable(perm Permission) bool { return breakGlassReadable[perm] }
 
 // Allowed reports whether p holds perm. A tenant principal's tenant must
 // already have been matched against the resource's tenant by the caller.
@@ -93,6 +118,8 @@ func Refusal(p *tenant.Principal, perm Permission) string {
 	switch {
 	case Allowed(p, perm):
 		return ""
+	case p.IsOperator() && breakGlassReadable[perm]:
+		return "the operator token does not reach a tenant's data but to read it under the tenant's active break-glass grant"
 	case p.IsOperator():
 		return "the operator token does not reach a tenant's data; use a credential of the tenant"
 	case operatorOnly[perm]:

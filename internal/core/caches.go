@@ -122,6 +122,7 @@ func (c *Core) apply(e changefeed.Event) {
 			c.tenants.delete(tenant.Slug(e.Key))
 		}
 		c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == e.Tenant })
+		c.breakGlass.forget(e.Tenant)
 	case changefeed.KindAPIKey:
 		c.apiKeys.delete(store.APIKeyID(e.Key))
 	case changefeed.KindPlan:
@@ -136,6 +137,7 @@ func (c *Core) apply(e changefeed.Event) {
 		c.apiKeys.clear()
 		c.plans.clear()
 		c.sessions.clear()
+		c.breakGlass.forget("")
 	}
 }
 

@@ -112,6 +112,8 @@ type Core struct {
 	// long a previous one verifies (see ReloadSigningKeys).
 	signing     signingState
 	signingKeep time.Duration
+	// breakGlass caches each tenant's active break-glass grant.
+	breakGlass breakGlassCache
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
