@@ -54,6 +54,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit", handle: s.listAudit},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit/verify", handle: s.verifyAudit},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/usage", handle: s.usage},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/break-glass", Operator: true, Body: true, handle: s.grantBreakGlass},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/break-glass", handle: s.listBreakGlass},
+		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/break-glass/{id}", Operator: true, handle: s.endBreakGlass},
 	}
 }
 
