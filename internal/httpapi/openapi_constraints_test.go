@@ -730,6 +730,9 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		"POST /v1/tenants/{tenant}/auth/refresh": {path: tpath("acme", "auth", "refresh"), body: func() map[string]any {
 			return map[string]any{"refresh_token": "not-a-refresh-token"}
 		}},
+		"POST /v1/tenants/{tenant}/break-glass": {path: tpath("acme", "break-glass"), token: b.admin, body: func() map[string]any {
+			return map[string]any{"reason": "constraint probe", "minutes": 5}
+		}},
 		"POST /v1/tenants/{tenant}/api-keys": {path: tpath("acme", "api-keys"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"name": "probe", "role": "viewer"}
 		}},
