@@ -118,8 +118,6 @@ func Refusal(p *tenant.Principal, perm Permission) string {
 	switch {
 	case Allowed(p, perm):
 		return ""
-	case p.IsOperator() && breakGlassReadable[perm]:
-		return "the operator token does not reach a tenant's data but to read it under the tenant's active break-glass grant"
 	case p.IsOperator():
 		return "the operator token does not reach a tenant's data; use a credential of the tenant"
 	case operatorOnly[perm]:

@@ -17,6 +17,7 @@ const SigningKeyGrace = 2 * time.Minute
 
 // signingState is what a node knows of the key directory's signing keys.
 type signingState struct {
+	reload     sync.Mutex // held by ReloadSigningKeys
 	mu         sync.Mutex
 	version    int       // of the current key applied
 	lastUnseen time.Time // the last reload for a token of an unknown key
@@ -36,6 +37,10 @@ func (c *Core) ReloadSigningKeys() error {
 	if c.keys.Dir == "" {
 		return nil
 	}
+	// One reload at a time, so that an older reading of the directory is
+	// never applied after a newer one.
+	c.signing.reload.Lock()
+	defer c.signing.reload.Unlock()
 	ks, err := keyring.LoadSigningKeys(c.keys.Dir, c.now(), c.signingKeep)
 	if err != nil {
 		return err
