@@ -3,10 +3,12 @@ package httpapi
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/secevent"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -50,8 +52,9 @@ func TestBreakGlass(t *testing.T) {
 	for _, iso := range []tenant.Isolation{tenant.Pooled, tenant.Silo} {
 		t.Run(string(iso), func(t *testing.T) {
 			t.Parallel()
-			clock := newTestClock()
-			b := setupCore(t, t.TempDir(), func(c *core.Config) { c.NowFunc = clock.Now })
+			clock := newManualClock()
+			events := &bgEventRecorder{}
+			b := setupCore(t, t.TempDir(), func(c *core.Config) { c.NowFunc = clock.Now; c.Events = events })
 			b.tenant("acme", iso)
 			b.tenant("globex", iso)
 			adminA := b.apiKey("acme", tenant.Admin)
@@ -151,6 +154,14 @@ func TestBreakGlass(t *testing.T) {
 			if countActions(b.auditLog("globex", adminB))["break_glass.read"] != 0 {
 				t.Error("globex's chain records break-glass reads")
 			}
+			byAction := events.byAction()
+			if e := byAction["break-glass-granted"]; len(e) != 1 || e[0].Tenant == "" || e[0].TenantSlug != "acme" ||
+				e[0].Actor != "operator" || !strings.Contains(e[0].Reason, "incident 42") {
+				t.Errorf("break-glass-granted events = %+v", e)
+			}
+			if n := len(byAction["break-glass-read"]); n != len(readsA)+1 {
+				t.Errorf("break-glass-read events = %d, want %d", n, len(readsA)+1)
+			}
 			if v := b.verify("acme", adminA); !v.OK {
 				t.Errorf("acme's chain does not verify after break-glass: %+v", v)
 			}
@@ -176,6 +187,9 @@ func TestBreakGlass(t *testing.T) {
 			b.mustProblem(403, problem.CodeForbidden, "GET", readsA[0], b.admin, nil)
 			b.mustProblem(404, problem.CodeNotFound, "DELETE", "/v1/tenants/acme/break-glass/"+g2.ID, b.admin, nil)
 			b.core.Flush()
+			if e := events.byAction()["break-glass-ended"]; len(e) != 1 || e[0].Target != "break_glass:"+g2.ID {
+				t.Errorf("break-glass-ended events = %+v", e)
+			}
 			if n := countActions(b.auditLog("acme", adminA)); n["break_glass.end"] != 1 || n["break_glass.grant"] != 2 {
 				t.Errorf("after the end: %v", n)
 			}
@@ -193,7 +207,7 @@ func TestBreakGlass(t *testing.T) {
 // nodes' change feed is not linked).
 func TestBreakGlassAcrossNodes(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock()
+	clock := newManualClock()
 	dir := t.TempDir()
 	withClock := func(c *core.Config) { c.NowFunc = clock.Now }
 	one := setupCore(t, dir, withClock)
@@ -212,4 +226,26 @@ func TestBreakGlassAcrossNodes(t *testing.T) {
 	one.mustProblem(403, problem.CodeForbidden, "GET", path, one.admin, nil)
 	clock.Advance(1100 * time.Millisecond)
 	two.mustProblem(403, problem.CodeForbidden, "GET", path, two.admin, nil)
+}
+
+// bgEventRecorder keeps the security events published.
+type bgEventRecorder struct {
+	mu     sync.Mutex
+	events []secevent.Event
+}
+
+func (r *bgEventRecorder) Publish(e secevent.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *bgEventRecorder) byAction() map[string][]secevent.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string][]secevent.Event{}
+	for _, e := range r.events {
+		m[e.Action] = append(m[e.Action], e)
+	}
+	return m
 }

@@ -18,21 +18,21 @@ import (
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// testClock is a clock tests move by hand.
-type testClock struct {
+// manualClock is a clock tests move by hand.
+type manualClock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-func newTestClock() *testClock { return &testClock{now: time.Now().UTC()} }
+func newManualClock() *manualClock { return &manualClock{now: time.Now().UTC()} }
 
-func (c *testClock) Now() time.Time {
+func (c *manualClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *testClock) Advance(d time.Duration) {
+func (c *manualClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
@@ -83,7 +83,7 @@ func tokenKid(t *testing.T, token string) string {
 // verification and from the JWKS.
 func TestSigningKeyRotationAcrossNodes(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock()
+	clock := newManualClock()
 	dir := t.TempDir()
 	withClock := func(c *core.Config) { c.NowFunc = clock.Now }
 	a := setupCore(t, dir, withClock)
