@@ -198,7 +198,7 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{admin, apiKey, "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"}
+	secrets := []string{admin, apiKey, "eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCIsImtpZCI6IngifQ.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"}
 	send := func(method, target, auth string) int {
 		req, _ := http.NewRequest(method, target, nil)
 		if auth != "" {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -354,6 +355,25 @@ func (t *Tokens) JWKS() ([]byte, error) {
 		return nil, fmt.Errorf("encode jwks: %w", err)
 	}
 	return b, nil
+}
+
+// LooksLikeAccessToken reports whether token has the shape of an access
+// token of this package: a compact JWS (see LooksLikeJWT) whose header
+// says typ at+jwt. It verifies nothing, so that it is cheap on any input;
+// a JWT of another kind (an OpenID Connect state, say) does not match.
+func LooksLikeAccessToken(token string) bool {
+	if len(token) > maxTokenLen || !LooksLikeJWT(token) {
+		return false
+	}
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	return json.Unmarshal(raw, &h) == nil && validTokenType(h.Typ)
 }
 
 // LooksLikeJWT reports whether token has the shape of a compact JWS: three

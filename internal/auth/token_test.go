@@ -721,3 +721,28 @@ func TestTokensUnknownKeyFunc(t *testing.T) {
 		t.Errorf("Verify after the key was loaded = %v", err)
 	}
 }
+
+func TestLooksLikeAccessToken(t *testing.T) {
+	t.Parallel()
+	b := setupTokens(t)
+	tok := issue(t, b.tokens, testAccessClaims)
+	other := func(h string) string { return b64url([]byte(h)) + ".eyJ4IjoxfQ.c2ln" }
+	for _, c := range []struct {
+		token string
+		want  bool
+	}{
+		{tok, true},
+		{other(`{"alg":"EdDSA","typ":"AT+JWT"}`), true},
+		{other(`{"alg":"EdDSA","typ":"application/at+jwt"}`), true},
+		{other(`{"alg":"HS256","typ":"JWT"}`), false},
+		{other(`{"alg":"HS256"}`), false},
+		{other(`{"typ":`), false},
+		{"eyJ.not.base64!", false},
+		{"bh_live_x", false},
+		{"", false},
+	} {
+		if got := LooksLikeAccessToken(c.token); got != c.want {
+			t.Errorf("LooksLikeAccessToken(%.40q) = %v, want %v", c.token, got, c.want)
+		}
+	}
+}

@@ -7,7 +7,7 @@ import (
 )
 
 // LooksLikeCredential reports whether v is, by its form, a bearer
-// credential this server issues or accepts: an API key, an access JWT, a
+// credential this server issues or accepts: an API key, an access JWT (typ at+jwt), a
 // refresh token or the operator token. It decides by form alone (and, for
 // the operator token, a constant-time comparison), reads nothing and never
 // panics. The HTTP layer uses it to refuse credentials sent where they
@@ -26,5 +26,5 @@ func (c *Core) LooksLikeCredential(v string) bool {
 	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 		return true
 	}
-	return auth.LooksLikeJWT(v) || c.isOperatorToken(v)
+	return auth.LooksLikeAccessToken(v) || c.isOperatorToken(v)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"net/url"
 	"testing"
 
@@ -80,6 +81,10 @@ func TestCredentialsInQueryRefused(t *testing.T) {
 	if n := len(b.listRecords("acme", key, "things", nil).Items); n != 0 {
 		t.Errorf("records after refused writes = %d, want 0", n)
 	}
+	// Ordinary parameters pass, and so does a JWT that is no access token
+	// (such as an OpenID Connect state).
+	state := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + ".eyJzIjoxfQ.c2ln"
+	b.must(200, "GET", "/v1/tenants/acme/collections?state="+state, key, nil)
 	// Ordinary parameters pass.
 	b.must(200, "GET", "/v1/tenants/acme/collections/things/records?limit=5&order=-created_at&filter="+url.QueryEscape(`title = "x"`), key, nil)
 }
