@@ -2,8 +2,14 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"testing"
+
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/keyring"
+	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
 
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -87,4 +93,33 @@ func TestCredentialsInQueryRefused(t *testing.T) {
 	b.must(200, "GET", "/v1/tenants/acme/collections?state="+state, key, nil)
 	// Ordinary parameters pass.
 	b.must(200, "GET", "/v1/tenants/acme/collections/things/records?limit=5&order=-created_at&filter="+url.QueryEscape(`title = "x"`), key, nil)
+}
+
+// BenchmarkCheckQuery is the cost the credential check adds to a list
+// request with a filter, an order, a limit and a cursor.
+func BenchmarkCheckQuery(b *testing.B) {
+	dir := b.TempDir()
+	st, err := sqlitestore.Open(filepath.Join(dir, "bulkhead.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := keyring.Load(filepath.Join(dir, "keys"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	s := New(Config{Core: c, Store: st})
+	r := httptest.NewRequest("GET", "/v1/tenants/acme/collections/things/records?filter="+url.QueryEscape(`owner = "ann" && n > 5`)+
+		"&order=-n&limit=20&cursor=eyJrIjpbMSwiMDE5MiJdfQ.c2lnbmF0dXJlc2lnbmF0dXJl", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.checkQuery(r); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
