@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ type App struct {
 	closers  []func() error // run in reverse order by Close
 	redis    *redis.Client  // nil without Redis
 	feedName string         // the change feed's kind, for the log
+	certs    *certReloader  // nil without TLS
 	// sweepers free the memory of idle tenants: expired cache entries and
 	// full rate-limit buckets. Serve runs them every second.
 	sweepers []func()
@@ -57,6 +59,7 @@ func New(cfg Config) (*App, error) {
 	cfg.Addr = cmp.Or(cfg.Addr, "127.0.0.1:8080")
 	cfg.DataDir = cmp.Or(cfg.DataDir, "./bulkhead-data")
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, 30*time.Second)
+	cfg.KeyReloadInterval = cmp.Or(cfg.KeyReloadInterval, 10*time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = observe.NewLogger(os.Stderr, slog.LevelInfo)
 	}
@@ -78,6 +81,12 @@ func New(cfg Config) (*App, error) {
 	}
 	app := &App{cfg: cfg, log: cfg.Logger, store: st}
 	app.closers = append(app.closers, st.Close)
+	if cfg.TLSCertFile != "" {
+		if app.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger); err != nil {
+			app.Close()
+			return nil, err
+		}
+	}
 	if cfg.RedisURL != "" {
 		opt, err := ratelimit.ClientOptions(cfg.RedisURL)
 		if err != nil {
@@ -113,7 +122,7 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
-		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies})
+		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
 	return app, nil
 }
 
@@ -225,6 +234,9 @@ func (a *App) Run(ctx context.Context) error {
 
 // Serve is Run on a listener of the caller's; it closes ln.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if a.certs != nil {
+		ln = tls.NewListener(ln, a.certs.tlsConfig())
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -239,11 +251,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	stopSweeping := a.sweepEvery(time.Second)
 	defer stopSweeping()
+	stopReloading := a.reloadKeysEvery(a.cfg.KeyReloadInterval)
+	defer stopReloading()
 	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
 	}
 	a.warnConfig()
-	a.log.Info("serving", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir, "change_feed", a.feedName)
+	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.certs != nil, "data_dir", a.cfg.DataDir, "change_feed", a.feedName)
 	select {
 	case err := <-errc:
 		return err

@@ -39,6 +39,9 @@ func TestConfigValidate(t *testing.T) {
 		{"EventsPlainHTTP", Config{SecurityEvents: "http://siem.example/in"}, "SecurityEvents"},
 		{"EventsNoPath", Config{SecurityEvents: "file:"}, "SecurityEvents"},
 		{"BadContainment", Config{Containment: "probes=lots"}, "Containment"},
+		{"TLSCertOnly", Config{TLSCertFile: "c.pem"}, "TLSKeyFile"},
+		{"TLSKeyOnly", Config{TLSKeyFile: "k.pem"}, "TLSCertFile"},
+		{"NegativeKeyReload", Config{KeyReloadInterval: -1}, "KeyReloadInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,6 +60,16 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for in-flight requests
 	// after its context is cancelled. Defaults to 30s.
 	ShutdownTimeout time.Duration
+	// TLSCertFile and TLSKeyFile, if set, are the PEM files of the
+	// certificate (with its chain) and private key Run serves HTTPS with;
+	// both or neither must be set. (*App).Reload, which the command line
+	// calls on SIGHUP, reads them again. Defaults to none: plain HTTP, for
+	// loopback or behind a proxy that terminates TLS.
+	TLSCertFile, TLSKeyFile string
+	// KeyReloadInterval is how often a running server re-reads the token
+	// signing keys of DataDir/keys, so that a rotation made on any node
+	// applies everywhere without a restart. Defaults to 10s.
+	KeyReloadInterval time.Duration
 	// Logger receives JSON logs. Defaults to a JSON logger on stderr at
 	// info level.
 	Logger *slog.Logger
@@ -105,6 +115,12 @@ func (c *Config) validate() error {
 		if !p.IsValid() {
 			return fmt.Errorf("TrustedProxies: %v is not a valid prefix", p)
 		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("TLSCertFile and TLSKeyFile must be set together")
+	}
+	if c.KeyReloadInterval < 0 {
+		return fmt.Errorf("KeyReloadInterval must be >= 0, got %s", c.KeyReloadInterval)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

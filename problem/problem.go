@@ -22,6 +22,7 @@ const (
 	CodeInvalidCursor        Code = "invalid_cursor"         // 400: the cursor is forged, stale or from another query
 	CodeInvalidSchema        Code = "invalid_schema"         // 400: a collection's JSON Schema does not compile
 	CodeUnsupported          Code = "unsupported"            // 400: a feature this server does not offer (yet)
+	CodeCredentialsInQuery   Code = "credentials_in_query"   // 400: a credential was sent in the URL's query
 	CodeUnauthorized         Code = "unauthorized"           // 401: missing or invalid credential
 	CodeInvalidCredentials   Code = "invalid_credentials"    // 401: login or refresh refused
 	CodeForbidden            Code = "forbidden"              // 403: the credential lacks the permission

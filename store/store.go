@@ -242,6 +242,8 @@ type Tx interface {
 	// LoginSecurity holds the tenant's TOTP enrolments, login throttles
 	// and authentication policy.
 	LoginSecurity
+	// BreakGlassTx holds the operator's break-glass grants on the tenant.
+	BreakGlassTx
 
 	// AuditLog is the tenant's own audit chain.
 	AuditLog

@@ -5,7 +5,7 @@ package access
 import "github.com/bulkheadhq/bulkhead/tenant"
 
 // operatorOnly are the permissions no tenant role holds.
-var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true}
+var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true, ManageBreakGlass: true}
 
 // Permission is an action on a tenant's resources.
 type Permission string
@@ -39,6 +39,10 @@ const (
 	ResetUserMFA Permission = "users.reset_mfa"
 	// LockUsers is locking a user out of logins, and lifting a lock-out.
 	LockUsers Permission = "users.lock"
+	// ManageBreakGlass is granting and ending the operator's break-glass
+	// access to a tenant; ListBreakGlass is seeing those grants.
+	ManageBreakGlass Permission = "break_glass.manage"
+	ListBreakGlass   Permission = "break_glass.list"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -65,6 +69,7 @@ var minRole = map[Permission]tenant.Role{
 	ReadAuthPolicy:   tenant.Admin,
 	ResetUserMFA:     tenant.Admin,
 	LockUsers:        tenant.Admin,
+	ListBreakGlass:   tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -78,7 +83,27 @@ var operator = map[Permission]bool{
 	CreateAPIKey:  true,
 	VerifyAudit:   true, // the result reveals no tenant data
 	LockUsers:     true, // containment: a suspected account is locked out
+
+	ManageBreakGlass: true,
+	ListBreakGlass:   true,
 }
+
+// breakGlassReadable are the permissions the operator holds on a tenant
+// while the tenant has an active break-glass grant: reading, never
+// writing.
+var breakGlassReadable = map[Permission]bool{
+	ListCollections: true,
+	ReadRecord:      true,
+	ListUsers:       true,
+	ReadAudit:       true,
+	VerifyAudit:     true,
+	ReadUsage:       true,
+}
+
+// BreakGlassReadable reports whether an active break-glass grant gives the
+// operator perm on the tenant. Whether a grant is active is the caller's
+// to decide.
+func BreakGlassReadable(perm Permission) bool { return breakGlassReadable[perm] }
 
 // Allowed reports whether p holds perm. A tenant principal's tenant must
 // already have been matched against the resource's tenant by the caller.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,17 +97,23 @@ type TokenConfig struct {
 type Tokens struct {
 	// NowFunc returns the current time. Nil means time.Now. Tests set it.
 	NowFunc func() time.Time
+	// UnknownKeyFunc, if set, is called when a token names a key Verify
+	// does not know, such as one another node has just rotated to; if it
+	// reports true (it may have called SetKeys), Verify looks the key up
+	// once more. It must be safe for concurrent use and bound its own cost:
+	// anyone can send a token with an unknown kid.
+	UnknownKeyFunc func() bool
 
-	signer   jose.Signer
-	kid      string
 	issuer   string
 	audience string
 	ttl      time.Duration
 	maxTTL   time.Duration
 
-	mu   sync.RWMutex
-	keys map[string]ed25519.PublicKey
-	kids []string // in JWKS order: the signing key first
+	mu     sync.RWMutex
+	signer jose.Signer
+	kid    string
+	keys   map[string]ed25519.PublicKey
+	kids   []string // in JWKS order: the signing key first
 }
 
 // NewTokens returns a Tokens that signs with key and issues and verifies
@@ -127,29 +134,61 @@ func NewTokens(key ed25519.PrivateKey, cfg TokenConfig) *Tokens {
 		cfg.TTL = DefaultAccessTokenTTL
 	}
 	cfg.MaxTTL = max(cfg.MaxTTL, cfg.TTL)
+	t := &Tokens{
+		issuer:   cfg.Issuer,
+		audience: cfg.Audience,
+		ttl:      cfg.TTL,
+		maxTTL:   cfg.MaxTTL,
+	}
+	if err := t.SetKeys(key, nil); err != nil { // cannot happen for a valid Ed25519 key
+		panic("auth: NewTokens: " + err.Error())
+	}
+	return t
+}
+
+// KeyID returns the kid of the signing key.
+func (t *Tokens) KeyID() string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.kid
+}
+
+// SetKeys replaces the keys at once: key signs from now on, and Verify and
+// JWKS know key's public half and verify, and no other key (keys added by
+// AddVerificationKey included). It is how a rotation of the signing key is
+// applied to a running node. It returns an error, changing nothing, if key
+// is not an Ed25519 private key or a key of verify not an Ed25519 public
+// key.
+func (t *Tokens) SetKeys(key ed25519.PrivateKey, verify []ed25519.PublicKey) error {
+	if len(key) != ed25519.PrivateKeySize {
+		return fmt.Errorf("signing key is %d bytes, want %d", len(key), ed25519.PrivateKeySize)
+	}
 	pub := key.Public().(ed25519.PublicKey)
 	kid := keyring.KeyID(pub)
 	signer, err := jose.NewSigner(
 		jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType(AccessTokenType),
 	)
-	if err != nil { // cannot happen for a valid Ed25519 key
-		panic("auth: NewTokens: " + err.Error())
+	if err != nil {
+		return err
 	}
-	return &Tokens{
-		signer:   signer,
-		kid:      kid,
-		issuer:   cfg.Issuer,
-		audience: cfg.Audience,
-		ttl:      cfg.TTL,
-		maxTTL:   cfg.MaxTTL,
-		keys:     map[string]ed25519.PublicKey{kid: pub},
-		kids:     []string{kid},
+	keys := map[string]ed25519.PublicKey{kid: pub}
+	kids := []string{kid}
+	for _, v := range verify {
+		if len(v) != ed25519.PublicKeySize {
+			return fmt.Errorf("verification key is %d bytes, want %d", len(v), ed25519.PublicKeySize)
+		}
+		k := keyring.KeyID(v)
+		if _, ok := keys[k]; !ok {
+			keys[k] = append(ed25519.PublicKey(nil), v...)
+			kids = append(kids, k)
+		}
 	}
+	t.mu.Lock()
+	t.signer, t.kid, t.keys, t.kids = signer, kid, keys, kids
+	t.mu.Unlock()
+	return nil
 }
-
-// KeyID returns the kid of the signing key.
-func (t *Tokens) KeyID() string { return t.kid }
 
 // AddVerificationKey makes Verify accept tokens signed with pub, such as a
 // previous signing key during rotation, and JWKS publish it. Adding a key
@@ -209,7 +248,10 @@ func (t *Tokens) Issue(c AccessClaims) (token string, expiresIn time.Duration, e
 		ID:        jti,
 	}
 	priv := privateClaims{Tenant: string(c.Tenant), Role: string(c.Role), Session: c.Session, Scope: c.Scope}
-	token, err = jwt.Signed(t.signer).Claims(std).Claims(priv).Serialize()
+	t.mu.RLock()
+	signer := t.signer
+	t.mu.RUnlock()
+	token, err = jwt.Signed(signer).Claims(std).Claims(priv).Serialize()
 	if err != nil {
 		return "", 0, fmt.Errorf("issue access token: %w", err)
 	}
@@ -239,9 +281,10 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !validTokenType(typ) {
 		return nil, fmt.Errorf("%w: typ %q is not %s", ErrInvalidToken, typ, AccessTokenType)
 	}
-	t.mu.RLock()
-	pub, ok := t.keys[h.KeyID]
-	t.mu.RUnlock()
+	pub, ok := t.key(h.KeyID)
+	if !ok && t.UnknownKeyFunc != nil && t.UnknownKeyFunc() {
+		pub, ok = t.key(h.KeyID)
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown kid %q", ErrInvalidToken, h.KeyID)
 	}
@@ -287,6 +330,14 @@ func (t *Tokens) Verify(token string) (*AccessClaims, error) {
 	}, nil
 }
 
+// key returns the verification key named kid.
+func (t *Tokens) key(kid string) (ed25519.PublicKey, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	pub, ok := t.keys[kid]
+	return pub, ok
+}
+
 // validTokenType reports whether typ names an access token. RFC 9068 allows
 // the media type with or without "application/", and media types are
 // case-insensitive.
@@ -315,6 +366,25 @@ func (t *Tokens) JWKS() ([]byte, error) {
 		return nil, fmt.Errorf("encode jwks: %w", err)
 	}
 	return b, nil
+}
+
+// LooksLikeAccessToken reports whether token has the shape of an access
+// token of this package: a compact JWS (see LooksLikeJWT) whose header
+// says typ at+jwt. It verifies nothing, so that it is cheap on any input;
+// a JWT of another kind (an OpenID Connect state, say) does not match.
+func LooksLikeAccessToken(token string) bool {
+	if len(token) > maxTokenLen || !LooksLikeJWT(token) {
+		return false
+	}
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	return json.Unmarshal(raw, &h) == nil && validTokenType(h.Typ)
 }
 
 // LooksLikeJWT reports whether token has the shape of a compact JWS: three

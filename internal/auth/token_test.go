@@ -283,6 +283,13 @@ func TestTokensVerifyRejects(t *testing.T) {
 			delete(h, "kid")
 			h["jwk"] = map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64url(pub)}
 		})},
+		{"KidPath", craft(func(h, c map[string]any) { h["kid"] = "../../keys/token-signing.key" })},
+		{"KidURL", craft(func(h, c map[string]any) { h["kid"] = "https://evil.test/jwks.json" })},
+		{"KidNotString", craft(func(h, c map[string]any) { h["kid"] = 1 })},
+		{"JKUAttackerSet", craft(func(h, c map[string]any) { h["kid"] = "attacker"; h["jku"] = "https://evil.test/jwks.json" })},
+		{"X5UAttackerCert", craft(func(h, c map[string]any) { h["kid"] = "attacker"; h["x5u"] = "https://evil.test/cert.pem" })},
+		{"EmbeddedJWKOfAttacker", signRaw(t, otherTokenKey, map[string]any{"alg": "EdDSA", "typ": "at+jwt",
+			"jwk": map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64url(otherTokenKey.Public().(ed25519.PublicKey))}}, rawClaims(b.now))},
 		{"TypJWT", craft(func(h, c map[string]any) { h["typ"] = "JWT" })},
 		{"TypMissing", craft(func(h, c map[string]any) { delete(h, "typ") })},
 		{"TypNotString", craft(func(h, c map[string]any) { h["typ"] = 1 })},
@@ -644,5 +651,98 @@ func TestTokensLifetimeAndAudience(t *testing.T) {
 	}
 	if _, exp, err := tk.Issue(testAccessClaims); err != nil || exp != 5*time.Minute {
 		t.Errorf("Issue = %v, %v; want a 5m token", exp, err)
+	}
+}
+
+// SetKeys rotates the signing key: new tokens carry the new kid, tokens of
+// the previous key verify while it is listed, and stop when it is dropped.
+func TestTokensSetKeys(t *testing.T) {
+	t.Parallel()
+	b := setupTokens(t)
+	old := issue(t, b.tokens, testAccessClaims)
+	if err := b.tokens.SetKeys(otherTokenKey, []ed25519.PublicKey{testTokenKey.Public().(ed25519.PublicKey)}); err != nil {
+		t.Fatal(err)
+	}
+	newKid := keyring.KeyID(otherTokenKey.Public().(ed25519.PublicKey))
+	if got := b.tokens.KeyID(); got != newKid {
+		t.Errorf("KeyID() = %s, want %s", got, newKid)
+	}
+	fresh := issue(t, b.tokens, testAccessClaims)
+	if kid := decodeSegment(t, fresh, 0)["kid"]; kid != newKid {
+		t.Errorf("new token's kid = %v, want %s", kid, newKid)
+	}
+	for name, tok := range map[string]string{"old": old, "new": fresh} {
+		if _, err := b.tokens.Verify(tok); err != nil {
+			t.Errorf("Verify(%s token) during rotation: %v", name, err)
+		}
+	}
+	var set struct{ Keys []struct{ Kid string } }
+	j, _ := b.tokens.JWKS()
+	json.Unmarshal(j, &set)
+	if len(set.Keys) != 2 || set.Keys[0].Kid != newKid || set.Keys[1].Kid != b.kid {
+		t.Errorf("JWKS during rotation = %s, want the new key then the old", j)
+	}
+	// The previous key dropped: its tokens are refused.
+	if err := b.tokens.SetKeys(otherTokenKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.tokens.Verify(old); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("Verify(token of a dropped key) = %v, want ErrInvalidToken", err)
+	}
+	if _, err := b.tokens.Verify(fresh); err != nil {
+		t.Errorf("Verify(new token) = %v", err)
+	}
+	if err := b.tokens.SetKeys(ed25519.PrivateKey{1, 2}, nil); err == nil {
+		t.Error("SetKeys(short key) succeeded")
+	}
+	if _, err := b.tokens.Verify(fresh); err != nil {
+		t.Errorf("after a refused SetKeys, Verify(new token) = %v", err)
+	}
+}
+
+// UnknownKeyFunc is asked once for a kid Verify does not know, and a key it
+// installs verifies the token.
+func TestTokensUnknownKeyFunc(t *testing.T) {
+	t.Parallel()
+	b := setupTokens(t)
+	other := NewTokens(otherTokenKey, TokenConfig{Issuer: testIssuer, Audience: testAudience, TTL: 15 * time.Minute})
+	other.NowFunc = func() time.Time { return b.now }
+	tok := issue(t, other, testAccessClaims)
+	calls := 0
+	b.tokens.UnknownKeyFunc = func() bool { calls++; return false }
+	if _, err := b.tokens.Verify(tok); !errors.Is(err, ErrInvalidToken) || calls != 1 {
+		t.Fatalf("Verify(unknown kid) = %v after %d calls, want ErrInvalidToken after 1", err, calls)
+	}
+	b.tokens.UnknownKeyFunc = func() bool {
+		calls++
+		return b.tokens.SetKeys(testTokenKey, []ed25519.PublicKey{otherTokenKey.Public().(ed25519.PublicKey)}) == nil
+	}
+	if _, err := b.tokens.Verify(tok); err != nil {
+		t.Errorf("Verify after the key was loaded = %v", err)
+	}
+}
+
+func TestLooksLikeAccessToken(t *testing.T) {
+	t.Parallel()
+	b := setupTokens(t)
+	tok := issue(t, b.tokens, testAccessClaims)
+	other := func(h string) string { return b64url([]byte(h)) + ".eyJ4IjoxfQ.c2ln" }
+	for _, c := range []struct {
+		token string
+		want  bool
+	}{
+		{tok, true},
+		{other(`{"alg":"EdDSA","typ":"AT+JWT"}`), true},
+		{other(`{"alg":"EdDSA","typ":"application/at+jwt"}`), true},
+		{other(`{"alg":"HS256","typ":"JWT"}`), false},
+		{other(`{"alg":"HS256"}`), false},
+		{other(`{"typ":`), false},
+		{"eyJ.not.base64!", false},
+		{"bh_live_x", false},
+		{"", false},
+	} {
+		if got := LooksLikeAccessToken(c.token); got != c.want {
+			t.Errorf("LooksLikeAccessToken(%.40q) = %v, want %v", c.token, got, c.want)
+		}
 	}
 }

@@ -56,6 +56,7 @@ type options struct {
 	publicURL            string
 	oidcPrivate          bool
 	trustedProxies       string
+	tlsCert, tlsKey      string
 	stdout, stderr       io.Writer
 }
 
@@ -73,7 +74,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
-	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newAudit(o), newVersion(o), newBench(o))
+	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newAudit(o), newVersion(o), newBench(o),
+		newKeys(NewRotateSigning(o)))
 	return root
 }
 
@@ -93,14 +95,16 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		DatabaseURL:  o.database,
 		ProvisionURL: o.provisionURL,
 		RedisURL:     o.redis,
-		// Security events and containment rules are serve's flags.
-		SecurityEvents: o.securityEvents,
-		Containment:    o.containment,
-		AdminToken:     os.Getenv("BULKHEAD_ADMIN_TOKEN"),
-		Logger:         observe.NewLogger(o.stderr, level),
-		PublicURL:      o.publicURL,
-		// OIDCAllowPrivateNetworks is serve's flag too.
+		// Security events, containment rules, TLS and the OIDC settings
+		// are serve's flags.
+		SecurityEvents:           o.securityEvents,
+		Containment:              o.containment,
+		PublicURL:                o.publicURL,
 		OIDCAllowPrivateNetworks: o.oidcPrivate,
+		TLSCertFile:              o.tlsCert,
+		TLSKeyFile:               o.tlsKey,
+		AdminToken:               os.Getenv("BULKHEAD_ADMIN_TOKEN"),
+		Logger:                   observe.NewLogger(o.stderr, level),
 	}
 }
 
@@ -137,6 +141,7 @@ func newServe(o *options) *cobra.Command {
 				return err
 			}
 			defer app.Close()
+			defer reloadOnHangup(app)()
 			return app.Run(cmd.Context())
 		},
 	}
@@ -151,6 +156,8 @@ func newServe(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&o.publicURL, "public-url", os.Getenv("BULKHEAD_PUBLIC_URL"), "external base URL of the API, for OIDC redirect URIs (env BULKHEAD_PUBLIC_URL)")
 	cmd.Flags().StringVar(&o.trustedProxies, "trusted-proxies", os.Getenv("BULKHEAD_TRUSTED_PROXIES"),
 		"comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For names the client (env BULKHEAD_TRUSTED_PROXIES)")
+	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", os.Getenv("BULKHEAD_TLS_CERT"), "PEM certificate (and chain) to serve HTTPS with; reloaded on SIGHUP (env BULKHEAD_TLS_CERT)")
+	cmd.Flags().StringVar(&o.tlsKey, "tls-key", os.Getenv("BULKHEAD_TLS_KEY"), "PEM private key of --tls-cert (env BULKHEAD_TLS_KEY)")
 	return cmd
 }
 

@@ -125,6 +125,7 @@ func (c *Core) apply(e changefeed.Event) {
 		}
 		c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == e.Tenant })
 		c.contained.delete(e.Tenant)
+		c.breakGlass.forget(e.Tenant)
 	case changefeed.KindContainment:
 		c.contained.delete(e.Tenant)
 	case changefeed.KindAPIKey:
@@ -142,6 +143,7 @@ func (c *Core) apply(e changefeed.Event) {
 		c.plans.clear()
 		c.sessions.clear()
 		c.contained.clear()
+		c.breakGlass.forget("")
 	}
 }
 

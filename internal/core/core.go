@@ -127,6 +127,12 @@ type Core struct {
 	oidc      oidcRP           // OpenID Connect federation (oidc.go)
 	oidcLAN   bool             // Config.OIDCAllowPrivateNetworks
 	phantoms  phantomThrottles // login throttles of slugs that name no tenant
+	// signing tracks the rotated token signing keys; signingKeep is how
+	// long a previous one verifies (see ReloadSigningKeys).
+	signing     signingState
+	signingKeep time.Duration
+	// breakGlass caches each tenant's active break-glass grant.
+	breakGlass breakGlassCache
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
@@ -214,6 +220,11 @@ func New(cfg Config) (*Core, error) {
 	c.tokens = auth.NewTokens(cfg.Keys.TokenKey, auth.TokenConfig{Issuer: or(cfg.Issuer, "bulkhead"), Audience: or(cfg.Audience, "bulkhead-api"),
 		TTL: orDuration(cfg.AccessTTL, 15*time.Minute), MaxTTL: cfg.MaxAccessTTL})
 	c.tokens.NowFunc = cfg.NowFunc
+	c.tokens.UnknownKeyFunc = c.reloadForUnknownKey
+	c.signingKeep = SigningKeyKeep(max(cfg.MaxAccessTTL, orDuration(cfg.AccessTTL, 15*time.Minute)))
+	if err := c.ReloadSigningKeys(); err != nil {
+		return nil, fmt.Errorf("core: token signing keys: %w", err)
+	}
 	c.audit = audit.New(audit.Config{
 		SigningKey:      cfg.Keys.AuditKey,
 		CheckpointEvery: cfg.AuditCheckpointEvery,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
@@ -23,6 +24,11 @@ type Scope struct {
 	tenant    store.Tenant
 	plan      tenant.Plan
 	requestID string
+	// breakGlass is the tenant's active break-glass grant when the
+	// principal is the operator (see underBreakGlass), and breakGlassUsed
+	// whether the scope has read under it.
+	breakGlass     *store.BreakGlass
+	breakGlassUsed atomic.Bool
 }
 
 // Scope resolves the tenant a request addresses by slug and binds p to it. A
@@ -54,7 +60,15 @@ func (c *Core) Scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug,
 	if err != nil {
 		return nil, err
 	}
-	return &Scope{core: c, principal: p, tenant: *t, plan: *plan, requestID: requestID}, nil
+	sc := &Scope{core: c, principal: p, tenant: *t, plan: *plan, requestID: requestID}
+	if p.IsOperator() {
+		// Without the grant known, the operator reads nothing, but its
+		// control-plane work on the tenant goes on.
+		if sc.breakGlass, err = c.activeBreakGlass(ctx, t.ID); err != nil {
+			c.log.Warn("break-glass grants not read; none applies to this request", "tenant", string(t.ID), "request_id", requestID, "err", err)
+		}
+	}
+	return sc, nil
 }
 
 // Tenant returns the scope's tenant as it was when the scope was made.
@@ -78,7 +92,7 @@ func (s *Scope) allow(perm access.Permission) error {
 		// mfa.go), nothing its role would otherwise allow.
 		return ErrMFAEnrollmentRequired
 	}
-	if why := access.Refusal(s.principal, perm); why != "" {
+	if why := access.Refusal(s.principal, perm); why != "" && !s.underBreakGlass(perm) {
 		return forbidden(why)
 	}
 	return nil

@@ -34,6 +34,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -123,7 +124,12 @@ func ctTitle(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
 func ctNewWorld(t *testing.T, atkIso, vicIso tenant.Isolation) *ctWorld {
 	t.Helper()
-	w := &ctWorld{testBundle: setup(t)}
+	// One node with a live in-process change feed, as a SQLite deployment
+	// runs: its caches hold while the attacks run, so that each answer is
+	// decided by the same cached state however long the suite takes.
+	feed := changefeed.NewLocal()
+	t.Cleanup(func() { feed.Close() })
+	w := &ctWorld{testBundle: setupCore(t, t.TempDir(), func(c *core.Config) { c.Feed = feed })}
 	var vicNotes, vicVault, atkNotes []map[string]any
 	for i := 1; i <= 3; i++ {
 		vicNotes = append(vicNotes, map[string]any{"title": fmt.Sprintf("victim note %d", i), "n": i,

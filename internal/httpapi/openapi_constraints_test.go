@@ -755,6 +755,9 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 			body: func() map[string]any { return map[string]any{"code": "123456"} }},
 		"PUT /v1/tenants/{tenant}/auth/policy": {path: tpath("acme", "auth", "policy"), token: admin,
 			body: func() map[string]any { return map[string]any{"mfa_required_role": "none"} }},
+		"POST /v1/tenants/{tenant}/break-glass": {path: tpath("acme", "break-glass"), token: b.admin, body: func() map[string]any {
+			return map[string]any{"reason": "constraint probe", "minutes": 5}
+		}},
 		"POST /v1/tenants/{tenant}/api-keys": {path: tpath("acme", "api-keys"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"name": "probe", "role": "viewer"}
 		}},

@@ -572,6 +572,9 @@ var bodySchemas = []struct {
 	{"AuditList", core.List[core.AuditEntry]{}, nil},
 	{"AuditVerification", core.AuditVerification{}, nil},
 	{"Usage", core.Usage{}, nil},
+	{"BreakGlassParams", core.BreakGlassParams{}, nil},
+	{"BreakGlassGrant", core.BreakGlassGrant{}, nil},
+	{"BreakGlassList", core.List[*core.BreakGlassGrant]{}, nil},
 	{"Problem", problem.Details{}, nil},
 }
 

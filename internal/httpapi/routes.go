@@ -68,6 +68,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/usage", handle: s.usage},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/containments", handle: s.listContainments},
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/containments/{id}", handle: s.liftContainment},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/break-glass", Operator: true, Body: true, handle: s.grantBreakGlass},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/break-glass", handle: s.listBreakGlass},
+		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/break-glass/{id}", Operator: true, handle: s.endBreakGlass},
 	}
 }
 

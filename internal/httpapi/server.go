@@ -51,6 +51,9 @@ type Config struct {
 	// https://api.example.com: the redirect URIs of federated logins are
 	// under it. Defaults to the scheme and Host of each request.
 	PublicURL string
+	// TLS says the API is served over HTTPS (by this process or a proxy in
+	// front of it): answers then carry Strict-Transport-Security.
+	TLS bool
 }
 
 // Server serves the API. It is safe for concurrent use.
@@ -67,6 +70,7 @@ type Server struct {
 	routes       []Route
 	proxies      []netip.Prefix
 	publicURL    string
+	tls          bool
 
 	admission Admission
 }
@@ -123,6 +127,7 @@ func New(cfg Config) *Server {
 		mux:          http.NewServeMux(),
 		proxies:      cfg.TrustedProxies,
 		publicURL:    cfg.PublicURL,
+		tls:          cfg.TLS,
 
 		admission: cfg.Admission,
 	}
@@ -177,6 +182,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		// whose answers are public say so themselves.
 		h["Cache-Control"] = cacheControlPrivate
 		h["Vary"] = varyAuthorization
+		s.setSecurityHeaders(h, r)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -203,6 +209,9 @@ func (s *Server) wrap(rt Route) http.Handler {
 // held only while the database works: never while the body arrives, nor
 // while the response is written, however slow the client.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt Route) error {
+	if err := s.checkQuery(r); err != nil {
+		return err
+	}
 	r = r.WithContext(core.WithClient(r.Context(), clientAddr(r, s.proxies)))
 	if rt.AuthLimited {
 		if err := s.admitAuth(r); err != nil {

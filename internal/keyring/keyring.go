@@ -1,7 +1,8 @@
 // Package keyring holds the platform's secret keys: the Ed25519 keys that
 // sign access tokens and audit checkpoints, and the MAC keys for API key
 // hashes and pagination cursors. They live in files of mode 0600 in the data
-// directory and are generated on first start.
+// directory and are generated on first start. The token signing key is
+// versioned and rotated (see LoadSigningKeys and RotateSigningKey).
 package keyring
 
 import (
@@ -18,7 +19,8 @@ import (
 
 // Keyring is the set of platform keys. Its fields are read-only after Load.
 type Keyring struct {
-	// TokenKey signs access tokens.
+	// TokenKey signs access tokens: the current signing key when Load ran
+	// (see LoadSigningKeys for the versions and their rotation).
 	TokenKey ed25519.PrivateKey
 	// AuditKey signs audit checkpoints. It is kept apart from the database
 	// so that write access to the database cannot forge a checkpoint.
@@ -27,6 +29,9 @@ type Keyring struct {
 	APIKeyMAC []byte
 	// CursorMAC authenticates pagination cursors.
 	CursorMAC []byte
+	// Dir is the directory the keys were loaded from, where rotated token
+	// signing keys appear; empty for a Keyring not made by Load.
+	Dir string
 }
 
 // Load reads the keys from dir, creating any that are missing. dir is created
@@ -35,9 +40,17 @@ func Load(dir string) (*Keyring, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create key directory: %w", err)
 	}
-	var k Keyring
-	var err error
-	if k.TokenKey, err = loadEd25519(filepath.Join(dir, "token-signing.key")); err != nil {
+	k := Keyring{Dir: dir}
+	// The current token signing key: the highest version, or version 1,
+	// created, on a directory that has none (once rotated, version 1 may
+	// have been retired and deleted; it is not made again).
+	signing, err := readSigningKeys(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(signing) > 0 {
+		k.TokenKey = signing[len(signing)-1].Key
+	} else if k.TokenKey, err = loadEd25519(filepath.Join(dir, legacySigningFile)); err != nil {
 		return nil, err
 	}
 	if k.AuditKey, err = loadEd25519(filepath.Join(dir, "audit-signing.key")); err != nil {

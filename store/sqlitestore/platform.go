@@ -54,6 +54,7 @@ var sqlPurgeTenant = []string{
 	`DELETE FROM oidc_configs WHERE tenant_id = ?`,
 	`DELETE FROM refresh_tokens WHERE tenant_id = ?`,
 	`DELETE FROM api_keys WHERE tenant_id = ?`,
+	`DELETE FROM break_glass WHERE tenant_id = ?`,
 	`DELETE FROM users WHERE tenant_id = ?`,
 	`DELETE FROM user_mfa WHERE tenant_id = ?`,
 	`DELETE FROM recovery_codes WHERE tenant_id = ?`,

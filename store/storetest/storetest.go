@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 	t.Run("PlatformAudit", h.testPlatformAudit)
 	t.Run("KeyLookup", h.testKeyLookup)
 	t.Run("Containments", h.testContainments)
+	t.Run("BreakGlass", h.testBreakGlass)
 	for _, iso := range isolations {
 		t.Run(isoName(iso), func(t *testing.T) {
 			t.Parallel()
