@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 	t.Run("Lifecycle", h.testLifecycle)
 	t.Run("PlatformAudit", h.testPlatformAudit)
 	t.Run("KeyLookup", h.testKeyLookup)
+	t.Run("DataKeys", h.testDataKeys)
 	for _, iso := range isolations {
 		t.Run(isoName(iso), func(t *testing.T) {
 			t.Parallel()
