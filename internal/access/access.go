@@ -27,6 +27,7 @@ const (
 	ReadAudit       Permission = "audit.read"
 	VerifyAudit     Permission = "audit.verify"
 	ReadUsage       Permission = "usage.read"
+	ReadKeys        Permission = "keys.read"
 	ManageTenants   Permission = "tenants.manage"
 	ReadMetrics     Permission = "metrics.read"
 	ManagePlans     Permission = "plans.manage"
@@ -50,6 +51,7 @@ var minRole = map[Permission]tenant.Role{
 	ReadAudit:       tenant.Admin,
 	VerifyAudit:     tenant.Admin,
 	ReadUsage:       tenant.Admin,
+	ReadKeys:        tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -62,6 +64,7 @@ var operator = map[Permission]bool{
 	CreateUser:    true,
 	CreateAPIKey:  true,
 	VerifyAudit:   true, // the result reveals no tenant data
+	ReadKeys:      true, // key versions and states, never key material
 }
 
 // Allowed reports whether p holds perm. A tenant principal's tenant must

@@ -45,6 +45,9 @@ const (
 	// user removed or given another role). Tenant is set; Key is the
 	// user's id.
 	KindSession Kind = "session"
+	// KindDataKeys: a tenant's data keys changed (a rotation began or
+	// ended, or they were destroyed). Tenant is set.
+	KindDataKeys Kind = "data_keys"
 	// KindReset: drop everything cached. A feed delivers it locally when
 	// its subscription is established again after a gap, during which
 	// events may have been missed. Publishing it makes every node drop
@@ -55,7 +58,7 @@ const (
 // Valid reports whether k is one of the kinds above.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindTenant, KindAPIKey, KindPlan, KindSession, KindReset:
+	case KindTenant, KindAPIKey, KindPlan, KindSession, KindDataKeys, KindReset:
 		return true
 	}
 	return false

@@ -122,6 +122,10 @@ func (c *Core) apply(e changefeed.Event) {
 			c.tenants.delete(tenant.Slug(e.Key))
 		}
 		c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == e.Tenant })
+		c.forgetKeys(e.Tenant)
+		c.forgetEncFields(e.Tenant)
+	case changefeed.KindDataKeys:
+		c.forgetKeys(e.Tenant)
 	case changefeed.KindAPIKey:
 		c.apiKeys.delete(store.APIKeyID(e.Key))
 	case changefeed.KindPlan:
@@ -136,6 +140,8 @@ func (c *Core) apply(e changefeed.Event) {
 		c.apiKeys.clear()
 		c.plans.clear()
 		c.sessions.clear()
+		c.forgetKeys("")
+		c.forgetEncFields("")
 	}
 }
 

@@ -54,6 +54,8 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit", handle: s.listAudit},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit/verify", handle: s.verifyAudit},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/usage", handle: s.usage},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/keys", handle: s.getKeys},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/keys/rotate", Operator: true, handle: s.rotateKeys},
 	}
 }
 
