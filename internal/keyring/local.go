@@ -46,7 +46,6 @@ type Local struct {
 	mu      sync.Mutex
 	kek     map[int][]byte // version -> key
 	current int
-	tenants map[tenant.ID][]byte // unwrapped tenant keys
 }
 
 var _ KMS = (*Local)(nil)
@@ -70,7 +69,7 @@ func OpenLocal(cfg LocalConfig) (*Local, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, tenantKeyDir), 0o700); err != nil {
 		return nil, fmt.Errorf("keyring: create key directory: %w", err)
 	}
-	l := &Local{dir: cfg.Dir, tenants: map[tenant.ID][]byte{}, fromEnv: cfg.EnvKEK != ""}
+	l := &Local{dir: cfg.Dir, fromEnv: cfg.EnvKEK != ""}
 	if l.fromEnv {
 		l.kek, l.current, l.err = parseKEK(strings.ReplaceAll(cfg.EnvKEK, ",", "\n"), true)
 		if l.err != nil {
@@ -181,14 +180,14 @@ func (l *Local) tenantPath(tid tenant.ID) (string, error) {
 	return filepath.Join(l.dir, tenantKeyDir, string(tid)+".key"), nil
 }
 
-// tenantKey returns tid's unwrapped key, reading its file if needed, or
-// creating it when create is set and it does not exist. l.mu is held.
+// tenantKey returns tid's unwrapped key, reading its file, or creating it
+// when create is set and it does not exist. l.mu is held. The key is read
+// at every use, never cached: once its file is destroyed — by this process
+// or any other sharing the key directory — it unwraps nothing more.
+// (Callers cache the data keys they unwrap, and drop them when told.)
 func (l *Local) tenantKey(tid tenant.ID, create bool) ([]byte, error) {
 	if l.err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, l.err)
-	}
-	if k, ok := l.tenants[tid]; ok {
-		return k, nil
 	}
 	path, err := l.tenantPath(tid)
 	if err != nil {
@@ -203,18 +202,13 @@ func (l *Local) tenantKey(tid tenant.ID, create bool) ([]byte, error) {
 		if err := l.writeTenantKey(tid, path, key); err != nil {
 			return nil, err
 		}
-		l.tenants[tid] = key
 		return key, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read key of tenant %s: %v", ErrUnavailable, tid, err)
 	}
 	key, _, err := l.openTenantFile(tid, b)
-	if err != nil {
-		return nil, err
-	}
-	l.tenants[tid] = key
-	return key, nil
+	return key, err
 }
 
 // openTenantFile reads "v<kek version> <base64 sealed key>".
@@ -365,14 +359,13 @@ func (l *Local) KEKVersion() int {
 	return l.current
 }
 
-// DestroyKey removes tid's key file (and its cached key). The file is
+// DestroyKey removes tid's key file. The file is
 // overwritten before it is removed, which on most file systems, though not
 // on every SSD or copy-on-write one, also destroys its bytes; what makes
 // the data unreadable is that no copy of the key remains anywhere.
 func (l *Local) DestroyKey(ctx context.Context, tid tenant.ID) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.tenants, tid)
 	path, err := l.tenantPath(tid)
 	if err != nil {
 		return err
