@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -90,6 +91,9 @@ func (b *testBundle) setRawRecord(id string, doc map[string]any) {
 // which row-level security does not bind: it reads every tenant's rows.
 func (b *testBundle) superConn() *pgx.Conn {
 	b.t.Helper()
+	if c, ok := superConns.Load(b.dir); ok {
+		return c.(*pgx.Conn)
+	}
 	v, ok := pgDatabases.Load(b.dir)
 	if !ok {
 		b.t.Fatal("no PostgreSQL database for this bundle")
@@ -98,9 +102,14 @@ func (b *testBundle) superConn() *pgx.Conn {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	b.t.Cleanup(func() { c.Close(context.Background()) })
+	superConns.Store(b.dir, c)
+	b.t.Cleanup(func() { superConns.Delete(b.dir); c.Close(context.Background()) })
 	return c
 }
+
+// superConns holds one superuser connection per bundle directory; a
+// bundle's test uses it from one goroutine.
+var superConns sync.Map
 
 // assertNowhere fails if plaintext appears in any byte the database keeps:
 // SQLite: the main file, its WAL and every silo file (raw bytes);
