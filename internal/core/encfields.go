@@ -30,6 +30,12 @@ const (
 	MaxEncryptedFields = 16
 )
 
+// sealedMark is in the compact stored form of every record holding a
+// sealed value (and, rarely, of a record of a collection without
+// encrypted fields that has a key "$enc"): reads of records without it
+// need not look up their collection's encrypted fields.
+var sealedMark = []byte(`"` + encKey + `":`)
+
 // errFieldsChanged says a collection's encrypted fields changed between
 // the read that prepared an operation and its transaction: the operation
 // is prepared again.

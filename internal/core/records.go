@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -150,6 +151,9 @@ func (s *Scope) GetRecord(ctx context.Context, col store.CollectionName, id stor
 	err := s.read(ctx, func(tx store.Tx) (err error) {
 		if r, err = tx.GetRecord(ctx, col, id); err != nil {
 			return err
+		}
+		if !bytes.Contains(r.Data, sealedMark) {
+			return nil // nothing sealed: nothing to open, whatever the collection
 		}
 		c, err := tx.GetCollection(ctx, col)
 		if err != nil {
