@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
@@ -297,7 +299,9 @@ func TestEncryptedFields(t *testing.T) {
 // fails instead of answering anything.
 func TestEncryptedValueCopied(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b := setupCore(t, t.TempDir(), func(c *core.Config) { c.Logger = logger }, func(c *Config) { c.Logger = logger })
 	b.tenant("acme", tenant.Pooled)
 	b.tenant("globex", tenant.Pooled)
 	key, gkey := b.apiKey("acme", tenant.Admin), b.apiKey("globex", tenant.Admin)
@@ -332,6 +336,15 @@ func TestEncryptedValueCopied(t *testing.T) {
 				t.Fatalf("list with a copied sealed value = %d %s, want 500 without the value", r.Status, r.Body)
 			}
 		})
+	}
+	// The failures were logged, without the value; so were the requests
+	// (a filter holding the value included).
+	b.listRecords("acme", key, "people", url.Values{"filter": {`ssn = "` + secret + `"`}})
+	if !strings.Contains(logs.String(), "does not open") {
+		t.Fatalf("the failed reads were not logged: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Fatalf("the logs hold the plaintext: %s", logs.String())
 	}
 	// Restored, everything opens again.
 	var got record
