@@ -179,6 +179,7 @@ func New(cfg Config) (*Core, error) {
 	}
 	c.deks.sets = map[tenant.ID]*keySet{}
 	c.rotations.running = map[tenant.ID]*rotation{}
+	c.rotations.erasing = map[tenant.ID]bool{}
 	life := max(orDuration(cfg.CacheLife, 10*time.Minute), c.cacheTTL)
 	if c.events == nil {
 		c.events = secevent.Discard{}

@@ -52,6 +52,7 @@ type keySet struct {
 	data   map[int][]byte
 	index  []byte
 	core   *Core
+	loaded time.Time
 }
 
 // Sealed values are sealVersion1 | DEK version (4 bytes, big-endian) |
@@ -138,7 +139,11 @@ func (c *Core) keySet(ctx context.Context, tid tenant.ID) (*keySet, error) {
 	ks, ok := c.deks.sets[tid]
 	gen := c.deks.gen
 	c.deks.mu.Unlock()
-	if ok {
+	// Like the node's other caches: kept while the change feed is live
+	// (which drops it when the keys change), for CacheTTL otherwise, so
+	// that a node that missed a rotation seals under the old version for
+	// a moment at most.
+	if ok && c.now().Sub(ks.loaded) <= c.maxAge() {
 		return ks, nil
 	}
 	if c.kms == nil {
@@ -158,7 +163,7 @@ func (c *Core) keySet(ctx context.Context, tid tenant.ID) (*keySet, error) {
 		}
 	}
 	c.eraseRetired(tid, rows)
-	ks = &keySet{tid: tid, data: map[int][]byte{}, core: c}
+	ks = &keySet{tid: tid, data: map[int][]byte{}, core: c, loaded: c.now()}
 	for _, r := range rows {
 		if r.Wrapped == nil {
 			continue // retired and erased

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/store"
 )
 
 func TestTenantKeysSealOpen(t *testing.T) {
@@ -72,6 +75,35 @@ func TestTenantKeysSealOpen(t *testing.T) {
 	k3, _ := b.c.tenantKeys(ctx, acme)
 	if got, err := k3.Open([]byte("totp:user-1"), sealed); err != nil || !bytes.Equal(got, secret) {
 		t.Errorf("a value sealed under the retired version = %q, %v; want it to open while its material is kept", got, err)
+	}
+
+	// Once retired for longer than retiredKeyLife, the next load erases
+	// the old version's material: nothing sealed under it opens any more.
+	real := b.c.now
+	b.c.now = func() time.Time { return real().Add(retiredKeyLife + time.Hour) }
+	b.c.forgetKeys(acme)
+	if _, err := b.c.tenantKeys(ctx, acme); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.c.WaitBackground(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rows []*store.DataKey
+	b.c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
+		rows, err = tx.ListDataKeys(ctx, acme)
+		return err
+	})
+	for _, r := range rows {
+		if r.Purpose == store.PurposeData && r.Version == 1 && (r.State != store.KeyRetired || r.Wrapped != nil) {
+			t.Errorf("version 1 after retiredKeyLife: %s, wrapped %d bytes; want retired and erased", r.State, len(r.Wrapped))
+		}
+	}
+	k4, _ := b.c.tenantKeys(ctx, acme)
+	if _, err := k4.Open([]byte("totp:user-1"), sealed); !errors.Is(err, ErrSealBroken) {
+		t.Errorf("a value sealed under an erased version: %v, want ErrSealBroken", err)
+	}
+	if got, err := k4.Open(nil, sealed2); err != nil || !bytes.Equal(got, secret) {
+		t.Errorf("a value sealed under the active version = %q, %v", got, err)
 	}
 }
 

@@ -28,6 +28,7 @@ const ReencryptBatch = 100
 type rotations struct {
 	mu      sync.Mutex
 	running map[tenant.ID]*rotation
+	erasing map[tenant.ID]bool // retired keys being erased
 }
 
 // rotation is the progress of one tenant's re-encryption on this node.
@@ -468,7 +469,9 @@ func (c *Core) retire(ctx context.Context, tid tenant.ID, active int) error {
 
 // eraseRetired erases the wrapped material of tid's data keys retired for
 // longer than retiredKeyLife. It runs in the background after a key set is
-// loaded.
+// loaded: first a re-encryption pass re-seals whatever a node that had not
+// heard of the rotation may still have sealed under them, then, if that
+// pass found nothing, the material goes.
 func (c *Core) eraseRetired(tid tenant.ID, rows []*store.DataKey) {
 	now := c.now()
 	var old []*store.DataKey
@@ -480,12 +483,31 @@ func (c *Core) eraseRetired(tid tenant.ID, rows []*store.DataKey) {
 	if len(old) == 0 {
 		return
 	}
+	c.rotations.mu.Lock()
+	if c.rotations.erasing[tid] {
+		c.rotations.mu.Unlock()
+		return
+	}
+	c.rotations.erasing[tid] = true
+	c.rotations.mu.Unlock()
 	c.builds.Add(1)
 	go func() {
 		defer c.builds.Done()
-		ctx, cancel := context.WithTimeout(c.life, time.Minute)
+		defer func() {
+			c.rotations.mu.Lock()
+			delete(c.rotations.erasing, tid)
+			c.rotations.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(c.life, time.Hour)
 		defer cancel()
-		err := c.store.InPlatform(ctx, func(tx store.PlatformTx) error {
+		ks, err := c.keySet(ctx, tid)
+		if err != nil {
+			return
+		}
+		if n, err := c.reencryptPass(ctx, tid, ks, &rotation{}); err != nil || n > 0 {
+			return // the next load tries again
+		}
+		err = c.store.InPlatform(ctx, func(tx store.PlatformTx) error {
 			for _, r := range old {
 				k := *r
 				k.Wrapped, k.UpdatedAt = nil, now
