@@ -23,6 +23,9 @@ const encBenchBody = `{"title":"hello","n":1,"ssn":"078-05-1120","pin":4711}`
 
 func newEncryptedBench(b *testing.B) *encryptedBench {
 	f := &encryptedBench{benchFixture: newBenchFixture(b, benchConfig{}), paths: map[string]string{}}
+	// No record quota: the POST benchmarks create many.
+	f.call("PUT", "/v1/plans/unlimited", testAdminToken, `{"rate_per_sec":0,"burst":1,"max_inflight":0,"weight":1,"max_records":0,"max_bytes":0}`)
+	f.call("PATCH", "/v1/tenants/bench", testAdminToken, `{"plan":"unlimited"}`)
 	f.call("PUT", "/v1/tenants/bench/collections/plain", f.key, `{}`)
 	f.call("PUT", "/v1/tenants/bench/collections/secret", f.key, `{"encrypted_fields":["ssn","pin"]}`)
 	for _, col := range []string{"plain", "secret"} {
