@@ -96,6 +96,11 @@ func New(cfg Config) (*App, error) {
 		app.redis = redis.NewClient(opt)
 		app.closers = append(app.closers, app.redis.Close)
 	}
+	kms, err := openKMS(&cfg, st)
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
 	feed := app.openFeed()
 	app.closers = append(app.closers, feed.Close) // after the core's
 	metrics := observe.NewMetrics()
@@ -109,7 +114,7 @@ func New(cfg Config) (*App, error) {
 	if app.redis != nil {
 		shared = contain.NewRedis(app.redis) // nodes count containment's events together
 	}
-	if app.core, err = core.New(core.Config{Store: st, Keys: keys, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
+	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
 		Events: events, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks}); err != nil {
 		app.Close()
 		return nil, err
@@ -124,6 +129,38 @@ func New(cfg Config) (*App, error) {
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
 	return app, nil
+}
+
+// openKMS opens the key management service cfg selects. A local KMS whose
+// KEK is missing or corrupt is returned all the same, and logged: what
+// needs a key answers 503 keys_unavailable, everything else is served.
+func openKMS(cfg *Config, st store.Store) (keyring.KMS, error) {
+	if cfg.KMS == "vault" {
+		kms, err := keyring.OpenVault(keyring.VaultConfig{Address: cfg.VaultAddr, Token: cfg.VaultToken, Mount: cfg.VaultMount})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Logger.Info("tenant keys are held by Vault Transit", "addr", cfg.VaultAddr)
+		return kms, nil
+	}
+	var wrapped []*store.DataKey
+	err := st.ReadPlatform(context.Background(), func(tx store.PlatformTx) (err error) {
+		wrapped, err = tx.ListDataKeys(context.Background(), "")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read data keys: %w", err)
+	}
+	kms, err := keyring.OpenLocal(keyring.LocalConfig{Dir: filepath.Join(cfg.DataDir, "keys"), EnvKEK: cfg.KEK,
+		WrappedKeysExist: len(wrapped) > 0})
+	if err != nil {
+		return nil, err
+	}
+	if err := kms.Err(); err != nil {
+		cfg.Logger.Error("the platform KEK is unavailable: encrypted fields and sealed secrets answer 503 keys_unavailable "+
+			"until it is restored; everything else is served", "err", err)
+	}
+	return kms, nil
 }
 
 // openStore opens the database cfg names.
@@ -255,6 +292,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopReloading()
 	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
+	}
+	if err := a.core.ResumeRotations(ctx); err != nil {
+		a.log.Warn("key rotations left by an earlier run not resumed", "err", err)
 	}
 	a.warnConfig()
 	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.certs != nil, "data_dir", a.cfg.DataDir, "change_feed", a.feedName)

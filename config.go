@@ -39,6 +39,22 @@ type Config struct {
 	// token is generated on first start and kept in DataDir/admin-token
 	// (mode 0600).
 	AdminToken string
+	// KMS selects the key management service that holds each tenant's
+	// key-encryption key, which wraps the tenant's data keys: "local" (the
+	// default: key files in DataDir/keys, wrapped by the platform KEK) or
+	// "vault" (HashiCorp Vault Transit; see VaultAddr). See docs/keys.md.
+	KMS string
+	// KEK is the platform key-encryption key of the local KMS: the base64
+	// of 32 bytes, or several such keys separated by commas, oldest first.
+	// When empty, the key is kept in DataDir/keys/kek.key (mode 0600),
+	// created on first start unless wrapped keys already exist.
+	KEK string
+	// VaultAddr is Vault's address, for KMS "vault".
+	VaultAddr string
+	// VaultToken authenticates to Vault, for KMS "vault".
+	VaultToken string
+	// VaultMount is the Transit engine's mount path. Defaults to "transit".
+	VaultMount string
 	// MaxBodyBytes limits request bodies. Defaults to 1 MiB.
 	MaxBodyBytes int64
 	// PublicURL is the API's external base URL, such as
@@ -121,6 +137,15 @@ func (c *Config) validate() error {
 	}
 	if c.KeyReloadInterval < 0 {
 		return fmt.Errorf("KeyReloadInterval must be >= 0, got %s", c.KeyReloadInterval)
+	}
+	switch c.KMS {
+	case "", "local":
+	case "vault":
+		if c.VaultAddr == "" || c.VaultToken == "" {
+			return fmt.Errorf("KMS vault needs VaultAddr and VaultToken")
+		}
+	default:
+		return fmt.Errorf("KMS must be \"local\" or \"vault\", got %q", c.KMS)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

@@ -23,6 +23,7 @@ const (
 	CodeInvalidSchema        Code = "invalid_schema"         // 400: a collection's JSON Schema does not compile
 	CodeUnsupported          Code = "unsupported"            // 400: a feature this server does not offer (yet)
 	CodeCredentialsInQuery   Code = "credentials_in_query"   // 400: a credential was sent in the URL's query
+	CodeEncryptedField       Code = "encrypted_field"        // 400: the operation needs an encrypted field in clear (order, range, index)
 	CodeUnauthorized         Code = "unauthorized"           // 401: missing or invalid credential
 	CodeInvalidCredentials   Code = "invalid_credentials"    // 401: login or refresh refused
 	CodeForbidden            Code = "forbidden"              // 403: the credential lacks the permission
@@ -43,6 +44,7 @@ const (
 	CodeInternal             Code = "internal"               // 500: our fault; details are in the log only
 	CodeUnavailable          Code = "unavailable"            // 503: the database cannot serve now
 	CodeOverloaded           Code = "overloaded"             // 503: shed: the request could not start in time
+	CodeKeysUnavailable      Code = "keys_unavailable"       // 503: the tenant's encryption keys cannot be had now (KEK or KMS)
 	CodeInsufficientStorage  Code = "insufficient_storage"   // 507: the database has no room for the write
 
 	// Federated (OpenID Connect) login.

@@ -113,6 +113,68 @@ type PlatformTx interface {
 	// AuditLog is the platform's own audit chain, which records what the
 	// operator does to tenants and plans.
 	AuditLog
+
+	// DataKeyStore keeps tenants' wrapped data keys.
+	DataKeyStore
+}
+
+// DataKeyStore keeps tenants' data keys, wrapped by a key management
+// service: the database never holds a key that opens anything by itself.
+type DataKeyStore interface {
+	// ListDataKeys returns tid's keys ordered by Purpose, then Version. A
+	// zero tid lists every tenant's keys, ordered by tenant first.
+	ListDataKeys(ctx context.Context, tid tenant.ID) ([]*DataKey, error)
+	// CreateDataKey stores a new key. It returns ErrConflict if tid already
+	// has a key of k.Purpose and k.Version, and ErrNotFound if no tenant
+	// has k.Tenant.
+	CreateDataKey(ctx context.Context, k *DataKey) error
+	// UpdateDataKey replaces the State, Wrapped and UpdatedAt of the key
+	// named by k's Tenant, Purpose and Version. It returns ErrNotFound if
+	// there is none.
+	UpdateDataKey(ctx context.Context, k *DataKey) error
+	// DeleteDataKeys removes every key of tid; none is not an error.
+	DeleteDataKeys(ctx context.Context, tid tenant.ID) error
+}
+
+// KeyPurpose says what a tenant's data key is for.
+type KeyPurpose string
+
+const (
+	// PurposeData keys seal values (AES-256-GCM). They are versioned and
+	// rotated.
+	PurposeData KeyPurpose = "data"
+	// PurposeIndex keys the blind index of encrypted fields (HMAC-SHA-256).
+	// It does not change when data keys rotate, so that equality lookups
+	// keep finding records sealed under any version.
+	PurposeIndex KeyPurpose = "index"
+)
+
+// DataKeyState is the lifecycle state of a data key version.
+type DataKeyState string
+
+const (
+	// KeyActive keys seal new values; one data key per tenant is active.
+	KeyActive DataKeyState = "active"
+	// KeyRetiring keys only open values, while a rotation re-seals what
+	// they sealed.
+	KeyRetiring DataKeyState = "retiring"
+	// KeyRetired keys seal and open nothing: no stored value uses them any
+	// more, and their wrapped material has been erased.
+	KeyRetired DataKeyState = "retired"
+)
+
+// DataKey is one version of a tenant's data key, as the database keeps it:
+// wrapped by the tenant's key in the key management service.
+type DataKey struct {
+	Tenant  tenant.ID
+	Purpose KeyPurpose
+	Version int
+	State   DataKeyState
+	// Wrapped is the key sealed by the key management service; nil once
+	// the key is retired.
+	Wrapped   []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Tx is a transaction confined to one tenant. Every method reads and writes
@@ -375,9 +437,12 @@ type Collection struct {
 	Schema json.RawMessage
 	// Indexes are the collection's declared secondary indexes, in declared
 	// order.
-	Indexes   []Index
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Indexes []Index
+	// EncryptedFields are the top-level data keys whose values the server
+	// stores sealed; nil for none. PutCollection stores them as given.
+	EncryptedFields []string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Index is a secondary index declared on one tenant's collection. It holds

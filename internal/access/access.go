@@ -28,6 +28,7 @@ const (
 	VerifyAudit     Permission = "audit.verify"
 	ReadUsage       Permission = "usage.read"
 	ManageOIDC      Permission = "auth.oidc.manage"
+	ReadKeys        Permission = "keys.read"
 	ManageTenants   Permission = "tenants.manage"
 	ReadMetrics     Permission = "metrics.read"
 	ManagePlans     Permission = "plans.manage"
@@ -70,6 +71,7 @@ var minRole = map[Permission]tenant.Role{
 	ResetUserMFA:     tenant.Admin,
 	LockUsers:        tenant.Admin,
 	ListBreakGlass:   tenant.Admin,
+	ReadKeys:         tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -86,6 +88,7 @@ var operator = map[Permission]bool{
 
 	ManageBreakGlass: true,
 	ListBreakGlass:   true,
+	ReadKeys:         true, // key versions and states, never key material
 }
 
 // breakGlassReadable are the permissions the operator holds on a tenant

@@ -74,6 +74,10 @@ type CRUDOptions struct {
 	// IndexTimeout bounds the wait for that index to be built. Defaults
 	// to 60s.
 	IndexTimeout time.Duration
+	// Encrypted adds one more tenant whose collection encrypts two fields
+	// of the bench records (title and tag), and the phases create-encrypted
+	// and get-encrypted on it, compared with create and get.
+	Encrypted bool
 }
 
 // setDefaults fills in the zero fields of o that have defaults.
@@ -122,9 +126,11 @@ type crudRun struct {
 	rep  *CRUDReport
 	rate float64 // each phase's; zero for closed loop
 	// tenants share the create, get and list phases; indexed, nil when
-	// skipped, is the indexed tenant.
-	tenants []*tenantFixture
-	indexed *tenantFixture
+	// skipped, is the indexed tenant; encrypted, nil unless asked for, the
+	// tenant whose collection encrypts fields.
+	tenants   []*tenantFixture
+	indexed   *tenantFixture
+	encrypted *tenantFixture
 	// bareBody is what the bare baseline answers: a GET by id's body.
 	bareBody []byte
 }
@@ -155,6 +161,22 @@ func (r *crudRun) setUp(ctx context.Context) error {
 	}
 	r.bareBody = body
 	r.rep.Settings.BareBodyBytes = len(body)
+	if o.Encrypted {
+		e.p.Stepf("creating a tenant whose collection encrypts two fields, with %d records", o.Seed)
+		f, err := e.setup.newTenantKeys(ctx, e.setup.slug("crud-enc", 0), planUnlimited, 1)
+		if err != nil {
+			return err
+		}
+		err = e.setup.api.do(ctx, "PUT", "/v1/tenants/"+f.Slug+"/collections/"+collection, f.Keys[0],
+			map[string]any{"encrypted_fields": []string{"title", "tag"}}, nil, 200, 201)
+		if err != nil {
+			return err
+		}
+		if err := e.setup.seed(ctx, f, o.Seed); err != nil {
+			return err
+		}
+		r.encrypted = f
+	}
 	if o.IndexedRecords == 0 {
 		return nil
 	}
@@ -207,6 +229,15 @@ func (r *crudRun) streams(api, bare *client) []*Stream {
 			f := pick(seq)
 			return api.list(ctx, f, f.Keys[0], lightQuery)
 		}},
+	}
+	if f := r.encrypted; f != nil {
+		ss = append(ss,
+			&Stream{Name: phaseCreateEncrypted, SendFunc: func(ctx context.Context, seq int64) (int, error) {
+				return api.create(ctx, f, f.Keys[0], seq)
+			}},
+			&Stream{Name: phaseGetEncrypted, SendFunc: func(ctx context.Context, seq int64) (int, error) {
+				return api.get(ctx, f, f.Keys[0], mix(seq))
+			}})
 	}
 	if r.indexed == nil {
 		return ss

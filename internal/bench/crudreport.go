@@ -9,11 +9,14 @@ import (
 
 // The phases of bench crud that ratios and goals name.
 const (
-	phaseBare          = "bare"
-	phaseGet           = "get"
-	phaseGetIndexed    = "get-indexed"
-	phaseListIndexed   = "list-indexed"
-	phaseListUnindexed = "list-unindexed"
+	phaseBare       = "bare"
+	phaseGet        = "get"
+	phaseGetIndexed = "get-indexed"
+	// The encrypted tenant's phases (bench crud --encrypted).
+	phaseCreateEncrypted = "create-encrypted"
+	phaseGetEncrypted    = "get-encrypted"
+	phaseListIndexed     = "list-indexed"
+	phaseListUnindexed   = "list-unindexed"
 )
 
 // CRUDSettings are the settings a CRUDReport was made with: the options
@@ -133,6 +136,8 @@ func (r *CRUDReport) compare() {
 	}
 	add(phaseListIndexed, phaseGetIndexed)
 	add(phaseListUnindexed, phaseGetIndexed)
+	add(phaseCreateEncrypted, "create")
+	add(phaseGetEncrypted, phaseGet)
 	r.judge()
 }
 

@@ -48,6 +48,9 @@ const (
 	// KindContainment: a containment action against one of the tenant's
 	// credentials or accounts was taken or lifted. Tenant is set.
 	KindContainment Kind = "containment"
+	// KindDataKeys: a tenant's data keys changed (a rotation began or
+	// ended, or they were destroyed). Tenant is set.
+	KindDataKeys Kind = "data_keys"
 	// KindReset: drop everything cached. A feed delivers it locally when
 	// its subscription is established again after a gap, during which
 	// events may have been missed. Publishing it makes every node drop
@@ -58,7 +61,7 @@ const (
 // Valid reports whether k is one of the kinds above.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindTenant, KindAPIKey, KindPlan, KindSession, KindContainment, KindReset:
+	case KindTenant, KindAPIKey, KindPlan, KindSession, KindContainment, KindDataKeys, KindReset:
 		return true
 	}
 	return false

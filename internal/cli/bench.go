@@ -82,6 +82,8 @@ func newBenchCRUD(o *options, f *benchFlags) *cobra.Command {
 			"  bare            the get phase's requests, sent to a bare net/http handler in this process that answers\n" +
 			"                  a GET by id's JSON body and does nothing else: the baseline of the same run\n" +
 			"  create, get, list  records of --tenants tenants\n" +
+			"  create-encrypted, get-encrypted  with --encrypted: on one more tenant whose collection encrypts two\n" +
+			"                  fields (title, tag) of the same records; reported as ratios to create and get too\n" +
 			"  get-indexed, list-indexed, list-unindexed  on one more tenant of --indexed-records records whose\n" +
 			"                  collection declares an index on (owner, -n): a GET by id, a page of 20 filtered on\n" +
 			"                  owner and ordered by -n (the index), and the same filtered on a field without index\n" +
@@ -102,6 +104,7 @@ func newBenchCRUD(o *options, f *benchFlags) *cobra.Command {
 	fl.IntVar(&c.Seed, "seed", 100, "records created per tenant before measuring")
 	fl.IntVar(&c.IndexedRecords, "indexed-records", 20000, "records of one more tenant whose collection declares an index on (owner, -n), for the get-indexed, list-indexed and list-unindexed phases; 0 skips them")
 	fl.DurationVar(&c.IndexTimeout, "index-timeout", time.Minute, "how long to wait for that index to be built before measuring anyway")
+	fl.BoolVar(&c.Encrypted, "encrypted", false, "also measure create-encrypted and get-encrypted on one more tenant whose collection encrypts two fields, as ratios to create and get")
 	return cmd
 }
 

@@ -57,6 +57,7 @@ type options struct {
 	oidcPrivate          bool
 	trustedProxies       string
 	tlsCert, tlsKey      string
+	kms                  kmsOptions
 	stdout, stderr       io.Writer
 }
 
@@ -74,8 +75,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
-	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newAudit(o), newVersion(o), newBench(o),
-		newKeys(NewRotateSigning(o)))
+	o.kms.flags(pf)
+	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o))
 	return root
 }
 
@@ -104,6 +105,11 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		TLSCertFile:              o.tlsCert,
 		TLSKeyFile:               o.tlsKey,
 		AdminToken:               os.Getenv("BULKHEAD_ADMIN_TOKEN"),
+		KMS:                      o.kms.kind,
+		KEK:                      os.Getenv("BULKHEAD_KEK"),
+		VaultAddr:                o.kms.vaultAddr,
+		VaultToken:               os.Getenv("VAULT_TOKEN"),
+		VaultMount:               o.kms.vaultMount,
 		Logger:                   observe.NewLogger(o.stderr, level),
 	}
 }

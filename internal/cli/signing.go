@@ -15,13 +15,6 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 )
 
-// newKeys is the group of commands on the platform's keys.
-func newKeys(subcommands ...*cobra.Command) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Manage the platform's keys"}
-	cmd.AddCommand(subcommands...)
-	return cmd
-}
-
 // NewRotateSigning returns the command "keys rotate-signing", which makes a
 // new token signing key current in the data directory's keys.
 func NewRotateSigning(o *options) *cobra.Command {

@@ -126,8 +126,12 @@ func (c *Core) apply(e changefeed.Event) {
 		c.apiKeys.deleteFunc(func(k cachedKey) bool { return k.principal != nil && k.principal.Tenant == e.Tenant })
 		c.contained.delete(e.Tenant)
 		c.breakGlass.forget(e.Tenant)
+		c.forgetKeys(e.Tenant)
+		c.forgetEncFields(e.Tenant)
 	case changefeed.KindContainment:
 		c.contained.delete(e.Tenant)
+	case changefeed.KindDataKeys:
+		c.forgetKeys(e.Tenant)
 	case changefeed.KindAPIKey:
 		c.apiKeys.delete(store.APIKeyID(e.Key))
 	case changefeed.KindPlan:
@@ -144,6 +148,8 @@ func (c *Core) apply(e changefeed.Event) {
 		c.sessions.clear()
 		c.contained.clear()
 		c.breakGlass.forget("")
+		c.forgetKeys("")
+		c.forgetEncFields("")
 	}
 }
 

@@ -32,8 +32,10 @@ type PutCollectionParams struct {
 	// Schema is a JSON Schema (draft 2020-12 unless it says otherwise) that
 	// every record must satisfy; absent or null means any object.
 	Schema json.RawMessage `json:"schema,omitempty"`
-	// EncryptedFields is reserved; only an empty list is accepted until
-	// field encryption exists.
+	// EncryptedFields are top-level fields stored only sealed under the
+	// tenant's data key; equality filters on them use a blind index. They
+	// are fixed when the collection is created: declaring other ones for
+	// an existing collection is refused.
 	EncryptedFields []string `json:"encrypted_fields,omitempty"`
 	// Indexes are the collection's secondary indexes. Declaring the same
 	// list again keeps them; an index left out is dropped.
@@ -60,9 +62,6 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 	if !collectionPattern.MatchString(string(name)) {
 		return nil, invalid("collection", "collection names match ^[a-z][a-z0-9_]{0,62}$")
 	}
-	if len(p.EncryptedFields) > 0 {
-		return nil, &Error{Kind: KindUnsupported, Field: "encrypted_fields", Detail: "encrypted_fields is not supported by this server yet", Pos: -1}
-	}
 	schema, err := compactSchema(p.Schema)
 	if err != nil {
 		return nil, err
@@ -78,12 +77,28 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 	if err != nil {
 		return nil, err
 	}
+	encrypted, err := validEncryptedFields(p.EncryptedFields, fields, p.Indexes)
+	if err != nil {
+		return nil, err
+	}
+	if len(encrypted) > 0 {
+		// The tenant's keys are made now, so that a collection that could
+		// not hold a record is never created.
+		if _, err := s.core.keySet(ctx, s.tenant.ID); err != nil {
+			return nil, err
+		}
+	}
 	now := s.core.now()
-	col := &store.Collection{Name: name, Schema: schema, Indexes: indexes, CreatedAt: now, UpdatedAt: now}
+	col := &store.Collection{Name: name, Schema: schema, Indexes: indexes, EncryptedFields: encrypted, CreatedAt: now, UpdatedAt: now}
 	build := false // whether an index is to be built or dropped
 	err = s.write(ctx, func(tx store.Tx) error {
 		if old, err := tx.GetCollection(ctx, name); err == nil {
 			build = dropsIndexes(old.Indexes, indexes)
+			col.EncryptedFields = old.EncryptedFields
+			if !slices.Equal(slices.Sorted(slices.Values(old.EncryptedFields)), slices.Sorted(slices.Values(encrypted))) {
+				return &Error{Kind: KindConflict, Field: "encrypted_fields", Pos: -1,
+					Detail: "the encrypted fields of an existing collection cannot change; declare the same ones, or create another collection"}
+			}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -100,6 +115,7 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 		}
 		return s.append(ctx, tx, s.event("collection.put", "collection:"+string(name)))
 	})
+	s.core.encFields.Delete(encFieldsKey{s.tenant.ID, name})
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +215,7 @@ func (s *Scope) DeleteCollection(ctx context.Context, name store.CollectionName)
 		}
 		return s.append(ctx, tx, s.event("collection.delete", "collection:"+string(name)))
 	})
+	s.core.encFields.Delete(encFieldsKey{s.tenant.ID, name})
 	if err != nil {
 		return err
 	}

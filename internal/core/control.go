@@ -266,13 +266,20 @@ func (ct *Control) UpdateTenant(ctx context.Context, sc *Scope, p UpdateTenantPa
 	return tenantView(updated), nil
 }
 
-// DeleteTenant offboards a tenant: its data, credentials and audit chain are
-// removed and the platform chain records the deletion.
+// DeleteTenant offboards a tenant: first its keys are destroyed (its key in
+// the KMS, then its wrapped data keys: crypto-shredding, which no copy of
+// the database survives), then its data, credentials and audit chain are
+// removed. The platform chain records both. If the KMS cannot destroy the
+// key of a tenant that has data keys, nothing is deleted
+// (ErrKeysUnavailable).
 func (ct *Control) DeleteTenant(ctx context.Context, sc *Scope) error {
 	if err := ct.target(sc); err != nil {
 		return err
 	}
 	c, t := ct.core, &sc.tenant
+	if err := c.shred(ctx, ct, t); err != nil {
+		return err
+	}
 	err := c.store.DeleteTenant(ctx, t.ID, func(tx store.PlatformTx) error {
 		_, err := c.audit.Append(ctx, tx, audit.PlatformChain, ct.event("tenant.delete", "tenant:"+string(t.ID)))
 		return err

@@ -78,6 +78,10 @@ type Config struct {
 	// other nodes then apply here within CacheTTL. Changes made through
 	// this node apply at once either way. Defaults to 1s.
 	CacheTTL time.Duration
+	// KMS wraps tenants' data keys (see package keyring). Without one,
+	// everything that needs a data key — encrypted fields, sealed secrets —
+	// answers ErrKeysUnavailable; the rest works.
+	KMS keyring.KMS
 	// Events receives security events for a SIEM. Defaults to
 	// secevent.Discard.
 	Events secevent.Publisher
@@ -133,6 +137,11 @@ type Core struct {
 	signingKeep time.Duration
 	// breakGlass caches each tenant's active break-glass grant.
 	breakGlass breakGlassCache
+
+	kms       keyring.KMS
+	deks      keyCache
+	encFields sync.Map // encFieldsKey -> []string: a collection's encrypted fields, as last seen
+	rotations rotations
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
@@ -194,7 +203,11 @@ func New(cfg Config) (*Core, error) {
 		now:        func() time.Time { return cfg.NowFunc().UTC().Truncate(time.Microsecond) },
 		passwords:  auth.NewPasswords(cfg.PasswordParams, cfg.HashLimits),
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
+		kms:        cfg.KMS,
 	}
+	c.deks.sets = map[tenant.ID]*keySet{}
+	c.rotations.running = map[tenant.ID]*rotation{}
+	c.rotations.erasing = map[tenant.ID]bool{}
 	life := max(orDuration(cfg.CacheLife, 10*time.Minute), c.cacheTTL)
 	if c.events == nil {
 		c.events = secevent.Discard{}

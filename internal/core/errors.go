@@ -55,6 +55,10 @@ const (
 	// KindForbidden: the credential may not do this; Detail says which
 	// rule refused it.
 	KindForbidden
+	// KindEncryptedField: the operation needs a field's value in clear
+	// (an ordering, a range or substring filter, an index), and the field
+	// is encrypted.
+	KindEncryptedField
 )
 
 // Error is a refusal of a request for something the client can fix or must

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/store"
@@ -36,6 +37,16 @@ type idempotencyStore interface {
 // none (or it expired). It must run in the same transaction as the write it
 // guards, so that two retries cannot both act.
 func replay[T any](ctx context.Context, s idempotencyStore, idem *Idempotency, now time.Time) (T, error) {
+	return replaySealed[T](ctx, s, idem, now, nil, nil)
+}
+
+// sealedResponse starts a stored response that is sealed under the
+// tenant's data key (it holds encrypted fields in clear).
+var sealedResponse = []byte("\x00sealed\x00")
+
+// replaySealed is replay for responses that rememberSealed stored: keys,
+// when not nil, open them, bound to aad.
+func replaySealed[T any](ctx context.Context, s idempotencyStore, idem *Idempotency, now time.Time, keys dataKeys, aad []byte) (T, error) {
 	var zero T
 	if idem == nil {
 		return zero, nil
@@ -50,8 +61,17 @@ func replay[T any](ctx context.Context, s idempotencyStore, idem *Idempotency, n
 	if !bytes.Equal(rec.RequestHash, idem.RequestHash) {
 		return zero, &Error{Kind: KindIdempotencyKeyReused, Field: "Idempotency-Key", Detail: "this Idempotency-Key was used for a different request", Pos: -1}
 	}
+	resp := rec.Response
+	if sealed, ok := bytes.CutPrefix(resp, sealedResponse); ok {
+		if keys == nil {
+			return zero, fmt.Errorf("decode stored response: it is sealed: %w", ErrSealBroken)
+		}
+		if resp, err = keys.Open(slices.Concat(aad, []byte(idem.Key)), sealed); err != nil {
+			return zero, fmt.Errorf("open stored response: %w", err)
+		}
+	}
 	var res T
-	if err := json.Unmarshal(rec.Response, &res); err != nil {
+	if err := json.Unmarshal(resp, &res); err != nil {
 		return zero, fmt.Errorf("decode stored response: %w", err)
 	}
 	idem.Replayed = true
@@ -61,6 +81,12 @@ func replay[T any](ctx context.Context, s idempotencyStore, idem *Idempotency, n
 // remember stores res as the response to idem, in the transaction that
 // produced it.
 func remember(ctx context.Context, s idempotencyStore, idem *Idempotency, now time.Time, res any) error {
+	return rememberSealed(ctx, s, idem, now, res, nil, nil)
+}
+
+// rememberSealed is remember that seals the stored response under keys,
+// bound to aad and the Idempotency-Key, when keys is not nil.
+func rememberSealed(ctx context.Context, s idempotencyStore, idem *Idempotency, now time.Time, res any, keys dataKeys, aad []byte) error {
 	if idem == nil {
 		return nil
 	}
@@ -73,5 +99,12 @@ func remember(ctx context.Context, s idempotencyStore, idem *Idempotency, now ti
 		return fmt.Errorf("encode response: %w", err)
 	}
 	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if keys != nil {
+		sealed, err := keys.Seal(slices.Concat(aad, []byte(idem.Key)), b)
+		if err != nil {
+			return err
+		}
+		b = append(append([]byte(nil), sealedResponse...), sealed...)
+	}
 	return s.PutIdempotency(ctx, &store.Idempotency{Key: idem.Key, RequestHash: idem.RequestHash, Response: b, CreatedAt: now})
 }

@@ -71,7 +71,11 @@ func setupOracle(t *testing.T) *oracleBundle {
 		t.Fatal(err)
 	}
 	st := &countingStore{Store: raw}
-	c, err := New(Config{Store: st, Keys: keys, AdminToken: "test-operator-token-0123",
+	kms, err := keyring.OpenLocal(keyring.LocalConfig{Dir: filepath.Join(dir, "keys")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Store: st, Keys: keys, KMS: kms, AdminToken: "test-operator-token-0123",
 		PasswordParams: auth.PasswordParams{Memory: 64, Time: 1, Threads: 1},
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -1,9 +1,11 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/bulkheadhq/bulkhead/filter"
 	"github.com/bulkheadhq/bulkhead/internal/access"
@@ -49,45 +51,66 @@ func (s *Scope) CreateRecord(ctx context.Context, col store.CollectionName, body
 	}
 	now := s.core.now()
 	var view *Record
-	err = s.write(ctx, func(tx store.Tx) error {
-		var err error
-		if view, err = replay[*Record](ctx, tx, idem, now); err != nil || view != nil {
-			return err
-		}
-		if err := s.core.validateRecord(ctx, tx, col, doc); err != nil {
-			return err
-		}
-		r := &store.Record{Collection: col, ID: store.RecordID(newID()), Version: 1, Data: data, CreatedAt: now, UpdatedAt: now}
-		if err := tx.CreateRecord(ctx, r); err != nil {
-			return err
-		}
-		if err := checkQuota(ctx, tx, &s.plan); err != nil {
-			return err
-		}
-		view = recordView(r)
-		if err := s.appendRecordEvent(ctx, tx, "record.create", r); err != nil {
-			return err
-		}
-		return remember(ctx, tx, idem, now, view)
+	err = s.withCipher(ctx, col, func(fc *fieldCipher) error {
+		view = nil
+		idemAAD := []byte("bulkhead idempotent response\x00" + string(s.tenant.ID) + "\x00" + string(col))
+		return s.write(ctx, func(tx store.Tx) error {
+			var err error
+			if view, err = replaySealed[*Record](ctx, tx, idem, now, fc.responseKeys(), idemAAD); err != nil || view != nil {
+				return err
+			}
+			c, err := s.core.validateRecord(ctx, tx, col, doc)
+			if err != nil {
+				return err
+			}
+			if err := fc.check(c); err != nil {
+				return err
+			}
+			r := &store.Record{Collection: col, ID: store.RecordID(newID()), Version: 1, CreatedAt: now, UpdatedAt: now}
+			stored := data
+			if fc != nil {
+				sealed := maps.Clone(doc)
+				if err := fc.seal(r.ID, sealed); err != nil {
+					return err
+				}
+				if stored, err = encodeCompact(sealed); err != nil {
+					return err
+				}
+			}
+			r.Data = stored
+			if err := tx.CreateRecord(ctx, r); err != nil {
+				return err
+			}
+			if err := checkQuota(ctx, tx, &s.plan); err != nil {
+				return err
+			}
+			view = recordView(r)
+			view.Data = data // the plaintext, to the client only
+			if err := s.appendRecordEvent(ctx, tx, "record.create", r); err != nil {
+				return err
+			}
+			return rememberSealed(ctx, tx, idem, now, view, fc.responseKeys(), idemAAD)
+		})
 	})
 	return view, err
 }
 
-// validateRecord checks doc against the collection's schema. It returns
-// store.ErrNotFound if the collection does not exist.
-func (c *Core) validateRecord(ctx context.Context, tx store.Tx, name store.CollectionName, doc map[string]any) error {
+// validateRecord checks doc, in clear, against the collection's schema and
+// returns the collection. It returns store.ErrNotFound if the collection
+// does not exist.
+func (c *Core) validateRecord(ctx context.Context, tx store.Tx, name store.CollectionName, doc map[string]any) (*store.Collection, error) {
 	col, err := tx.GetCollection(ctx, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if col.Schema == nil {
-		return nil
+		return col, nil
 	}
 	sch, err := c.schemas.get(tx.Tenant(), col)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return validateAgainst(sch, doc)
+	return col, validateAgainst(sch, doc)
 }
 
 func (s *Scope) appendRecordEvent(ctx context.Context, tx store.Tx, action string, r *store.Record) error {
@@ -124,11 +147,29 @@ func (s *Scope) GetRecord(ctx context.Context, col store.CollectionName, id stor
 		return nil, store.ErrNotFound
 	}
 	var r *store.Record
+	var encrypted []string
 	err := s.read(ctx, func(tx store.Tx) (err error) {
-		r, err = tx.GetRecord(ctx, col, id)
-		return err
+		if r, err = tx.GetRecord(ctx, col, id); err != nil {
+			return err
+		}
+		if !bytes.Contains(r.Data, sealedMark) {
+			return nil // nothing sealed: nothing to open, whatever the collection
+		}
+		c, err := tx.GetCollection(ctx, col)
+		if err != nil {
+			return err
+		}
+		encrypted = c.EncryptedFields
+		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	fc, err := s.core.cipherFor(ctx, s.tenant.ID, col, encrypted)
+	if err != nil {
+		return nil, err
+	}
+	if r, err = fc.open(r); err != nil {
 		return nil, err
 	}
 	return recordView(r), nil
@@ -150,37 +191,58 @@ func (s *Scope) UpdateRecord(ctx context.Context, col store.CollectionName, id s
 	}
 	now := s.core.now()
 	var view *Record
-	err = s.write(ctx, func(tx store.Tx) error {
-		cur, err := tx.GetRecord(ctx, col, id)
-		if err != nil {
-			return err
-		}
-		if ifVersion != 0 && ifVersion != cur.Version {
-			return store.ErrVersionMismatch
-		}
-		doc, err := decodeObject(cur.Data)
-		if err != nil {
-			return err
-		}
-		mergePatch(doc, p)
-		if err := s.core.validateRecord(ctx, tx, col, doc); err != nil {
-			return err
-		}
-		data, err := encodeCompact(doc)
-		if err != nil {
-			return err
-		}
-		r, err := tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: col, ID: id, IfVersion: cur.Version, Data: data, UpdatedAt: now})
-		if err != nil {
-			return err
-		}
-		if len(data) > len(cur.Data) {
-			if err := checkQuota(ctx, tx, &s.plan); err != nil {
+	err = s.withCipher(ctx, col, func(fc *fieldCipher) error {
+		return s.write(ctx, func(tx store.Tx) error {
+			cur, err := tx.GetRecord(ctx, col, id)
+			if err != nil {
 				return err
 			}
-		}
-		view = recordView(r)
-		return s.appendRecordEvent(ctx, tx, "record.update", r)
+			if ifVersion != 0 && ifVersion != cur.Version {
+				return store.ErrVersionMismatch
+			}
+			doc, err := decodeObject(cur.Data)
+			if err != nil {
+				return err
+			}
+			if fc != nil {
+				if err := fc.openDoc(id, doc); err != nil {
+					return err
+				}
+			}
+			mergePatch(doc, p)
+			c, err := s.core.validateRecord(ctx, tx, col, doc)
+			if err != nil {
+				return err
+			}
+			if err := fc.check(c); err != nil {
+				return err
+			}
+			plain, err := encodeCompact(doc)
+			if err != nil {
+				return err
+			}
+			data := plain
+			if fc != nil {
+				if err := fc.seal(id, doc); err != nil {
+					return err
+				}
+				if data, err = encodeCompact(doc); err != nil {
+					return err
+				}
+			}
+			r, err := tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: col, ID: id, IfVersion: cur.Version, Data: data, UpdatedAt: now})
+			if err != nil {
+				return err
+			}
+			if len(data) > len(cur.Data) {
+				if err := checkQuota(ctx, tx, &s.plan); err != nil {
+					return err
+				}
+			}
+			view = recordView(r)
+			view.Data = plain
+			return s.appendRecordEvent(ctx, tx, "record.update", r)
+		})
 	})
 	return view, err
 }
@@ -256,23 +318,43 @@ func (s *Scope) ListRecords(ctx context.Context, col store.CollectionName, q Lis
 		params.After = &key
 	}
 	var page *store.RecordPage
-	err = s.read(ctx, func(tx store.Tx) error {
-		c, err := tx.GetCollection(ctx, col)
-		if err != nil {
+	var fc *fieldCipher
+	err = s.withCipher(ctx, col, func(f *fieldCipher) error {
+		fc = f
+		if fc.holds(order.Field) {
+			return encryptedFieldError("order", -1, fmt.Sprintf("%q is an encrypted field: records cannot be ordered by it", order.Field))
+		}
+		p := *params
+		var err error
+		if p.Filter, err = fc.rewriteFilter(expr); err != nil {
 			return err
 		}
-		fields, err := s.core.schemas.fields(s.tenant.ID, c)
-		if err != nil {
+		return s.read(ctx, func(tx store.Tx) error {
+			c, err := tx.GetCollection(ctx, col)
+			if err != nil {
+				return err
+			}
+			if err := fc.check(c); err != nil {
+				return err
+			}
+			fields, err := s.core.schemas.fields(s.tenant.ID, c)
+			if err != nil {
+				return err
+			}
+			if err := checkFields(fields, expr, order); err != nil {
+				return err
+			}
+			page, err = tx.ListRecords(ctx, &p)
 			return err
-		}
-		if err := checkFields(fields, expr, order); err != nil {
-			return err
-		}
-		page, err = tx.ListRecords(ctx, params)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, err
+	}
+	for i, r := range page.Records {
+		if page.Records[i], err = fc.open(r); err != nil {
+			return nil, err
+		}
 	}
 	out := &RecordList{Items: make([]*Record, 0, len(page.Records))}
 	for _, r := range page.Records {

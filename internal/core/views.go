@@ -96,11 +96,13 @@ type TokenPair struct {
 
 // Collection describes a collection.
 type Collection struct {
-	Name      store.CollectionName `json:"name"`
-	Schema    json.RawMessage      `json:"schema,omitempty"`
-	Indexes   []Index              `json:"indexes"`
-	CreatedAt time.Time            `json:"created_at"`
-	UpdatedAt time.Time            `json:"updated_at"`
+	Name   store.CollectionName `json:"name"`
+	Schema json.RawMessage      `json:"schema,omitempty"`
+	// EncryptedFields are the fields stored sealed; absent for none.
+	EncryptedFields []string  `json:"encrypted_fields,omitempty"`
+	Indexes         []Index   `json:"indexes"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // Index describes a declared index and its state.
@@ -115,7 +117,7 @@ type Index struct {
 }
 
 func collectionView(c *store.Collection) *Collection {
-	v := &Collection{Name: c.Name, Schema: c.Schema, Indexes: make([]Index, 0, len(c.Indexes)), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	v := &Collection{Name: c.Name, Schema: c.Schema, EncryptedFields: c.EncryptedFields, Indexes: make([]Index, 0, len(c.Indexes)), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	for i := range c.Indexes {
 		ix := &c.Indexes[i]
 		v.Indexes = append(v.Indexes, Index{Name: ix.Name(), Fields: ix.Fields, Unique: ix.Unique, State: ix.State, Error: ix.Error})

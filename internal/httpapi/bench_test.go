@@ -71,7 +71,11 @@ func newBenchFixture(b *testing.B, cfg benchConfig) *benchFixture {
 	// Request logs go to a real JSON handler (discarding its output) so
 	// their cost is counted.
 	log := observe.NewLogger(io.Discard, slog.LevelInfo)
-	c, err := core.New(core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log,
+	kms, err := keyring.OpenLocal(keyring.LocalConfig{Dir: filepath.Join(dir, "keys")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log,
 		CacheTTL: cfg.cacheTTL})
 	if err != nil {
 		b.Fatal(err)

@@ -54,6 +54,11 @@ func problemFor(err error) *problem.Details {
 		return problem.New(http.StatusServiceUnavailable, problem.CodeOverloaded,
 			"the request could not start in time; retry later").
 			WithHeader("Retry-After", strconv.Itoa(shed.RetryAfterSeconds()))
+	case errors.Is(err, core.ErrKeysUnavailable):
+		// Never a fallback to clear text: the operation waits for its keys.
+		return problem.New(http.StatusServiceUnavailable, problem.CodeKeysUnavailable,
+			"the tenant's encryption keys are unavailable now; retry after Retry-After seconds").
+			WithHeader("Retry-After", "30")
 	case errors.Is(err, store.ErrNotFound):
 		return problem.New(http.StatusNotFound, problem.CodeNotFound, "resource not found")
 	case errors.Is(err, store.ErrConflict):
@@ -106,6 +111,7 @@ var kinds = map[core.Kind]struct {
 	core.KindConflict:             {http.StatusConflict, problem.CodeConflict},
 	core.KindQuotaExceeded:        {http.StatusForbidden, problem.CodeQuotaExceeded},
 	core.KindForbidden:            {http.StatusForbidden, problem.CodeForbidden},
+	core.KindEncryptedField:       {http.StatusBadRequest, problem.CodeEncryptedField},
 }
 
 // coreProblem is the problem for a refusal of core's.
@@ -124,7 +130,7 @@ func coreProblem(e *core.Error) *problem.Details {
 		// Every refusal that can name the field at fault does.
 		d.WithErrors(problem.FieldError{Field: e.Field, Message: e.Detail})
 	}
-	if e.Pos >= 0 && (e.Kind == core.KindInvalidFilter || e.Kind == core.KindUnknownField) {
+	if e.Pos >= 0 && (e.Kind == core.KindInvalidFilter || e.Kind == core.KindUnknownField || e.Kind == core.KindEncryptedField) {
 		d.WithPosition(e.Pos)
 	}
 	return d

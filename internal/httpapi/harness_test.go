@@ -78,8 +78,19 @@ func setupStore(t *testing.T, dir string, st store.Store, coreOpt func(*core.Con
 	if err != nil {
 		t.Fatalf("load keys: %v", err)
 	}
+	var wrapped []*store.DataKey
+	if err := st.ReadPlatform(context.Background(), func(tx store.PlatformTx) (err error) {
+		wrapped, err = tx.ListDataKeys(context.Background(), "")
+		return err
+	}); err != nil {
+		t.Fatalf("list data keys: %v", err)
+	}
+	kms, err := keyring.OpenLocal(keyring.LocalConfig{Dir: filepath.Join(dir, "keys"), WrappedKeysExist: len(wrapped) > 0})
+	if err != nil {
+		t.Fatalf("open KMS: %v", err)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ccfg := core.Config{Store: st, Keys: keys, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log,
+	ccfg := core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log,
 		// Automatic containment is off unless a test turns it on
 		// (containment_test.go): the attack suites probe far past its
 		// limits on purpose, and would otherwise test it instead.

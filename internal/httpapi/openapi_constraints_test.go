@@ -644,6 +644,10 @@ var patternExamples = map[string]struct {
 		valid:   func(seq int) []string { return []string{"f" + strconv.Itoa(seq), "-" + strings.Repeat("A", 64), "_"} },
 		invalid: []string{"-", "9a", "a-b", "+a", strings.Repeat("a", 65), "é"},
 	},
+	`^[A-Za-z_][A-Za-z0-9_]{0,63}$`: {
+		valid:   func(seq int) []string { return []string{"e" + strconv.Itoa(seq), strings.Repeat("Z", 64), "_"} },
+		invalid: []string{"-a", "9a", "a.b", "", strings.Repeat("a", 65), "é"},
+	},
 	`^[+-]?[A-Za-z_][A-Za-z0-9_]{0,63}$`: {
 		valid:   func(int) []string { return []string{"a", "+_9", "-" + strings.Repeat("z", 64)} },
 		invalid: []string{"-", "9a", "a.b", "--a", strings.Repeat("a", 65)},
@@ -761,8 +765,11 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		"POST /v1/tenants/{tenant}/api-keys": {path: tpath("acme", "api-keys"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"name": "probe", "role": "viewer"}
 		}},
-		"PUT /v1/tenants/{tenant}/collections/{collection}": {path: tpath("acme", "collections", "probe"), token: admin,
-			body: func() map[string]any { return map[string]any{"indexes": []any{map[string]any{"fields": []any{"a"}}}} }},
+		// Each PUT makes a new collection: encrypted_fields are fixed once
+		// a collection exists.
+		"PUT /v1/tenants/{tenant}/collections/{collection}": {token: admin,
+			pathFor: func(map[string]any) string { return tpath("acme", "collections", fmt.Sprintf("probe%d", uniq())) },
+			body:    func() map[string]any { return map[string]any{"indexes": []any{map[string]any{"fields": []any{"a"}}}} }},
 		"POST /v1/tenants/{tenant}/collections/{collection}/records": {path: tpath("acme", "collections", "notes", "records"), token: admin,
 			body: func() map[string]any { return map[string]any{"a": uniq()} }},
 		"GET /v1/tenants/{tenant}/collections/{collection}/records": {path: tpath("acme", "collections", "notes", "records"), token: admin},

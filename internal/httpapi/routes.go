@@ -71,6 +71,8 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/break-glass", Operator: true, Body: true, handle: s.grantBreakGlass},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/break-glass", handle: s.listBreakGlass},
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/break-glass/{id}", Operator: true, handle: s.endBreakGlass},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/keys", handle: s.getKeys},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/keys/rotate", Operator: true, handle: s.rotateKeys},
 	}
 }
 

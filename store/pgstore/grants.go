@@ -49,6 +49,7 @@ var platformTableGrants = []tableGrant{
 	{"platform_audit_log", []string{"SELECT", "INSERT"}, false},
 	{"platform_audit_checkpoints", []string{"SELECT", "INSERT"}, false},
 	{"platform_audit_head", []string{"SELECT", "INSERT", "UPDATE"}, false},
+	{"data_keys", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
 	{versionTable, []string{"SELECT"}, false},
 }
 

@@ -66,6 +66,7 @@ var sqlPurgeTenant = []string{
 	`DELETE FROM audit_log WHERE tenant_id = ?`,
 	`DELETE FROM usage WHERE tenant_id = ?`,
 	`DELETE FROM containments WHERE tenant_id = ?`,
+	`DELETE FROM data_keys WHERE tenant_id = ?`,
 }
 
 // fromMicros turns a stored time back into a time.Time in UTC.

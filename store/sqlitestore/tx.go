@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/internal/recsql"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
@@ -38,10 +39,10 @@ const (
 	sqlUseRefresh        = `UPDATE refresh_tokens SET used_at = ? WHERE tenant_id = ? AND id = ? AND used_at IS NULL AND revoked_at IS NULL`
 	sqlRefreshExists     = `SELECT 1 FROM refresh_tokens WHERE tenant_id = ? AND id = ?`
 	sqlRevokeFamily      = `UPDATE refresh_tokens SET revoked_at = ? WHERE tenant_id = ? AND family = ? AND revoked_at IS NULL`
-	sqlGetCollection     = `SELECT name, schema, created_at, updated_at FROM collections WHERE tenant_id = ? AND name = ?`
-	sqlListCollections   = `SELECT name, schema, created_at, updated_at FROM collections WHERE tenant_id = ? ORDER BY name`
-	sqlInsertColl        = `INSERT INTO collections (tenant_id, name, schema, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
-	sqlUpdateColl        = `UPDATE collections SET schema = ?, updated_at = ? WHERE tenant_id = ? AND name = ?`
+	sqlGetCollection     = `SELECT name, schema, created_at, updated_at, encrypted_fields FROM collections WHERE tenant_id = ? AND name = ?`
+	sqlListCollections   = `SELECT name, schema, created_at, updated_at, encrypted_fields FROM collections WHERE tenant_id = ? ORDER BY name`
+	sqlInsertColl        = `INSERT INTO collections (tenant_id, name, schema, created_at, updated_at, encrypted_fields) VALUES (?, ?, ?, ?, ?, ?)`
+	sqlUpdateColl        = `UPDATE collections SET schema = ?, updated_at = ?, encrypted_fields = ? WHERE tenant_id = ? AND name = ?`
 	// sqlCreateRecord inserts nothing when the collection does not exist,
 	// which CreateRecord reports as ErrNotFound rather than relying on the
 	// foreign key's error.
@@ -340,11 +341,16 @@ func scanCollection(r scanner) (*store.Collection, error) {
 	var c store.Collection
 	var schema sql.NullString
 	var created, updated int64
-	if err := r.Scan(&c.Name, &schema, &created, &updated); err != nil {
+	var encrypted string
+	if err := r.Scan(&c.Name, &schema, &created, &updated, &encrypted); err != nil {
 		return nil, err
 	}
 	if schema.Valid {
 		c.Schema = json.RawMessage(schema.String)
+	}
+	var err error
+	if c.EncryptedFields, err = recsql.DecodeEncrypted(encrypted); err != nil {
+		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &c, nil

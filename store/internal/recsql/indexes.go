@@ -154,6 +154,24 @@ func DecodeFields(s string) ([]string, error) {
 	return fields, nil
 }
 
+// EncodeEncrypted is the stored form of a collection's encrypted fields: a
+// JSON array, "[]" for none.
+func EncodeEncrypted(fields []string) string {
+	if len(fields) == 0 {
+		return "[]"
+	}
+	return EncodeFields(fields)
+}
+
+// DecodeEncrypted reads EncodeEncrypted's form; none is nil.
+func DecodeEncrypted(s string) ([]string, error) {
+	fields, err := DecodeFields(s)
+	if len(fields) == 0 {
+		return nil, err
+	}
+	return fields, err
+}
+
 // Changes are what PutCollection writes to bring a collection's stored
 // declarations in line with its new ones.
 type Changes struct {

@@ -1,1 +1,0 @@
--- Reserved: no change to the schema at this version.
