@@ -120,12 +120,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("DatabaseURL: unsupported database %q (use sqlite:PATH or postgres://…)", scheme)
 	}
 	if _, err := contain.Parse(c.Containment); err != nil {
-		return fmt.Errorf("Containment: %w", err)
+		return fmt.Errorf("containment rules (--containment, BULKHEAD_CONTAINMENT): %w", err)
 	}
 	switch ev := c.SecurityEvents; {
 	case ev == "", ev == "stdout", strings.HasPrefix(ev, "file:") && len(ev) > len("file:"), strings.HasPrefix(ev, "https://"):
 	default:
-		return fmt.Errorf("SecurityEvents: use stdout, file:PATH or an https:// URL")
+		return fmt.Errorf("security events (--security-events, BULKHEAD_SECURITY_EVENTS): use stdout, file:PATH or an https:// URL")
 	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {

@@ -342,7 +342,7 @@ func (p *testIdP) rewriting(next http.Handler) http.Handler {
 			return
 		}
 		raw, _ := body["id_token"].(string)
-		jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+		jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
