@@ -176,8 +176,12 @@ func (s *Scope) GetRecord(ctx context.Context, col store.CollectionName, id stor
 				return recordView(&out), nil
 			}
 		}
+		s.core.encFields.Delete(encFieldsKey{s.tenant.ID, col})
 	}
-	s.core.encFields.Delete(encFieldsKey{s.tenant.ID, col})
+	// Otherwise the record is read again beside its collection. A
+	// collection remembered as having no encrypted fields keeps that
+	// memory: it is read beside each of its records that holds an encKey
+	// member (rare: a plain collection's record may use the key).
 	var encrypted []string
 	err = s.read(ctx, func(tx store.Tx) (err error) {
 		if r, err = tx.GetRecord(ctx, col, id); err != nil {
