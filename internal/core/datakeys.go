@@ -2,11 +2,14 @@ package core
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"sync"
 	"time"
@@ -45,53 +48,78 @@ func (c *Core) tenantKeys(ctx context.Context, tid tenant.ID) (dataKeys, error) 
 
 // keySet is a tenant's unwrapped keys, as this node caches them: every
 // data key version still able to open (active, retiring, and retired ones
-// whose material is kept for replays), and the blind-index key.
+// whose material is kept for replays), and the blind-index key. It is
+// immutable once made and safe for concurrent use.
 type keySet struct {
 	tid    tenant.ID
 	active int
 	data   map[int][]byte
+	aeads  map[int]cipher.AEAD // of data, made once: the key schedule is not free
 	index  []byte
+	macs   sync.Pool // of HMAC-SHA-256 under index
 	core   *Core
 	loaded time.Time
 }
 
 // Sealed values are sealVersion1 | DEK version (4 bytes, big-endian) |
 // nonce | ciphertext | tag; the version is bound in the associated data too.
-const sealVersion1 = 0x01
+const (
+	sealVersion1 = 0x01
+	sealHead     = 5
+	nonceSize    = 12
+	tagSize      = 16
+)
 
 // Seal seals plaintext under the active data key.
 func (k *keySet) Seal(aad, plaintext []byte) ([]byte, error) {
-	head := make([]byte, 5, 5+12+len(plaintext)+16)
-	head[0] = sealVersion1
-	binary.BigEndian.PutUint32(head[1:], uint32(k.active))
-	sealed, err := keyring.Seal(k.data[k.active], append(head[:5:5], aad...), plaintext)
-	if err != nil {
+	return k.sealAD(append(make([]byte, sealHead, sealHead+len(aad)), aad...), plaintext)
+}
+
+// sealAD is Seal with the associated data given after sealHead bytes of
+// room for the header, which it fills in.
+func (k *keySet) sealAD(ad, plaintext []byte) ([]byte, error) {
+	g := k.aeads[k.active]
+	if g == nil {
+		return nil, keysUnavailable(k.tid, errors.New("no active data key"))
+	}
+	out := make([]byte, sealHead+nonceSize, sealHead+nonceSize+len(plaintext)+tagSize)
+	out[0] = sealVersion1
+	binary.BigEndian.PutUint32(out[1:sealHead], uint32(k.active))
+	if _, err := rand.Read(out[sealHead:]); err != nil {
 		return nil, err
 	}
-	return append(head, sealed...), nil
+	copy(ad, out[:sealHead])
+	return g.Seal(out, out[sealHead:], plaintext, ad), nil
 }
 
 // Open opens what Seal sealed under any version the tenant still has. A
 // version this node does not know (another node rotated) is looked up
 // once more in the store.
 func (k *keySet) Open(aad, sealed []byte) ([]byte, error) {
+	return k.openAD(nil, append(make([]byte, sealHead, sealHead+len(aad)), aad...), sealed)
+}
+
+// openAD is Open appending the plaintext to dst, with the associated data
+// given after sealHead bytes of room for the header, which it fills in.
+func (k *keySet) openAD(dst, ad, sealed []byte) ([]byte, error) {
 	v, ok := sealedVersion(sealed)
-	if !ok {
+	if !ok || len(sealed) < sealHead+nonceSize+tagSize {
 		return nil, ErrSealBroken
 	}
-	key := k.data[v]
-	if key == nil && k.core != nil {
+	g := k.aeads[v]
+	if g == nil && k.core != nil {
 		k.core.forgetKeys(k.tid)
 		fresh, err := k.core.keySet(context.Background(), k.tid)
 		if err != nil {
 			return nil, err
 		}
-		key = fresh.data[v]
+		g = fresh.aeads[v]
 	}
-	if key == nil {
+	if g == nil {
 		return nil, fmt.Errorf("data key version %d: %w", v, ErrSealBroken)
 	}
-	pt, err := keyring.Open(key, append(append([]byte(nil), sealed[:5]...), aad...), sealed[5:])
+	copy(ad, sealed[:sealHead])
+	pt, err := g.Open(dst, sealed[sealHead:sealHead+nonceSize], sealed[sealHead+nonceSize:], ad)
 	if err != nil {
 		return nil, ErrSealBroken
 	}
@@ -100,18 +128,29 @@ func (k *keySet) Open(aad, sealed []byte) ([]byte, error) {
 
 // sealedVersion returns the data key version a sealed value names.
 func sealedVersion(sealed []byte) (int, bool) {
-	if len(sealed) < 5 || sealed[0] != sealVersion1 {
+	if len(sealed) < sealHead || sealed[0] != sealVersion1 {
 		return 0, false
 	}
-	return int(binary.BigEndian.Uint32(sealed[1:5])), true
+	return int(binary.BigEndian.Uint32(sealed[1:sealHead])), true
 }
 
 // blind returns the keyed blind index of msg: HMAC-SHA-256 under the
 // tenant's index key, which never changes with data key rotation.
 func (k *keySet) blind(msg []byte) []byte {
-	m := hmac.New(sha256.New, k.index)
+	return k.blindTo(nil, msg)
+}
+
+// blindTo appends the blind index of msg to dst.
+func (k *keySet) blindTo(dst, msg []byte) []byte {
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.index)
+	}
 	m.Write(msg)
-	return m.Sum(nil)
+	dst = m.Sum(dst)
+	m.Reset()
+	k.macs.Put(m)
+	return dst
 }
 
 // keyCache holds each tenant's unwrapped keys on this node.
@@ -163,7 +202,7 @@ func (c *Core) keySet(ctx context.Context, tid tenant.ID) (*keySet, error) {
 		}
 	}
 	c.eraseRetired(tid, rows)
-	ks = &keySet{tid: tid, data: map[int][]byte{}, core: c, loaded: c.now()}
+	ks = &keySet{tid: tid, data: map[int][]byte{}, aeads: map[int]cipher.AEAD{}, core: c, loaded: c.now()}
 	for _, r := range rows {
 		if r.Wrapped == nil {
 			continue // retired and erased
@@ -177,6 +216,9 @@ func (c *Core) keySet(ctx context.Context, tid tenant.ID) (*keySet, error) {
 			ks.index = key
 		case store.PurposeData:
 			ks.data[r.Version] = key
+			if ks.aeads[r.Version], err = keyring.AEAD(key); err != nil {
+				return nil, keysUnavailable(tid, err)
+			}
 			if r.State == store.KeyActive {
 				ks.active = r.Version
 			}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -150,7 +151,22 @@ func (fc *fieldCipher) holds(field string) bool {
 
 // fieldAAD binds a sealed field value to its place.
 func fieldAAD(tid tenant.ID, col store.CollectionName, id store.RecordID, field string) []byte {
-	return []byte("bulkhead record field\x00" + string(tid) + "\x00" + string(col) + "\x00" + string(id) + "\x00" + field)
+	return appendFieldAAD(nil, tid, col, id, field)
+}
+
+// appendFieldAAD appends fieldAAD to dst.
+func appendFieldAAD(dst []byte, tid tenant.ID, col store.CollectionName, id store.RecordID, field string) []byte {
+	dst = append(dst, "bulkhead record field\x00"...)
+	dst = append(append(dst, tid...), 0)
+	dst = append(append(dst, col...), 0)
+	dst = append(append(dst, id...), 0)
+	return append(dst, field...)
+}
+
+// fieldAD returns the associated data of field of record id as sealAD and
+// openAD take it, assembled in scratch.
+func (fc *fieldCipher) fieldAD(scratch []byte, id store.RecordID, field string) []byte {
+	return appendFieldAAD(append(scratch[:0], make([]byte, sealHead)...), fc.tid, fc.col, id, field)
 }
 
 // canonical is the form of a value the blind index is computed over:
@@ -184,8 +200,15 @@ func (fc *fieldCipher) blindIndex(field string, v any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	msg := append([]byte(string(fc.col)+"\x00"+field+"\x00"), canon...)
-	return blindPrefix + base64.RawURLEncoding.EncodeToString(fc.keys.blind(msg)), nil
+	var buf [160]byte
+	msg := append(append(append(append(buf[:0], fc.col...), 0), field...), 0)
+	msg = append(msg, canon...)
+	var mac [sha256.Size]byte
+	sum := fc.keys.blindTo(mac[:0], msg)
+	out := make([]byte, len(blindPrefix)+base64.RawURLEncoding.EncodedLen(len(sum)))
+	copy(out, blindPrefix)
+	base64.RawURLEncoding.Encode(out[len(blindPrefix):], sum)
+	return string(out), nil
 }
 
 // seal replaces the encrypted fields of doc, a record's plaintext data
@@ -199,6 +222,7 @@ func (fc *fieldCipher) seal(id store.RecordID, doc map[string]any) error {
 		return invalid(encKey, fmt.Sprintf("%q is reserved in a collection with encrypted fields", encKey))
 	}
 	sealed := map[string]any{}
+	var scratch [160]byte
 	for _, f := range fc.fields {
 		v, ok := doc[f]
 		if !ok || v == nil {
@@ -208,7 +232,7 @@ func (fc *fieldCipher) seal(id store.RecordID, doc map[string]any) error {
 		if err != nil {
 			return err
 		}
-		ct, err := fc.keys.Seal(fieldAAD(fc.tid, fc.col, id, f), pt)
+		ct, err := fc.keys.sealAD(fc.fieldAD(scratch[:0], id, f), pt)
 		if err != nil {
 			return err
 		}
@@ -244,7 +268,7 @@ func (fc *fieldCipher) openDoc(id store.RecordID, doc map[string]any) error {
 		if err != nil {
 			return fmt.Errorf("record %s field %q: %w", id, f, ErrSealBroken)
 		}
-		pt, err := fc.keys.Open(fieldAAD(fc.tid, fc.col, id, f), ct)
+		pt, err := fc.keys.openAD(nil, fc.fieldAD(nil, id, f), ct)
 		if err != nil {
 			return fmt.Errorf("record %s field %q: %w", id, f, err)
 		}
@@ -270,6 +294,14 @@ func decodeValue(b []byte) (any, error) {
 func (fc *fieldCipher) open(r *store.Record) (*store.Record, error) {
 	if fc == nil {
 		return r, nil
+	}
+	if data, ok, err := fc.openRaw(r.ID, r.Data); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		out := *r
+		out.Data = data
+		return &out, nil
 	}
 	doc, err := decodeObject(r.Data)
 	if err != nil {

@@ -147,13 +147,48 @@ func (s *Scope) GetRecord(ctx context.Context, col store.CollectionName, id stor
 		return nil, store.ErrNotFound
 	}
 	var r *store.Record
-	var encrypted []string
 	err := s.read(ctx, func(tx store.Tx) (err error) {
+		r, err = tx.GetRecord(ctx, col, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Contains(r.Data, sealedMark) {
+		return recordView(r), nil // nothing sealed: nothing to open, whatever the collection
+	}
+	// The collection's encrypted fields as this node last saw them open
+	// the record if they fit it: every sealed value it holds is of one of
+	// them, opens under its place (tenant, collection, record id, field),
+	// and none of them is stored in clear. A stale answer (the collection
+	// was deleted and made again with other fields) cannot fit a record
+	// of the new collection, whose ids are new: the record is then read
+	// again beside its collection, which decides.
+	fields, err := s.core.encryptedFieldsOf(ctx, s.tenant.ID, col)
+	if err != nil {
+		return nil, err
+	}
+	if len(fields) > 0 {
+		if fc, err := s.core.cipherFor(ctx, s.tenant.ID, col, fields); err == nil {
+			if data, ok, err := fc.openRaw(r.ID, r.Data); err == nil && ok {
+				out := *r
+				out.Data = data
+				return recordView(&out), nil
+			}
+		}
+		s.core.encFields.Delete(encFieldsKey{s.tenant.ID, col})
+	}
+	// Otherwise the record is read again beside its collection. A
+	// collection remembered as having no encrypted fields keeps that
+	// memory: it is read beside each of its records that holds an encKey
+	// member (rare: a plain collection's record may use the key).
+	var encrypted []string
+	err = s.read(ctx, func(tx store.Tx) (err error) {
 		if r, err = tx.GetRecord(ctx, col, id); err != nil {
 			return err
 		}
 		if !bytes.Contains(r.Data, sealedMark) {
-			return nil // nothing sealed: nothing to open, whatever the collection
+			return nil
 		}
 		c, err := tx.GetCollection(ctx, col)
 		if err != nil {
