@@ -50,8 +50,8 @@ type NoisyOptions struct {
 	// AggressorKeys is the API keys it rotates through, so that its
 	// tenant's limit binds rather than a per-key one. Defaults to 8.
 	AggressorKeys int
-	// AggressorRecords is the records seeded for it, enough to fill its
-	// pages of 1000. Defaults to 1200.
+	// AggressorRecords is the records seeded for it in flood, slow-body
+	// and slow-read, enough to fill its pages of 1000. Defaults to 1200.
 	AggressorRecords int
 	// SlowBodySize is the Content-Length a slow-body request declares.
 	// Defaults to 64 KiB, within the server's 1 MiB body limit.
@@ -317,7 +317,10 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 	}
 	var agg *tenantFixture
 	if needAgg {
-		e.p.Stepf("creating the aggressor (%d keys, %d records)", o.AggressorKeys, o.AggressorRecords)
+		if !o.has(ModeFlood) && !slow {
+			s.AggressorRecords = 0 // none seeded: no mode reads them
+		}
+		e.p.Stepf("creating the aggressor (%d keys, %d records)", o.AggressorKeys, s.AggressorRecords)
 		if agg, err = e.setup.newTenant(ctx, e.setup.slug("aggressor", 0), planUnlimited, o.AggressorKeys); err != nil {
 			return nil, err
 		}

@@ -123,8 +123,8 @@ func newBenchNoisy(o *options, f *benchFlags) *cobra.Command {
 			"  rotate       (opt-in, not in all) the operator rotates the data key of the aggressor, whose collection\n" +
 			"               with two encrypted fields holds --rotate-records records, again as soon as each\n" +
 			"               re-encryption ends; reports the records re-encrypted per second. Seeding those records\n" +
-			"               takes about as long as a phase, and the rotation cut at the phase's end is waited for\n" +
-			"               before the next phase: name it with the others (--aggressor all,rotate) to run it too\n" +
+			"               takes 20 s to 1.5 min on a small machine, and the rotation cut at the phase's end is\n" +
+			"               waited for, so all leaves it out: name it with the others (--aggressor all,rotate)\n" +
 			"In slow-body, slow-read and rotate the aggressor is on the server's default plan (free). Its phases last\n" +
 			"30s unless --duration says otherwise: a p99 over the fewer requests of shorter phases moves a lot\n" +
 			"from run to run.",
