@@ -33,6 +33,11 @@ func TestParseAggressorModes(t *testing.T) {
 		{in: "login-flood, slow-body", want: []AggressorMode{ModeLoginFlood, ModeSlowBody}},
 		{in: "slow-read,all", want: []AggressorMode{ModeSlowRead, ModeFlood, ModeSlowBody, ModeLoginFlood}},
 		{in: "flood,flood", want: []AggressorMode{ModeFlood}},
+		// rotate is opt-in: named, never through "all".
+		{in: "rotate", want: []AggressorMode{ModeRotate}},
+		{in: "all,rotate", want: []AggressorMode{ModeFlood, ModeSlowBody, ModeSlowRead, ModeLoginFlood, ModeRotate}},
+		{in: "rotate,flood", want: []AggressorMode{ModeRotate, ModeFlood}},
+		{in: "Rotate", wantErr: true},
 		{in: "", wantErr: true},
 		{in: "slowloris", wantErr: true},
 		{in: "flood,", wantErr: true},

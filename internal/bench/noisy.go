@@ -50,8 +50,8 @@ type NoisyOptions struct {
 	// AggressorKeys is the API keys it rotates through, so that its
 	// tenant's limit binds rather than a per-key one. Defaults to 8.
 	AggressorKeys int
-	// AggressorRecords is the records seeded for it, enough to fill its
-	// pages of 1000. Defaults to 1200.
+	// AggressorRecords is the records seeded for it in flood, slow-body
+	// and slow-read, enough to fill its pages of 1000. Defaults to 1200.
 	AggressorRecords int
 	// SlowBodySize is the Content-Length a slow-body request declares.
 	// Defaults to 64 KiB, within the server's 1 MiB body limit.
@@ -73,6 +73,10 @@ type NoisyOptions struct {
 	// LoginClients is the clients of the login flood, each with one login
 	// in flight. Defaults to 256.
 	LoginClients int
+	// RotateRecords is the records of the aggressor's collection with two
+	// encrypted fields in ModeRotate, enough that re-encrypting them takes
+	// longer than a phase. Defaults to 20,000.
+	RotateRecords int
 }
 
 // setDefaults fills in the zero fields of o.
@@ -102,6 +106,7 @@ func (o *NoisyOptions) setDefaults() {
 	o.SlowReadBuffer = orInt(o.SlowReadBuffer, 1024)
 	o.SlowReadLimit = orInt(o.SlowReadLimit, 1000)
 	o.LoginClients = orInt(o.LoginClients, 256)
+	o.RotateRecords = orInt(o.RotateRecords, 20_000)
 }
 
 func (o *NoisyOptions) has(m AggressorMode) bool { return slices.Contains(o.Modes, m) }
@@ -139,6 +144,8 @@ type NoisySettings struct {
 	SlowReadBuffer     int     `json:"slow_read_buffer,omitempty"`
 	SlowReadRecordSize int     `json:"slow_read_record_size,omitempty"`
 	LoginClients       int     `json:"login_clients,omitempty"`
+	RotateRecords      int     `json:"rotate_records,omitempty"`
+	RotateCollection   string  `json:"rotate_collection,omitempty"`
 	VictimLoginRate    float64 `json:"victim_login_rate_per_s,omitempty"`
 	VictimLoginUsers   int     `json:"victim_login_users,omitempty"`
 }
@@ -183,6 +190,8 @@ type FloodReport struct {
 	AdmittedSteadyRate float64 `json:"admitted_steady_rate_per_s"`
 	PlanRate           float64 `json:"plan_rate_per_s"`
 	AdmittedRatio      float64 `json:"admitted_ratio"`
+	// Rotate is the rotate mode's re-encryption; nil in the other modes.
+	Rotate *RotateReport `json:"rotate,omitempty"`
 }
 
 // NoisyReport is the outcome of bench noisy: the victims alone (Solo),
@@ -220,6 +229,9 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 		MaxRecords: 1 << 40, MaxBytes: 1 << 50}
 	needAgg := slices.ContainsFunc(o.Modes, AggressorMode.needsTenant)
 	slow := o.has(ModeSlowBody) || o.has(ModeSlowRead)
+	// Every mode with an aggressor tenant but the flood puts it on the
+	// server's default plan.
+	onDefault := slow || o.has(ModeRotate)
 	logins := o.has(ModeLoginFlood)
 
 	e, err := open(ctx, o.Options)
@@ -255,6 +267,10 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 	if logins {
 		s.LoginClients, s.VictimLoginRate, s.VictimLoginUsers = o.LoginClients, o.VictimLoginRate, loginUsers(o.VictimLoginRate)
 	}
+	if o.has(ModeRotate) {
+		s.RotateRecords = o.RotateRecords
+		s.RotateCollection = fmt.Sprintf("%s, encrypted_fields %s", rotateCollection, strings.Join(rotateFields, ", "))
+	}
 
 	// Set up: every tenant starts on the unlimited plan so that seeding is
 	// not throttled; the aggressor moves to its plan before measuring.
@@ -269,7 +285,7 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 		}
 	}
 	var defaultPlan tenant.Plan
-	if slow {
+	if onDefault {
 		if defaultPlan, err = e.setup.getPlan(ctx, tenant.DefaultPlan); err != nil {
 			return nil, err
 		}
@@ -301,12 +317,17 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 	}
 	var agg *tenantFixture
 	if needAgg {
-		e.p.Stepf("creating the aggressor (%d keys, %d records)", o.AggressorKeys, o.AggressorRecords)
+		if !o.has(ModeFlood) && !slow {
+			s.AggressorRecords = 0 // none seeded: no mode reads them
+		}
+		e.p.Stepf("creating the aggressor (%d keys, %d records)", o.AggressorKeys, s.AggressorRecords)
 		if agg, err = e.setup.newTenant(ctx, e.setup.slug("aggressor", 0), planUnlimited, o.AggressorKeys); err != nil {
 			return nil, err
 		}
-		if err := e.setup.seed(ctx, agg, o.AggressorRecords); err != nil {
-			return nil, err
+		if o.has(ModeFlood) || slow {
+			if err := e.setup.seed(ctx, agg, o.AggressorRecords); err != nil {
+				return nil, err
+			}
 		}
 		if o.has(ModeSlowRead) && o.SlowReadRecordSize > 0 {
 			e.p.Stepf("creating the aggressor's %d records of %s to read slowly", o.SlowReadLimit, fbytes(float64(o.SlowReadRecordSize)))
@@ -317,6 +338,13 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 			if err := e.setup.seedCollection(ctx, agg, largeCollection, o.SlowReadLimit, body, false, nil); err != nil {
 				return nil, err
 			}
+		}
+	}
+
+	var rot *rotator
+	if o.has(ModeRotate) {
+		if rot, err = e.seedRotate(ctx, agg, o.RotateRecords); err != nil {
+			return nil, err
 		}
 	}
 
@@ -450,6 +478,14 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 			sr := &slowRead{d: rd, f: agg, path: collectionRecordsPath(agg.Slug, slowReadColl) + fmt.Sprintf("?limit=%d", o.SlowReadLimit)}
 			run(string(mode), mode, onPlan, &Stream{Name: agg.Slug, Workers: o.AggressorConns,
 				Timeout: time.Hour, StopAtEnd: true, SendFunc: sr.send})
+		case ModeRotate:
+			fr := run(string(mode), mode, onPlan, &Stream{Name: agg.Slug + " rotations", Workers: 1,
+				Timeout: time.Hour, StopAtEnd: true, SendFunc: rot.send})
+			fr.Rotate = rot.report()
+			e.p.Stepf("waiting for the rotation cut at the end of the phase to finish")
+			if err := rot.waitIdle(ctx, 10*time.Minute); err != nil {
+				return nil, err
+			}
 		case ModeLoginFlood:
 			lc := newClient(e.target, o.LoginClients)
 			defer lc.close()
@@ -610,6 +646,10 @@ func (r *NoisyReport) WriteText(w io.Writer) {
 		case ModeLoginFlood:
 			fmt.Fprintf(w, "login-flood: %d clients without credentials post logins to random slugs that name no tenant, back to back\n",
 				s.LoginClients)
+		case ModeRotate:
+			fmt.Fprintf(w, "rotate: the aggressor, on plan %s, has %s records in a collection (%s); the operator rotates\n"+
+				"  its data key, and again as soon as each rotation's re-encryption ends\n",
+				s.DefaultPlan, fint(int64(s.RotateRecords)), s.RotateCollection)
 		}
 	}
 	if r.SoloLogins != nil {
@@ -641,7 +681,7 @@ func (r *NoisyReport) WriteText(w io.Writer) {
 	for _, f := range r.Runs {
 		if f.Mode == ModeFlood {
 			floods = append(floods, f)
-		} else {
+		} else if f.Mode != ModeRotate {
 			others = append(others, f)
 		}
 	}
@@ -693,7 +733,11 @@ func (r *NoisyReport) WriteText(w io.Writer) {
 		fmt.Fprintln(w, "window ends.")
 		fmt.Fprintln(w, "cut at end = still without an answer when the window ended, closed by the generator.")
 	}
+	writeRotate(w, r.Runs)
 	for _, f := range r.Runs {
+		if f.Mode == ModeRotate && f.Aggressor.TransportErrors == f.Aggressor.Cut {
+			continue // the rotation in progress at the end, cut: expected
+		}
 		if f.Aggressor.FirstError != "" {
 			fmt.Fprintf(w, "%s: first aggressor transport error: %s\n", f.Name, f.Aggressor.FirstError)
 		}

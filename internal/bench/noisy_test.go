@@ -45,6 +45,10 @@ func TestNoisyOptionsDefaults(t *testing.T) {
 		t.Errorf("slow-body: %d connections of %d bytes; want at least 16, under 1 MiB", o.AggressorConns, o.SlowBodySize)
 	}
 
+	if o.RotateRecords != 20_000 {
+		t.Errorf("RotateRecords = %d, want 20,000", o.RotateRecords)
+	}
+
 	// Set fields stay.
 	o = NoisyOptions{Modes: []AggressorMode{ModeSlowRead}, LoginClients: 10, AggressorRate: 5}
 	o.setDefaults()
