@@ -22,7 +22,7 @@ import (
 
 // ReencryptBatch is how many records one transaction of a rotation
 // re-encrypts.
-const ReencryptBatch = 100
+const ReencryptBatch = 25
 
 // rotations are the re-encryptions running on this node.
 type rotations struct {
@@ -298,7 +298,13 @@ func (c *Core) rotate(ctx context.Context, tid tenant.ID, run *rotation) error {
 }
 
 // reencryptPass re-seals under ks.active every record of tid sealed under
-// another version, and returns how many it re-sealed.
+// another version, and returns how many it re-sealed. Each page is opened
+// and sealed again outside any transaction; the write transaction only
+// checks that each record is still the version that was read and stores
+// the new form, so it holds the tenant's writer for the writes alone.
+// After each batch the pass rests, so that re-encryption takes at most
+// about a reencryptShare of the time and the tenant's (and, on a single
+// writer, everyone's) interactive writes keep their latency.
 func (c *Core) reencryptPass(ctx context.Context, tid tenant.ID, ks *keySet, run *rotation) (int, error) {
 	var cols []*store.Collection
 	err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
@@ -316,6 +322,7 @@ func (c *Core) reencryptPass(ctx context.Context, tid tenant.ID, ks *keySet, run
 		fc := &fieldCipher{keys: ks, tid: tid, col: col.Name, fields: col.EncryptedFields}
 		var after *store.RecordKey
 		for {
+			start := time.Now()
 			var page *store.RecordPage
 			err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
 				page, err = tx.ListRecords(ctx, &store.ListRecordsParams{Collection: col.Name,
@@ -328,19 +335,27 @@ func (c *Core) reencryptPass(ctx context.Context, tid tenant.ID, ks *keySet, run
 			if err != nil {
 				return total, err
 			}
-			var stale []store.RecordID
+			var batch []*store.Record
 			for _, r := range page.Records {
-				if needsReseal(r.Data, ks.active) {
-					stale = append(stale, r.ID)
+				if !needsReseal(r.Data, ks.active) {
+					continue
 				}
+				resealed, err := fc.resealRecord(r)
+				if err != nil {
+					return total, err
+				}
+				batch = append(batch, resealed)
 			}
-			if len(stale) > 0 {
-				n, err := c.reseal(ctx, tid, fc, stale)
+			if len(batch) > 0 {
+				n, err := c.storeResealed(ctx, tid, fc, batch)
 				if err != nil {
 					return total, err
 				}
 				total += n
 				run.done.Add(int64(n))
+				if err := rest(ctx, time.Since(start)); err != nil {
+					return total, err
+				}
 			}
 			if page.Next == nil {
 				break
@@ -349,6 +364,22 @@ func (c *Core) reencryptPass(ctx context.Context, tid tenant.ID, ks *keySet, run
 		}
 	}
 	return total, nil
+}
+
+// reencryptShare is the share of time a rotation's re-encryption may take:
+// after a batch that took d it rests d×(1−share)/share.
+const reencryptShare = 0.25
+
+// rest waits after a batch of re-encryption that took d, or until ctx ends.
+func rest(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(time.Duration(float64(d) * (1 - reencryptShare) / reencryptShare))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // needsReseal reports whether a stored record holds a value sealed under
@@ -366,11 +397,35 @@ func needsReseal(data []byte, active int) bool {
 	return false
 }
 
-// reseal re-encrypts the records ids in one transaction. A record changed
-// or deleted meanwhile is left to the next pass, or needs nothing.
+// resealRecord returns r with its sealed values opened and sealed again
+// under the active version, and r's version: the version the write must
+// find for the new form to replace it.
+func (fc *fieldCipher) resealRecord(r *store.Record) (*store.Record, error) {
+	doc, err := decodeObject(r.Data)
+	if err != nil {
+		return nil, err
+	}
+	if err := fc.openDoc(r.ID, doc); err != nil {
+		return nil, err
+	}
+	if err := fc.seal(r.ID, doc); err != nil {
+		return nil, err
+	}
+	data, err := encodeCompact(doc)
+	if err != nil {
+		return nil, err
+	}
+	out := *r
+	out.Data = data
+	return &out, nil
+}
+
+// storeResealed stores, in one transaction, the re-sealed forms of batch
+// whose records are still the version that was read. A record changed or
+// deleted meanwhile is left to the next pass, or needs nothing.
 // Re-encryption keeps the record's data and updated_at; its version
 // increments, as for any change of what is stored.
-func (c *Core) reseal(ctx context.Context, tid tenant.ID, fc *fieldCipher, ids []store.RecordID) (int, error) {
+func (c *Core) storeResealed(ctx context.Context, tid tenant.ID, fc *fieldCipher, batch []*store.Record) (int, error) {
 	n := 0
 	err := c.store.InTenant(ctx, tid, func(tx store.Tx) error {
 		n = 0
@@ -381,33 +436,13 @@ func (c *Core) reseal(ctx context.Context, tid tenant.ID, fc *fieldCipher, ids [
 		if err := fc.check(col); err != nil {
 			return store.ErrNotFound // another collection of that name now
 		}
-		for _, id := range ids {
-			r, err := tx.GetRecord(ctx, fc.col, id)
-			if errors.Is(err, store.ErrNotFound) {
+		for _, r := range batch {
+			_, err := tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: fc.col, ID: r.ID, IfVersion: r.Version,
+				Data: r.Data, UpdatedAt: r.UpdatedAt})
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrVersionMismatch) {
 				continue
 			}
 			if err != nil {
-				return err
-			}
-			if !needsReseal(r.Data, fc.keys.active) {
-				continue
-			}
-			doc, err := decodeObject(r.Data)
-			if err != nil {
-				return err
-			}
-			if err := fc.openDoc(id, doc); err != nil {
-				return err
-			}
-			if err := fc.seal(id, doc); err != nil {
-				return err
-			}
-			data, err := encodeCompact(doc)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.UpdateRecord(ctx, &store.UpdateRecordParams{Collection: fc.col, ID: id, IfVersion: r.Version,
-				Data: data, UpdatedAt: r.UpdatedAt}); err != nil {
 				return err
 			}
 			n++
