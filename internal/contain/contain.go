@@ -1,9 +1,9 @@
 // Package contain decides automatic containment: it counts, per node, what
 // a credential or an account does in sliding windows — probes of foreign or
 // unknown ids, failed logins, distinct client addresses — and says when a
-// configured rule is crossed, so that core can suspend, lock or flag. The
-// counts live in this process only: with several nodes each counts what it
-// serves, so a rule can take up to (nodes × limit) events to trip.
+// configured rule is crossed, so that core can suspend, lock or flag. Each
+// node counts what it serves; with Shared (NewRedis) the nodes also count
+// together, so that a rule trips on the events of all nodes.
 package contain
 
 import (

@@ -134,13 +134,8 @@ func sealedVersion(sealed []byte) (int, bool) {
 	return int(binary.BigEndian.Uint32(sealed[1:sealHead])), true
 }
 
-// blind returns the keyed blind index of msg: HMAC-SHA-256 under the
-// tenant's index key, which never changes with data key rotation.
-func (k *keySet) blind(msg []byte) []byte {
-	return k.blindTo(nil, msg)
-}
-
-// blindTo appends the blind index of msg to dst.
+// blindTo appends the keyed blind index of msg to dst: HMAC-SHA-256 under
+// the tenant's index key, which never changes with data key rotation.
 func (k *keySet) blindTo(dst, msg []byte) []byte {
 	m, _ := k.macs.Get().(hash.Hash)
 	if m == nil {

@@ -149,12 +149,8 @@ func (fc *fieldCipher) holds(field string) bool {
 	return fc != nil && slices.Contains(fc.fields, field)
 }
 
-// fieldAAD binds a sealed field value to its place.
-func fieldAAD(tid tenant.ID, col store.CollectionName, id store.RecordID, field string) []byte {
-	return appendFieldAAD(nil, tid, col, id, field)
-}
-
-// appendFieldAAD appends fieldAAD to dst.
+// appendFieldAAD appends to dst what binds a sealed field value to its
+// place: tenant, collection, record and field.
 func appendFieldAAD(dst []byte, tid tenant.ID, col store.CollectionName, id store.RecordID, field string) []byte {
 	dst = append(dst, "bulkhead record field\x00"...)
 	dst = append(append(dst, tid...), 0)

@@ -3,6 +3,12 @@
 // hashes and pagination cursors. They live in files of mode 0600 in the data
 // directory and are generated on first start. The token signing key is
 // versioned and rotated (see LoadSigningKeys and RotateSigningKey).
+//
+// It also holds envelope encryption's key-encryption side: the platform KEK
+// and the KMS interface, with the Local implementation (per-tenant keys in
+// files outside the database, sealed by the KEK) and Vault Transit, which
+// wrap and unwrap tenants' data keys and destroy a tenant's key to
+// crypto-shred it.
 package keyring
 
 import (
