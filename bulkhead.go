@@ -286,9 +286,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	stopSweeping := a.sweepEvery(time.Second)
+	stopSweeping := every(time.Second, func() {
+		for _, sweep := range a.sweepers {
+			sweep()
+		}
+	})
 	defer stopSweeping()
-	stopReloading := a.reloadKeysEvery(a.cfg.KeyReloadInterval)
+	// Token signing keys are re-read so that a rotation made through another
+	// node applies here too.
+	stopReloading := every(a.cfg.KeyReloadInterval, func() {
+		if err := a.core.ReloadSigningKeys(); err != nil {
+			a.log.Error("token signing keys not reloaded; keeping the current ones", "err", err)
+		}
+	})
 	defer stopReloading()
 	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
@@ -324,9 +334,8 @@ func (a *App) warnConfig() {
 	}
 }
 
-// sweepEvery runs the sweepers every interval until the returned func is
-// called.
-func (a *App) sweepEvery(interval time.Duration) (stop func()) {
+// every runs fn every interval until the returned func is called.
+func every(interval time.Duration, fn func()) (stop func()) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -338,9 +347,7 @@ func (a *App) sweepEvery(interval time.Duration) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				for _, sweep := range a.sweepers {
-					sweep()
-				}
+				fn()
 			}
 		}
 	}()

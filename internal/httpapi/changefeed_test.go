@@ -16,7 +16,8 @@ import (
 // and caches that would keep what they learned for an hour: only the change
 // feed can tell one node of the other's changes. On PostgreSQL each node
 // has its own LISTEN/NOTIFY feed; on SQLite they share an in-process one.
-func twoNodes(t *testing.T) (a, b *testBundle) {
+// opts adjust both nodes' Core configuration.
+func twoNodes(t *testing.T, opts ...func(*core.Config)) (a, b *testBundle) {
 	t.Helper()
 	dir := t.TempDir()
 	var shared changefeed.Feed
@@ -40,6 +41,9 @@ func twoNodes(t *testing.T) (a, b *testBundle) {
 		return setupStore(t, dir, first, func(c *core.Config) {
 			c.Feed = feed
 			c.CacheLife = time.Hour
+			for _, o := range opts {
+				o(c)
+			}
 		})
 	}
 	return node(), node()

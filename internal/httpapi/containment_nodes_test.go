@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
@@ -9,11 +8,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/problem"
-	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
@@ -33,33 +30,10 @@ func TestProbesCountedAcrossNodes(t *testing.T) {
 	rc := redis.NewClient(opt)
 	t.Cleanup(func() { rc.Close() })
 
-	dir := t.TempDir()
-	var sharedFeed changefeed.Feed
-	if !postgresBackend() {
-		sharedFeed = changefeed.NewLocal()
-	}
-	node := func() *testBundle {
-		feed := sharedFeed
-		st := openTestStore(t, dir)
-		if feed == nil {
-			v, _ := pgDatabases.Load(dir)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			pg, err := changefeed.NewPostgres(ctx, v.(*pgtest.Database).AppURL(t), nil)
-			if err != nil {
-				t.Fatalf("changefeed: %v", err)
-			}
-			feed = pg
-			t.Cleanup(func() { pg.Close() })
-		}
-		return setupStore(t, dir, st, func(c *core.Config) {
-			c.Feed = feed
-			c.CacheLife = time.Hour
-			c.Containment = &contain.Rules{Probes: contain.Rule{Limit: 10, Window: time.Minute}}
-			c.SharedCounts = contain.NewRedis(rc)
-		})
-	}
-	a, b := node(), node()
+	a, b := twoNodes(t, func(c *core.Config) {
+		c.Containment = &contain.Rules{Probes: contain.Rule{Limit: 10, Window: time.Minute}}
+		c.SharedCounts = contain.NewRedis(rc)
+	})
 	a.tenant("alpha", tenant.Pooled)
 	admin := a.apiKey("alpha", tenant.Admin)
 	key := a.apiKey("alpha", tenant.Member)
