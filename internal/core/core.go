@@ -25,6 +25,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/secevent"
 	"github.com/bulkheadhq/bulkhead/store"
@@ -99,6 +100,10 @@ type Config struct {
 	// a tenant admin cannot make the server probe the networks it sits
 	// in. Turn it on for development and tests.
 	OIDCAllowPrivateNetworks bool
+	// Jobs runs tenants' background work (package jobs). Core registers
+	// the kinds of job it does on it in New; the caller starts it after.
+	// Without it, operations that run as jobs answer ErrJobsUnavailable.
+	Jobs jobs.Queue
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// NowFunc returns the current time. Defaults to time.Now.
@@ -138,6 +143,7 @@ type Core struct {
 	// breakGlass caches each tenant's active break-glass grant.
 	breakGlass breakGlassCache
 
+	jobs      jobs.Queue // nil without Config.Jobs
 	kms       keyring.KMS
 	deks      keyCache
 	encFields sync.Map // encFieldsKey -> []string: a collection's encrypted fields, as last seen
@@ -204,6 +210,7 @@ func New(cfg Config) (*Core, error) {
 		passwords:  auth.NewPasswords(cfg.PasswordParams, cfg.HashLimits),
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
 		kms:        cfg.KMS,
+		jobs:       cfg.Jobs,
 	}
 	c.deks.sets = map[tenant.ID]*keySet{}
 	c.rotations.running = map[tenant.ID]*rotation{}
@@ -243,6 +250,7 @@ func New(cfg Config) (*Core, error) {
 		CheckpointEvery: cfg.AuditCheckpointEvery,
 		NowFunc:         cfg.NowFunc,
 	})
+	c.registerJobs()
 	var err error
 	// A hash of a random password, verified against when a login names no
 	// known user, so that such logins cost as much as real ones.

@@ -1,0 +1,4 @@
+package core
+
+// registerExportJobs registers the kinds of job of this part.
+func (c *Core) registerExportJobs() {}

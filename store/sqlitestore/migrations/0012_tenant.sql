@@ -1,0 +1,1 @@
+-- Reserved: a later change of the schema takes this version.
