@@ -1,9 +1,11 @@
 package core
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/store"
 )
 
@@ -43,4 +45,16 @@ func (c *Core) registerJobs() {
 	c.registerRetentionJobs()
 	c.registerOffboardJobs()
 	c.registerUsageJobs()
+}
+
+// register registers a kind of job whose working time counts in its
+// tenant's usage.
+func (c *Core) register(kind jobs.Kind, kc jobs.KindConfig) {
+	work := kc.Work
+	kc.Work = func(ctx context.Context, t *jobs.Task) (any, error) {
+		start := time.Now()
+		defer func() { c.addJobTime(t.Tenant, time.Since(start)) }()
+		return work(ctx, t)
+	}
+	c.jobs.Register(kind, kc)
 }
