@@ -45,7 +45,7 @@ type Scheduler struct {
 	NowFunc func() time.Time
 }
 
-// Run takes backups until ctx is done.
+// Run takes backups until ctx is done (or Ticks is closed).
 func (s *Scheduler) Run(ctx context.Context) {
 	ticks := s.Ticks
 	if ticks == nil {
@@ -57,7 +57,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticks:
+		case _, ok := <-ticks:
+			if !ok {
+				return
+			}
 			s.RunOnce(ctx) // logged and counted
 		}
 	}
