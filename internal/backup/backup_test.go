@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/backup"
 	"github.com/bulkheadhq/bulkhead/internal/core"
@@ -443,4 +445,67 @@ func hashOf(t *testing.T, path string) (int64, string) {
 	}
 	sum := sha256.Sum256(b)
 	return int64(len(b)), hex.EncodeToString(sum[:])
+}
+
+// TestVerifyPostgresAfterDeletion verifies a PostgreSQL backup of a silo
+// tenant deleted since: its role, which is cluster-wide and went with the
+// tenant, is made for the restore and dropped afterwards.
+func TestVerifyPostgresAfterDeletion(t *testing.T) {
+	pgtest.SuperURL(t)
+	t.Parallel()
+	p := newPlatform(t, true, 2)
+	p.write(t, 2)
+	m, dir := p.take(t, t.TempDir())
+	ctl, _ := p.app.Core().Control(core.Operator(), "test")
+	silo := p.tenants[1]
+	op, err := p.app.Core().Scope(context.Background(), core.Operator(), silo.Tenant().Slug, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.DeleteTenant(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.check(t, dir); !r.OK || r.Tenants != len(m.Tenants) {
+		t.Fatalf("Verify after the silo tenant's deletion = %+v", r)
+	}
+	role := "bulkhead_t_" + strings.ReplaceAll(string(silo.Tenant().ID), "-", "")
+	var n int
+	c := connectPG(t, p.verify.PostgresURL)
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM pg_roles WHERE rolname = $1", role).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the silo role made for the restore is left behind (%d, %v)", n, err)
+	}
+}
+
+// TestVerifyPostgresEditedDump rewrites a PostgreSQL dump so that its file
+// checks pass (sizes, hashes and signature fixed, as by someone holding
+// the platform key): the restore refuses it, and Verify says so.
+func TestVerifyPostgresEditedDump(t *testing.T) {
+	pgtest.SuperURL(t)
+	t.Parallel()
+	p := newPlatform(t, true, 1)
+	p.write(t, 2)
+	_, dir := p.take(t, t.TempDir())
+	path := filepath.Join(dir, backup.DumpFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b[:len(b)*2/3], 0o600); err != nil { // a dump cut short
+		t.Fatal(err)
+	}
+	editManifest(t, dir, p.key, func(m *backup.Manifest) { m.Files[0].Size, m.Files[0].SHA256 = hashOf(t, path) })
+	r := p.check(t, dir)
+	if r.OK || !strings.Contains(strings.Join(r.Problems, "\n"), "restore: pg_restore:") {
+		t.Fatalf("Verify of an edited dump = %+v, want a pg_restore problem", r)
+	}
+}
+
+func connectPG(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
 }

@@ -180,9 +180,11 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, o *VerifyOpti
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("create scratch database: %w", err)
 	}
+	var created []string // silo roles made for the restore
 	defer func() {
+		// The database first: the roles own its objects.
 		_, derr := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		err = errors.Join(err, derr)
+		err = errors.Join(err, derr, pgstore.DropRoles(context.Background(), o.PostgresURL, created))
 	}()
 	if _, err := admin.Exec(ctx, "REVOKE ALL ON DATABASE "+pgx.Identifier{name}.Sanitize()+" FROM PUBLIC; "+
 		"GRANT CONNECT ON DATABASE "+pgx.Identifier{name}.Sanitize()+" TO "+pgx.Identifier{appRole}.Sanitize()); err != nil {
@@ -198,8 +200,7 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, o *VerifyOpti
 	if err != nil {
 		return err
 	}
-	created, err := pgstore.PrepareRestore(ctx, superScratch, appRole, silos)
-	defer func() { err = errors.Join(err, pgstore.DropRoles(context.Background(), o.PostgresURL, created)) }()
+	created, err = pgstore.PrepareRestore(ctx, superScratch, appRole, silos)
 	if err != nil {
 		return err
 	}
