@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -32,6 +33,11 @@ func OpenDest(ctx context.Context, loc string) (*Dest, error) {
 	if loc == "" {
 		return nil, errors.New("backup: no destination")
 	}
+	if u, err := url.Parse(loc); err == nil && u.Scheme == "file" && u.RawQuery == "" && u.Host == "" {
+		// A plain file URL is a directory: opened as one, with the modes
+		// that suit backups (a query string is fileblob's to read).
+		loc = filepath.FromSlash(u.Path)
+	}
 	if strings.Contains(loc, "://") {
 		b, err := blob.OpenBucket(ctx, loc)
 		if err != nil {
@@ -46,7 +52,9 @@ func OpenDest(ctx context.Context, loc string) (*Dest, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
-	b, err := fileblob.OpenBucket(abs, &fileblob.Options{DirFileMode: 0o700, Metadata: fileblob.MetadataDontWrite})
+	// Temporary files beside their final names, so that the rename that
+	// completes each upload never crosses file systems.
+	b, err := fileblob.OpenBucket(abs, &fileblob.Options{DirFileMode: 0o700, Metadata: fileblob.MetadataDontWrite, NoTempDir: true})
 	if err != nil {
 		return nil, fmt.Errorf("backup: open %s: %w", loc, err)
 	}
@@ -101,7 +109,7 @@ func (d *Dest) put(ctx context.Context, src, key string) error {
 		return err
 	}
 	defer f.Close()
-	w, err := d.bucket.NewWriter(ctx, key, nil)
+	w, err := d.bucket.NewWriter(ctx, key, &blob.WriterOptions{BeforeWrite: private})
 	if err != nil {
 		return err
 	}
@@ -110,6 +118,16 @@ func (d *Dest) put(ctx context.Context, src, key string) error {
 		return err
 	}
 	return w.Close()
+}
+
+// private makes a file that fileblob writes readable by this user only:
+// it holds tenants' data. Other buckets have their own access control.
+func private(as func(any) bool) error {
+	var f *os.File
+	if as(&f) {
+		return f.Chmod(0o600)
+	}
+	return nil
 }
 
 // Download copies backup name into a new directory dir/name and returns

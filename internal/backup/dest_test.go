@@ -45,7 +45,8 @@ func TestDestinations(t *testing.T) {
 		loc  func(dir string) string
 	}{
 		{"Directory", func(dir string) string { return dir }},
-		{"BucketURL", func(dir string) string { return "file://" + (&url.URL{Path: dir}).EscapedPath() }},
+		// With a query, the URL is fileblob's to open, as any bucket URL.
+		{"BucketURL", func(dir string) string { return "file://" + (&url.URL{Path: dir}).EscapedPath() + "?metadata=skip" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -72,6 +73,13 @@ func TestDestinations(t *testing.T) {
 			}
 			if err := os.WriteFile(filepath.Join(dir, partial, "bulkhead.db"), []byte("half"), 0o600); err != nil {
 				t.Fatal(err)
+			}
+			if tc.name == "Directory" {
+				for _, f := range []string{backup.ManifestFile, "bulkhead.db"} {
+					if fi, err := os.Stat(filepath.Join(dir, names[0], f)); err != nil || fi.Mode().Perm() != 0o600 {
+						t.Errorf("%s in the destination: %v, %v; want mode 0600", f, fi.Mode(), err)
+					}
+				}
 			}
 			got, err := d.List(ctx)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func Take(ctx context.Context, src *Source, dir string) (m *Manifest, err error)
 		now = src.NowFunc
 	}
 	start := now().UTC()
-	m = &Manifest{Format: formatVersion, Name: Name(start), Time: start, Version: cmp.Or(src.Version, "(devel)")}
+	m = &Manifest{Format: formatVersion, Name: Name(start), Time: start, Version: cmp.Or(src.Version, buildVersion())}
 	out := filepath.Join(dir, m.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
@@ -143,6 +144,14 @@ func takePostgres(ctx context.Context, src *Source, out string, m *Manifest) err
 		m.Files = append(m.Files, File{Path: DumpFile})
 		return nil
 	})
+}
+
+// buildVersion is the main module's version, as the build recorded it.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
 
 // redact removes the password from a URL.

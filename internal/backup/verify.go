@@ -204,7 +204,12 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, o *VerifyOpti
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, cmp.Or(o.PgRestore, "pg_restore"), "--exit-on-error", "--single-transaction", "--no-password",
+	// Not --single-transaction: one transaction would lock every table and
+	// index of every silo schema at once, past max_locks_per_transaction on
+	// a platform of a hundred silo tenants. The scratch database is
+	// dropped whatever happens, so a restore that stops halfway leaves
+	// nothing.
+	cmd := exec.CommandContext(ctx, cmp.Or(o.PgRestore, "pg_restore"), "--exit-on-error", "--no-password",
 		"--dbname="+superScratch, filepath.Join(dir, DumpFile))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
