@@ -51,7 +51,10 @@ type Job struct {
 	// Result is what a succeeded job made, JSON; nil otherwise.
 	Result json.RawMessage
 	// CreatedBy is the actor that asked for the job.
-	CreatedBy  string
+	CreatedBy string
+	// QueueID is the job's id in the queue that runs it (River's job id),
+	// by which it is cancelled; 0 for none.
+	QueueID    int64
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	StartedAt  *time.Time
@@ -86,4 +89,8 @@ type Jobs interface {
 	UpdateJob(ctx context.Context, j *Job) error
 	// ListJobs returns a page of jobs, newest first.
 	ListJobs(ctx context.Context, params *ListJobsParams) ([]*Job, error)
+	// CountActiveJobs counts the jobs queued or running, stopping at
+	// limit: it returns min(count, limit), so that its cost is bounded
+	// by limit, not by the tenant's backlog.
+	CountActiveJobs(ctx context.Context, limit int) (int, error)
 }
