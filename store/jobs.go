@@ -85,7 +85,9 @@ type Jobs interface {
 	GetJob(ctx context.Context, id JobID) (*Job, error)
 	// UpdateJob replaces the State, Done, Total, Attempts, Error, Result,
 	// UpdatedAt, StartedAt and FinishedAt of the job j.ID. It returns
-	// ErrNotFound if there is none.
+	// ErrNotFound if there is none, and ErrConflict if the stored job is
+	// finished (its state is final: a job cancelled while it ran stays
+	// cancelled, whatever its worker writes after).
 	UpdateJob(ctx context.Context, j *Job) error
 	// ListJobs returns a page of jobs, newest first.
 	ListJobs(ctx context.Context, params *ListJobsParams) ([]*Job, error)

@@ -15,7 +15,8 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING`
 	sqlGetJob    = `SELECT ` + jobColumns + ` FROM jobs WHERE tenant_id = $1 AND id = $2`
 	sqlUpdateJob = `UPDATE jobs SET state = $3, done = $4, total = $5, attempts = $6, error = $7, result = $8, updated_at = $9,
-		started_at = $10, finished_at = $11 WHERE tenant_id = $1 AND id = $2`
+		started_at = $10, finished_at = $11 WHERE tenant_id = $1 AND id = $2 AND state NOT IN ('succeeded', 'failed', 'cancelled')`
+	sqlJobExists = `SELECT 1 FROM jobs WHERE tenant_id = $1 AND id = $2`
 	// The listing's order and its continuation follow the index
 	// jobs_created_at (or jobs_kind_created_at), newest first.
 	sqlListJobs = `SELECT ` + jobColumns + ` FROM jobs WHERE tenant_id = $1
@@ -101,10 +102,14 @@ func (t *tx) UpdateJob(ctx context.Context, j *store.Job) error {
 	if err != nil {
 		return wrap(err, "update job %s", j.ID)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("update job %s: %w", j.ID, store.ErrNotFound)
+	if tag.RowsAffected() > 0 {
+		return nil
 	}
-	return nil
+	var one int
+	if err := t.q.queryRow(ctx, sqlJobExists, t.tid.arg, string(j.ID)).Scan(&one); err != nil {
+		return wrap(err, "update job %s", j.ID)
+	}
+	return fmt.Errorf("update job %s: the job is finished: %w", j.ID, store.ErrConflict)
 }
 
 func (t *tx) ListJobs(ctx context.Context, params *store.ListJobsParams) ([]*store.Job, error) {

@@ -14,7 +14,8 @@ const (
 	sqlCreateJob = `INSERT INTO jobs (tenant_id, ` + jobColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlGetJob    = `SELECT ` + jobColumns + ` FROM jobs WHERE tenant_id = ? AND id = ?`
 	sqlUpdateJob = `UPDATE jobs SET state = ?, done = ?, total = ?, attempts = ?, error = ?, result = ?, updated_at = ?,
-		started_at = ?, finished_at = ? WHERE tenant_id = ? AND id = ?`
+		started_at = ?, finished_at = ? WHERE tenant_id = ? AND id = ? AND state NOT IN ('succeeded', 'failed', 'cancelled')`
+	sqlJobExists = `SELECT 1 FROM jobs WHERE tenant_id = ? AND id = ?`
 	// The listing's order and its continuation follow the index
 	// jobs_created_at (or jobs_kind_created_at), newest first.
 	sqlListJobs = `SELECT ` + jobColumns + ` FROM jobs WHERE tenant_id = ?1
@@ -86,10 +87,14 @@ func (t *tx) UpdateJob(ctx context.Context, j *store.Job) error {
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return wrap(err, "update job %s", j.ID)
-	} else if n == 0 {
-		return fmt.Errorf("update job %s: %w", j.ID, store.ErrNotFound)
+	} else if n > 0 {
+		return nil
 	}
-	return nil
+	var one int
+	if err := t.c.queryRow(ctx, sqlJobExists, t.tid, string(j.ID)).Scan(&one); err != nil {
+		return wrap(err, "update job %s", j.ID)
+	}
+	return fmt.Errorf("update job %s: the job is finished: %w", j.ID, store.ErrConflict)
 }
 
 func (t *tx) ListJobs(ctx context.Context, params *store.ListJobsParams) ([]*store.Job, error) {

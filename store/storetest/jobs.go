@@ -46,6 +46,13 @@ func (h *harness) testJobs(t *testing.T) {
 				UpdatedAt: base}), store.ErrNotFound)
 			return nil
 		})
+		// A finished job's state is final.
+		e.in(a.ID, func(tx store.Tx) error {
+			late := *j1
+			late.State, late.Error, late.UpdatedAt = store.JobFailed, "late", at(time.Hour)
+			errIs(t, name+": UpdateJob(finished)", tx.UpdateJob(ctx, &late), store.ErrConflict)
+			return nil
+		})
 		e.read(a.ID, func(tx store.Tx) error {
 			for _, want := range []*store.Job{j1, j2, j3} {
 				got, err := tx.GetJob(ctx, want.ID)
