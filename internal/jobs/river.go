@@ -89,14 +89,15 @@ func openSQLite(ctx context.Context, path string, rc *river.Config) (queue, erro
 }
 
 // openPostgres connects to River's tables in schema Schema of the
-// database at databaseURL, migrating them first (as the owner role of
-// migrateURL, if given).
+// database at databaseURL, migrating them first: as the owner role of
+// migrateURL if given, else as the application role itself, which finds
+// them up to date if bulkhead migrate made them.
 func openPostgres(ctx context.Context, databaseURL, migrateURL string, rc *river.Config) (queue, error) {
 	pool, err := pgxpool.New(ctx, databaseURL)
 	if err != nil {
 		return nil, err
 	}
-	if err := migratePostgres(ctx, pool, migrateURL); err != nil {
+	if err := migrateApp(ctx, pool, migrateURL); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -109,39 +110,45 @@ func openPostgres(ctx context.Context, databaseURL, migrateURL string, rc *river
 	return &client[pgx.Tx]{c: c, closeDB: func() error { pool.Close(); return nil }}, nil
 }
 
-// migratePostgres creates schema Schema and River's tables in it, and
-// grants the role of app their use. With migrateURL it does so as that
-// (owner) role; without, as app's own.
-func migratePostgres(ctx context.Context, app *pgxpool.Pool, migrateURL string) error {
-	var appRole string
-	if err := app.QueryRow(ctx, "SELECT current_user").Scan(&appRole); err != nil {
-		return err
-	}
-	owner := app
+func migrateApp(ctx context.Context, app *pgxpool.Pool, migrateURL string) error {
 	if migrateURL != "" {
-		var err error
-		if owner, err = pgxpool.New(ctx, migrateURL); err != nil {
+		var role string
+		if err := app.QueryRow(ctx, "SELECT current_user").Scan(&role); err != nil {
 			return err
 		}
-		defer owner.Close()
+		return MigratePostgres(ctx, migrateURL, role)
 	}
 	var exists bool
-	if err := owner.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", Schema).Scan(&exists); err != nil {
+	if err := app.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", Schema).Scan(&exists); err != nil {
 		return err
 	}
 	if !exists {
-		if _, err := owner.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+Schema); err != nil {
-			if migrateURL == "" {
-				return fmt.Errorf("create schema %s (give the owner role's URL to migrate River's tables): %w", Schema, err)
-			}
-			return fmt.Errorf("create schema %s: %w", Schema, err)
+		if _, err := app.Exec(ctx, "CREATE SCHEMA "+Schema); err != nil {
+			return fmt.Errorf("River's schema %s does not exist and the application role cannot create it: "+
+				"run bulkhead migrate, or give the owner role's URL (--provision-url): %w", Schema, err)
 		}
+	}
+	if err := migrate(ctx, riverpgxv5.New(app), Schema); err != nil {
+		return fmt.Errorf("%w (run bulkhead migrate, or give the owner role's URL with --provision-url)", err)
+	}
+	return nil
+}
+
+// MigratePostgres creates schema Schema in the database of ownerURL,
+// creates or upgrades River's tables in it with rivermigrate, and grants
+// appRole their use. It connects as the owner role and is idempotent;
+// bulkhead migrate runs it beside pgstore.Migrate.
+func MigratePostgres(ctx context.Context, ownerURL, appRole string) error {
+	owner, err := pgxpool.New(ctx, ownerURL)
+	if err != nil {
+		return err
+	}
+	defer owner.Close()
+	if _, err := owner.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+Schema); err != nil {
+		return fmt.Errorf("create schema %s: %w", Schema, err)
 	}
 	if err := migrate(ctx, riverpgxv5.New(owner), Schema); err != nil {
 		return err
-	}
-	if owner == app {
-		return nil
 	}
 	id := pgx.Identifier{appRole}.Sanitize()
 	for _, s := range []string{
@@ -151,7 +158,7 @@ func migratePostgres(ctx context.Context, app *pgxpool.Pool, migrateURL string) 
 		"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA " + Schema + " TO " + id,
 	} {
 		if _, err := owner.Exec(ctx, s); err != nil {
-			return fmt.Errorf("grant the application role River's tables: %w", err)
+			return fmt.Errorf("grant %s River's tables: %w", appRole, err)
 		}
 	}
 	return nil

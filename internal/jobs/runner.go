@@ -54,9 +54,10 @@ type Config struct {
 	// attempt failed. Defaults to River's back-off (attempt⁴ seconds,
 	// with jitter).
 	RetryFunc func(attempt int) time.Duration
-	// PollInterval is how often an idle node looks for jobs to run on
-	// SQLite, which cannot notify. Defaults to 1s. On PostgreSQL, inserted
-	// jobs are announced by LISTEN/NOTIFY and this only backs it up.
+	// PollInterval is how often an idle node looks for jobs to run. On
+	// SQLite, which cannot notify, it is how soon a job starts; defaults
+	// to 250ms. On PostgreSQL, inserted jobs are announced by
+	// LISTEN/NOTIFY and polling backs it up; defaults to 1s.
 	PollInterval time.Duration
 	// ProgressInterval is how often a running job's progress is written
 	// to its record at most. Defaults to 1s.
@@ -138,7 +139,12 @@ func Open(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	cfg.Workers = cmp.Or(cfg.Workers, DefaultWorkers)
 	cfg.PerTenant = cmp.Or(cfg.PerTenant, DefaultPerTenant)
-	cfg.PollInterval = cmp.Or(cfg.PollInterval, time.Second)
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+		if hasPrefix(cfg.DatabaseURL, "sqlite:") {
+			cfg.PollInterval = 250 * time.Millisecond
+		}
+	}
 	cfg.ProgressInterval = cmp.Or(cfg.ProgressInterval, time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -223,7 +229,8 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.mu.Lock()
 	r.started = true
 	r.mu.Unlock()
-	return r.q.start(ctx)
+	// River's jobs inherit Start's context: they end with Close, not ctx.
+	return r.q.start(context.WithoutCancel(ctx))
 }
 
 // Close stops the Runner: jobs running get until ctx ends to finish, then
