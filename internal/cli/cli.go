@@ -16,8 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
