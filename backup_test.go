@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +88,12 @@ func TestScheduledBackup(t *testing.T) {
 			local, err := d.Download(ctx, names[1], t.TempDir())
 			if err != nil {
 				t.Fatal(err)
+			}
+			// With SQLite the job queue's own file is in it.
+			if _, err := os.Stat(jobsPath(&app.cfg)); !postgres && err == nil {
+				if _, err := os.Stat(filepath.Join(local, backup.JobsFile)); err != nil {
+					t.Errorf("the job queue's file is not in the backup: %v", err)
+				}
 			}
 			opts := app.backups.Verify
 			opts.ScratchDir = t.TempDir()

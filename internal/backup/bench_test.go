@@ -138,7 +138,7 @@ func BenchmarkBackup(b *testing.B) {
 			b.Fatal(err)
 		}
 		var schemas []string
-		if err := pgstore.WithSnapshot(ctx, d.URL(b, ""), func(s *pgstore.Snapshot) error { schemas = s.Schemas; return nil }); err != nil {
+		if err := pgstore.WithSnapshot(ctx, d.URL(b, ""), nil, func(s *pgstore.Snapshot) error { schemas = s.Schemas; return nil }); err != nil {
 			b.Fatal(err)
 		}
 		baseline := func(out string) {

@@ -16,12 +16,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
 )
 
 // DumpFile is the PostgreSQL dump of a backup, in pg_dump's custom format.
 const DumpFile = "bulkhead.dump"
+
+// JobsFile is the copy of an SQLite job queue's file in a backup.
+const JobsFile = "jobs.db"
 
 // Source is what Take backs up. Set exactly one of SQLitePath and
 // PostgresURL.
@@ -34,6 +38,9 @@ type Source struct {
 	// and SELECT on the store's tables (row-level security is forced, so
 	// not even the owner role will do).
 	PostgresURL string
+	// SQLiteJobsPath, if set, is the job queue's SQLite file, copied
+	// after the store's files as JobsFile (skipped if it does not exist).
+	SQLiteJobsPath string
 	// PgDump is the pg_dump program. Defaults to "pg_dump" on PATH.
 	PgDump string
 	// AuditKey, if set, signs the manifest: the platform's audit signing
@@ -111,6 +118,17 @@ func takeSQLite(ctx context.Context, src *Source, out string, m *Manifest) error
 		m.Tenants = append(m.Tenants, Tenant{ID: t.Tenant, Isolation: t.Isolation, Records: t.Records,
 			Chain: Chain{AuditSeq: t.AuditSeq, AuditHash: hex.EncodeToString(t.AuditHash)}})
 	}
+	// The job queue last: a job enqueued with a write the store's copy
+	// holds is then in the backup too (a job newer than the copy fails to
+	// find what it works on, rather than a write losing its job).
+	if src.SQLiteJobsPath != "" {
+		if _, err := os.Stat(src.SQLiteJobsPath); err == nil {
+			if err := sqlitestore.BackupFile(ctx, src.SQLiteJobsPath, filepath.Join(out, JobsFile)); err != nil {
+				return err
+			}
+			m.Files = append(m.Files, File{Path: JobsFile})
+		}
+	}
 	return nil
 }
 
@@ -121,7 +139,8 @@ func takePostgres(ctx context.Context, src *Source, out string, m *Manifest) err
 	if err != nil {
 		return fmt.Errorf("%s --version: %w", pgDump, err)
 	}
-	return pgstore.WithSnapshot(ctx, src.PostgresURL, func(snap *pgstore.Snapshot) error {
+	// The job queue's schema is in the same snapshot as the store's.
+	return pgstore.WithSnapshot(ctx, src.PostgresURL, []string{jobs.Schema}, func(snap *pgstore.Snapshot) error {
 		m.SchemaVersion = snap.SchemaVersion
 		m.Platform = Chain{AuditSeq: snap.Platform.AuditSeq, AuditHash: hex.EncodeToString(snap.Platform.AuditHash)}
 		for _, t := range snap.Tenants {

@@ -211,6 +211,9 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, o *VerifyOpti
 	// nothing.
 	cmd := exec.CommandContext(ctx, cmp.Or(o.PgRestore, "pg_restore"), "--exit-on-error", "--no-password",
 		"--dbname="+superScratch, filepath.Join(dir, DumpFile))
+	// The scratch database is thrown away: its commits need not wait for
+	// the disk.
+	cmd.Env = append(os.Environ(), "PGOPTIONS=-c synchronous_commit=off")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

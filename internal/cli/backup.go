@@ -79,7 +79,8 @@ func newBackup(o *options) *cobra.Command {
 				}
 				src.PostgresURL = postgresURL
 			} else {
-				src.SQLitePath = bulkhead.SQLitePath(&bulkhead.Config{DataDir: o.data, DatabaseURL: o.database})
+				cfg := &bulkhead.Config{DataDir: o.data, DatabaseURL: o.database}
+				src.SQLitePath, src.SQLiteJobsPath = bulkhead.SQLitePath(cfg), bulkhead.SQLiteJobsPath(cfg)
 				if _, err := os.Stat(src.SQLitePath); err != nil {
 					return fmt.Errorf("no SQLite store to back up: %w", err)
 				}

@@ -28,8 +28,9 @@ func TestBackupCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, dir, "backup", "--out", out)), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Store != "sqlite" || len(m.Tenants) != 2 || len(m.Files) != 2 || m.AuditKey == "" {
-		t.Fatalf("backup printed %+v, want a signed SQLite backup of 2 tenants in 2 files", m)
+	// The main file, the silo tenant's and the job queue's.
+	if m.Store != "sqlite" || len(m.Tenants) != 2 || len(m.Files) != 3 || m.Files[2].Path != "jobs.db" || m.AuditKey == "" {
+		t.Fatalf("backup printed %+v, want a signed SQLite backup of 2 tenants in 3 files", m)
 	}
 	for _, args := range [][]string{{out, m.Name}, {out, "latest"}, {filepath.Join(out, m.Name)}} {
 		var r struct {

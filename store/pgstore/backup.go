@@ -48,7 +48,10 @@ type Snapshot struct {
 // state. The role of databaseURL must see every tenant's rows, which
 // row-level security forbids even the owner (it is forced): a superuser
 // or a role with BYPASSRLS and SELECT on the store's tables.
-func WithSnapshot(ctx context.Context, databaseURL string, fn func(snap *Snapshot) error) error {
+//
+// Schemas of extra that exist (such as the job queue's) are listed in
+// snap.Schemas too.
+func WithSnapshot(ctx context.Context, databaseURL string, extra []string, fn func(snap *Snapshot) error) error {
 	c, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
 		return fmt.Errorf("pgstore: snapshot: %w", interpretError(err))
@@ -65,6 +68,15 @@ func WithSnapshot(ctx context.Context, databaseURL string, fn func(snap *Snapsho
 	}
 	if err := readSnapshot(ctx, tx, snap); err != nil {
 		return fmt.Errorf("pgstore: snapshot: %w", interpretError(err))
+	}
+	for _, name := range extra {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, name).Scan(&exists); err != nil {
+			return fmt.Errorf("pgstore: snapshot: %w", interpretError(err))
+		}
+		if exists {
+			snap.Schemas = append(snap.Schemas, name)
+		}
 	}
 	return fn(snap)
 }

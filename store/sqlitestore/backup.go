@@ -138,6 +138,16 @@ func BackupFiles(ctx context.Context, mainPath, dir string) (*Backup, error) {
 	return b, nil
 }
 
+// BackupFile copies the SQLite database src (any, such as the job queue's
+// file beside the store) to dst, a new file of mode 0600, online and
+// consistent, like BackupFiles.
+func BackupFile(ctx context.Context, src, dst string) error {
+	if err := copyFile(ctx, src, dst, func(context.Context, *sql.Conn) error { return nil }); err != nil {
+		return fmt.Errorf("sqlitestore: backup %s: %w", src, err)
+	}
+	return nil
+}
+
 // readStates reads every chain head and record count of the file c is
 // on, by tenant_id.
 func readStates(ctx context.Context, c *sql.Conn) (map[string]ChainState, error) {
