@@ -176,6 +176,10 @@ func TestScheduler(t *testing.T) {
 		if got := failures(t, metrics, observe.BackupVerify); got != 1 {
 			t.Errorf("verify failures = %v, want 1", got)
 		}
+		// ... and is not kept: the destination holds the same two.
+		if got, _ := d.List(context.Background()); !slices.Equal(got, names) {
+			t.Errorf("after a backup that did not verify, the destination holds %v, want %v", got, names)
+		}
 		// A backup that cannot be taken fails at stage take.
 		s.Source = &backup.Source{SQLitePath: filepath.Join(t.TempDir(), "missing", "bulkhead.db")}
 		if _, err := s.RunOnce(context.Background()); err == nil {

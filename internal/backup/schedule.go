@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -142,26 +143,40 @@ func (s *Scheduler) runOnce(ctx context.Context) (_ *Report, stage string, err e
 	if err != nil {
 		return nil, stage, err
 	}
-	if err := dest.Upload(ctx, staging+string(os.PathSeparator)+m.Name); err != nil {
+	if err := dest.Upload(ctx, filepath.Join(staging, m.Name)); err != nil {
 		return nil, stage, err
 	}
 	stage = observe.BackupVerify
-	got, err := dest.Download(ctx, m.Name, staging+string(os.PathSeparator)+"verify")
+	r, err := s.verify(ctx, dest, m.Name, staging)
 	if err != nil {
-		return nil, stage, err
-	}
-	r, err := Verify(ctx, got, &s.Verify)
-	if err != nil {
-		return nil, stage, err
-	}
-	if !r.OK {
-		return r, stage, fmt.Errorf("backup %s does not verify: %s", m.Name, strings.Join(r.Problems, "; "))
+		// Only verified backups stay: they are the ones Keep counts, and
+		// the ones other nodes take as this interval's.
+		if derr := dest.Delete(context.WithoutCancel(ctx), m.Name); derr != nil {
+			s.log().Error("a backup that did not verify is left in the destination", "name", m.Name, "err", derr)
+		}
+		return r, stage, err
 	}
 	if _, err := dest.Prune(ctx, s.Keep); err != nil {
 		// The backup itself is good; pruning is retried next time.
 		s.log().Error("old backups not pruned", "err", err)
 	}
 	return r, stage, nil
+}
+
+// verify downloads backup name into staging and verifies it.
+func (s *Scheduler) verify(ctx context.Context, dest *Dest, name, staging string) (*Report, error) {
+	got, err := dest.Download(ctx, name, filepath.Join(staging, "verify"))
+	if err != nil {
+		return nil, err
+	}
+	r, err := Verify(ctx, got, &s.Verify)
+	if err != nil {
+		return nil, err
+	}
+	if !r.OK {
+		return r, fmt.Errorf("backup %s does not verify: %s", name, strings.Join(r.Problems, "; "))
+	}
+	return r, nil
 }
 
 // nameTime parses the time out of a backup's name.
