@@ -278,8 +278,7 @@ func check(ctx context.Context, st store.Store, m *Manifest, log *audit.Log) []s
 			last := page[len(page)-1]
 			after = &store.TenantKey{CreatedAt: last.CreatedAt, ID: last.ID}
 		}
-		add2 := chainProblems(ctx, tx, log, audit.PlatformChain, m.Platform, "platform")
-		problems = append(problems, add2...)
+		problems = append(problems, chainProblems(ctx, tx, log, audit.PlatformChain, m.Platform, "platform")...)
 		return nil
 	})
 	if err != nil {
