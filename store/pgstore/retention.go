@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,20 @@ const (
 	// tenantschema/00013_retention.sql for why it is a function.
 	sqlAuditCut = `SELECT audit_cut()`
 )
+
+// auditCutSource is the body of audit_cut as the migration creates it:
+// Open accepts that SECURITY DEFINER function with this body only.
+var auditCutSource = func() string {
+	b, err := migrationFiles.ReadFile("tenantschema/00013_retention.sql")
+	if err != nil {
+		panic(err)
+	}
+	_, body, ok := strings.Cut(string(b), "AS $$")
+	if body, _, ok2 := strings.Cut(body, "$$;"); ok && ok2 {
+		return body
+	}
+	panic("pgstore: 00013_retention.sql has no audit_cut body")
+}()
 
 func (t *tx) ExpireRecords(ctx context.Context, p *store.ExpireRecordsParams) (*store.ExpireRecordsResult, error) {
 	unlock, err := t.begin(true)

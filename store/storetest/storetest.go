@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 	t.Run("Containments", h.testContainments)
 	t.Run("BreakGlass", h.testBreakGlass)
 	t.Run("DataKeys", h.testDataKeys)
+	t.Run("Retention", h.testRetention)
 	for _, iso := range isolations {
 		t.Run(isoName(iso), func(t *testing.T) {
 			t.Parallel()
