@@ -2,7 +2,8 @@
 -- counted from created_at, updated_at or a data field; how long the tenant
 -- keeps its audit entries; and the signed cuts of its audit chain. A cut
 -- names the first entry kept (with its hash); entries and checkpoints
--- before the latest cut are removed. Applied like 0002.
+-- before the latest cut are removed. Applied like 0002. The tables are
+-- WITHOUT ROWID: keyed by their primary key alone, one b-tree each.
 
 ALTER TABLE collections ADD COLUMN retention_seconds INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE collections ADD COLUMN retention_field TEXT NOT NULL DEFAULT '';
@@ -12,7 +13,7 @@ CREATE TABLE audit_retention (
 	keep_seconds INTEGER NOT NULL,
 	updated_by   TEXT    NOT NULL,
 	updated_at   INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE audit_cuts (
 	tenant_id TEXT    NOT NULL,
@@ -22,4 +23,4 @@ CREATE TABLE audit_cuts (
 	signature BLOB    NOT NULL,
 	time      INTEGER NOT NULL,
 	PRIMARY KEY (tenant_id, seq)
-) STRICT;
+) STRICT, WITHOUT ROWID;
