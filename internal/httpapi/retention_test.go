@@ -1,0 +1,463 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/internal/audit"
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
+	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/tenant"
+)
+
+// testQueue is a jobs.Queue that keeps what Core registers and enqueues,
+// so that a test runs a job's Work itself (jobs.NewTask), when it chooses.
+type testQueue struct {
+	mu       sync.Mutex
+	kinds    map[jobs.Kind]jobs.KindConfig
+	enqueued []tenant.ID
+}
+
+func (q *testQueue) Register(kind jobs.Kind, cfg jobs.KindConfig) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.kinds == nil {
+		q.kinds = map[jobs.Kind]jobs.KindConfig{}
+	}
+	q.kinds[kind] = cfg
+}
+
+func (q *testQueue) Enqueue(ctx context.Context, tid tenant.ID, kind jobs.Kind, args any, opts *jobs.EnqueueOptions) (*store.Job, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.enqueued = append(q.enqueued, tid)
+	return &store.Job{ID: store.JobID(fmt.Sprint("j", len(q.enqueued))), Kind: string(kind), State: store.JobQueued}, nil
+}
+
+func (q *testQueue) EnqueuePlatform(ctx context.Context, kind jobs.Kind, args any, opts *jobs.EnqueueOptions) error {
+	return nil
+}
+
+// run runs tid's job of kind to its end and returns its result, encoded as
+// the job's Result would be, and its last progress.
+func (q *testQueue) run(t *testing.T, tid tenant.ID, kind jobs.Kind) (core.RetentionResult, [2]int64) {
+	t.Helper()
+	q.mu.Lock()
+	cfg, ok := q.kinds[kind]
+	q.mu.Unlock()
+	if !ok {
+		t.Fatalf("no job of kind %s registered", kind)
+	}
+	var progress [2]int64
+	res, err := cfg.Work(context.Background(), jobs.NewTask(tid, nil, json.RawMessage(`{}`), func(done, total int64) {
+		if done < progress[0] || done > total {
+			t.Errorf("progress went from %v to %d/%d", progress, done, total)
+		}
+		progress = [2]int64{done, total}
+	}))
+	if err != nil {
+		t.Fatalf("%s job: %v", kind, err)
+	}
+	b, _ := json.Marshal(res)
+	var out core.RetentionResult
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out, progress
+}
+
+// retentionBundle is a server whose clock the test moves and whose jobs it
+// runs.
+type retentionBundle struct {
+	*testBundle
+	now   *atomic.Int64 // Unix microseconds
+	queue *testQueue
+}
+
+func setupRetention(t *testing.T) *retentionBundle {
+	t.Helper()
+	rb := &retentionBundle{now: new(atomic.Int64), queue: &testQueue{}}
+	rb.now.Store(time.Now().UnixMicro())
+	rb.testBundle = setupCore(t, t.TempDir(), func(c *core.Config) {
+		c.Jobs = rb.queue
+		c.NowFunc = func() time.Time { return time.UnixMicro(rb.now.Load()) }
+	})
+	return rb
+}
+
+func (rb *retentionBundle) advance(d time.Duration) time.Time {
+	return time.UnixMicro(rb.now.Add(d.Microseconds())).UTC()
+}
+
+type cutVerification struct {
+	verification
+	Start int64 `json:"start"`
+}
+
+func (rb *retentionBundle) verifyCut(slug string) cutVerification {
+	rb.t.Helper()
+	var v cutVerification
+	rb.must(200, "GET", tpath(slug, "audit", "verify"), rb.admin, nil).JSON(rb.t, &v)
+	return v
+}
+
+func (rb *retentionBundle) ids(slug, key, col string) []string {
+	rb.t.Helper()
+	var out []string
+	for _, r := range rb.listRecords(slug, key, col, url.Values{"limit": {"1000"}}).Items {
+		out = append(out, r.Data["name"].(string))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (rb *retentionBundle) usage(slug, key string) (records, bytes int64) {
+	rb.t.Helper()
+	var u struct{ Records, Bytes int64 }
+	rb.must(200, "GET", tpath(slug, "usage"), key, nil).JSON(rb.t, &u)
+	return u.Records, u.Bytes
+}
+
+// TestRetentionSettings: a collection's retention and retention_field are
+// stored and shown as validated; bad ones are refused with the field named
+// and nothing written.
+func TestRetentionSettings(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.tenant("acme", tenant.Pooled)
+	admin := b.apiKey("acme", tenant.Admin)
+	var col struct {
+		Retention      string `json:"retention"`
+		RetentionField string `json:"retention_field"`
+	}
+	for _, c := range []struct {
+		body             map[string]any
+		retention, field string
+	}{
+		{map[string]any{"retention": "90d"}, "90d", "created_at"},
+		{map[string]any{"retention": "48h", "retention_field": "updated_at"}, "2d", "updated_at"},
+		{map[string]any{"retention": "90m", "retention_field": "seen_at"}, "90m", "seen_at"},
+		{map[string]any{"retention": "99999d"}, "99999d", "created_at"},
+		{map[string]any{}, "", ""},
+	} {
+		col.Retention, col.RetentionField = "", ""
+		b.must(200, "PUT", tpath("acme", "collections", "logs"), admin, c.body).JSON(t, &col)
+		if col.Retention != c.retention || col.RetentionField != c.field {
+			t.Errorf("PUT %v: retention %q on %q, want %q on %q", c.body, col.Retention, col.RetentionField, c.retention, c.field)
+		}
+		col.Retention, col.RetentionField = "", ""
+		b.must(200, "GET", tpath("acme", "collections", "logs"), admin, nil).JSON(t, &col)
+		if col.Retention != c.retention || col.RetentionField != c.field {
+			t.Errorf("GET after PUT %v: retention %q on %q, want %q on %q", c.body, col.Retention, col.RetentionField, c.retention, c.field)
+		}
+	}
+	b.must(200, "PUT", tpath("acme", "collections", "logs"), admin, map[string]any{"retention": "7d"})
+	schema := map[string]any{"type": "object", "properties": map[string]any{"at": map[string]any{"type": "string"}}, "additionalProperties": false}
+	for _, c := range []struct {
+		body  map[string]any
+		code  problem.Code
+		field string
+	}{
+		{map[string]any{"retention": "0d"}, problem.CodeInvalidRequest, "retention"},
+		{map[string]any{"retention": "100000d"}, problem.CodeInvalidRequest, "retention"},
+		{map[string]any{"retention": "1w"}, problem.CodeInvalidRequest, "retention"},
+		{map[string]any{"retention": "90"}, problem.CodeInvalidRequest, "retention"},
+		{map[string]any{"retention": "-1d"}, problem.CodeInvalidRequest, "retention"},
+		{map[string]any{"retention": 90}, problem.CodeInvalidRequest, "retention"},
+		{map[string]any{"retention": "7d", "retention_field": "id"}, problem.CodeInvalidRequest, "retention_field"},
+		{map[string]any{"retention": "7d", "retention_field": "a.b"}, problem.CodeInvalidRequest, "retention_field"},
+		{map[string]any{"retention": "7d", "retention_field": "other", "schema": schema}, problem.CodeUnknownField, "retention_field"},
+	} {
+		p := b.mustProblem(400, c.code, "PUT", tpath("acme", "collections", "logs"), admin, c.body)
+		if len(p.Errors) == 0 || p.Errors[0].Field != c.field {
+			t.Errorf("PUT %v: errors %+v, want field %s", c.body, p.Errors, c.field)
+		}
+	}
+	// Nothing was written: the collection keeps 7d.
+	b.must(200, "GET", tpath("acme", "collections", "logs"), admin, nil).JSON(t, &col)
+	if col.Retention != "7d" || col.RetentionField != "created_at" {
+		t.Errorf("after refused PUTs: retention %q on %q, want 7d on created_at", col.Retention, col.RetentionField)
+	}
+	b.must(200, "PUT", tpath("acme", "collections", "typed"), admin, map[string]any{"retention": "7d", "retention_field": "at", "schema": schema})
+}
+
+// TestRetentionJob: the retention job deletes exactly the records past
+// their collection's retention — on created_at and on a data field, by
+// the injected clock — audits each batch once, lowers the usage, and
+// leaves other collections and tenants alone; pooled and silo.
+func TestRetentionJob(t *testing.T) {
+	t.Parallel()
+	for _, iso := range []tenant.Isolation{tenant.Pooled, tenant.Silo} {
+		t.Run(string(iso), func(t *testing.T) {
+			t.Parallel()
+			rb := setupRetention(t)
+			tid := rb.tenant("acme", iso)
+			rb.tenant("other", iso)
+			admin := rb.apiKey("acme", tenant.Admin)
+			other := rb.apiKey("other", tenant.Admin)
+			rb.must(200, "PUT", tpath("acme", "collections", "logs"), admin, map[string]any{"retention": "30d"})
+			rb.must(200, "PUT", tpath("acme", "collections", "events"), admin, map[string]any{"retention": "48h", "retention_field": "at"})
+			rb.collection("acme", admin, "keep", nil)
+			rb.must(200, "PUT", tpath("other", "collections", "logs"), other, map[string]any{})
+
+			t0 := rb.advance(0)
+			for i := range 3 {
+				rb.createRecord("acme", admin, "logs", map[string]any{"name": fmt.Sprint("old", i)})
+				rb.createRecord("acme", admin, "keep", map[string]any{"name": fmt.Sprint("k", i)})
+			}
+			rb.createRecord("other", other, "logs", map[string]any{"name": "theirs"})
+			rfc := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
+			for name, at := range map[string]any{
+				"past":     rfc(-5 * 24 * time.Hour),
+				"offset":   t0.Add(-72 * time.Hour).In(time.FixedZone("", 5*3600)).Format(time.RFC3339),
+				"future":   rfc(40 * 24 * time.Hour),
+				"invalid":  "last tuesday",
+				"number":   12345,
+				"dateonly": t0.Add(-72 * time.Hour).Format(time.DateOnly),
+			} {
+				rb.createRecord("acme", admin, "events", map[string]any{"name": name, "at": at})
+			}
+			rb.createRecord("acme", admin, "events", map[string]any{"name": "missing"})
+			rb.advance(10 * 24 * time.Hour)
+			for i := range 2 {
+				rb.createRecord("acme", admin, "logs", map[string]any{"name": fmt.Sprint("new", i)})
+			}
+			records, bytes := rb.usage("acme", admin)
+
+			// Nothing is old enough yet for logs; events' "past" and
+			// "offset" are.
+			rb.advance(20*24*time.Hour + time.Hour) // t0 + 30d + 1h
+			res, progress := rb.queue.run(t, tid, core.KindRetention)
+			if res.Expired["logs"] != 3 || res.Expired["events"] != 2 || len(res.Expired) != 2 {
+				t.Errorf("job result %+v, want 3 logs and 2 events expired", res)
+			}
+			if progress[0] != 5 || progress[1] != 5 {
+				t.Errorf("job progress %v, want 5 of 5", progress)
+			}
+			if got, want := rb.ids("acme", admin, "logs"), []string{"new0", "new1"}; !slices.Equal(got, want) {
+				t.Errorf("logs after the job = %v, want %v", got, want)
+			}
+			if got, want := rb.ids("acme", admin, "events"), []string{"dateonly", "future", "invalid", "missing", "number"}; !slices.Equal(got, want) {
+				t.Errorf("events after the job = %v, want %v", got, want)
+			}
+			if got := rb.ids("acme", admin, "keep"); len(got) != 3 {
+				t.Errorf("keep (no retention) after the job = %v, want its 3", got)
+			}
+			if got := rb.ids("other", other, "logs"); len(got) != 1 {
+				t.Errorf("the other tenant's logs = %v, want its 1", got)
+			}
+			r2, b2 := rb.usage("acme", admin)
+			if r2 != records-5 || b2 >= bytes {
+				t.Errorf("usage %d records %d bytes, want %d records and fewer than %d bytes", r2, b2, records-5, bytes)
+			}
+			var expires []string
+			for _, e := range rb.auditLog("acme", admin) {
+				if e.Action == "records.expire" {
+					expires = append(expires, e.Actor+" "+e.Resource)
+				}
+			}
+			slices.Sort(expires)
+			if want := []string{"system collection:events?count=2", "system collection:logs?count=3"}; !slices.Equal(expires, want) {
+				t.Errorf("records.expire entries %q, want %q", expires, want)
+			}
+			if v := rb.verifyCut("acme"); !v.OK {
+				t.Errorf("audit chain after the job: %+v", v)
+			}
+			// A second run finds nothing.
+			if res, _ := rb.queue.run(t, tid, core.KindRetention); res.Expired["logs"]+res.Expired["events"] != 0 {
+				t.Errorf("second run expired %+v, want nothing", res)
+			}
+		})
+	}
+}
+
+// TestRetentionBatches: more expired records than one batch are all
+// deleted, one audit entry per batch of core.RetentionBatch.
+func TestRetentionBatches(t *testing.T) {
+	t.Parallel()
+	rb := setupRetention(t)
+	tid := rb.tenant("acme", tenant.Pooled)
+	admin := rb.apiKey("acme", tenant.Admin)
+	rb.must(200, "PUT", tpath("acme", "collections", "logs"), admin, map[string]any{"retention": "1d"})
+	n := core.RetentionBatch + 20
+	err := rb.store.InTenant(context.Background(), tid, func(tx store.Tx) error {
+		at := rb.advance(0).Add(-48 * time.Hour)
+		for i := range n {
+			if err := tx.CreateRecord(context.Background(), &store.Record{Collection: "logs", ID: store.RecordID(fmt.Sprintf("r%04d", i)),
+				Version: 1, Data: json.RawMessage(`{"name":"x"}`), CreatedAt: at, UpdatedAt: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := rb.queue.run(t, tid, core.KindRetention)
+	if res.Expired["logs"] != int64(n) {
+		t.Errorf("expired %d, want %d", res.Expired["logs"], n)
+	}
+	var batches []string
+	for _, e := range rb.auditLog("acme", admin) {
+		if e.Action == "records.expire" {
+			batches = append(batches, e.Resource)
+		}
+	}
+	if want := []string{fmt.Sprint("collection:logs?count=", core.RetentionBatch), "collection:logs?count=20"}; !slices.Equal(batches, want) {
+		t.Errorf("records.expire entries %q, want %q", batches, want)
+	}
+}
+
+// TestEnqueueRetention: the sweeper enqueues a job for each tenant with a
+// retention setting, and for no other.
+func TestEnqueueRetention(t *testing.T) {
+	t.Parallel()
+	rb := setupRetention(t)
+	a := rb.tenant("acme", tenant.Pooled)
+	rb.tenant("plain", tenant.Pooled)
+	c := rb.tenant("audited", tenant.Silo)
+	admin := rb.apiKey("acme", tenant.Admin)
+	rb.must(200, "PUT", tpath("acme", "collections", "logs"), admin, map[string]any{"retention": "1d"})
+	rb.must(200, "PUT", tpath("plain", "collections", "logs"), rb.apiKey("plain", tenant.Admin), map[string]any{})
+	rb.must(200, "PUT", tpath("audited", "audit", "retention"), rb.admin, map[string]any{"keep": "365d"})
+	if err := rb.core.EnqueueRetention(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(rb.queue.enqueued))
+	want := slices.Sorted(slices.Values([]tenant.ID{a, c}))
+	if !slices.Equal(got, want) {
+		t.Errorf("enqueued for %v, want %v", got, want)
+	}
+}
+
+// TestAuditRetention: only the operator sets the audit retention; the job
+// cuts the chain at a signed checkpoint so that it still verifies from
+// there; the cut is audited; deleting entries after it, deleting entries
+// below the start without a cut, and forging the cut all fail
+// verification.
+func TestAuditRetention(t *testing.T) {
+	t.Parallel()
+	for _, iso := range []tenant.Isolation{tenant.Pooled, tenant.Silo} {
+		t.Run(string(iso), func(t *testing.T) {
+			t.Parallel()
+			rb := setupRetention(t)
+			tid := rb.tenant("acme", iso)
+			owner := rb.apiKey("acme", tenant.Owner)
+			admin := rb.apiKey("acme", tenant.Admin)
+			var ret struct {
+				Keep      string `json:"keep"`
+				UpdatedBy string `json:"updated_by"`
+			}
+			rb.must(200, "GET", tpath("acme", "audit", "retention"), admin, nil).JSON(t, &ret)
+			if ret.Keep != "" {
+				t.Errorf("audit retention before any is set = %+v, want none", ret)
+			}
+			rb.mustProblem(403, problem.CodeForbidden, "PUT", tpath("acme", "audit", "retention"), owner, map[string]any{"keep": "1d"})
+			rb.mustProblem(403, problem.CodeForbidden, "GET", tpath("acme", "audit", "retention"), rb.apiKey("acme", tenant.Member), nil)
+			for _, bad := range []any{"0d", "12h", "365", 365, "100000d"} {
+				p := rb.mustProblem(400, problem.CodeInvalidRequest, "PUT", tpath("acme", "audit", "retention"), rb.admin, map[string]any{"keep": bad})
+				if len(p.Errors) == 0 || p.Errors[0].Field != "keep" {
+					t.Errorf("keep %v: errors %+v, want keep named", bad, p.Errors)
+				}
+			}
+			rb.collection("acme", admin, "notes", nil)
+			for i := range 150 { // crosses the checkpoint at 100
+				rb.createRecord("acme", admin, "notes", map[string]any{"name": fmt.Sprint(i)})
+			}
+			old := rb.auditLog("acme", admin)
+			rb.advance(40 * 24 * time.Hour)
+			for i := range 3 {
+				rb.createRecord("acme", admin, "notes", map[string]any{"name": fmt.Sprint("late", i)})
+			}
+			rb.must(200, "PUT", tpath("acme", "audit", "retention"), rb.admin, map[string]any{"keep": "30d"}).JSON(t, &ret)
+			if ret.Keep != "30d" || ret.UpdatedBy != "operator" {
+				t.Errorf("PUT audit retention = %+v, want 30d by the operator", ret)
+			}
+			rb.must(200, "GET", tpath("acme", "audit", "retention"), admin, nil).JSON(t, &ret)
+			if ret.Keep != "30d" {
+				t.Errorf("GET audit retention = %+v, want 30d", ret)
+			}
+
+			res, _ := rb.queue.run(t, tid, core.KindRetention)
+			lastOld := old[len(old)-1].Seq
+			if res.AuditCut != lastOld || res.AuditRemoved != lastOld-1 {
+				t.Errorf("job cut at %d removing %d, want at %d (the last entry older than 30d) removing %d", res.AuditCut, res.AuditRemoved, lastOld, lastOld-1)
+			}
+			v := rb.verifyCut("acme")
+			entries := rb.auditLog("acme", admin)
+			head := entries[len(entries)-1]
+			if !v.OK || v.Start != lastOld || v.Length != head.Seq {
+				t.Errorf("verify after the cut = %+v, want ok from %d to %d", v, lastOld, head.Seq)
+			}
+			if entries[0].Seq != lastOld || entries[0].Hash != old[len(old)-1].Hash {
+				t.Errorf("first entry after the cut = %d, want %d unchanged", entries[0].Seq, lastOld)
+			}
+			if head.Action != "audit.cut" || head.Actor != "system" || !strings.HasPrefix(head.Resource, fmt.Sprintf("audit:%d?removed=%d", lastOld, lastOld-1)) {
+				t.Errorf("last entry = %+v, want the audit.cut", head)
+			}
+			// The job again: nothing more to cut, nothing broken.
+			if res, _ := rb.queue.run(t, tid, core.KindRetention); res.AuditCut != 0 {
+				t.Errorf("second run cut at %d, want no cut", res.AuditCut)
+			}
+			if v := rb.verifyCut("acme"); !v.OK || v.Start != lastOld {
+				t.Errorf("verify after the second run = %+v", v)
+			}
+
+			if postgresBackend() && iso == tenant.Silo {
+				return // the tampering below reaches the pooled schema or SQLite files
+			}
+			tamper := func(sqlite, pg string, args ...any) {
+				t.Helper()
+				if postgresBackend() {
+					pgArgs := append([]any{string(tid)}, args...)
+					if _, err := rb.superConn().Exec(context.Background(), pg, pgArgs...); err != nil {
+						t.Fatalf("%s: %v", pg, err)
+					}
+					return
+				}
+				if _, err := rb.tenantDB(tid, iso).Exec(sqlite, append([]any{string(tid)}, args...)...); err != nil {
+					t.Fatalf("%s: %v", sqlite, err)
+				}
+			}
+			mid, forged := lastOld+1, lastOld+3
+			// Deleting an entry after the cut breaks the chain there.
+			tamper(`DELETE FROM audit_log WHERE tenant_id = ? AND seq = ?`, `DELETE FROM bulkhead.audit_log WHERE tenant_id = $1 AND seq = $2`, mid)
+			if v := rb.verifyCut("acme"); v.OK || v.BrokenAt != mid || v.Reason != audit.ReasonSequenceGap {
+				t.Errorf("verify after deleting entry %d = %+v, want a gap there", mid, v)
+			}
+			// Moving the cut forward, removing what lies below, with a
+			// signature made without the audit key, is refused at the cut.
+			var hash []byte
+			if postgresBackend() {
+				if err := rb.superConn().QueryRow(context.Background(), `SELECT hash FROM bulkhead.audit_log WHERE tenant_id = $1 AND seq = $2`,
+					string(tid), forged).Scan(&hash); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := rb.tenantDB(tid, iso).QueryRow(`SELECT hash FROM audit_log WHERE tenant_id = ? AND seq = ?`, string(tid), forged).Scan(&hash); err != nil {
+				t.Fatal(err)
+			}
+			tamper(`INSERT INTO audit_cuts (tenant_id, seq, hash, key_id, signature, time) SELECT tenant_id, ?2, ?3, key_id, signature, time FROM audit_cuts WHERE tenant_id = ?1`,
+				`INSERT INTO bulkhead.audit_cuts (tenant_id, seq, hash, key_id, signature, time) SELECT tenant_id, $2, $3, key_id, signature, time FROM bulkhead.audit_cuts WHERE tenant_id = $1`,
+				forged, hash)
+			tamper(`DELETE FROM audit_log WHERE tenant_id = ? AND seq < ?`, `DELETE FROM bulkhead.audit_log WHERE tenant_id = $1 AND seq < $2`, forged)
+			if v := rb.verifyCut("acme"); v.OK || v.BrokenAt != forged || v.Reason != audit.ReasonCutSignature {
+				t.Errorf("verify after forging a cut at %d = %+v, want its signature refused", forged, v)
+			}
+			// Removing every cut leaves a chain that lacks its beginning.
+			tamper(`DELETE FROM audit_cuts WHERE tenant_id = ?`, `DELETE FROM bulkhead.audit_cuts WHERE tenant_id = $1`)
+			if v := rb.verifyCut("acme"); v.OK || v.BrokenAt != 1 || v.Reason != audit.ReasonSequenceGap {
+				t.Errorf("verify without any cut = %+v, want a gap at 1", v)
+			}
+		})
+	}
+}
