@@ -12,8 +12,10 @@ import (
 	"github.com/bulkheadhq/bulkhead/store/internal/recsql"
 )
 
-// Expiry on created_at or updated_at deletes the oldest records first
-// through the records' (tenant_id, collection, <time>, id) index; the
+// Expiry on created_at or updated_at picks the oldest records through the
+// records' (tenant_id, collection, <time>, id) index and deletes them by
+// primary key (id = ANY (ARRAY (…)), which is an index condition, where an
+// IN (subquery) can be planned as a nested loop over the collection); the
 // DELETE checks the time again, so that a record updated meanwhile is
 // kept. Expiry on a data field reads the collection in id order (the
 // primary key), Limit records at a time, skips in SQL any record whose
@@ -28,8 +30,8 @@ func init() {
 	for _, col := range []string{store.RetentionCreatedAt, store.RetentionUpdatedAt} {
 		sqlExpireByTime[col] = `WITH del AS (
 				DELETE FROM records r WHERE r.tenant_id = $1::uuid AND r.collection = $2::text AND r.` + col + ` < $3::timestamptz
-				AND r.id IN (SELECT id FROM records WHERE tenant_id = $1::uuid AND collection = $2::text AND ` + col + ` < $3::timestamptz
-					ORDER BY ` + col + `, id LIMIT $4)
+				AND r.id = ANY (ARRAY (SELECT id FROM records WHERE tenant_id = $1::uuid AND collection = $2::text AND ` + col + ` < $3::timestamptz
+					ORDER BY ` + col + `, id LIMIT $4))
 				RETURNING octet_length(r.data) AS size)
 			SELECT count(*), coalesce(sum(size), 0)::bigint FROM del`
 		sqlCountByTime[col] = `SELECT count(*) FROM records WHERE tenant_id = $1 AND collection = $2 AND ` + col + ` < $3`

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -329,4 +330,102 @@ func (h *harness) testAuditCut(t *testing.T, e *env, iso tenant.Isolation) {
 		}
 		return nil
 	})
+}
+
+// BenchExpireRecords measures Tx.ExpireRecords on s, in tenant tid (which
+// it gives a collection "expiring"), and reports records/s: each iteration
+// writes 500 expired records beside 2,000 kept ones (not timed) and purges
+// them in transactions of at most 500, by created_at (an index range) and
+// by a data field (a pass over the collection in id order, Limit 500 a
+// call). DeleteEach is the baseline: the same records deleted one by one
+// with DeleteRecord, in one transaction. Backends call it from their own
+// benchmarks.
+func BenchExpireRecords(b *testing.B, s store.Store, tid tenant.ID) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	err := s.InTenant(ctx, tid, func(tx store.Tx) error {
+		if _, err := tx.PutCollection(ctx, &store.Collection{Name: "expiring", CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		for j := range 2000 {
+			data := fmt.Sprintf(`{"n":%d,"ts":%q}`, j, now.Add(time.Hour).Format(time.RFC3339Nano))
+			if err := tx.CreateRecord(ctx, record("expiring", store.RecordID(fmt.Sprintf("k%05d", j)), data, now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 500
+	old := now.Add(-time.Hour)
+	cut := now.Add(-30 * time.Minute)
+	iter := 0
+	fill := func(b *testing.B) []store.RecordID {
+		iter++
+		ids := make([]store.RecordID, 0, batch)
+		err := s.InTenant(ctx, tid, func(tx store.Tx) error {
+			for j := range batch {
+				id := store.RecordID(fmt.Sprintf("e%06d-%03d", iter, j))
+				data := fmt.Sprintf(`{"n":%d,"ts":%q}`, j, old.Format(time.RFC3339Nano))
+				if err := tx.CreateRecord(ctx, record("expiring", id, data, old)); err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ids
+	}
+	for _, mode := range []string{"CreatedAt", "DataField", "DeleteEach"} {
+		b.Run(mode, func(b *testing.B) {
+			var n int64
+			var took time.Duration
+			for range b.N {
+				b.StopTimer()
+				ids := fill(b)
+				b.StartTimer()
+				start := time.Now()
+				switch mode {
+				case "DeleteEach":
+					err = s.InTenant(ctx, tid, func(tx store.Tx) error {
+						for _, id := range ids {
+							if _, err := tx.DeleteRecord(ctx, "expiring", id, 0); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+					n += int64(len(ids))
+				default:
+					p := &store.ExpireRecordsParams{Collection: "expiring", Field: store.RetentionCreatedAt, Before: cut, Limit: batch}
+					if mode == "DataField" {
+						p.Field = "ts"
+					}
+					for more := true; more && err == nil; {
+						err = s.InTenant(ctx, tid, func(tx store.Tx) error {
+							r, err := tx.ExpireRecords(ctx, p)
+							if err != nil {
+								return err
+							}
+							n, more, p.After = n+r.Deleted, r.More, r.NextAfter
+							return nil
+						})
+					}
+				}
+				took += time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if n != int64(b.N*batch) {
+				b.Fatalf("purged %d records, want %d", n, b.N*batch)
+			}
+			b.ReportMetric(float64(n)/took.Seconds(), "records/s")
+		})
+	}
 }
