@@ -94,8 +94,8 @@ func retentionField(c *store.Collection) string {
 }
 
 // EnqueueRetention enqueues a retention job for each tenant that has a
-// collection with a retention or an audit retention, unless its previous
-// one is still waiting or running. App calls it every RetentionInterval;
+// collection with a retention or an audit retention, unless its latest
+// one is still queued or running. App calls it every RetentionInterval;
 // with several nodes each may enqueue, and a job that finds nothing left
 // to do finishes at once.
 func (c *Core) EnqueueRetention(ctx context.Context) error {
@@ -147,10 +147,8 @@ func (c *Core) retentionDue(ctx context.Context, t *store.Tenant) (bool, error) 
 			}
 			due = slices.ContainsFunc(cols, func(col *store.Collection) bool { return col.Retention > 0 })
 		}
-		if jl, ok := tx.(interface {
-			ListJobs(context.Context, *store.ListJobsParams) ([]*store.Job, error)
-		}); due && ok {
-			last, err := jl.ListJobs(ctx, &store.ListJobsParams{Kind: string(KindRetention), Limit: 1})
+		if due {
+			last, err := tx.ListJobs(ctx, &store.ListJobsParams{Kind: string(KindRetention), Limit: 1})
 			if err != nil {
 				return err
 			}

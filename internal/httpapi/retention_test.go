@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,82 +16,99 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// testQueue is a jobs.Queue that keeps what Core registers and enqueues,
-// so that a test runs a job's Work itself (jobs.NewTask), when it chooses.
-type testQueue struct {
-	mu       sync.Mutex
-	kinds    map[jobs.Kind]jobs.KindConfig
-	enqueued []tenant.ID
-}
-
-func (q *testQueue) Register(kind jobs.Kind, cfg jobs.KindConfig) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.kinds == nil {
-		q.kinds = map[jobs.Kind]jobs.KindConfig{}
-	}
-	q.kinds[kind] = cfg
-}
-
-func (q *testQueue) Enqueue(ctx context.Context, tid tenant.ID, kind jobs.Kind, args any, opts *jobs.EnqueueOptions) (*store.Job, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.enqueued = append(q.enqueued, tid)
-	return &store.Job{ID: store.JobID(fmt.Sprint("j", len(q.enqueued))), Kind: string(kind), State: store.JobQueued}, nil
-}
-
-func (q *testQueue) EnqueuePlatform(ctx context.Context, kind jobs.Kind, args any, opts *jobs.EnqueueOptions) error {
-	return nil
-}
-
-// run runs tid's job of kind to its end and returns its result, encoded as
-// the job's Result would be, and its last progress.
-func (q *testQueue) run(t *testing.T, tid tenant.ID, kind jobs.Kind) (core.RetentionResult, [2]int64) {
-	t.Helper()
-	q.mu.Lock()
-	cfg, ok := q.kinds[kind]
-	q.mu.Unlock()
-	if !ok {
-		t.Fatalf("no job of kind %s registered", kind)
-	}
-	var progress [2]int64
-	res, err := cfg.Work(context.Background(), jobs.NewTask(tid, nil, json.RawMessage(`{}`), func(done, total int64) {
-		if done < progress[0] || done > total {
-			t.Errorf("progress went from %v to %d/%d", progress, done, total)
-		}
-		progress = [2]int64{done, total}
-	}))
-	if err != nil {
-		t.Fatalf("%s job: %v", kind, err)
-	}
-	b, _ := json.Marshal(res)
-	var out core.RetentionResult
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out, progress
-}
-
-// retentionBundle is a server whose clock the test moves and whose jobs it
-// runs.
+// retentionBundle is a server whose clock the test moves, with a job
+// runner (River on SQLite, or in the test's PostgreSQL database) that it
+// starts when it wants jobs to run.
 type retentionBundle struct {
 	*testBundle
-	now   *atomic.Int64 // Unix microseconds
-	queue *testQueue
+	now    *atomic.Int64 // Unix microseconds
+	runner *jobs.Runner
 }
 
 func setupRetention(t *testing.T) *retentionBundle {
 	t.Helper()
-	rb := &retentionBundle{now: new(atomic.Int64), queue: &testQueue{}}
+	rb := &retentionBundle{now: new(atomic.Int64)}
 	rb.now.Store(time.Now().UnixMicro())
-	rb.testBundle = setupCore(t, t.TempDir(), func(c *core.Config) {
-		c.Jobs = rb.queue
+	dir := t.TempDir()
+	rb.testBundle = setupCore(t, dir, func(c *core.Config) {
+		jc := jobs.Config{Store: c.Store, DatabaseURL: "sqlite:" + dir + "/jobs.db", PollInterval: 20 * time.Millisecond,
+			ProgressInterval: 10 * time.Millisecond, Logger: c.Logger}
+		if postgresBackend() {
+			v, _ := pgDatabases.Load(dir)
+			db := v.(*pgtest.Database)
+			jc.DatabaseURL, jc.MigrateURL = db.AppURL(t), db.OwnerURL(t)
+		}
+		r, err := jobs.Open(context.Background(), jc)
+		if err != nil {
+			t.Fatalf("open the job runner: %v", err)
+		}
+		rb.runner = r
+		c.Jobs = r
 		c.NowFunc = func() time.Time { return time.UnixMicro(rb.now.Load()) }
 	})
+	t.Cleanup(func() { rb.runner.Close(context.Background()) })
 	return rb
+}
+
+// start starts the job runner.
+func (rb *retentionBundle) start() {
+	rb.t.Helper()
+	if err := rb.runner.Start(context.Background()); err != nil {
+		rb.t.Fatalf("start the job runner: %v", err)
+	}
+}
+
+// latestJob returns tid's newest retention job, or nil.
+func (rb *retentionBundle) latestJob(tid tenant.ID) *store.Job {
+	rb.t.Helper()
+	var js []*store.Job
+	err := rb.store.ReadTenant(context.Background(), tid, func(tx store.Tx) (err error) {
+		js, err = tx.ListJobs(context.Background(), &store.ListJobsParams{Kind: string(core.KindRetention), Limit: 1})
+		return err
+	})
+	if err != nil {
+		rb.t.Fatal(err)
+	}
+	if len(js) == 0 {
+		return nil
+	}
+	return js[0]
+}
+
+// runRetention has the sweeper enqueue retention jobs, as App does every
+// hour, and waits for tid's to finish, through the running job runner. It
+// returns the job's result and record.
+func (rb *retentionBundle) runRetention(tid tenant.ID) (core.RetentionResult, *store.Job) {
+	rb.t.Helper()
+	before := rb.latestJob(tid)
+	if err := rb.core.EnqueueRetention(context.Background()); err != nil {
+		rb.t.Fatalf("EnqueueRetention: %v", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		j := rb.latestJob(tid)
+		if j == nil || (before != nil && j.ID == before.ID) {
+			rb.t.Fatalf("no retention job enqueued for %s", tid)
+		}
+		if j.State.Finished() {
+			if j.State != store.JobSucceeded {
+				rb.t.Fatalf("retention job %s: %s", j.State, j.Error)
+			}
+			var res core.RetentionResult
+			if err := json.Unmarshal(j.Result, &res); err != nil {
+				rb.t.Fatalf("retention job result %s: %v", j.Result, err)
+			}
+			return res, j
+		}
+		if time.Now().After(deadline) {
+			rb.t.Fatalf("retention job still %s after a minute", j.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (rb *retentionBundle) advance(d time.Duration) time.Time {
@@ -237,12 +253,13 @@ func TestRetentionJob(t *testing.T) {
 			// Nothing is old enough yet for logs; events' "past" and
 			// "offset" are.
 			rb.advance(20*24*time.Hour + time.Hour) // t0 + 30d + 1h
-			res, progress := rb.queue.run(t, tid, core.KindRetention)
+			rb.start()
+			res, job := rb.runRetention(tid)
 			if res.Expired["logs"] != 3 || res.Expired["events"] != 2 || len(res.Expired) != 2 {
 				t.Errorf("job result %+v, want 3 logs and 2 events expired", res)
 			}
-			if progress[0] != 5 || progress[1] != 5 {
-				t.Errorf("job progress %v, want 5 of 5", progress)
+			if job.Done != 5 || job.Total != 5 || job.CreatedBy != "system" {
+				t.Errorf("job record %+v, want progress 5 of 5, created by system", job)
 			}
 			if got, want := rb.ids("acme", admin, "logs"), []string{"new0", "new1"}; !slices.Equal(got, want) {
 				t.Errorf("logs after the job = %v, want %v", got, want)
@@ -274,7 +291,7 @@ func TestRetentionJob(t *testing.T) {
 				t.Errorf("audit chain after the job: %+v", v)
 			}
 			// A second run finds nothing.
-			if res, _ := rb.queue.run(t, tid, core.KindRetention); res.Expired["logs"]+res.Expired["events"] != 0 {
+			if res, _ := rb.runRetention(tid); res.Expired["logs"]+res.Expired["events"] != 0 {
 				t.Errorf("second run expired %+v, want nothing", res)
 			}
 		})
@@ -303,7 +320,8 @@ func TestRetentionBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _ := rb.queue.run(t, tid, core.KindRetention)
+	rb.start()
+	res, _ := rb.runRetention(tid)
 	if res.Expired["logs"] != int64(n) {
 		t.Errorf("expired %d, want %d", res.Expired["logs"], n)
 	}
@@ -319,24 +337,43 @@ func TestRetentionBatches(t *testing.T) {
 }
 
 // TestEnqueueRetention: the sweeper enqueues a job for each tenant with a
-// retention setting, and for no other.
+// retention setting, and for no other, and none for a tenant whose last
+// one has not finished (the runner is not started here, so none does).
 func TestEnqueueRetention(t *testing.T) {
 	t.Parallel()
 	rb := setupRetention(t)
 	a := rb.tenant("acme", tenant.Pooled)
-	rb.tenant("plain", tenant.Pooled)
+	plain := rb.tenant("plain", tenant.Pooled)
 	c := rb.tenant("audited", tenant.Silo)
 	admin := rb.apiKey("acme", tenant.Admin)
 	rb.must(200, "PUT", tpath("acme", "collections", "logs"), admin, map[string]any{"retention": "1d"})
 	rb.must(200, "PUT", tpath("plain", "collections", "logs"), rb.apiKey("plain", tenant.Admin), map[string]any{})
 	rb.must(200, "PUT", tpath("audited", "audit", "retention"), rb.admin, map[string]any{"keep": "365d"})
-	if err := rb.core.EnqueueRetention(context.Background()); err != nil {
-		t.Fatal(err)
+	for range 3 {
+		if err := rb.core.EnqueueRetention(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	got := slices.Sorted(slices.Values(rb.queue.enqueued))
-	want := slices.Sorted(slices.Values([]tenant.ID{a, c}))
-	if !slices.Equal(got, want) {
-		t.Errorf("enqueued for %v, want %v", got, want)
+	for _, c := range []struct {
+		tid  tenant.ID
+		jobs int
+	}{{a, 1}, {plain, 0}, {c, 1}} {
+		var js []*store.Job
+		err := rb.store.ReadTenant(context.Background(), c.tid, func(tx store.Tx) (err error) {
+			js, err = tx.ListJobs(context.Background(), &store.ListJobsParams{Limit: 10})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(js) != c.jobs {
+			t.Errorf("tenant %s has %d jobs after three sweeps, want %d", c.tid, len(js), c.jobs)
+		}
+		for _, j := range js {
+			if j.Kind != string(core.KindRetention) || j.State != store.JobQueued {
+				t.Errorf("job %+v, want a queued retention job", j)
+			}
+		}
 	}
 }
 
@@ -388,7 +425,8 @@ func TestAuditRetention(t *testing.T) {
 				t.Errorf("GET audit retention = %+v, want 30d", ret)
 			}
 
-			res, _ := rb.queue.run(t, tid, core.KindRetention)
+			rb.start()
+			res, _ := rb.runRetention(tid)
 			lastOld := old[len(old)-1].Seq
 			if res.AuditCut != lastOld || res.AuditRemoved != lastOld-1 {
 				t.Errorf("job cut at %d removing %d, want at %d (the last entry older than 30d) removing %d", res.AuditCut, res.AuditRemoved, lastOld, lastOld-1)
@@ -406,7 +444,7 @@ func TestAuditRetention(t *testing.T) {
 				t.Errorf("last entry = %+v, want the audit.cut", head)
 			}
 			// The job again: nothing more to cut, nothing broken.
-			if res, _ := rb.queue.run(t, tid, core.KindRetention); res.AuditCut != 0 {
+			if res, _ := rb.runRetention(tid); res.AuditCut != 0 {
 				t.Errorf("second run cut at %d, want no cut", res.AuditCut)
 			}
 			if v := rb.verifyCut("acme"); !v.OK || v.Start != lastOld {
