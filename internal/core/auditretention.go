@@ -94,7 +94,7 @@ func auditRetentionView(r *store.AuditRetention) *AuditRetention {
 // most auditCutStep entries, each a transaction that makes that entry a
 // checkpoint, records the signed cut, removes what lies below, and audits
 // the cut.
-func (c *Core) cutAudit(ctx context.Context, tid tenant.ID, res *RetentionResult) error {
+func (c *Core) cutAudit(ctx context.Context, tid tenant.ID, requestID string, res *RetentionResult) error {
 	var keep *store.AuditRetention
 	var target *store.AuditEntry
 	chain := audit.TenantChain(tid)
@@ -166,7 +166,8 @@ func (c *Core) cutAudit(ctx context.Context, tid tenant.ID, res *RetentionResult
 			}
 			removed = seq - start
 			_, err = c.audit.Append(ctx, tx, chain, audit.Event{Time: c.now(), Actor: systemActor, Action: "audit.cut",
-				Resource: fmt.Sprintf("audit:%d?removed=%d&keep=%s", seq, removed, formatRetention(keep.Keep)), Outcome: audit.Success})
+				Resource: fmt.Sprintf("audit:%d?removed=%d&keep=%s", seq, removed, formatRetention(keep.Keep)), RequestID: requestID,
+				Outcome: audit.Success})
 			return err
 		})
 		if err != nil {

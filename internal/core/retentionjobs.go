@@ -44,10 +44,14 @@ func (c *Core) registerRetentionJobs() {
 // entry; then the audit log.
 func (c *Core) retentionWork(ctx context.Context, t *jobs.Task) (any, error) {
 	res := &RetentionResult{Expired: map[store.CollectionName]int64{}}
-	if err := c.expireRecords(ctx, t.Tenant, t.Progress, res); err != nil {
+	var requestID string // the job, in the audit entries it writes
+	if t.Job != nil {
+		requestID = "job:" + string(t.Job.ID)
+	}
+	if err := c.expireRecords(ctx, t.Tenant, requestID, t.Progress, res); err != nil {
 		return nil, err
 	}
-	if err := c.cutAudit(ctx, t.Tenant, res); err != nil {
+	if err := c.cutAudit(ctx, t.Tenant, requestID, res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -55,7 +59,7 @@ func (c *Core) retentionWork(ctx context.Context, t *jobs.Task) (any, error) {
 
 // expireRecords deletes tid's expired records. The cut of each collection
 // is taken once, when the job starts on it.
-func (c *Core) expireRecords(ctx context.Context, tid tenant.ID, progress func(done, total int64), res *RetentionResult) error {
+func (c *Core) expireRecords(ctx context.Context, tid tenant.ID, requestID string, progress func(done, total int64), res *RetentionResult) error {
 	var cols []*store.Collection
 	var total int64
 	now := c.now()
@@ -90,7 +94,8 @@ func (c *Core) expireRecords(ctx context.Context, tid tenant.ID, progress func(d
 					return err
 				}
 				_, err = c.audit.Append(ctx, tx, audit.TenantChain(tid), audit.Event{Time: c.now(), Actor: systemActor,
-					Action: "records.expire", Resource: fmt.Sprintf("collection:%s?count=%d", col.Name, r.Deleted), Outcome: audit.Success})
+					Action: "records.expire", Resource: fmt.Sprintf("collection:%s?count=%d", col.Name, r.Deleted), RequestID: requestID,
+					Outcome: audit.Success})
 				return err
 			})
 			if errors.Is(err, store.ErrNotFound) {

@@ -124,6 +124,8 @@ func collectionView(c *store.Collection) *Collection {
 	v := &Collection{Name: c.Name, Schema: c.Schema, EncryptedFields: c.EncryptedFields, Indexes: make([]Index, 0, len(c.Indexes)), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if c.Retention > 0 {
 		v.Retention, v.RetentionField = formatRetention(c.Retention), retentionField(c)
+	} else {
+		v.RetentionField = c.RetentionField // declared, without effect until a retention is
 	}
 	for i := range c.Indexes {
 		ix := &c.Indexes[i]

@@ -164,6 +164,7 @@ func TestRetentionSettings(t *testing.T) {
 		{map[string]any{"retention": "48h", "retention_field": "updated_at"}, "2d", "updated_at"},
 		{map[string]any{"retention": "90m", "retention_field": "seen_at"}, "90m", "seen_at"},
 		{map[string]any{"retention": "99999d"}, "99999d", "created_at"},
+		{map[string]any{"retention_field": "seen_at"}, "", "seen_at"}, // declared, in effect once a retention is
 		{map[string]any{}, "", ""},
 	} {
 		col.Retention, col.RetentionField = "", ""
@@ -281,6 +282,9 @@ func TestRetentionJob(t *testing.T) {
 			for _, e := range rb.auditLog("acme", admin) {
 				if e.Action == "records.expire" {
 					expires = append(expires, e.Actor+" "+e.Resource)
+					if e.RequestID != "job:"+string(job.ID) {
+						t.Errorf("records.expire entry's request_id %q, want the job's", e.RequestID)
+					}
 				}
 			}
 			slices.Sort(expires)
