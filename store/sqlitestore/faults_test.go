@@ -294,7 +294,7 @@ func TestBusyBatch(t *testing.T) {
 // stays within the bound.
 func TestMaxFileSize(t *testing.T) {
 	t.Parallel()
-	const max = 96 * pageSize // the schema alone takes about 63 pages
+	const max = 160 * pageSize
 	dir := t.TempDir()
 	s, err := Open(dir+"/bulkhead.db", &Options{MaxFileSize: max})
 	if err != nil {
