@@ -131,7 +131,7 @@ func (c *Core) EnqueueRetention(ctx context.Context) error {
 }
 
 // retentionDue reports whether tenant t has retention settings and no
-// retention job waiting or running.
+// retention job queued or running.
 func (c *Core) retentionDue(ctx context.Context, t *store.Tenant) (bool, error) {
 	due := false
 	err := c.store.ReadTenant(ctx, t.ID, func(tx store.Tx) error {
