@@ -424,6 +424,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		go func() { defer close(done); a.backups.Run(bctx) }()
 		defer func() { cancel(); <-done }()
 	}
+	// Each tenant with retention settings gets a retention job hourly.
+	stopRetention := every(core.RetentionInterval, func() {
+		if err := a.core.EnqueueRetention(ctx); err != nil {
+			a.log.Warn("retention jobs not all enqueued; the next round tries again", "err", err)
+		}
+	})
+	defer stopRetention()
 	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
 	}

@@ -5,7 +5,8 @@ package access
 import "github.com/bulkheadhq/bulkhead/tenant"
 
 // operatorOnly are the permissions no tenant role holds.
-var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true, ManageBreakGlass: true}
+var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true, ManageBreakGlass: true,
+	ManageAuditRetention: true}
 
 // Permission is an action on a tenant's resources.
 type Permission string
@@ -44,6 +45,11 @@ const (
 	// access to a tenant; ListBreakGlass is seeing those grants.
 	ManageBreakGlass Permission = "break_glass.manage"
 	ListBreakGlass   Permission = "break_glass.list"
+	// ManageAuditRetention is setting how long a tenant keeps its audit
+	// entries: the operator's alone, so that no tenant admin can shorten
+	// the record of what admins did. ReadAuditRetention is seeing it.
+	ManageAuditRetention Permission = "audit.retention.manage"
+	ReadAuditRetention   Permission = "audit.retention.read"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -72,6 +78,8 @@ var minRole = map[Permission]tenant.Role{
 	LockUsers:        tenant.Admin,
 	ListBreakGlass:   tenant.Admin,
 	ReadKeys:         tenant.Admin,
+
+	ReadAuditRetention: tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -89,6 +97,9 @@ var operator = map[Permission]bool{
 	ManageBreakGlass: true,
 	ListBreakGlass:   true,
 	ReadKeys:         true, // key versions and states, never key material
+
+	ManageAuditRetention: true,
+	ReadAuditRetention:   true,
 }
 
 // breakGlassReadable are the permissions the operator holds on a tenant
