@@ -116,6 +116,9 @@ type PlatformTx interface {
 
 	// DataKeyStore keeps tenants' wrapped data keys.
 	DataKeyStore
+
+	// TenantDeletions keep the offboarding of tenants (offboard.go).
+	TenantDeletions
 }
 
 // DataKeyStore keeps tenants' data keys, wrapped by a key management
@@ -313,6 +316,9 @@ type Tx interface {
 	// Containments, the actions automatic containment took against a
 	// tenant's credentials and accounts, are in containment.go.
 	Containments
+
+	// UsageHours keep the tenant's usage per hour (usagehourly.go).
+	UsageHours
 }
 
 // AuditLog stores one hash-chained audit log: a tenant's (in its Tx) or the
@@ -343,9 +349,17 @@ type Tenant struct {
 	Name      string
 	Plan      string
 	Isolation tenant.Isolation
+	// Status is tenant.Deleting while a deletion is scheduled (see
+	// TenantDeletions).
 	Status    tenant.Status
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// PurgeAt is when a deleting tenant's keys are shredded and its data
+	// purged; nil unless Status is tenant.Deleting. DeletedAt and
+	// DeletedBy say when and by whom the deletion was asked.
+	PurgeAt   *time.Time
+	DeletedAt *time.Time
+	DeletedBy string
 }
 
 // CreateTenantParams describes a new tenant. Every field is required; Plan

@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 	t.Run("Containments", h.testContainments)
 	t.Run("BreakGlass", h.testBreakGlass)
 	t.Run("DataKeys", h.testDataKeys)
+	t.Run("Offboard", h.testOffboard)
 	for _, iso := range isolations {
 		t.Run(isoName(iso), func(t *testing.T) {
 			t.Parallel()
@@ -73,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 			h.testIndexes(t, iso)
 			h.testOIDC(t, iso)
 			t.Run("LoginSecurity", func(t *testing.T) { h.testLoginSecurity(t, iso) })
+			t.Run("UsageHours", func(t *testing.T) { h.testUsageHours(t, iso) })
 		})
 	}
 	t.Run("Concurrency", h.testConcurrency)
