@@ -21,8 +21,9 @@ type TenantDeletions interface {
 	ScheduleTenantPurge(ctx context.Context, p *ScheduleTenantPurgeParams) (*Tenant, error)
 	// CancelTenantPurge ends the deletion of the tenant id, giving it
 	// status (tenant.Active or tenant.Suspended), and sets UpdatedAt to
-	// at. It returns ErrNotFound if no tenant has id or the tenant is not
-	// deleting.
+	// at. It returns ErrNotFound if no tenant has id, the tenant is not
+	// deleting, or its PurgeAt is not after at: a purge that is due may
+	// have begun shredding, and is not cancelled.
 	CancelTenantPurge(ctx context.Context, id tenant.ID, status tenant.Status, at time.Time) (*Tenant, error)
 	// ListTenantPurges returns up to limit deleting tenants, soonest
 	// PurgeAt first.

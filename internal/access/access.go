@@ -84,6 +84,7 @@ var operator = map[Permission]bool{
 	CreateUser:    true,
 	CreateAPIKey:  true,
 	VerifyAudit:   true, // the result reveals no tenant data
+	ReadUsage:     true, // counts and sizes, for billing: no tenant data
 	LockUsers:     true, // containment: a suspected account is locked out
 
 	ManageBreakGlass: true,

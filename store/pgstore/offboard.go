@@ -17,7 +17,7 @@ const (
 		WHERE id = $1 RETURNING ` + tenantColumns
 	sqlCancelTenantPurge = `UPDATE bulkhead.tenants
 		SET status = $2, purge_at = NULL, deleted_at = NULL, deleted_by = '', updated_at = $3
-		WHERE id = $1 AND purge_at IS NOT NULL RETURNING ` + tenantColumns
+		WHERE id = $1 AND purge_at > $3 RETURNING ` + tenantColumns
 	sqlListTenantPurges = `SELECT ` + tenantColumns + ` FROM bulkhead.tenants
 		WHERE purge_at IS NOT NULL ORDER BY purge_at, id LIMIT $1`
 )

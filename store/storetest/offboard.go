@@ -104,6 +104,9 @@ func (h *harness) testOffboard(t *testing.T) {
 		errIs(t, "CancelTenantPurge(again)", err, store.ErrNotFound)
 		_, err = tx.CancelTenantPurge(ctx, c.ID, tenant.Active, at(6*time.Hour))
 		errIs(t, "CancelTenantPurge(not deleting)", err, store.ErrNotFound)
+		// b's purge is due at 24h: from then on it is not cancelled.
+		_, err = tx.CancelTenantPurge(ctx, b.ID, tenant.Active, at(24*time.Hour))
+		errIs(t, "CancelTenantPurge(due)", err, store.ErrNotFound)
 		got, err = tx.CancelTenantPurge(ctx, b.ID, tenant.Suspended, at(6*time.Hour))
 		if errIs(t, "CancelTenantPurge(suspended)", err, nil) && (got.Status != tenant.Suspended || got.PurgeAt != nil || got.DeletedAt != nil || got.DeletedBy != "") {
 			t.Errorf("CancelTenantPurge(suspended) = %+v, want suspended without a deletion", got)
