@@ -44,6 +44,9 @@ const (
 	// access to a tenant; ListBreakGlass is seeing those grants.
 	ManageBreakGlass Permission = "break_glass.manage"
 	ListBreakGlass   Permission = "break_glass.list"
+	// ReadUsageHistory is reading the tenant's usage per hour: counts and
+	// sizes for billing, which the operator may read too.
+	ReadUsageHistory Permission = "usage.history.read"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -72,6 +75,7 @@ var minRole = map[Permission]tenant.Role{
 	LockUsers:        tenant.Admin,
 	ListBreakGlass:   tenant.Admin,
 	ReadKeys:         tenant.Admin,
+	ReadUsageHistory: tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -84,12 +88,12 @@ var operator = map[Permission]bool{
 	CreateUser:    true,
 	CreateAPIKey:  true,
 	VerifyAudit:   true, // the result reveals no tenant data
-	ReadUsage:     true, // counts and sizes, for billing: no tenant data
 	LockUsers:     true, // containment: a suspected account is locked out
 
 	ManageBreakGlass: true,
 	ListBreakGlass:   true,
 	ReadKeys:         true, // key versions and states, never key material
+	ReadUsageHistory: true, // hourly counts and sizes, for billing: no tenant data
 }
 
 // breakGlassReadable are the permissions the operator holds on a tenant

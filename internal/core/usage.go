@@ -208,7 +208,7 @@ func ParseUsageRange(from, to string, now time.Time) (time.Time, time.Time, erro
 // row. Counts reach it within a minute or so (FlushUsage). The tenant's
 // admins may read it, and the operator.
 func (s *Scope) UsageHistory(ctx context.Context, from, to string) (*UsageHistory, error) {
-	if err := s.allow(access.ReadUsage); err != nil {
+	if err := s.allow(access.ReadUsageHistory); err != nil {
 		return nil, err
 	}
 	f, t, err := ParseUsageRange(from, to, s.core.now())
