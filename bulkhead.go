@@ -115,7 +115,8 @@ func New(cfg Config) (*App, error) {
 		shared = contain.NewRedis(app.redis) // nodes count containment's events together
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
-		Events: events, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks}); err != nil {
+		Events: events, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
+		DeletionGrace: cfg.DeletionGrace}); err != nil {
 		app.Close()
 		return nil, err
 	}
@@ -300,6 +301,21 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	defer stopReloading()
+	// Each node adds the requests and job time it counted to the tenants'
+	// hourly usage, and purges the deleted tenants whose purge job is
+	// overdue (or every due one, without a job queue).
+	stopMinutely := every(time.Minute, func() {
+		if err := a.core.FlushUsage(ctx); err != nil {
+			a.log.Warn("usage counts not flushed; retrying at the next flush", "err", err)
+		}
+		if err := a.core.SweepPurges(ctx); err != nil {
+			a.log.Warn("tenant purges not swept", "err", err)
+		}
+	})
+	defer stopMinutely()
+	if err := a.core.ResumePurges(ctx); err != nil {
+		a.log.Warn("purges of deleting tenants not enqueued; the sweeper runs them when overdue", "err", err)
+	}
 	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
 	}
