@@ -94,6 +94,13 @@ type Config struct {
 	// signing keys of DataDir/keys, so that a rotation made on any node
 	// applies everywhere without a restart. Defaults to 10s.
 	KeyReloadInterval time.Duration
+	// JobWorkers is how many background jobs (exports, key rotations,
+	// index builds…) run at once on this node. Defaults to 6.
+	JobWorkers int
+	// JobsPerTenant is how many of one tenant's background jobs run at
+	// once on this node, so that one tenant's backlog never holds every
+	// worker. Defaults to 2.
+	JobsPerTenant int
 	// Logger receives JSON logs. Defaults to a JSON logger on stderr at
 	// info level.
 	Logger *slog.Logger
@@ -157,6 +164,12 @@ func (c *Config) validate() error {
 		}
 	default:
 		return fmt.Errorf("KMS must be \"local\" or \"vault\", got %q", c.KMS)
+	}
+	if c.JobWorkers < 0 {
+		return fmt.Errorf("JobWorkers must be >= 0, got %d", c.JobWorkers)
+	}
+	if c.JobsPerTenant < 0 {
+		return fmt.Errorf("JobsPerTenant must be >= 0, got %d", c.JobsPerTenant)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

@@ -91,8 +91,7 @@ func (s *Store) lookupAPIKey(ctx context.Context, c *pgx.Conn, tid tenantID, iso
 		if err != nil {
 			return wrap(err, "tenant %s", tid.id)
 		}
-		utcPtr(tn.PurgeAt)
-		utcPtr(tn.DeletedAt)
+		tn.PurgeAt, tn.DeletedAt = utcPtr(tn.PurgeAt), utcPtr(tn.DeletedAt)
 		actual = tn.Isolation
 		if actual != iso {
 			// The settings queued for iso may fail (a silo role that is

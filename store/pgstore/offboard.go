@@ -22,13 +22,6 @@ const (
 		WHERE purge_at IS NOT NULL ORDER BY purge_at, id LIMIT $1`
 )
 
-// utcPtr puts a time read from the database in UTC.
-func utcPtr(t *time.Time) {
-	if t != nil {
-		*t = t.UTC()
-	}
-}
-
 func (t *platformTx) ScheduleTenantPurge(ctx context.Context, p *store.ScheduleTenantPurgeParams) (*store.Tenant, error) {
 	unlock, err := t.begin(true)
 	if err != nil {

@@ -66,8 +66,7 @@ func scanTenant(r scanner) (*store.Tenant, error) {
 		&t.PurgeAt, &t.DeletedAt, &t.DeletedBy); err != nil {
 		return nil, err
 	}
-	utcPtr(t.PurgeAt)
-	utcPtr(t.DeletedAt)
+	t.PurgeAt, t.DeletedAt = utcPtr(t.PurgeAt), utcPtr(t.DeletedAt)
 	return &t, nil
 }
 
