@@ -65,13 +65,14 @@ func (m *usageMeter) take() map[usageKey]*usageCount {
 // hourOf is the Unix second of the start of t's hour.
 func hourOf(t time.Time) int64 { return t.Unix() - t.Unix()%3600 }
 
-// CountRequest counts one request of tenant tid's credentials in this
-// hour's usage. It touches only memory; FlushUsage stores the counts.
-func (c *Core) CountRequest(tid tenant.ID) {
-	if tid == "" {
+// CountRequest counts one request of the scope's tenant in this hour's
+// usage. It touches only memory; FlushUsage stores the counts. The request
+// path calls it once per admitted request of a tenant's credential.
+func (s *Scope) CountRequest() {
+	if s == nil || s.core == nil {
 		return
 	}
-	c.usage.add(tid, hourOf(c.now()), 1, 0)
+	s.core.usage.add(s.tenant.ID, hourOf(s.core.now()), 1, 0)
 }
 
 // addJobTime counts d of job work in tid's usage; a zero tid is the

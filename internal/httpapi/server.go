@@ -244,7 +244,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 				}
 				defer done()
 				r = r.WithContext(ctx)
-				s.core.CountRequest(p.Tenant) // the tenant's usage, flushed in the background
+				rq.scope.CountRequest() // the tenant's usage, flushed in the background
 			}
 		}
 		if rt.Operator {
