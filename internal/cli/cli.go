@@ -63,6 +63,7 @@ type options struct {
 	jobsPerTenant        int
 	kms                  kmsOptions
 	deletionGrace        string // serve's --deletion-grace (offboard.go)
+	backup               backupOptions
 	stdout, stderr       io.Writer
 }
 
@@ -81,7 +82,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
 	o.kms.flags(pf)
-	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o))
+	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o))
 	return root
 }
 
@@ -152,6 +153,9 @@ func newServe(o *options) *cobra.Command {
 			if cfg.DeletionGrace, err = parseDeletionGrace(o.deletionGrace); err != nil {
 				return fmt.Errorf("--deletion-grace: %w", err)
 			}
+			if err := o.backup.apply(&cfg); err != nil {
+				return err
+			}
 			app, err := bulkhead.New(cfg)
 			if err != nil {
 				return err
@@ -175,6 +179,7 @@ func newServe(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", os.Getenv("BULKHEAD_TLS_CERT"), "PEM certificate (and chain) to serve HTTPS with; reloaded on SIGHUP (env BULKHEAD_TLS_CERT)")
 	cmd.Flags().StringVar(&o.deletionGrace, "deletion-grace", defaultDeletionGrace(),
 		"how long a deleted tenant stays deleting (suspended, its admins able to export) before its purge, when DELETE names no grace: 30d, 12h, 90m or 0 (env BULKHEAD_DELETION_GRACE)")
+	o.backup.flags(cmd.Flags())
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", os.Getenv("BULKHEAD_TLS_KEY"), "PEM private key of --tls-cert (env BULKHEAD_TLS_KEY)")
 	cmd.Flags().IntVar(&o.jobWorkers, "job-workers", envInt("BULKHEAD_JOB_WORKERS"),
 		"background jobs run at once on this node; 0 means the default of 6 (env BULKHEAD_JOB_WORKERS)")

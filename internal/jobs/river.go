@@ -3,8 +3,11 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -69,6 +72,12 @@ func openSQLite(ctx context.Context, path string, rc *river.Config) (queue, erro
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	// Jobs name tenants and carry their arguments: the file is the
+	// process user's only, like the store's. SQLite gives the -wal and
+	// -shm files the database file's mode.
+	if err := createPrivateFile(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, err
@@ -162,4 +171,18 @@ func MigratePostgres(ctx context.Context, ownerURL, appRole string) error {
 		}
 	}
 	return nil
+}
+
+// createPrivateFile creates the empty file path with mode 0600, whatever
+// the umask, unless it exists.
+func createPrivateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(0o600)
+	return errors.Join(err, f.Close())
 }
