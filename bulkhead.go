@@ -139,7 +139,7 @@ func New(cfg Config) (*App, error) {
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
 		Events: events, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
-		Jobs: app.jobs}); err != nil {
+		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs}); err != nil {
 		app.jobs.Close(context.Background())
 		app.Close()
 		return nil, err
@@ -417,6 +417,21 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopReloading()
 	if err := a.StartJobs(ctx); err != nil {
 		return fmt.Errorf("start background jobs: %w", err)
+	}
+	// Each node adds the requests and job time it counted to the tenants'
+	// hourly usage, and purges the deleted tenants whose purge job is
+	// overdue (or every due one, without a job queue).
+	stopMinutely := every(time.Minute, func() {
+		if err := a.core.FlushUsage(ctx); err != nil {
+			a.log.Warn("usage counts not flushed; retrying at the next flush", "err", err)
+		}
+		if err := a.core.SweepPurges(ctx); err != nil {
+			a.log.Warn("tenant purges not swept", "err", err)
+		}
+	})
+	defer stopMinutely()
+	if err := a.core.ResumePurges(ctx); err != nil {
+		a.log.Warn("purges of deleting tenants not enqueued; the sweeper runs them when overdue", "err", err)
 	}
 	if a.backups != nil {
 		bctx, cancel := context.WithCancel(ctx)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulkheadhq/bulkhead/internal/contain"
+	"github.com/bulkheadhq/bulkhead/internal/core"
 )
 
 // Config configures an App. Its zero value means "all defaults": an
@@ -82,6 +83,13 @@ type Config struct {
 	// calls on SIGHUP, reads them again. Defaults to none: plain HTTP, for
 	// loopback or behind a proxy that terminates TLS.
 	TLSCertFile, TLSKeyFile string
+	// DeletionGrace is how long a tenant deleted without a grace period
+	// of its own (DELETE /v1/tenants/{tenant} without ?grace=) stays
+	// deleting — suspended, its admins still able to export — before its
+	// keys are shredded and its data purged (docs/offboarding.md).
+	// Defaults to 30 days; a negative value means none: such deletions
+	// purge at once. At most 366 days.
+	DeletionGrace time.Duration
 	// KeyReloadInterval is how often a running server re-reads the token
 	// signing keys of DataDir/keys, so that a rotation made on any node
 	// applies everywhere without a restart. Defaults to 10s.
@@ -163,6 +171,9 @@ func (c *Config) validate() error {
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return fmt.Errorf("TLSCertFile and TLSKeyFile must be set together")
+	}
+	if c.DeletionGrace > core.MaxDeletionGrace {
+		return fmt.Errorf("DeletionGrace must be at most 366 days, got %s", c.DeletionGrace)
 	}
 	if c.KeyReloadInterval < 0 {
 		return fmt.Errorf("KeyReloadInterval must be >= 0, got %s", c.KeyReloadInterval)

@@ -116,6 +116,9 @@ type PlatformTx interface {
 
 	// DataKeyStore keeps tenants' wrapped data keys.
 	DataKeyStore
+
+	// TenantDeletions keep the offboarding of tenants (offboard.go).
+	TenantDeletions
 }
 
 // DataKeyStore keeps tenants' data keys, wrapped by a key management
@@ -319,6 +322,8 @@ type Tx interface {
 
 	// RetentionTx expires records and cuts the audit log (retention.go).
 	RetentionTx
+	// UsageHours keep the tenant's usage per hour (usagehourly.go).
+	UsageHours
 }
 
 // AuditLog stores one hash-chained audit log: a tenant's (in its Tx) or the
@@ -349,9 +354,17 @@ type Tenant struct {
 	Name      string
 	Plan      string
 	Isolation tenant.Isolation
+	// Status is tenant.Deleting while a deletion is scheduled (see
+	// TenantDeletions).
 	Status    tenant.Status
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// PurgeAt is when a deleting tenant's keys are shredded and its data
+	// purged; nil unless Status is tenant.Deleting. DeletedAt and
+	// DeletedBy say when and by whom the deletion was asked.
+	PurgeAt   *time.Time
+	DeletedAt *time.Time
+	DeletedBy string
 }
 
 // CreateTenantParams describes a new tenant. Every field is required; Plan

@@ -43,9 +43,19 @@ const (
 	Active Status = "active"
 	// Suspended tenants exist, but their credentials are refused on every data route.
 	Suspended Status = "suspended"
+	// Deleting tenants are suspended and scheduled for purging: their
+	// keys are shredded and their data purged when the grace period ends,
+	// unless the operator cancels the deletion first. Meanwhile only
+	// their admins may export their data. DELETE /v1/tenants/{tenant}
+	// sets it; it is not a status one sets with PATCH.
+	Deleting Status = "deleting"
+	// Deleted is the status DELETE answers with when the tenant was purged
+	// at once (a grace period of 0): no tenant is stored with it.
+	Deleted Status = "deleted"
 )
 
-// Valid reports whether s is a known status.
+// Valid reports whether s is a status a tenant may be set to: Active or
+// Suspended.
 func (s Status) Valid() bool { return s == Active || s == Suspended }
 
 type ctxKey struct{}

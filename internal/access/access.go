@@ -50,6 +50,9 @@ const (
 	// the record of what admins did. ReadAuditRetention is seeing it.
 	ManageAuditRetention Permission = "audit.retention.manage"
 	ReadAuditRetention   Permission = "audit.retention.read"
+	// ReadUsageHistory is reading the tenant's usage per hour: counts and
+	// sizes for billing, which the operator may read too.
+	ReadUsageHistory Permission = "usage.history.read"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -80,6 +83,7 @@ var minRole = map[Permission]tenant.Role{
 	ReadKeys:         tenant.Admin,
 
 	ReadAuditRetention: tenant.Admin,
+	ReadUsageHistory:   tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -100,6 +104,7 @@ var operator = map[Permission]bool{
 
 	ManageAuditRetention: true,
 	ReadAuditRetention:   true,
+	ReadUsageHistory:     true, // hourly counts and sizes, for billing: no tenant data
 }
 
 // breakGlassReadable are the permissions the operator holds on a tenant

@@ -62,6 +62,7 @@ type options struct {
 	jobWorkers           int
 	jobsPerTenant        int
 	kms                  kmsOptions
+	deletionGrace        string // serve's --deletion-grace (offboard.go)
 	backup               backupOptions
 	stdout, stderr       io.Writer
 }
@@ -149,6 +150,9 @@ func newServe(o *options) *cobra.Command {
 				return fmt.Errorf("--trusted-proxies: %w", err)
 			}
 			cfg.TrustedProxies = proxies
+			if cfg.DeletionGrace, err = parseDeletionGrace(o.deletionGrace); err != nil {
+				return fmt.Errorf("--deletion-grace: %w", err)
+			}
 			if err := o.backup.apply(&cfg); err != nil {
 				return err
 			}
@@ -173,6 +177,8 @@ func newServe(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&o.trustedProxies, "trusted-proxies", os.Getenv("BULKHEAD_TRUSTED_PROXIES"),
 		"comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For names the client (env BULKHEAD_TRUSTED_PROXIES)")
 	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", os.Getenv("BULKHEAD_TLS_CERT"), "PEM certificate (and chain) to serve HTTPS with; reloaded on SIGHUP (env BULKHEAD_TLS_CERT)")
+	cmd.Flags().StringVar(&o.deletionGrace, "deletion-grace", defaultDeletionGrace(),
+		"how long a deleted tenant stays deleting (suspended, its admins able to export) before its purge, when DELETE names no grace: 30d, 12h, 90m or 0 (env BULKHEAD_DELETION_GRACE)")
 	o.backup.flags(cmd.Flags())
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", os.Getenv("BULKHEAD_TLS_KEY"), "PEM private key of --tls-cert (env BULKHEAD_TLS_KEY)")
 	cmd.Flags().IntVar(&o.jobWorkers, "job-workers", envInt("BULKHEAD_JOB_WORKERS"),
@@ -362,7 +368,8 @@ func newTenant(o *options) *cobra.Command {
 			},
 		}
 	}
-	cmd.AddCommand(create, list, setStatus("suspend", tenant.Suspended), setStatus("resume", tenant.Active))
+	cmd.AddCommand(create, list, setStatus("suspend", tenant.Suspended), setStatus("resume", tenant.Active),
+		newTenantDelete(o), newTenantUndelete(o)) // offboard.go
 	return cmd
 }
 

@@ -221,7 +221,8 @@ type UpdateTenantParams struct {
 }
 
 // UpdateTenant renames a tenant, changes its plan or suspends and resumes
-// it. The change applies on this node at once.
+// it. Setting the status of a deleting tenant cancels its deletion, unless
+// its purge is due (a conflict). The change applies on this node at once.
 func (ct *Control) UpdateTenant(ctx context.Context, sc *Scope, p UpdateTenantParams) (*Tenant, error) {
 	if err := ct.target(sc); err != nil {
 		return nil, err
@@ -234,6 +235,9 @@ func (ct *Control) UpdateTenant(ctx context.Context, sc *Scope, p UpdateTenantPa
 	}
 	if p.Status != nil && !p.Status.Valid() {
 		return nil, invalid("status", `status must be "active" or "suspended"`)
+	}
+	if p.Status != nil && t.Status == tenant.Deleting {
+		return ct.undelete(ctx, sc, p) // offboard.go
 	}
 	action := "tenant.update"
 	if p.Status != nil && *p.Status != t.Status {

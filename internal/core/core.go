@@ -104,6 +104,12 @@ type Config struct {
 	// the kinds of job it does on it in New; the caller starts it after.
 	// Without it, operations that run as jobs answer ErrJobsUnavailable.
 	Jobs jobs.Queue
+	// DeletionGrace is how long a deleted tenant stays deleting — suspended,
+	// its admins still able to export — before its keys are shredded and
+	// its data purged, when the operator's DELETE names no grace period.
+	// Defaults to DefaultDeletionGrace (30 days); a negative value means
+	// none: deleted tenants are purged at once.
+	DeletionGrace time.Duration
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// NowFunc returns the current time. Defaults to time.Now.
@@ -148,6 +154,10 @@ type Core struct {
 	deks      keyCache
 	encFields sync.Map // encFieldsKey -> []string: a collection's encrypted fields, as last seen
 	rotations rotations
+
+	// deletionGrace is Config.DeletionGrace with its default applied.
+	deletionGrace time.Duration
+	usage         usageMeter // requests and job time not yet flushed (usage.go)
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
@@ -211,6 +221,12 @@ func New(cfg Config) (*Core, error) {
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
 		kms:        cfg.KMS,
 		jobs:       cfg.Jobs,
+	}
+	switch {
+	case cfg.DeletionGrace == 0:
+		c.deletionGrace = DefaultDeletionGrace
+	case cfg.DeletionGrace > 0:
+		c.deletionGrace = min(cfg.DeletionGrace, MaxDeletionGrace)
 	}
 	c.deks.sets = map[tenant.ID]*keySet{}
 	c.rotations.running = map[tenant.ID]*rotation{}

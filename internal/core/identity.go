@@ -214,7 +214,7 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 			return err
 		}
 		// Only a holder of a real token learns that the tenant is suspended.
-		if t.Status != tenant.Active {
+		if t.Status != tenant.Active && t.Status != tenant.Deleting {
 			return ErrTenantSuspended
 		}
 		if !now.Before(rt.ExpiresAt) {
@@ -225,6 +225,9 @@ func (c *Core) Refresh(ctx context.Context, slug tenant.Slug, p RefreshParams, r
 			return ErrInvalidCredentials
 		}
 		if err != nil {
+			return err
+		}
+		if err := signInRefusal(t, u.Role); err != nil { // a deleting tenant's admins may still sign in (offboard.go)
 			return err
 		}
 		if err := tx.UseRefreshToken(ctx, id, now); err != nil {

@@ -72,4 +72,7 @@ func (c *Core) Close() {
 	c.stop()
 	c.builds.Wait()
 	c.Flush()
+	if err := c.FlushUsage(context.Background()); err != nil {
+		c.log.Warn("usage counts not flushed at close; they are lost", "err", err)
+	}
 }

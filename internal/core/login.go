@@ -126,8 +126,8 @@ func (c *Core) Login(ctx context.Context, slug tenant.Slug, p LoginParams, reque
 		}
 		return nil, err
 	}
-	if t.Status != tenant.Active {
-		return nil, ErrTenantSuspended
+	if err := signInRefusal(t, u.Role); err != nil { // a deleting tenant's admins may still sign in (offboard.go)
+		return nil, err
 	}
 	return c.secondStep(ctx, t, u, th, p.TOTP, locked, ev)
 }

@@ -34,10 +34,17 @@ type Scope struct {
 // Scope resolves the tenant a request addresses by slug and binds p to it. A
 // tenant principal addressing another tenant gets store.ErrNotFound — the
 // same answer as for a tenant that does not exist — and one addressing its
-// own suspended tenant gets ErrTenantSuspended. The operator may address
+// own suspended tenant gets ErrTenantSuspended, its own deleting tenant
+// ErrTenantDeleting (see ScopeWhileDeleting). The operator may address
 // any tenant; what it may do there is decided per operation. requestID is
 // recorded in the audit entries of the scope's operations.
 func (c *Core) Scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug, requestID string) (*Scope, error) {
+	return c.scope(ctx, p, slug, requestID, false)
+}
+
+// scope is Scope; whileDeleting says the operation is one a deleting
+// tenant's admins may still use (see ScopeWhileDeleting).
+func (c *Core) scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug, requestID string, whileDeleting bool) (*Scope, error) {
 	if p == nil {
 		return nil, ErrUnauthorized
 	}
@@ -52,8 +59,8 @@ func (c *Core) Scope(ctx context.Context, p *tenant.Principal, slug tenant.Slug,
 		if p.Tenant != t.ID {
 			return nil, store.ErrNotFound
 		}
-		if t.Status != tenant.Active {
-			return nil, ErrTenantSuspended
+		if err := statusRefusal(t, p, whileDeleting); err != nil {
+			return nil, err
 		}
 	}
 	plan, err := c.plan(ctx, t.Plan)

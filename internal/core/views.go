@@ -23,11 +23,14 @@ type Tenant struct {
 	Status    tenant.Status    `json:"status"`
 	CreatedAt time.Time        `json:"created_at"`
 	UpdatedAt time.Time        `json:"updated_at"`
+	// PurgeAt is when a deleting tenant's keys are shredded and its data
+	// purged; absent unless Status is deleting (or deleted).
+	PurgeAt *time.Time `json:"purge_at,omitempty"`
 }
 
 func tenantView(t *store.Tenant) *Tenant {
 	return &Tenant{ID: t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Isolation: t.Isolation,
-		Status: t.Status, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+		Status: t.Status, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, PurgeAt: t.PurgeAt}
 }
 
 // List is one page of a listing.

@@ -460,7 +460,7 @@ func TestTenantDelete(t *testing.T) {
 			runScenarios(t, b, []apiScenario{
 				{name: "DeleteAsTenantAdmin", method: "DELETE", path: "/v1/tenants/doomed", token: key,
 					wantStatus: 403, wantCode: problem.CodeForbidden},
-				{name: "Delete", method: "DELETE", path: "/v1/tenants/doomed", token: b.admin, wantStatus: 202,
+				{name: "Delete", method: "DELETE", path: "/v1/tenants/doomed?grace=0", token: b.admin, wantStatus: 202,
 					check: func(t *testing.T, r *response) {
 						var got map[string]string
 						r.JSON(t, &got)
@@ -470,7 +470,7 @@ func TestTenantDelete(t *testing.T) {
 					}},
 				{name: "GetGone", method: "GET", path: "/v1/tenants/doomed", token: b.admin,
 					wantStatus: 404, wantCode: problem.CodeNotFound},
-				{name: "DeleteAgain", method: "DELETE", path: "/v1/tenants/doomed", token: b.admin,
+				{name: "DeleteAgain", method: "DELETE", path: "/v1/tenants/doomed?grace=0", token: b.admin,
 					wantStatus: 404, wantCode: problem.CodeNotFound},
 				{name: "UsedKey401", method: "GET", path: tpath("doomed", "collections", "notes", "records", rec.ID),
 					token: key, wantStatus: 401, wantCode: problem.CodeUnauthorized},
@@ -960,7 +960,7 @@ func TestTenantDeletePurgesPooledBytes(t *testing.T) {
 			for range 5 {
 				b.createRecord("acme", key, "notes", map[string]any{"s": secret})
 			}
-			b.must(202, "DELETE", "/v1/tenants/acme", b.admin, nil)
+			b.must(202, "DELETE", "/v1/tenants/acme?grace=0", b.admin, nil)
 			err := filepath.WalkDir(b.dir, func(path string, d fs.DirEntry, err error) error {
 				if err != nil || d.IsDir() {
 					return err

@@ -1935,7 +1935,7 @@ func TestCrossTenantDeletedTenant(t *testing.T) {
 		for _, cr := range old.creds() {
 			w.must(200, "GET", ctRecords(ctAttacker, "notes"), cr.token, nil) // warm the caches
 		}
-		w.must(202, "DELETE", "/v1/tenants/"+ctAttacker, w.admin, nil)
+		w.must(202, "DELETE", "/v1/tenants/"+ctAttacker+"?grace=0", w.admin, nil)
 
 		check := func(phase string) {
 			t.Helper()

@@ -562,7 +562,7 @@ func TestCryptoShredding(t *testing.T) {
 		t.Fatalf("before deletion, the copy opens to %q, %v; want the plaintext (else the test proves nothing)", got, err)
 	}
 
-	b.must(202, "DELETE", "/v1/tenants/doomed", b.admin, nil)
+	b.must(202, "DELETE", "/v1/tenants/doomed?grace=0", b.admin, nil)
 	// The platform chain records the shredding.
 	var audit struct{ Items []auditEntry }
 	b.must(200, "GET", "/v1/audit?limit=1000", b.admin, nil).JSON(t, &audit)

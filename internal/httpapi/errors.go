@@ -77,6 +77,9 @@ func problemFor(err error) *problem.Details {
 			"the credential is suspended by automatic containment; a tenant administrator can lift it")
 	case errors.Is(err, core.ErrTenantSuspended):
 		return problem.New(http.StatusForbidden, problem.CodeTenantSuspended, "the tenant is suspended")
+	case errors.Is(err, core.ErrTenantDeleting):
+		return problem.New(http.StatusForbidden, problem.CodeTenantDeleting,
+			"the tenant is being deleted: only its admins may still export its data")
 	case errors.Is(err, store.ErrIsolationUnavailable):
 		return problem.New(http.StatusBadRequest, problem.CodeUnsupported,
 			"this server cannot create or delete tenants of that isolation as it is configured")

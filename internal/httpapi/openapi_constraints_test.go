@@ -12,7 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -670,6 +672,22 @@ var patternExamples = map[string]struct {
 			return s[:n], n >= len("http://127.0.0.1:1")
 		},
 	},
+	// Grace periods (core.GracePattern); constraintFixtures deletes a
+	// fresh tenant with each.
+	core.GracePattern: {
+		valid:   func(int) []string { return []string{"0", "1m", "30d", "366d", "8784h", "527040m"} },
+		invalid: []string{"00", "0d", "367d", "8785h", "527041m", "1w", "-1d", "1.5d", "1D", "030d"},
+	},
+	// Usage ranges' ends (core.UsageTimePattern): within the last 366
+	// days, so that each alone makes a valid range.
+	core.UsageTimePattern: {
+		valid: func(int) []string {
+			now := time.Now().UTC()
+			return []string{now.AddDate(0, 0, -1).Format(time.DateOnly),
+				now.Add(-2 * time.Hour).In(time.FixedZone("", 2*3600)).Format("2006-01-02T15:04:05.000000000Z07:00")}
+		},
+		invalid: []string{"2026-12-01T00:00:00", "2026-12-1", "20261201", "2026-12-01 00:00:00Z", "2026-12-01T00:00Z", "2026-12-01T00:00:00+0200", "yesterday"},
+	},
 	`^[!-~]+$`: {
 		valid:   func(seq int) []string { return []string{"k" + strconv.Itoa(seq) + "!~"} },
 		invalid: []string{"a b", "ké"},
@@ -739,7 +757,14 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		"POST /v1/tenants": {path: "/v1/tenants", token: b.admin, body: func() map[string]any {
 			return map[string]any{"slug": fmt.Sprintf("t-%d", uniq()), "name": "Probe"}
 		}},
-		"GET /v1/tenants":                {path: "/v1/tenants", token: b.admin},
+		"GET /v1/tenants": {path: "/v1/tenants", token: b.admin},
+		// Each DELETE offboards a tenant of its own: grace=0 purges it.
+		"DELETE /v1/tenants/{tenant}": {token: b.admin, pathFor: func(map[string]any) string {
+			slug := fmt.Sprintf("doomed-%d", uniq())
+			b.tenant(slug, tenant.Pooled)
+			return "/v1/tenants/" + slug
+		}},
+		"GET /v1/tenants/{tenant}/usage": {path: tpath("acme", "usage"), token: admin},
 		"PATCH /v1/tenants/{tenant}":     {path: "/v1/tenants/patched", token: b.admin, body: func() map[string]any { return map[string]any{} }},
 		"GET /v1/audit":                  {path: "/v1/audit", token: b.admin},
 		"GET /v1/tenants/{tenant}/audit": {path: tpath("acme", "audit"), token: admin},

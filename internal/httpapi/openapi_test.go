@@ -572,6 +572,8 @@ var bodySchemas = []struct {
 	{"AuditList", core.List[core.AuditEntry]{}, nil},
 	{"AuditVerification", core.AuditVerification{}, nil},
 	{"Usage", core.Usage{}, nil},
+	{"UsageHistory", core.UsageHistory{}, nil},
+	{"UsageHour", core.UsageHour{}, nil},
 	{"BreakGlassParams", core.BreakGlassParams{}, nil},
 	{"BreakGlassGrant", core.BreakGlassGrant{}, nil},
 	{"BreakGlassList", core.List[*core.BreakGlassGrant]{}, nil},

@@ -162,13 +162,6 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request, rq *reques
 	return writeJSON(w, http.StatusOK, t)
 }
 
-func (s *Server) deleteTenant(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if err := rq.control.DeleteTenant(r.Context(), rq.scope); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusAccepted, map[string]string{"id": string(rq.scope.Tenant().ID), "status": "deleted"})
-}
-
 func (s *Server) listPlans(w http.ResponseWriter, r *http.Request, rq *request) error {
 	plans, err := rq.control.ListPlans(r.Context())
 	if err != nil {
@@ -456,12 +449,4 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, rq *request
 		return err
 	}
 	return writeJSON(w, http.StatusOK, v)
-}
-
-func (s *Server) usage(w http.ResponseWriter, r *http.Request, rq *request) error {
-	u, err := rq.scope.Usage(r.Context())
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, u)
 }

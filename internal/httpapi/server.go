@@ -93,8 +93,13 @@ type Route struct {
 	// Body routes take a JSON body. The request path reads it, bounded in
 	// size and time, before the handler runs, so that no database slot is
 	// held while a client sends slowly.
-	Body   bool
-	handle handlerFunc
+	Body bool
+	// WhileDeleting routes are those a deleting tenant's admins may still
+	// use, to take their data with them (exports and their jobs): they
+	// are scoped by core.ScopeWhileDeleting, every other route by
+	// core.Scope, which refuses a deleting tenant's credentials.
+	WhileDeleting bool
+	handle        handlerFunc
 }
 
 // handlerFunc handles a request that has passed authentication and
@@ -225,7 +230,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 		}
 		rq.principal = p
 		if slug := r.PathValue("tenant"); slug != "" {
-			if rq.scope, err = s.core.Scope(r.Context(), p, tenant.Slug(slug), rq.id); err != nil {
+			scope := s.core.Scope
+			if rt.WhileDeleting {
+				scope = s.core.ScopeWhileDeleting
+			}
+			if rq.scope, err = scope(r.Context(), p, tenant.Slug(slug), rq.id); err != nil {
 				return err
 			}
 			if !p.IsOperator() {
@@ -235,6 +244,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 				}
 				defer done()
 				r = r.WithContext(ctx)
+				rq.scope.CountRequest() // the tenant's usage, flushed in the background
 			}
 		}
 		if rt.Operator {

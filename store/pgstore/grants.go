@@ -40,6 +40,7 @@ var tenantTableGrants = []tableGrant{
 	{"jobs", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"audit_retention", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"audit_cuts", []string{"SELECT", "INSERT"}, true},
+	{"usage_hourly", []string{"SELECT", "INSERT", "UPDATE"}, true},
 }
 
 // tenantFunctions are the functions of a tenant schema the store calls;

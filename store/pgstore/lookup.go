@@ -14,7 +14,8 @@ import (
 // sqlLookupTenant reads a tenant's row and its plan for LookupAPIKey. It
 // runs as the application role, before the transaction switches to a silo
 // tenant's role, which cannot read the control plane.
-const sqlLookupTenant = `SELECT t.id, t.slug, t.name, t.plan, t.isolation, t.status, t.created_at, t.updated_at,
+const sqlLookupTenant = `SELECT t.id, t.slug, t.name, t.plan, t.isolation,
+		CASE WHEN t.purge_at IS NULL THEN t.status ELSE 'deleting' END, t.created_at, t.updated_at, t.purge_at, t.deleted_at, t.deleted_by,
 		p.name, p.rate_per_sec, p.burst, p.max_inflight, p.weight, p.max_records, p.max_bytes
 	FROM bulkhead.tenants t JOIN bulkhead.plans p ON p.name = t.plan WHERE t.id = $1`
 
@@ -86,10 +87,11 @@ func (s *Store) lookupAPIKey(ctx context.Context, c *pgx.Conn, tid tenantID, iso
 		var tn store.Tenant
 		var p tenant.Plan
 		err := br.QueryRow().Scan(&tn.ID, &tn.Slug, &tn.Name, &tn.Plan, &tn.Isolation, &tn.Status, &tn.CreatedAt, &tn.UpdatedAt,
-			&p.Name, &p.RatePerSec, &p.Burst, &p.MaxInflight, &p.Weight, &p.MaxRecords, &p.MaxBytes)
+			&tn.PurgeAt, &tn.DeletedAt, &tn.DeletedBy, &p.Name, &p.RatePerSec, &p.Burst, &p.MaxInflight, &p.Weight, &p.MaxRecords, &p.MaxBytes)
 		if err != nil {
 			return wrap(err, "tenant %s", tid.id)
 		}
+		tn.PurgeAt, tn.DeletedAt = utcPtr(tn.PurgeAt), utcPtr(tn.DeletedAt)
 		actual = tn.Isolation
 		if actual != iso {
 			// The settings queued for iso may fail (a silo role that is

@@ -13,7 +13,10 @@ import (
 // Control-plane statements name the schema: they do not depend on the
 // transaction's search_path.
 const (
-	tenantColumns       = `id, slug, name, plan, isolation, status, created_at, updated_at`
+	// tenantColumns report a tenant with a purge scheduled as deleting
+	// (offboard.go), whatever its stored status.
+	tenantColumns = `id, slug, name, plan, isolation,
+		CASE WHEN purge_at IS NULL THEN status ELSE 'deleting' END, created_at, updated_at, purge_at, deleted_at, deleted_by`
 	sqlGetTenant        = `SELECT ` + tenantColumns + ` FROM bulkhead.tenants WHERE id = $1`
 	sqlGetTenantBySlug  = `SELECT ` + tenantColumns + ` FROM bulkhead.tenants WHERE slug = $1`
 	sqlListTenants      = `SELECT ` + tenantColumns + ` FROM bulkhead.tenants ORDER BY created_at, id LIMIT $1`
@@ -59,9 +62,11 @@ func newPlatformTx(q *txn, readOnly bool) *platformTx {
 
 func scanTenant(r scanner) (*store.Tenant, error) {
 	var t store.Tenant
-	if err := r.Scan(&t.ID, &t.Slug, &t.Name, &t.Plan, &t.Isolation, &t.Status, &t.CreatedAt, &t.UpdatedAt); err != nil {
+	if err := r.Scan(&t.ID, &t.Slug, &t.Name, &t.Plan, &t.Isolation, &t.Status, &t.CreatedAt, &t.UpdatedAt,
+		&t.PurgeAt, &t.DeletedAt, &t.DeletedBy); err != nil {
 		return nil, err
 	}
+	t.PurgeAt, t.DeletedAt = utcPtr(t.PurgeAt), utcPtr(t.DeletedAt)
 	return &t, nil
 }
 

@@ -41,7 +41,7 @@ var sqlPurgeTenant = func() []string {
 	var qs []string
 	for _, t := range []string{"records", "collection_indexes", "collections", "identity_links", "oidc_configs", "refresh_tokens", "api_keys", "break_glass", "jobs", "users",
 		"idempotency_keys", "audit_cuts", "audit_retention", "audit_checkpoints", "audit_log", "audit_heads", "usage", "containments",
-		"user_mfa", "recovery_codes", "login_throttle", "login_addresses", "auth_policy"} {
+		"user_mfa", "recovery_codes", "login_throttle", "login_addresses", "auth_policy", "usage_hourly"} {
 		qs = append(qs, "DELETE FROM "+ident(schemaName, t)+" WHERE tenant_id = $1")
 	}
 	return qs

@@ -64,6 +64,7 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 			tx.PutAuthPolicy(ctx, &store.AuthPolicy{MFARequiredRole: tenant.Admin, UpdatedAt: base}),
 			tx.CreateBreakGlass(ctx, &store.BreakGlass{ID: "g1", Reason: "r", Actor: "operator", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}),
 			tx.CreateJob(ctx, &store.Job{ID: "j1", Kind: "k", State: store.JobQueued, Args: []byte(`{}`), CreatedAt: base, UpdatedAt: base}),
+			tx.AddUsageHour(ctx, &store.UsageHour{Hour: base.Truncate(time.Hour), Requests: 1, JobMS: 1, Records: 1, Bytes: 1, Sampled: true}),
 		}
 		if _, _, err := tx.AuditHead(ctx); err != nil {
 			return err
@@ -100,6 +101,7 @@ var rawInserts = map[string]string{
 	"audit_retention":    `INSERT INTO %[1]s.audit_retention (tenant_id, keep_seconds, updated_by, updated_at) VALUES ($1, 60, 'raw', now()) ON CONFLICT (tenant_id) DO UPDATE SET keep_seconds = 61`,
 	"audit_cuts":         `INSERT INTO %[1]s.audit_cuts (tenant_id, seq, hash, key_id, signature, time) VALUES ($1, 1000, '\x00', 'k', '\x00', now())`,
 	"jobs":               `INSERT INTO %[1]s.jobs (tenant_id, id, kind, state, args, created_at, updated_at) VALUES ($1, 'raw', 'k', 'queued', '\x00', now(), now())`,
+	"usage_hourly":       `INSERT INTO %[1]s.usage_hourly (tenant_id, hour, requests) VALUES ($1, '2000-01-01T00:00:00Z', 1)`,
 	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
 	"user_mfa":           `INSERT INTO %[1]s.user_mfa (tenant_id, user_id, secret, last_step, created_at) VALUES ($1, 'raw', '\x00', 0, now())`,
 	"recovery_codes":     `INSERT INTO %[1]s.recovery_codes (tenant_id, user_id, id, hash) VALUES ($1, 'raw', 'raw', '\x00')`,

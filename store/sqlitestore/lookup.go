@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/bulkheadhq/bulkhead/store"
@@ -9,7 +10,8 @@ import (
 )
 
 // sqlLookupTenant reads a tenant's row and its plan for LookupAPIKey.
-const sqlLookupTenant = `SELECT t.id, t.slug, t.name, t.plan, t.isolation, t.status, t.created_at, t.updated_at,
+const sqlLookupTenant = `SELECT t.id, t.slug, t.name, t.plan, t.isolation,
+		CASE WHEN t.purge_at IS NULL THEN t.status ELSE 'deleting' END, t.created_at, t.updated_at, t.purge_at, t.deleted_at, t.deleted_by,
 		p.name, p.rate_per_sec, p.burst, p.max_inflight, p.weight, p.max_records, p.max_bytes
 	FROM tenants t JOIN plans p ON p.name = t.plan WHERE t.id = ?`
 
@@ -51,9 +53,10 @@ func (s *Store) LookupAPIKey(ctx context.Context, tid tenant.ID, id store.APIKey
 	err = s.main.read(ctx, func(c *conn) error {
 		var p tenant.Plan
 		var created, updated int64
+		var purge, deleted sql.NullInt64
 		tn := &store.Tenant{}
 		err := c.queryRow(ctx, sqlLookupTenant, string(tid)).Scan(&tn.ID, &tn.Slug, &tn.Name, &tn.Plan, &tn.Isolation,
-			&tn.Status, &created, &updated, &p.Name, &p.RatePerSec, &p.Burst, &p.MaxInflight, &p.Weight, &p.MaxRecords, &p.MaxBytes)
+			&tn.Status, &created, &updated, &purge, &deleted, &tn.DeletedBy, &p.Name, &p.RatePerSec, &p.Burst, &p.MaxInflight, &p.Weight, &p.MaxRecords, &p.MaxBytes)
 		if err != nil {
 			return wrap(err, "tenant %s", tid)
 		}
@@ -63,6 +66,7 @@ func (s *Store) LookupAPIKey(ctx context.Context, tid tenant.ID, id store.APIKey
 			return fmt.Errorf("tenant %s: %w", tid, store.ErrNotFound)
 		}
 		tn.CreatedAt, tn.UpdatedAt = fromMicros(created), fromMicros(updated)
+		tn.PurgeAt, tn.DeletedAt = fromNullMicros(purge), fromNullMicros(deleted)
 		l.Tenant, l.Plan = tn, &p
 		if iso == tenant.Silo {
 			return nil

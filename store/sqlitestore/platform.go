@@ -20,7 +20,10 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlDeleteTenant = `DELETE FROM tenants WHERE id = ? RETURNING isolation`
 
-	tenantColumns       = `id, slug, name, plan, isolation, status, created_at, updated_at`
+	// tenantColumns report a tenant with a purge scheduled as deleting
+	// (offboard.go), whatever its stored status.
+	tenantColumns = `id, slug, name, plan, isolation,
+		CASE WHEN purge_at IS NULL THEN status ELSE 'deleting' END, created_at, updated_at, purge_at, deleted_at, deleted_by`
 	sqlGetTenant        = `SELECT ` + tenantColumns + ` FROM tenants WHERE id = ?`
 	sqlGetTenantBySlug  = `SELECT ` + tenantColumns + ` FROM tenants WHERE slug = ?`
 	sqlListTenants      = `SELECT ` + tenantColumns + ` FROM tenants ORDER BY created_at, id LIMIT ?`
@@ -68,6 +71,7 @@ var sqlPurgeTenant = []string{
 	`DELETE FROM audit_checkpoints WHERE tenant_id = ?`,
 	`DELETE FROM audit_log WHERE tenant_id = ?`,
 	`DELETE FROM usage WHERE tenant_id = ?`,
+	`DELETE FROM usage_hourly WHERE tenant_id = ?`,
 	`DELETE FROM containments WHERE tenant_id = ?`,
 	`DELETE FROM data_keys WHERE tenant_id = ?`,
 }
@@ -171,10 +175,13 @@ func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error), wh
 func scanTenant(r scanner) (*store.Tenant, error) {
 	var t store.Tenant
 	var created, updated int64
-	if err := r.Scan(&t.ID, &t.Slug, &t.Name, &t.Plan, &t.Isolation, &t.Status, &created, &updated); err != nil {
+	var purge, deleted sql.NullInt64
+	if err := r.Scan(&t.ID, &t.Slug, &t.Name, &t.Plan, &t.Isolation, &t.Status, &created, &updated,
+		&purge, &deleted, &t.DeletedBy); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
+	t.PurgeAt, t.DeletedAt = fromNullMicros(purge), fromNullMicros(deleted)
 	return &t, nil
 }
 

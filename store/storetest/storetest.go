@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 	t.Run("Jobs", h.testJobs)
 	t.Run("DataKeys", h.testDataKeys)
 	t.Run("Retention", h.testRetention)
+	t.Run("Offboard", h.testOffboard)
 	for _, iso := range isolations {
 		t.Run(isoName(iso), func(t *testing.T) {
 			t.Parallel()
@@ -75,6 +76,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 			h.testIndexes(t, iso)
 			h.testOIDC(t, iso)
 			t.Run("LoginSecurity", func(t *testing.T) { h.testLoginSecurity(t, iso) })
+			t.Run("UsageHours", func(t *testing.T) { h.testUsageHours(t, iso) })
 		})
 	}
 	t.Run("Concurrency", h.testConcurrency)
