@@ -44,6 +44,10 @@ const (
 	// access to a tenant; ListBreakGlass is seeing those grants.
 	ManageBreakGlass Permission = "break_glass.manage"
 	ListBreakGlass   Permission = "break_glass.list"
+	// ReadJobs is listing and reading the tenant's background jobs;
+	// CancelJobs is cancelling one.
+	ReadJobs   Permission = "jobs.read"
+	CancelJobs Permission = "jobs.cancel"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -72,6 +76,8 @@ var minRole = map[Permission]tenant.Role{
 	LockUsers:        tenant.Admin,
 	ListBreakGlass:   tenant.Admin,
 	ReadKeys:         tenant.Admin,
+	ReadJobs:         tenant.Admin,
+	CancelJobs:       tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and

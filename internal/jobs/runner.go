@@ -339,11 +339,12 @@ func (r *Runner) EnqueuePlatform(ctx context.Context, kind Kind, args any, opts 
 }
 
 // Cancel cancels tenant tid's job id, queued or running, and returns its
-// record. It returns store.ErrNotFound if the tenant has no such job and
-// ErrFinished if the job has finished. A running job's context is
-// cancelled (on another node, through River's notification); its record
-// says cancelled at once.
-func (r *Runner) Cancel(ctx context.Context, tid tenant.ID, id store.JobID) (*store.Job, error) {
+// record; fn, if not nil, runs in the transaction that records it. It
+// returns store.ErrNotFound if the tenant has no such job and ErrFinished
+// if the job has finished. A running job's context is cancelled (on
+// another node, through River's notification); its record says cancelled
+// at once.
+func (r *Runner) Cancel(ctx context.Context, tid tenant.ID, id store.JobID, fn func(tx store.Tx) error) (*store.Job, error) {
 	var j *store.Job
 	err := r.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
 		j, err = tx.GetJob(ctx, id)
@@ -380,7 +381,13 @@ func (r *Runner) Cancel(ctx context.Context, tid tenant.ID, id store.JobID) (*st
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		j.State, j.UpdatedAt, j.FinishedAt = store.JobCancelled, now, &now
-		return tx.UpdateJob(ctx, j)
+		if err := tx.UpdateJob(ctx, j); err != nil {
+			return err
+		}
+		if fn != nil {
+			return fn(tx)
+		}
+		return nil
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, fmt.Errorf("cancel job %s: %w", id, ErrFinished)

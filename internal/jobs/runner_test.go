@@ -286,17 +286,17 @@ func testCancel(t *testing.T, b *testBundle) {
 		t.Fatal(err)
 	}
 	// Another tenant cannot cancel it.
-	if _, err := r.Cancel(t.Context(), b.b, queued.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := r.Cancel(t.Context(), b.b, queued.ID, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Cancel by another tenant = %v, want ErrNotFound", err)
 	}
 	if b.job(b.a, queued.ID).State != store.JobQueued {
 		t.Errorf("another tenant's Cancel changed the job")
 	}
-	got, err := r.Cancel(t.Context(), b.a, queued.ID)
+	got, err := r.Cancel(t.Context(), b.a, queued.ID, nil)
 	if err != nil || got.State != store.JobCancelled || got.FinishedAt == nil {
 		t.Fatalf("Cancel(queued) = %+v, %v, want cancelled", got, err)
 	}
-	if _, err := r.Cancel(t.Context(), b.a, queued.ID); !errors.Is(err, ErrFinished) {
+	if _, err := r.Cancel(t.Context(), b.a, queued.ID, nil); !errors.Is(err, ErrFinished) {
 		t.Errorf("Cancel(cancelled) = %v, want ErrFinished", err)
 	}
 	// A running job.
@@ -309,7 +309,7 @@ func testCancel(t *testing.T, b *testBundle) {
 		t.Fatalf("started %s, want %s", id, running.ID)
 	}
 	b.waitState(b.a, running.ID, store.JobRunning)
-	if got, err := r.Cancel(t.Context(), b.a, running.ID); err != nil || got.State != store.JobCancelled {
+	if got, err := r.Cancel(t.Context(), b.a, running.ID, nil); err != nil || got.State != store.JobCancelled {
 		t.Fatalf("Cancel(running) = %+v, %v, want cancelled", got, err)
 	}
 	// Its work sees its context end, and the record stays cancelled.
@@ -333,10 +333,10 @@ func testCancel(t *testing.T, b *testBundle) {
 		t.Errorf("cancelled job %s ran again", id)
 	default:
 	}
-	if _, err := r.Cancel(t.Context(), b.a, after.ID); !errors.Is(err, ErrFinished) {
+	if _, err := r.Cancel(t.Context(), b.a, after.ID, nil); !errors.Is(err, ErrFinished) {
 		t.Errorf("Cancel(succeeded) = %v, want ErrFinished", err)
 	}
-	if _, err := r.Cancel(t.Context(), b.a, "no-such-job"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := r.Cancel(t.Context(), b.a, "no-such-job", nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Cancel(unknown) = %v, want ErrNotFound", err)
 	}
 }

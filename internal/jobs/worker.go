@@ -24,6 +24,9 @@ const (
 	// River ran before Enqueue wrote it; after that, the job's Enqueue
 	// failed and the job is dropped.
 	missingRowGrace = time.Minute
+	// ticketWait is how long each transaction of a job may wait for a
+	// database slot before it is shed (and the attempt retried).
+	ticketWait = time.Minute
 	// maxErrorLen bounds the error a record keeps.
 	maxErrorLen = 1000
 )
@@ -72,7 +75,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if r.cfg.Scheduler != nil {
-		ctx = fairq.WithTicket(ctx, fairq.Ticket{Scheduler: r.cfg.Scheduler, Weight: r.weight(ctx, a.Tenant), Class: fairq.Batch})
+		ctx = fairq.WithTicket(ctx, fairq.Ticket{Scheduler: r.cfg.Scheduler, Weight: r.weight(ctx, a.Tenant), Class: fairq.Batch, Wait: ticketWait})
 	}
 	rec, err := r.begin(ctx, a.Tenant, a.Job, job.Attempt)
 	switch {
