@@ -23,7 +23,7 @@ import (
 // River in dir/jobs.db, or, on PostgreSQL, in the test's database (the
 // owner role migrates it). Nodes sharing dir share the queue, as nodes of
 // one deployment do.
-func openTestRunner(t *testing.T, dir string, st store.Store, sched *fairq.Scheduler) *jobs.Runner {
+func openTestRunner(t testing.TB, dir string, st store.Store, sched *fairq.Scheduler) *jobs.Runner {
 	t.Helper()
 	cfg := jobs.Config{Store: st, Scheduler: sched, DatabaseURL: "sqlite:" + filepath.Join(dir, "jobs.db"),
 		PollInterval: 50 * time.Millisecond, RetryFunc: func(int) time.Duration { return 50 * time.Millisecond },
@@ -39,7 +39,7 @@ func openTestRunner(t *testing.T, dir string, st store.Store, sched *fairq.Sched
 	return r
 }
 
-func startTestRunner(t *testing.T, r *jobs.Runner) {
+func startTestRunner(t testing.TB, r *jobs.Runner) {
 	t.Helper()
 	if err := r.Start(t.Context()); err != nil {
 		t.Fatalf("start job runner: %v", err)
