@@ -124,7 +124,7 @@ func migrateApp(ctx context.Context, app *pgxpool.Pool, migrateURL string) error
 	}
 	if !exists {
 		if _, err := app.Exec(ctx, "CREATE SCHEMA "+Schema); err != nil {
-			return fmt.Errorf("River's schema %s does not exist and the application role cannot create it: "+
+			return fmt.Errorf("the job queue's schema %s does not exist and the application role cannot create it: "+
 				"run bulkhead migrate, or give the owner role's URL (--provision-url): %w", Schema, err)
 		}
 	}
