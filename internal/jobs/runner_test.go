@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -499,4 +500,40 @@ func TestFairness(t *testing.T) {
 			t.Errorf("jobs ran without a batch ticket of weight 4: %v", bad[:min(3, len(bad))])
 		}
 	})
+}
+
+// TestPostgresMigrate: the application role cannot make River's schema
+// itself, and says what to do; after MigratePostgres (what bulkhead
+// migrate runs as the owner role) it opens without the owner's URL and
+// runs jobs.
+func TestPostgresMigrate(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, t)
+	if err := pgstore.Migrate(context.Background(), db.OwnerURL(t), db.App); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(context.Background(), db.AppURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := newBundle(t, st, Config{DatabaseURL: db.AppURL(t)})
+	if _, err := Open(t.Context(), b.config); err == nil || !strings.Contains(err.Error(), "bulkhead migrate") {
+		t.Fatalf("Open as the application role before migrating = %v, want an error naming bulkhead migrate", err)
+	}
+	if err := MigratePostgres(t.Context(), db.OwnerURL(t), db.App); err != nil {
+		t.Fatal(err)
+	}
+	// Idempotent.
+	if err := MigratePostgres(t.Context(), db.OwnerURL(t), db.App); err != nil {
+		t.Fatal(err)
+	}
+	r := b.open(nil)
+	r.Register("hello", KindConfig{Work: func(ctx context.Context, task *Task) (any, error) { return "hi", nil }})
+	j, err := r.Enqueue(t.Context(), b.a, "hello", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.start(r)
+	b.waitState(b.a, j.ID, store.JobSucceeded)
 }
