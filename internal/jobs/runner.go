@@ -420,7 +420,7 @@ func (r *Runner) weight(ctx context.Context, tid tenant.ID) int {
 		weight = max(p.Weight, 1)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // a deleted tenant's jobs are dropped
 		r.log.Warn("jobs: tenant's plan weight unknown; its job runs with weight 1", "tenant", tid, "err", err)
 	}
 	r.mu.Lock()
