@@ -62,7 +62,8 @@ type KindConfig struct {
 	Work Work
 	// MaxAttempts defaults to 5.
 	MaxAttempts int
-	// Timeout bounds one attempt; it defaults to an hour.
+	// Timeout bounds one attempt; it defaults to an hour and is at most
+	// MaxTimeout (2h).
 	Timeout time.Duration
 }
 

@@ -151,6 +151,7 @@ func TestRunner(t *testing.T) {
 		t.Run("Progress", func(t *testing.T) { testProgress(t, b) })
 		t.Run("Cancel", func(t *testing.T) { testCancel(t, b) })
 		t.Run("RestartResumes", func(t *testing.T) { testRestartResumes(t, b) })
+		t.Run("InterruptedResumes", func(t *testing.T) { testInterruptedResumes(t, b) })
 		t.Run("Platform", func(t *testing.T) { testPlatform(t, b) })
 		t.Run("UnacknowledgedDropped", func(t *testing.T) { testUnacknowledgedDropped(t, b) })
 	})
@@ -360,6 +361,43 @@ func testRestartResumes(t *testing.T, b *testBundle) {
 	b.start(second)
 	if got := b.waitState(b.a, j.ID, store.JobSucceeded); string(got.Result) != `"done"` {
 		t.Errorf("resumed job = %+v, want result \"done\"", got)
+	}
+}
+
+// testInterruptedResumes: a node that stops while a job runs cancels it;
+// another node runs it again, and the interrupted attempt does not count.
+func testInterruptedResumes(t *testing.T, b *testBundle) {
+	b = sub(t, b)
+	started := make(chan struct{}, 2)
+	var runs atomic.Int32
+	work := func(ctx context.Context, task *Task) (any, error) {
+		started <- struct{}{}
+		if runs.Add(1) == 1 {
+			<-ctx.Done() // the first run blocks until its node stops
+			return nil, ctx.Err()
+		}
+		return "finished", nil
+	}
+	first := b.open(nil)
+	first.Register("long", KindConfig{Work: work, MaxAttempts: 1})
+	j, err := first.Enqueue(t.Context(), b.a, "long", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.start(first)
+	<-started
+	stopNow, cancel := context.WithCancel(context.Background())
+	cancel() // no grace: running jobs are cancelled at once
+	first.Close(stopNow)
+	if got := b.job(b.a, j.ID); got.State != store.JobQueued {
+		t.Fatalf("job interrupted by a stopping node is %s, want queued", got.State)
+	}
+	second := b.open(nil)
+	second.Register("long", KindConfig{Work: work, MaxAttempts: 1})
+	b.start(second)
+	got := b.waitState(b.a, j.ID, store.JobSucceeded)
+	if got.Attempts != 1 || string(got.Result) != `"finished"` {
+		t.Errorf("resumed job = %+v, want attempt 1 (the interrupted one not counted), result \"finished\"", got)
 	}
 }
 

@@ -109,7 +109,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 	r.mu.Lock()
 	cancelled := run.cancelled
 	r.mu.Unlock()
-	final := werr == nil || cancelled || errors.Is(werr, ErrPermanent) || job.Attempt >= job.MaxAttempts
+	// A node that stops cancels its running jobs: they run again, and the
+	// attempt does not count.
+	interrupted := werr != nil && !cancelled && ctx.Err() != nil && r.closing.Load()
+	final := !interrupted && (werr == nil || cancelled || errors.Is(werr, ErrPermanent) || job.Attempt >= job.MaxAttempts)
 	if err := r.finish(context.WithoutCancel(ctx), a.Tenant, a.Job, prog, result, werr, cancelled, final); err != nil {
 		if errors.Is(err, ErrFinished) { // cancelled meanwhile
 			return river.JobCancel(errors.Join(werr, err))
@@ -119,6 +122,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 	switch {
 	case cancelled:
 		return river.JobCancel(errors.Join(werr, errors.New("cancelled")))
+	case interrupted:
+		return river.JobSnooze(0)
 	case werr == nil:
 		return nil
 	case errors.Is(werr, ErrPermanent):
