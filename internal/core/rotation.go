@@ -36,6 +36,7 @@ type rotation struct {
 	done     atomic.Int64 // records re-encrypted
 	started  time.Time
 	progress func(done, total int64) // the job's Progress
+	ended    chan struct{}           // closed when it ends
 }
 
 // KeyVersion describes one version of a tenant's data key, without any key
@@ -225,9 +226,6 @@ func (c *Core) ResumeRotations(ctx context.Context) error {
 type rotateResult struct {
 	// Reencrypted counts the records it re-encrypted.
 	Reencrypted int64 `json:"reencrypted"`
-	// Joined says another rotation of the tenant ran on this node and
-	// did the work.
-	Joined bool `json:"joined,omitempty"`
 }
 
 // rotateKeysWork is the work of a rotate_keys job: passes over every
@@ -236,22 +234,33 @@ type rotateResult struct {
 // one; when a whole pass finds none, the retiring versions are retired.
 // Its database work is the tenant's batch work (the runner's ticket); a
 // failure for the database's or the KMS's sake is retried by the runner.
-// One rotation of a tenant runs on a node at a time: another job that
-// finds one running leaves it the work.
+// One rotation of a tenant runs on a node at a time: a job that finds one
+// running waits for it to end, then makes its own passes (which find
+// little left).
 func (c *Core) rotateKeysWork(ctx context.Context, t *jobs.Task) (any, error) {
 	tid := t.Tenant
-	c.rotations.mu.Lock()
-	if c.rotations.running[tid] != nil {
+	run := &rotation{started: c.now(), progress: t.Progress, ended: make(chan struct{})}
+	for {
+		c.rotations.mu.Lock()
+		other := c.rotations.running[tid]
+		if other == nil {
+			c.rotations.running[tid] = run
+		}
 		c.rotations.mu.Unlock()
-		return rotateResult{Joined: true}, nil
+		if other == nil {
+			break
+		}
+		select {
+		case <-other.ended:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	run := &rotation{started: c.now(), progress: t.Progress}
-	c.rotations.running[tid] = run
-	c.rotations.mu.Unlock()
 	defer func() {
 		c.rotations.mu.Lock()
 		delete(c.rotations.running, tid)
 		c.rotations.mu.Unlock()
+		close(run.ended)
 	}()
 	ctx, stop := c.withLife(ctx)
 	defer stop()
