@@ -148,6 +148,11 @@ func openTestStore(t testing.TB, dir string) store.Store {
 		if err := pgstore.Migrate(context.Background(), db.OwnerURL(t), db.App); err != nil {
 			t.Fatalf("migrate: %v", err)
 		}
+		// As bulkhead migrate does: nodes then open the job queue as the
+		// application role.
+		if err := jobs.MigratePostgres(context.Background(), db.OwnerURL(t), db.App); err != nil {
+			t.Fatalf("migrate the job queue: %v", err)
+		}
 		pgDatabases.Store(dir, db)
 		t.Cleanup(func() { pgDatabases.Delete(dir) })
 	}

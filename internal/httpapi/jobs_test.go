@@ -20,8 +20,8 @@ import (
 )
 
 // openTestRunner opens the job runner of a test node on the store of dir:
-// River in dir/jobs.db, or, on PostgreSQL, in the test's database (the
-// owner role migrates it). Nodes sharing dir share the queue, as nodes of
+// River in dir/jobs.db, or, on PostgreSQL, in the test's database (which
+// openTestStore migrated). Nodes sharing dir share the queue, as nodes of
 // one deployment do.
 func openTestRunner(t testing.TB, dir string, st store.Store, sched *fairq.Scheduler) *jobs.Runner {
 	t.Helper()
@@ -30,7 +30,7 @@ func openTestRunner(t testing.TB, dir string, st store.Store, sched *fairq.Sched
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if v, ok := pgDatabases.Load(dir); ok && postgresBackend() {
 		db := v.(*pgtest.Database)
-		cfg.DatabaseURL, cfg.MigrateURL = db.AppURL(t), db.OwnerURL(t)
+		cfg.DatabaseURL = db.AppURL(t)
 	}
 	r, err := jobs.Open(t.Context(), cfg)
 	if err != nil {
