@@ -191,10 +191,10 @@ func (c *Config) validate() error {
 		return err
 	}
 	if c.JobWorkers < 0 {
-		return fmt.Errorf("JobWorkers must be >= 0, got %d", c.JobWorkers)
+		return fmt.Errorf("JobWorkers (--job-workers, BULKHEAD_JOB_WORKERS) must be an integer >= 0, got %d", c.JobWorkers)
 	}
 	if c.JobsPerTenant < 0 {
-		return fmt.Errorf("JobsPerTenant must be >= 0, got %d", c.JobsPerTenant)
+		return fmt.Errorf("JobsPerTenant (--jobs-per-tenant, BULKHEAD_JOBS_PER_TENANT) must be an integer >= 0, got %d", c.JobsPerTenant)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

@@ -34,6 +34,7 @@ const (
 	CodeNotFound             Code = "not_found"              // 404: no such resource, or not yours
 	CodeMethodNotAllowed     Code = "method_not_allowed"     // 405
 	CodeConflict             Code = "conflict"               // 409: a unique name is taken
+	CodeJobFinished          Code = "job_finished"           // 409: the job has finished; it cannot be cancelled
 	CodePreconditionFailed   Code = "precondition_failed"    // 412: If-Match does not match the version
 	CodeRequestTimeout       Code = "request_timeout"        // 408: the body did not arrive in time
 	CodePayloadTooLarge      Code = "payload_too_large"      // 413: the body exceeds the limit

@@ -53,6 +53,10 @@ const (
 	// ReadUsageHistory is reading the tenant's usage per hour: counts and
 	// sizes for billing, which the operator may read too.
 	ReadUsageHistory Permission = "usage.history.read"
+	// ReadJobs is listing and reading the tenant's background jobs;
+	// CancelJobs is cancelling one.
+	ReadJobs   Permission = "jobs.read"
+	CancelJobs Permission = "jobs.cancel"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -84,6 +88,8 @@ var minRole = map[Permission]tenant.Role{
 
 	ReadAuditRetention: tenant.Admin,
 	ReadUsageHistory:   tenant.Admin,
+	ReadJobs:           tenant.Admin,
+	CancelJobs:         tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and

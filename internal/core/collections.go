@@ -8,11 +8,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/bulkheadhq/bulkhead/filter"
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -132,7 +132,7 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 		return nil, err
 	}
 	if build {
-		s.core.buildIndexes(ctx, s.tenant.ID, name)
+		s.core.buildIndexes(ctx, s.tenant.ID, name, s.principal.Actor())
 	}
 	return collectionView(col), nil
 }
@@ -233,7 +233,7 @@ func (s *Scope) DeleteCollection(ctx context.Context, name store.CollectionName)
 	}
 	if indexed {
 		// Drops the physical indexes the collection had.
-		s.core.buildIndexes(ctx, s.tenant.ID, name)
+		s.core.buildIndexes(ctx, s.tenant.ID, name, s.principal.Actor())
 	}
 	return nil
 }
@@ -258,52 +258,60 @@ func (s *Scope) ListCollections(ctx context.Context) (*List[*Collection], error)
 	return page, nil
 }
 
-// buildIndexes builds the collection's pending indexes in the background,
-// as batch work of the tenant under the scheduler of the request that
-// declared them, if it had one. A build that is shed or fails for the
-// database's sake is retried a few times; whatever is left is resumed by
-// ResumeIndexBuilds when a node starts.
-func (c *Core) buildIndexes(ctx context.Context, tid tenant.ID, col store.CollectionName) {
-	ticket, scheduled := fairq.TicketFrom(ctx)
-	c.builds.Add(1)
-	go func() {
-		defer c.builds.Done()
-		for attempt := range 5 {
-			bctx, cancel := context.WithTimeout(c.life, time.Hour)
-			if scheduled {
-				ticket.Class, ticket.Wait = fairq.Batch, time.Minute
-				bctx = fairq.WithTicket(bctx, ticket)
-			}
-			err := c.store.BuildIndexes(bctx, tid, col)
-			cancel()
-			if err == nil || errors.Is(err, store.ErrNotFound) || c.life.Err() != nil {
-				return
-			}
-			var shed *fairq.ShedError
-			if !errors.Is(err, store.ErrUnavailable) && !errors.As(err, &shed) && !errors.Is(err, context.DeadlineExceeded) {
-				// Not the database's passing trouble: retrying would not help.
-				c.log.Error("index build failed", "tenant", string(tid), "collection", string(col), "err", err)
-				return
-			}
-			c.log.Warn("index build failed; retrying", "tenant", string(tid), "collection", string(col), "attempt", attempt+1, "err", err)
-			select {
-			case <-time.After(time.Duration(attempt+1) * time.Second):
-			case <-c.life.Done():
-				return
-			}
-		}
-	}()
+// buildIndexesArgs are the arguments of a build_indexes job.
+type buildIndexesArgs struct {
+	Collection store.CollectionName `json:"collection"`
 }
 
-// ResumeIndexBuilds builds the indexes that a stopped node left building.
-// App calls it at start.
+// buildIndexes builds the collection's pending indexes in the background:
+// it enqueues a build_indexes job of the tenant, which runs as the
+// tenant's batch work and survives restarts. A build already queued for
+// the collection will do, and none is enqueued.
+func (c *Core) buildIndexes(ctx context.Context, tid tenant.ID, col store.CollectionName, actor string) {
+	if _, err := c.enqueue(ctx, tid, KindBuildIndexes, buildIndexesArgs{Collection: col}, actor, false); err != nil {
+		// The indexes stay building; the next start's ResumeIndexBuilds
+		// enqueues their build.
+		c.log.Error("index build not enqueued", "tenant", string(tid), "collection", string(col), "err", err)
+	}
+}
+
+// buildIndexesWork is the work of a build_indexes job. A build that is
+// shed or fails for the database's sake is retried by the runner;
+// anything else would fail again, and fails the job at once.
+func (c *Core) buildIndexesWork(ctx context.Context, t *jobs.Task) (any, error) {
+	var a buildIndexesArgs
+	if err := json.Unmarshal(t.Args, &a); err != nil || a.Collection == "" {
+		return nil, fmt.Errorf("%w: bad arguments %s", jobs.ErrPermanent, t.Args)
+	}
+	ctx, stop := c.withLife(ctx)
+	defer stop()
+	t.Progress(0, 1)
+	err := c.store.BuildIndexes(ctx, t.Tenant, a.Collection)
+	var shed *fairq.ShedError
+	switch {
+	case err == nil, errors.Is(err, store.ErrNotFound): // built, or the collection is gone
+		t.Progress(1, 1)
+		return nil, nil
+	case errors.Is(err, store.ErrUnavailable), errors.As(err, &shed), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled):
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: %w", jobs.ErrPermanent, err)
+}
+
+// ResumeIndexBuilds enqueues a build for each collection left with
+// indexes building and no build queued or running: what a node stopped
+// before jobs ran its builds, or a lost job queue, left. App calls it at
+// start.
 func (c *Core) ResumeIndexBuilds(ctx context.Context) error {
 	builds, err := c.store.PendingIndexBuilds(ctx)
 	if err != nil {
 		return err
 	}
 	for _, b := range builds {
-		c.buildIndexes(context.Background(), b.Tenant, b.Collection)
+		if _, err := c.enqueue(ctx, b.Tenant, KindBuildIndexes, buildIndexesArgs{Collection: b.Collection}, systemActor, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }

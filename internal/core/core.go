@@ -150,6 +150,7 @@ type Core struct {
 	breakGlass breakGlassCache
 
 	jobs      jobs.Queue // nil without Config.Jobs
+	bg        background // the jobs of Core's own this node started
 	kms       keyring.KMS
 	deks      keyCache
 	encFields sync.Map // encFieldsKey -> []string: a collection's encrypted fields, as last seen
@@ -230,6 +231,7 @@ func New(cfg Config) (*Core, error) {
 	}
 	c.deks.sets = map[tenant.ID]*keySet{}
 	c.rotations.running = map[tenant.ID]*rotation{}
+	c.bg.pending = map[store.JobID]tenant.ID{}
 	c.rotations.erasing = map[tenant.ID]bool{}
 	life := max(orDuration(cfg.CacheLife, 10*time.Minute), c.cacheTTL)
 	if c.events == nil {

@@ -75,13 +75,16 @@ func setupOracle(t *testing.T) *oracleBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runner := openRunner(t, raw, filepath.Join(dir, "jobs.db"))
 	c, err := New(Config{Store: st, Keys: keys, KMS: kms, AdminToken: "test-operator-token-0123",
 		PasswordParams: auth.PasswordParams{Memory: 64, Time: 1, Threads: 1},
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)), Jobs: runner})
 	if err != nil {
 		t.Fatal(err)
 	}
+	startRunner(t, runner)
 	t.Cleanup(func() {
+		closeRunner(runner)
 		c.Flush()
 		raw.Close()
 	})

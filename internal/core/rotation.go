@@ -13,7 +13,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/filter"
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
-	"github.com/bulkheadhq/bulkhead/internal/fairq"
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/secevent"
 	"github.com/bulkheadhq/bulkhead/store"
@@ -33,8 +33,10 @@ type rotations struct {
 
 // rotation is the progress of one tenant's re-encryption on this node.
 type rotation struct {
-	done    atomic.Int64 // records re-encrypted
-	started time.Time
+	done     atomic.Int64 // records re-encrypted
+	started  time.Time
+	progress func(done, total int64) // the job's Progress
+	ended    chan struct{}           // closed when it ends
 }
 
 // KeyVersion describes one version of a tenant's data key, without any key
@@ -118,14 +120,18 @@ func (c *Core) keyStatus(ctx context.Context, tid tenant.ID) (*KeyStatus, error)
 
 // RotateKeys gives the tenant a new data key version, which seals every
 // write from now on, and re-encrypts its records under it in the
-// background, as batch work of the tenant; records stay readable
-// throughout. The old version is retired once no record uses it. The
-// tenant's chain records the rotation.
+// background, as a rotate_keys job of the tenant (batch work that
+// survives restarts); records stay readable throughout. The old version is
+// retired once no record uses it. The tenant's chain records the rotation.
+// Without a job runner it returns ErrJobsUnavailable and changes nothing.
 func (ct *Control) RotateKeys(ctx context.Context, sc *Scope) (*KeyStatus, error) {
 	if err := ct.target(sc); err != nil {
 		return nil, err
 	}
 	c, tid := ct.core, sc.tenant.ID
+	if c.jobs == nil {
+		return nil, ErrJobsUnavailable
+	}
 	if _, err := c.keySet(ctx, tid); err != nil { // makes the first keys if needed
 		return nil, err
 	}
@@ -182,12 +188,17 @@ func (ct *Control) RotateKeys(ctx context.Context, sc *Scope) (*KeyStatus, error
 	c.emit(ctx, secevent.Event{Action: "data-key-rotated", Category: "configuration", Outcome: "success", Severity: 1,
 		Tenant: tid, TenantSlug: sc.tenant.Slug, Actor: ct.principal.Actor(), Target: "data_key:" + strconv.Itoa(next),
 		RequestID: ct.requestID, Reason: "data key rotation requested"})
-	c.reencrypt(ctx, tid)
+	if _, err := c.enqueue(ctx, tid, KindRotateKeys, struct{}{}, ct.principal.Actor(), false); err != nil {
+		// The new version seals writes already; the next start's
+		// ResumeRotations enqueues the re-encryption.
+		c.log.Error("re-encryption not enqueued", "tenant", string(tid), "err", err)
+	}
 	return c.keyStatus(ctx, tid)
 }
 
-// ResumeRotations re-encrypts the records of every tenant with a retiring
-// data key: what a stopped node left unfinished. App calls it at start.
+// ResumeRotations enqueues a re-encryption for every tenant with a
+// retiring data key and none queued or running: what a node stopped before
+// jobs ran rotations, or a lost job queue, left. App calls it at start.
 func (c *Core) ResumeRotations(ctx context.Context) error {
 	var rows []*store.DataKey
 	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
@@ -204,71 +215,60 @@ func (c *Core) ResumeRotations(ctx context.Context) error {
 		}
 	}
 	for _, tid := range tids {
-		c.reencrypt(context.Background(), tid)
+		if _, err := c.enqueue(ctx, tid, KindRotateKeys, struct{}{}, systemActor, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// WaitBackground waits until the background work this node runs — index
-// builds, re-encryptions — has finished, or ctx ends. Tests and benchmarks
-// use it.
-func (c *Core) WaitBackground(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { c.builds.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// rotateResult is what a rotate_keys job made.
+type rotateResult struct {
+	// Reencrypted counts the records it re-encrypted.
+	Reencrypted int64 `json:"reencrypted"`
 }
 
-// reencrypt starts, unless one runs on this node already, the background
-// re-encryption of tid's records, under the scheduler of the request that
-// asked for it, if any, as batch work. Passes over every collection with
-// encrypted fields re-seal, ReencryptBatch records per transaction, each
-// record sealed under another version than the active one; when a whole
-// pass finds none, the retiring versions are retired. A pass that fails
-// for the database's or the KMS's sake is retried a few times; a node that
-// stops resumes at start (ResumeRotations).
-func (c *Core) reencrypt(ctx context.Context, tid tenant.ID) {
-	c.rotations.mu.Lock()
-	if c.rotations.running[tid] != nil {
-		c.rotations.mu.Unlock()
-		return
-	}
-	run := &rotation{started: c.now()}
-	c.rotations.running[tid] = run
-	c.rotations.mu.Unlock()
-	ticket, scheduled := fairq.TicketFrom(ctx)
-	c.builds.Add(1)
-	go func() {
-		defer c.builds.Done()
-		defer func() {
-			c.rotations.mu.Lock()
-			delete(c.rotations.running, tid)
-			c.rotations.mu.Unlock()
-		}()
-		for attempt := 0; attempt < 5; attempt++ {
-			bctx, cancel := context.WithTimeout(c.life, time.Hour)
-			if scheduled {
-				ticket.Class, ticket.Wait = fairq.Batch, time.Minute
-				bctx = fairq.WithTicket(bctx, ticket)
-			}
-			err := c.rotate(bctx, tid, run)
-			cancel()
-			if err == nil || errors.Is(err, store.ErrNotFound) || c.life.Err() != nil {
-				return
-			}
-			c.log.Warn("re-encryption failed; retrying", "tenant", string(tid), "attempt", attempt+1, "err", err)
-			select {
-			case <-time.After(time.Duration(attempt+1) * time.Second):
-			case <-c.life.Done():
-				return
-			}
+// rotateKeysWork is the work of a rotate_keys job: passes over every
+// collection with encrypted fields re-seal, ReencryptBatch records per
+// transaction, each record sealed under another version than the active
+// one; when a whole pass finds none, the retiring versions are retired.
+// Its database work is the tenant's batch work (the runner's ticket); a
+// failure for the database's or the KMS's sake is retried by the runner.
+// One rotation of a tenant runs on a node at a time: a job that finds one
+// running waits for it to end, then makes its own passes (which find
+// little left).
+func (c *Core) rotateKeysWork(ctx context.Context, t *jobs.Task) (any, error) {
+	tid := t.Tenant
+	run := &rotation{started: c.now(), progress: t.Progress, ended: make(chan struct{})}
+	for {
+		c.rotations.mu.Lock()
+		other := c.rotations.running[tid]
+		if other == nil {
+			c.rotations.running[tid] = run
 		}
-		c.log.Error("re-encryption gave up; a restart resumes it", "tenant", string(tid))
+		c.rotations.mu.Unlock()
+		if other == nil {
+			break
+		}
+		select {
+		case <-other.ended:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer func() {
+		c.rotations.mu.Lock()
+		delete(c.rotations.running, tid)
+		c.rotations.mu.Unlock()
+		close(run.ended)
 	}()
+	ctx, stop := c.withLife(ctx)
+	defer stop()
+	err := c.rotate(ctx, tid, run)
+	if errors.Is(err, store.ErrNotFound) {
+		err = nil // the tenant is gone
+	}
+	return rotateResult{Reencrypted: run.done.Load()}, err
 }
 
 // errRotatedAgain says the active version changed during a pass.
@@ -352,7 +352,9 @@ func (c *Core) reencryptPass(ctx context.Context, tid tenant.ID, ks *keySet, run
 					return total, err
 				}
 				total += n
-				run.done.Add(int64(n))
+				if done := run.done.Add(int64(n)); run.progress != nil {
+					run.progress(done, 0)
+				}
 				if err := rest(ctx, time.Since(start)); err != nil {
 					return total, err
 				}

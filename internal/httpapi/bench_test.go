@@ -75,11 +75,14 @@ func newBenchFixture(b *testing.B, cfg benchConfig) *benchFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
+	runner := openTestRunner(b, dir, st, cfg.admission.Scheduler)
 	c, err := core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: testAdminToken, PasswordParams: fastPasswords, Logger: log,
-		CacheTTL: cfg.cacheTTL})
+		CacheTTL: cfg.cacheTTL, Jobs: runner})
 	if err != nil {
 		b.Fatal(err)
 	}
+	startTestRunner(b, runner)
+	b.Cleanup(func() { closeTestRunner(runner) })
 	f := &benchFixture{core: c, h: New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log, Admission: cfg.admission})}
 	f.call = func(method, path, token, body string) []byte {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))

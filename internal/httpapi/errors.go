@@ -59,6 +59,11 @@ func problemFor(err error) *problem.Details {
 		return problem.New(http.StatusServiceUnavailable, problem.CodeKeysUnavailable,
 			"the tenant's encryption keys are unavailable now; retry after Retry-After seconds").
 			WithHeader("Retry-After", "30")
+	case errors.Is(err, core.ErrJobFinished):
+		return problem.New(http.StatusConflict, problem.CodeJobFinished, "the job has finished; only a queued or running job can be cancelled")
+	case errors.Is(err, core.ErrJobsUnavailable):
+		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable, "background jobs are unavailable on this server").
+			WithHeader("Retry-After", "30")
 	case errors.Is(err, store.ErrNotFound):
 		return problem.New(http.StatusNotFound, problem.CodeNotFound, "resource not found")
 	case errors.Is(err, store.ErrConflict):

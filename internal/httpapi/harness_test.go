@@ -17,6 +17,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/auth"
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/store"
@@ -33,6 +34,8 @@ type testBundle struct {
 	srv   *httptest.Server
 	core  *core.Core
 	store store.Store
+	// jobs is the node's job runner.
+	jobs *jobs.Runner
 	// dir holds bulkhead.db and tenants/<id>.db, for tests that tamper with
 	// the database directly.
 	dir   string
@@ -95,6 +98,14 @@ func setupStore(t *testing.T, dir string, st store.Store, coreOpt func(*core.Con
 		// (containment_test.go): the attack suites probe far past its
 		// limits on purpose, and would otherwise test it instead.
 		Containment: &contain.Rules{}}
+	cfg := Config{Store: st, Metrics: observe.NewMetrics(), Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	// Jobs run on a Runner of their own per node, on River beside the
+	// store, their database work scheduled like the requests'.
+	runner := openTestRunner(t, dir, st, cfg.Admission.Scheduler)
+	ccfg.Jobs = runner
 	if coreOpt != nil {
 		coreOpt(&ccfg)
 	}
@@ -102,17 +113,16 @@ func setupStore(t *testing.T, dir string, st store.Store, coreOpt func(*core.Con
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}
-	cfg := Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	startTestRunner(t, runner)
+	cfg.Core = c
 	srv := httptest.NewServer(New(cfg))
 	t.Cleanup(func() {
 		srv.Close()
+		closeTestRunner(runner)
 		c.Close()
 		st.Close()
 	})
-	return &testBundle{t: t, srv: srv, core: c, store: st, dir: dir, admin: testAdminToken}
+	return &testBundle{t: t, srv: srv, core: c, store: st, jobs: runner, dir: dir, admin: testAdminToken}
 }
 
 // postgresBackend reports whether the HTTP tests run on PostgreSQL.
@@ -137,6 +147,11 @@ func openTestStore(t testing.TB, dir string) store.Store {
 		db = pgtest.New(t, t)
 		if err := pgstore.Migrate(context.Background(), db.OwnerURL(t), db.App); err != nil {
 			t.Fatalf("migrate: %v", err)
+		}
+		// As bulkhead migrate does: nodes then open the job queue as the
+		// application role.
+		if err := jobs.MigratePostgres(context.Background(), db.OwnerURL(t), db.App); err != nil {
+			t.Fatalf("migrate the job queue: %v", err)
 		}
 		pgDatabases.Store(dir, db)
 		t.Cleanup(func() { pgDatabases.Delete(dir) })

@@ -663,6 +663,13 @@ var patternExamples = map[string]struct {
 		valid:   func(int) []string { return []string{"a", "+_9", "-" + strings.Repeat("z", 64)} },
 		invalid: []string{"-", "9a", "a.b", "--a", strings.Repeat("a", 65)},
 	},
+	// Job kinds.
+	`^[a-z][a-z0-9_]{0,63}$`: {
+		valid: func(seq int) []string {
+			return []string{"k", "kind_" + strconv.Itoa(seq), "a" + strings.Repeat("9", 63)}
+		},
+		invalid: []string{"9a", "_a", "A", "a-b", "a" + strings.Repeat("b", 64), "é"},
+	},
 	// Issuer URLs.
 	`^https?://[^\s?#]+$`: {
 		valid:   func(int) []string { return []string{"http://127.0.0.1:1", "https://127.0.0.1:1/tenant/é"} },
@@ -768,6 +775,7 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		"PATCH /v1/tenants/{tenant}":     {path: "/v1/tenants/patched", token: b.admin, body: func() map[string]any { return map[string]any{} }},
 		"GET /v1/audit":                  {path: "/v1/audit", token: b.admin},
 		"GET /v1/tenants/{tenant}/audit": {path: tpath("acme", "audit"), token: admin},
+		"GET /v1/tenants/{tenant}/jobs":  {path: tpath("acme", "jobs"), token: admin},
 		"POST /v1/tenants/{tenant}/users": {path: tpath("acme", "users"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"email": fmt.Sprintf("u%d@example.com", uniq()), "password": "correct horse battery", "role": "member"}
 		}},

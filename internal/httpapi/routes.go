@@ -75,6 +75,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/break-glass/{id}", Operator: true, handle: s.endBreakGlass},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/keys", handle: s.getKeys},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/keys/rotate", Operator: true, handle: s.rotateKeys},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs", handle: s.listJobs},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs/{id}", handle: s.getJob},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/jobs/{id}/cancel", handle: s.cancelJob},
 	}
 }
 

@@ -62,7 +62,8 @@ type KindConfig struct {
 	Work Work
 	// MaxAttempts defaults to 5.
 	MaxAttempts int
-	// Timeout bounds one attempt; it defaults to an hour.
+	// Timeout bounds one attempt; it defaults to an hour and is at most
+	// MaxTimeout (2h).
 	Timeout time.Duration
 }
 
@@ -87,9 +88,11 @@ type Queue interface {
 	// of a deleted tenant), recorded by River alone.
 	EnqueuePlatform(ctx context.Context, kind Kind, args any, opts *EnqueueOptions) error
 	// Cancel cancels tenant tid's job id, queued or running, and returns
-	// its record, now cancelled. It returns store.ErrNotFound if the
-	// tenant has no such job and ErrFinished if it has finished.
-	Cancel(ctx context.Context, tid tenant.ID, id store.JobID) (*store.Job, error)
+	// its record, now cancelled. fn, if not nil, runs in the transaction
+	// that records the cancellation (to audit it). It returns
+	// store.ErrNotFound if the tenant has no such job and ErrFinished if
+	// it has finished.
+	Cancel(ctx context.Context, tid tenant.ID, id store.JobID, fn func(tx store.Tx) error) (*store.Job, error)
 }
 
 var _ Queue = (*Runner)(nil)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"runtime"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -67,17 +68,14 @@ func migrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], schem
 // locked": one connection serializes them (riversqlite's advice). Commits
 // are synced (synchronous=FULL), so an acknowledged job survives a crash.
 func openSQLite(ctx context.Context, path string, rc *river.Config) (queue, error) {
+	if err := prepareFile(path); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	// Jobs name tenants and carry their arguments: the file is the
-	// process user's only, like the store's. SQLite gives the -wal and
-	// -shm files the database file's mode.
-	if err := createPrivateFile(path); err != nil {
-		return nil, err
-	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, err
@@ -95,6 +93,38 @@ func openSQLite(ctx context.Context, path string, rc *river.Config) (queue, erro
 		return nil, err
 	}
 	return &client[*sql.Tx]{c: c, closeDB: db.Close}, nil
+}
+
+// prepareFile creates River's SQLite file with mode 0600 unless it exists,
+// and takes group and other permissions off it and its sidecars if they
+// exist: jobs' arguments are tenants' data. SQLite gives the -wal and -shm
+// files the database file's mode.
+func prepareFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		err = errors.Join(f.Chmod(0o600), f.Close()) // whatever the umask took
+	case errors.Is(err, fs.ErrExist):
+		err = nil
+	}
+	if err != nil || runtime.GOOS == "windows" {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&^0o077); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // openPostgres connects to River's tables in schema Schema of the
@@ -133,7 +163,7 @@ func migrateApp(ctx context.Context, app *pgxpool.Pool, migrateURL string) error
 	}
 	if !exists {
 		if _, err := app.Exec(ctx, "CREATE SCHEMA "+Schema); err != nil {
-			return fmt.Errorf("River's schema %s does not exist and the application role cannot create it: "+
+			return fmt.Errorf("the job queue's schema %s does not exist and the application role cannot create it: "+
 				"run bulkhead migrate, or give the owner role's URL (--provision-url): %w", Schema, err)
 		}
 	}
@@ -171,18 +201,4 @@ func MigratePostgres(ctx context.Context, ownerURL, appRole string) error {
 		}
 	}
 	return nil
-}
-
-// createPrivateFile creates the empty file path with mode 0600, whatever
-// the umask, unless it exists.
-func createPrivateFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	err = f.Chmod(0o600)
-	return errors.Join(err, f.Close())
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,6 +91,7 @@ type Runner struct {
 	weights map[tenant.ID]cachedWeight
 
 	missingRowGrace time.Duration // missingRowGrace, or less in tests
+	closing         atomic.Bool   // Close has begun: interrupted jobs are not failures
 }
 
 type cachedWeight struct {
@@ -168,8 +170,11 @@ func Open(ctx context.Context, cfg Config) (*Runner, error) {
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers: workers,
 		Logger:  cfg.Logger.With("component", "river"),
-		// A job's timeout is its kind's (worker.Timeout).
-		JobTimeout: -1,
+		// A job's timeout is its kind's (worker.Timeout), at most
+		// MaxTimeout; a job still running long after that was left by a
+		// node that stopped, and River runs it again.
+		JobTimeout:           -1,
+		RescueStuckJobsAfter: MaxTimeout + 15*time.Minute,
 		// Finished jobs are kept by River for a day; the tenant's record
 		// keeps them for the tenant.
 		CompletedJobRetentionPeriod: 24 * time.Hour,
@@ -197,8 +202,12 @@ func Open(ctx context.Context, cfg Config) (*Runner, error) {
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
-// Register says what jobs of kind do. It panics if called after Start or
-// twice for a kind, as both are programming errors.
+// MaxTimeout is the longest a KindConfig.Timeout may be.
+const MaxTimeout = 2 * time.Hour
+
+// Register says what jobs of kind do. It panics if called after Start,
+// twice for a kind, or with a Timeout over MaxTimeout, as all are
+// programming errors.
 func (r *Runner) Register(kind Kind, kc KindConfig) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -210,6 +219,9 @@ func (r *Runner) Register(kind Kind, kc KindConfig) {
 	}
 	if kc.Work == nil {
 		panic("jobs: kind " + string(kind) + " has no Work")
+	}
+	if kc.Timeout > MaxTimeout {
+		panic("jobs: kind " + string(kind) + " has a Timeout over MaxTimeout")
 	}
 	kc.MaxAttempts = cmp.Or(kc.MaxAttempts, 5)
 	kc.Timeout = cmp.Or(kc.Timeout, time.Hour)
@@ -237,6 +249,7 @@ func (r *Runner) Start(ctx context.Context) error {
 // are cancelled (River runs them again later: an interrupted job is not
 // lost). It then closes River's database connections.
 func (r *Runner) Close(ctx context.Context) error {
+	r.closing.Store(true)
 	r.mu.Lock()
 	started := r.started
 	r.mu.Unlock()
@@ -339,11 +352,12 @@ func (r *Runner) EnqueuePlatform(ctx context.Context, kind Kind, args any, opts 
 }
 
 // Cancel cancels tenant tid's job id, queued or running, and returns its
-// record. It returns store.ErrNotFound if the tenant has no such job and
-// ErrFinished if the job has finished. A running job's context is
-// cancelled (on another node, through River's notification); its record
-// says cancelled at once.
-func (r *Runner) Cancel(ctx context.Context, tid tenant.ID, id store.JobID) (*store.Job, error) {
+// record; fn, if not nil, runs in the transaction that records it. It
+// returns store.ErrNotFound if the tenant has no such job and ErrFinished
+// if the job has finished. A running job's context is cancelled (on
+// another node, through River's notification); its record says cancelled
+// at once.
+func (r *Runner) Cancel(ctx context.Context, tid tenant.ID, id store.JobID, fn func(tx store.Tx) error) (*store.Job, error) {
 	var j *store.Job
 	err := r.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
 		j, err = tx.GetJob(ctx, id)
@@ -380,7 +394,13 @@ func (r *Runner) Cancel(ctx context.Context, tid tenant.ID, id store.JobID) (*st
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		j.State, j.UpdatedAt, j.FinishedAt = store.JobCancelled, now, &now
-		return tx.UpdateJob(ctx, j)
+		if err := tx.UpdateJob(ctx, j); err != nil {
+			return err
+		}
+		if fn != nil {
+			return fn(tx)
+		}
+		return nil
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, fmt.Errorf("cancel job %s: %w", id, ErrFinished)
@@ -413,7 +433,7 @@ func (r *Runner) weight(ctx context.Context, tid tenant.ID) int {
 		weight = max(p.Weight, 1)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // a deleted tenant's jobs are dropped
 		r.log.Warn("jobs: tenant's plan weight unknown; its job runs with weight 1", "tenant", tid, "err", err)
 	}
 	r.mu.Lock()

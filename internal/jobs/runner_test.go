@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -150,6 +151,7 @@ func TestRunner(t *testing.T) {
 		t.Run("Progress", func(t *testing.T) { testProgress(t, b) })
 		t.Run("Cancel", func(t *testing.T) { testCancel(t, b) })
 		t.Run("RestartResumes", func(t *testing.T) { testRestartResumes(t, b) })
+		t.Run("InterruptedResumes", func(t *testing.T) { testInterruptedResumes(t, b) })
 		t.Run("Platform", func(t *testing.T) { testPlatform(t, b) })
 		t.Run("UnacknowledgedDropped", func(t *testing.T) { testUnacknowledgedDropped(t, b) })
 	})
@@ -286,17 +288,17 @@ func testCancel(t *testing.T, b *testBundle) {
 		t.Fatal(err)
 	}
 	// Another tenant cannot cancel it.
-	if _, err := r.Cancel(t.Context(), b.b, queued.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := r.Cancel(t.Context(), b.b, queued.ID, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Cancel by another tenant = %v, want ErrNotFound", err)
 	}
 	if b.job(b.a, queued.ID).State != store.JobQueued {
 		t.Errorf("another tenant's Cancel changed the job")
 	}
-	got, err := r.Cancel(t.Context(), b.a, queued.ID)
+	got, err := r.Cancel(t.Context(), b.a, queued.ID, nil)
 	if err != nil || got.State != store.JobCancelled || got.FinishedAt == nil {
 		t.Fatalf("Cancel(queued) = %+v, %v, want cancelled", got, err)
 	}
-	if _, err := r.Cancel(t.Context(), b.a, queued.ID); !errors.Is(err, ErrFinished) {
+	if _, err := r.Cancel(t.Context(), b.a, queued.ID, nil); !errors.Is(err, ErrFinished) {
 		t.Errorf("Cancel(cancelled) = %v, want ErrFinished", err)
 	}
 	// A running job.
@@ -309,7 +311,7 @@ func testCancel(t *testing.T, b *testBundle) {
 		t.Fatalf("started %s, want %s", id, running.ID)
 	}
 	b.waitState(b.a, running.ID, store.JobRunning)
-	if got, err := r.Cancel(t.Context(), b.a, running.ID); err != nil || got.State != store.JobCancelled {
+	if got, err := r.Cancel(t.Context(), b.a, running.ID, nil); err != nil || got.State != store.JobCancelled {
 		t.Fatalf("Cancel(running) = %+v, %v, want cancelled", got, err)
 	}
 	// Its work sees its context end, and the record stays cancelled.
@@ -333,10 +335,10 @@ func testCancel(t *testing.T, b *testBundle) {
 		t.Errorf("cancelled job %s ran again", id)
 	default:
 	}
-	if _, err := r.Cancel(t.Context(), b.a, after.ID); !errors.Is(err, ErrFinished) {
+	if _, err := r.Cancel(t.Context(), b.a, after.ID, nil); !errors.Is(err, ErrFinished) {
 		t.Errorf("Cancel(succeeded) = %v, want ErrFinished", err)
 	}
-	if _, err := r.Cancel(t.Context(), b.a, "no-such-job"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := r.Cancel(t.Context(), b.a, "no-such-job", nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Cancel(unknown) = %v, want ErrNotFound", err)
 	}
 }
@@ -359,6 +361,43 @@ func testRestartResumes(t *testing.T, b *testBundle) {
 	b.start(second)
 	if got := b.waitState(b.a, j.ID, store.JobSucceeded); string(got.Result) != `"done"` {
 		t.Errorf("resumed job = %+v, want result \"done\"", got)
+	}
+}
+
+// testInterruptedResumes: a node that stops while a job runs cancels it;
+// another node runs it again, and the interrupted attempt does not count.
+func testInterruptedResumes(t *testing.T, b *testBundle) {
+	b = sub(t, b)
+	started := make(chan struct{}, 2)
+	var runs atomic.Int32
+	work := func(ctx context.Context, task *Task) (any, error) {
+		started <- struct{}{}
+		if runs.Add(1) == 1 {
+			<-ctx.Done() // the first run blocks until its node stops
+			return nil, ctx.Err()
+		}
+		return "finished", nil
+	}
+	first := b.open(nil)
+	first.Register("long", KindConfig{Work: work, MaxAttempts: 1})
+	j, err := first.Enqueue(t.Context(), b.a, "long", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.start(first)
+	<-started
+	stopNow, cancel := context.WithCancel(context.Background())
+	cancel() // no grace: running jobs are cancelled at once
+	first.Close(stopNow)
+	if got := b.job(b.a, j.ID); got.State != store.JobQueued {
+		t.Fatalf("job interrupted by a stopping node is %s, want queued", got.State)
+	}
+	second := b.open(nil)
+	second.Register("long", KindConfig{Work: work, MaxAttempts: 1})
+	b.start(second)
+	got := b.waitState(b.a, j.ID, store.JobSucceeded)
+	if got.Attempts != 1 || string(got.Result) != `"finished"` {
+		t.Errorf("resumed job = %+v, want attempt 1 (the interrupted one not counted), result \"finished\"", got)
 	}
 }
 
@@ -499,4 +538,40 @@ func TestFairness(t *testing.T) {
 			t.Errorf("jobs ran without a batch ticket of weight 4: %v", bad[:min(3, len(bad))])
 		}
 	})
+}
+
+// TestPostgresMigrate: the application role cannot make River's schema
+// itself, and says what to do; after MigratePostgres (what bulkhead
+// migrate runs as the owner role) it opens without the owner's URL and
+// runs jobs.
+func TestPostgresMigrate(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t, t)
+	if err := pgstore.Migrate(context.Background(), db.OwnerURL(t), db.App); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(context.Background(), db.AppURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := newBundle(t, st, Config{DatabaseURL: db.AppURL(t)})
+	if _, err := Open(t.Context(), b.config); err == nil || !strings.Contains(err.Error(), "bulkhead migrate") {
+		t.Fatalf("Open as the application role before migrating = %v, want an error naming bulkhead migrate", err)
+	}
+	if err := MigratePostgres(t.Context(), db.OwnerURL(t), db.App); err != nil {
+		t.Fatal(err)
+	}
+	// Idempotent.
+	if err := MigratePostgres(t.Context(), db.OwnerURL(t), db.App); err != nil {
+		t.Fatal(err)
+	}
+	r := b.open(nil)
+	r.Register("hello", KindConfig{Work: func(ctx context.Context, task *Task) (any, error) { return "hi", nil }})
+	j, err := r.Enqueue(t.Context(), b.a, "hello", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.start(r)
+	b.waitState(b.a, j.ID, store.JobSucceeded)
 }

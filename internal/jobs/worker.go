@@ -24,6 +24,9 @@ const (
 	// River ran before Enqueue wrote it; after that, the job's Enqueue
 	// failed and the job is dropped.
 	missingRowGrace = time.Minute
+	// ticketWait is how long each transaction of a job may wait for a
+	// database slot before it is shed (and the attempt retried).
+	ticketWait = time.Minute
 	// maxErrorLen bounds the error a record keeps.
 	maxErrorLen = 1000
 )
@@ -72,7 +75,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if r.cfg.Scheduler != nil {
-		ctx = fairq.WithTicket(ctx, fairq.Ticket{Scheduler: r.cfg.Scheduler, Weight: r.weight(ctx, a.Tenant), Class: fairq.Batch})
+		ctx = fairq.WithTicket(ctx, fairq.Ticket{Scheduler: r.cfg.Scheduler, Weight: r.weight(ctx, a.Tenant), Class: fairq.Batch, Wait: ticketWait})
 	}
 	rec, err := r.begin(ctx, a.Tenant, a.Job, job.Attempt)
 	switch {
@@ -106,7 +109,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 	r.mu.Lock()
 	cancelled := run.cancelled
 	r.mu.Unlock()
-	final := werr == nil || cancelled || errors.Is(werr, ErrPermanent) || job.Attempt >= job.MaxAttempts
+	// A node that stops cancels its running jobs: they run again, and the
+	// attempt does not count.
+	interrupted := werr != nil && !cancelled && ctx.Err() != nil && r.closing.Load()
+	final := !interrupted && (werr == nil || cancelled || errors.Is(werr, ErrPermanent) || job.Attempt >= job.MaxAttempts)
 	if err := r.finish(context.WithoutCancel(ctx), a.Tenant, a.Job, prog, result, werr, cancelled, final); err != nil {
 		if errors.Is(err, ErrFinished) { // cancelled meanwhile
 			return river.JobCancel(errors.Join(werr, err))
@@ -116,6 +122,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 	switch {
 	case cancelled:
 		return river.JobCancel(errors.Join(werr, errors.New("cancelled")))
+	case interrupted:
+		return river.JobSnooze(0)
 	case werr == nil:
 		return nil
 	case errors.Is(werr, ErrPermanent):
