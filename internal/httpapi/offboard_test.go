@@ -61,7 +61,7 @@ func (q *recordingQueue) Enqueue(ctx context.Context, tid tenant.ID, kind jobs.K
 	return nil, errors.New("recordingQueue: tenant jobs are not recorded")
 }
 
-func (q *recordingQueue) Cancel(ctx context.Context, tid tenant.ID, id store.JobID) (*store.Job, error) {
+func (q *recordingQueue) Cancel(ctx context.Context, tid tenant.ID, id store.JobID, fn func(store.Tx) error) (*store.Job, error) {
 	return nil, store.ErrNotFound
 }
 
