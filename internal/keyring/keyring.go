@@ -31,6 +31,9 @@ type Keyring struct {
 	// AuditKey signs audit checkpoints. It is kept apart from the database
 	// so that write access to the database cannot forge a checkpoint.
 	AuditKey ed25519.PrivateKey
+	// ExportKey signs tenants' export archives (package archive), so that
+	// a restore accepts only archives this platform made.
+	ExportKey ed25519.PrivateKey
 	// APIKeyMAC keys the hash under which API keys are stored.
 	APIKeyMAC []byte
 	// CursorMAC authenticates pagination cursors.
@@ -60,6 +63,9 @@ func Load(dir string) (*Keyring, error) {
 		return nil, err
 	}
 	if k.AuditKey, err = loadEd25519(filepath.Join(dir, "audit-signing.key")); err != nil {
+		return nil, err
+	}
+	if k.ExportKey, err = loadEd25519(filepath.Join(dir, "export-signing.key")); err != nil {
 		return nil, err
 	}
 	if k.APIKeyMAC, err = loadSecret(filepath.Join(dir, "api-key-mac.key"), 32); err != nil {
