@@ -86,6 +86,12 @@ type Config struct {
 	// signing keys of DataDir/keys, so that a rotation made on any node
 	// applies everywhere without a restart. Defaults to 10s.
 	KeyReloadInterval time.Duration
+	// BlobURL is the bucket that keeps tenants' export archives and
+	// uploaded restore archives, as a gocloud.dev/blob URL: file:///dir, or
+	// s3://bucket?region=…[&endpoint=…&use_path_style=true] for S3 and
+	// S3-compatible stores (credentials from the AWS environment).
+	// Defaults to the directory DataDir/blobs.
+	BlobURL string
 	// Logger receives JSON logs. Defaults to a JSON logger on stderr at
 	// info level.
 	Logger *slog.Logger

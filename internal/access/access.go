@@ -44,6 +44,11 @@ const (
 	// access to a tenant; ListBreakGlass is seeing those grants.
 	ManageBreakGlass Permission = "break_glass.manage"
 	ListBreakGlass   Permission = "break_glass.list"
+	// ExportData is exporting the tenant's data as a signed, encrypted
+	// archive and downloading it; RestoreData is replacing the tenant's
+	// collections and records with an archive's.
+	ExportData  Permission = "data.export"
+	RestoreData Permission = "data.restore"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -72,6 +77,8 @@ var minRole = map[Permission]tenant.Role{
 	LockUsers:        tenant.Admin,
 	ListBreakGlass:   tenant.Admin,
 	ReadKeys:         tenant.Admin,
+	ExportData:       tenant.Admin,
+	RestoreData:      tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and

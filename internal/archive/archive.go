@@ -56,12 +56,14 @@ const (
 	PartRecords     Part = "records"
 	PartUsers       Part = "users"
 	PartAPIKeys     Part = "api_keys"
-	PartAudit       Part = "audit"
 	PartCheckpoints Part = "checkpoints"
+	PartAudit       Part = "audit"
 )
 
 // Parts lists the parts in stream order.
-var Parts = []Part{PartCollections, PartRecords, PartUsers, PartAPIKeys, PartAudit, PartCheckpoints}
+// Checkpoints come before the audit entries, so that a reader can hold the
+// few checkpoints and verify the chain while streaming its entries.
+var Parts = []Part{PartCollections, PartRecords, PartUsers, PartAPIKeys, PartCheckpoints, PartAudit}
 
 const (
 	chunkSize     = 64 << 10

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gocloud.dev/blob"
 
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/auth"
@@ -104,6 +105,11 @@ type Config struct {
 	// the kinds of job it does on it in New; the caller starts it after.
 	// Without it, operations that run as jobs answer ErrJobsUnavailable.
 	Jobs jobs.Queue
+	// Blobs keeps tenants' export archives and uploaded restore archives
+	// (gocloud.dev/blob: a directory, S3 or an S3-compatible store). Core
+	// does not close it. Without it, exports and restores are refused as
+	// unsupported.
+	Blobs *blob.Bucket
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// NowFunc returns the current time. Defaults to time.Now.
@@ -143,7 +149,8 @@ type Core struct {
 	// breakGlass caches each tenant's active break-glass grant.
 	breakGlass breakGlassCache
 
-	jobs      jobs.Queue // nil without Config.Jobs
+	jobs      jobs.Queue   // nil without Config.Jobs
+	blobs     *blob.Bucket // nil without Config.Blobs
 	kms       keyring.KMS
 	deks      keyCache
 	encFields sync.Map // encFieldsKey -> []string: a collection's encrypted fields, as last seen
@@ -211,6 +218,7 @@ func New(cfg Config) (*Core, error) {
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
 		kms:        cfg.KMS,
 		jobs:       cfg.Jobs,
+		blobs:      cfg.Blobs,
 	}
 	c.deks.sets = map[tenant.ID]*keySet{}
 	c.rotations.running = map[tenant.ID]*rotation{}

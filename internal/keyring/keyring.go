@@ -1,5 +1,5 @@
 // Package keyring holds the platform's secret keys: the Ed25519 keys that
-// sign access tokens and audit checkpoints, and the MAC keys for API key
+// sign access tokens, audit checkpoints and export archives, and the MAC keys for API key
 // hashes and pagination cursors. They live in files of mode 0600 in the data
 // directory and are generated on first start. The token signing key is
 // versioned and rotated (see LoadSigningKeys and RotateSigningKey).
