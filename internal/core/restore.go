@@ -72,12 +72,12 @@ func (s *Scope) StartRestore(ctx context.Context, confirm string, body io.Reader
 	if err := s.allow(access.RestoreData); err != nil {
 		return nil, err
 	}
+	if confirm != string(s.tenant.Slug) {
+		return nil, ErrConfirmationRequired
+	}
 	c := s.core
 	if c.jobs == nil || c.blobs == nil {
 		return nil, errNoExports
-	}
-	if confirm != string(s.tenant.Slug) {
-		return nil, ErrConfirmationRequired
 	}
 	id := newID()
 	key := restoreKey(s.tenant.ID, id)

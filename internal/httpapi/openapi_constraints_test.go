@@ -576,7 +576,7 @@ func (g *probeGen) paramProbes(p map[string]any) {
 		g.add(pr)
 	}
 	if !header {
-		add("", true) // an empty query parameter is an absent one
+		add("", p["required"] != true) // an empty query parameter is an absent one
 	}
 	switch types(s)[0] {
 	case "integer", "number":
@@ -685,7 +685,7 @@ var paramOfLen = map[string]func(n, seq int) (string, bool){
 
 // opaqueParams are parameters whose valid values only the server makes: only
 // their refusals are probed.
-var opaqueParams = map[string]bool{"cursor": true}
+var opaqueParams = map[string]bool{"cursor": true, "confirm": true} // confirm: only the tenant's slug is valid
 
 // --- Fixtures ---
 
@@ -734,6 +734,7 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		"PATCH /v1/tenants/{tenant}":     {path: "/v1/tenants/patched", token: b.admin, body: func() map[string]any { return map[string]any{} }},
 		"GET /v1/audit":                  {path: "/v1/audit", token: b.admin},
 		"GET /v1/tenants/{tenant}/audit": {path: tpath("acme", "audit"), token: admin},
+		"POST /v1/tenants/{tenant}/restores": {path: tpath("acme", "restores"), token: admin},
 		"POST /v1/tenants/{tenant}/users": {path: tpath("acme", "users"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"email": fmt.Sprintf("u%d@example.com", uniq()), "password": "correct horse battery", "role": "member"}
 		}},

@@ -73,6 +73,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/break-glass/{id}", Operator: true, handle: s.endBreakGlass},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/keys", handle: s.getKeys},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/keys/rotate", Operator: true, handle: s.rotateKeys},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/exports", handle: s.startExport},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/exports/{id}/download", handle: s.downloadExport},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/restores", Stream: true, handle: s.startRestore},
 	}
 }
 

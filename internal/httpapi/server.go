@@ -32,6 +32,9 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBodyBytes limits request bodies. Defaults to 1 MiB.
 	MaxBodyBytes int64
+	// MaxArchiveBytes limits the archive a restore uploads. Defaults to 16
+	// GiB.
+	MaxArchiveBytes int64
 	// MaxJSONDepth limits the nesting of JSON bodies. Defaults to 64.
 	MaxJSONDepth int
 	// BodyTimeout bounds how long a request body may take to arrive once
@@ -65,6 +68,7 @@ type Server struct {
 	maxBody      int64
 	maxDepth     int
 	bodyTimeout  time.Duration
+	maxArchive   int64
 	writeTimeout time.Duration
 	mux          *http.ServeMux
 	routes       []Route
@@ -93,7 +97,10 @@ type Route struct {
 	// Body routes take a JSON body. The request path reads it, bounded in
 	// size and time, before the handler runs, so that no database slot is
 	// held while a client sends slowly.
-	Body   bool
+	Body bool
+	// Stream routes take a body that is not JSON, which their handler
+	// reads as a stream under its own limits (a restore's archive).
+	Stream bool
 	handle handlerFunc
 }
 
@@ -123,6 +130,7 @@ func New(cfg Config) *Server {
 		maxBody:      cfg.MaxBodyBytes,
 		maxDepth:     cfg.MaxJSONDepth,
 		bodyTimeout:  cmp.Or(cfg.BodyTimeout, 10*time.Second),
+		maxArchive:   cmp.Or(cfg.MaxArchiveBytes, 16<<30),
 		writeTimeout: cmp.Or(cfg.WriteTimeout, 20*time.Second),
 		mux:          http.NewServeMux(),
 		proxies:      cfg.TrustedProxies,
