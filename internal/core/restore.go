@@ -347,7 +347,9 @@ type archiveAudit struct {
 
 var errReadOnlyChain = errors.New("an archive's audit chain is read-only")
 
-func (a *archiveAudit) AuditHead(context.Context) (int64, []byte, error) { return 0, nil, errReadOnlyChain }
+func (a *archiveAudit) AuditHead(context.Context) (int64, []byte, error) {
+	return 0, nil, errReadOnlyChain
+}
 func (a *archiveAudit) AppendAudit(context.Context, *store.AuditEntry) error {
 	return errReadOnlyChain
 }

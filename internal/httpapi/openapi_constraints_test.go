@@ -730,10 +730,10 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		"POST /v1/tenants": {path: "/v1/tenants", token: b.admin, body: func() map[string]any {
 			return map[string]any{"slug": fmt.Sprintf("t-%d", uniq()), "name": "Probe"}
 		}},
-		"GET /v1/tenants":                {path: "/v1/tenants", token: b.admin},
-		"PATCH /v1/tenants/{tenant}":     {path: "/v1/tenants/patched", token: b.admin, body: func() map[string]any { return map[string]any{} }},
-		"GET /v1/audit":                  {path: "/v1/audit", token: b.admin},
-		"GET /v1/tenants/{tenant}/audit": {path: tpath("acme", "audit"), token: admin},
+		"GET /v1/tenants":                    {path: "/v1/tenants", token: b.admin},
+		"PATCH /v1/tenants/{tenant}":         {path: "/v1/tenants/patched", token: b.admin, body: func() map[string]any { return map[string]any{} }},
+		"GET /v1/audit":                      {path: "/v1/audit", token: b.admin},
+		"GET /v1/tenants/{tenant}/audit":     {path: tpath("acme", "audit"), token: admin},
 		"POST /v1/tenants/{tenant}/restores": {path: tpath("acme", "restores"), token: admin},
 		"POST /v1/tenants/{tenant}/users": {path: tpath("acme", "users"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"email": fmt.Sprintf("u%d@example.com", uniq()), "password": "correct horse battery", "role": "member"}
