@@ -330,7 +330,8 @@ func newTenant(o *options) *cobra.Command {
 			},
 		}
 	}
-	cmd.AddCommand(create, list, setStatus("suspend", tenant.Suspended), setStatus("resume", tenant.Active))
+	cmd.AddCommand(create, list, setStatus("suspend", tenant.Suspended), setStatus("resume", tenant.Active),
+		newTenantExport(o), newTenantRestore(o))
 	return cmd
 }
 
