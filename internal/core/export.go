@@ -147,7 +147,7 @@ func (c *Core) exportWork(ctx context.Context, t *jobs.Task) (any, error) {
 	if err := bw.Close(); err != nil {
 		return nil, err
 	}
-	return ExportResult{ExportID: args.ExportID}, nil
+	return ExportResult(args), nil
 }
 
 // ExportTenant writes the archive of the scope's tenant to w, for the

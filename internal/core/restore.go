@@ -310,14 +310,11 @@ func (c *Core) verifyArchive(ctx context.Context, open func() (io.ReadCloser, er
 	if !rep.OK {
 		return nil, fmt.Errorf("%w: its audit chain is broken at %d: %s", ErrArchiveInvalid, rep.BrokenAt, rep.Reason)
 	}
-	for {
-		_, _, err := ar.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, badArchive(err)
-		}
+	switch _, _, err := ar.Next(); {
+	case err == io.EOF:
+	case err != nil:
+		return nil, badArchive(err)
+	default:
 		return nil, fmt.Errorf("%w: items after the audit chain", ErrArchiveInvalid)
 	}
 	if _, err := io.Copy(io.Discard, hr); err != nil {
