@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +29,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/httpapi"
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
@@ -35,19 +37,24 @@ import (
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
+	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 // App is a bulkhead server: a store, the operations on it and the HTTP API.
 type App struct {
-	cfg      Config
-	log      *slog.Logger
-	store    store.Store
-	core     *core.Core
-	handler  *httpapi.Server
-	closers  []func() error // run in reverse order by Close
-	redis    *redis.Client  // nil without Redis
-	feedName string         // the change feed's kind, for the log
-	certs    *certReloader  // nil without TLS
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	core    *core.Core
+	handler *httpapi.Server
+	jobs    *jobs.Runner
+	sched   *fairq.Scheduler // the fair scheduler, shared by requests and jobs
+	// startJobs starts the job runner once (StartJobs).
+	startJobs sync.Once
+	closers   []func() error // run in reverse order by Close
+	redis     *redis.Client  // nil without Redis
+	feedName  string         // the change feed's kind, for the log
+	certs     *certReloader  // nil without TLS
 	// sweepers free the memory of idle tenants: expired cache entries and
 	// full rate-limit buckets. Serve runs them every second.
 	sweepers []func()
@@ -123,12 +130,31 @@ func New(cfg Config) (*App, error) {
 	if app.redis != nil {
 		shared = contain.NewRedis(app.redis) // nodes count containment's events together
 	}
+	// One slot per database connection, so that a granted slot never waits
+	// for a connection; no tenant may hold them all (fairq's default
+	// reserve). Requests and background jobs share it.
+	if app.sched, err = fairq.New(fairq.Config{Slots: st.MaxConns(), BreakerOpenFunc: app.breakerOpened}); err != nil {
+		app.Close()
+		return nil, err
+	}
+	metrics.Registry.MustRegister(app.sched)
+	if app.jobs, err = openJobs(&cfg, st, app.sched); err != nil {
+		app.Close()
+		return nil, err
+	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
-		Events: events, Blobs: blobs, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks}); err != nil {
+		Events: events, Blobs: blobs, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
+		Jobs: app.jobs}); err != nil {
+		app.jobs.Close(context.Background())
 		app.Close()
 		return nil, err
 	}
 	app.closers = append(app.closers, func() error { app.core.Close(); return nil }) // before the store's
+	app.closers = append(app.closers, func() error {                                 // before the core's: jobs use it
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return app.jobs.Close(ctx)
+	})
 	app.sweepers = append(app.sweepers, app.core.Sweep)
 	admission, err := app.admission(metrics)
 	if err != nil {
@@ -243,15 +269,52 @@ func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 		lim, sweep = r, r.Sweep
 	}
 	a.sweepers = append(a.sweepers, sweep)
-	// One slot per database connection, so that a granted slot never waits
-	// for a connection; no tenant may hold them all (fairq's default
-	// reserve).
-	sched, err := fairq.New(fairq.Config{Slots: a.store.MaxConns(), BreakerOpenFunc: a.core.BreakerOpenFunc()})
-	if err != nil {
-		return httpapi.Admission{}, err
+	return httpapi.Admission{Limiter: lim, Inflight: &ratelimit.Inflight{}, Scheduler: a.sched}, nil
+}
+
+// breakerOpened reports a tenant whose breaker the scheduler opened.
+func (a *App) breakerOpened(tid tenant.ID) {
+	if a.core != nil {
+		a.core.BreakerOpenFunc()(tid)
 	}
-	metrics.Registry.MustRegister(sched)
-	return httpapi.Admission{Limiter: lim, Inflight: &ratelimit.Inflight{}, Scheduler: sched}, nil
+}
+
+// openJobs opens the job runner for the store cfg names: River in a SQLite
+// file of its own beside the store's (never the store's file, whose single
+// writer it would contend with), or in schema bulkhead_jobs of the store's
+// PostgreSQL database, migrated as the owner role when ProvisionURL is set.
+func openJobs(cfg *Config, st store.Store, sched *fairq.Scheduler) (*jobs.Runner, error) {
+	jc := jobs.Config{Store: st, Scheduler: sched, Workers: cfg.JobWorkers, PerTenant: cfg.JobsPerTenant, Logger: cfg.Logger}
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
+		jc.DatabaseURL, jc.MigrateURL = cfg.DatabaseURL, cfg.ProvisionURL
+	} else {
+		jc.DatabaseURL = "sqlite:" + jobsPath(cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := jobs.Open(ctx, jc)
+	if err != nil {
+		return nil, fmt.Errorf("open the job queue: %w", err)
+	}
+	return r, nil
+}
+
+// jobsPath is River's SQLite file: jobs.db in DataDir beside the default
+// bulkhead.db, or PATH-jobs.db beside a store of "sqlite:PATH".
+func jobsPath(cfg *Config) string {
+	if p, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:"); ok {
+		return strings.TrimSuffix(p, ".db") + "-jobs.db"
+	}
+	return filepath.Join(cfg.DataDir, "jobs.db")
+}
+
+// StartJobs starts working background jobs on this node; Serve calls it.
+// A command that waits for a job it enqueued (bulkhead keys rotate) calls
+// it too. Calling it again does nothing.
+func (a *App) StartJobs(ctx context.Context) error {
+	var err error
+	a.startJobs.Do(func() { err = a.jobs.Start(ctx) })
+	return err
 }
 
 // openSecurityEvents opens the sink of Config.SecurityEvents, if any, and
@@ -334,6 +397,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	defer stopReloading()
+	if err := a.StartJobs(ctx); err != nil {
+		return fmt.Errorf("start background jobs: %w", err)
+	}
 	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
 )
@@ -195,6 +196,9 @@ func TestWarnsWithoutProvisionURL(t *testing.T) {
 	t.Parallel()
 	d := pgtest.New(t, t)
 	if err := pgstore.Migrate(context.Background(), d.OwnerURL(t), d.App); err != nil {
+		t.Fatal(err)
+	}
+	if err := jobs.MigratePostgres(context.Background(), d.OwnerURL(t), d.App); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

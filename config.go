@@ -92,6 +92,13 @@ type Config struct {
 	// S3-compatible stores (credentials from the AWS environment).
 	// Defaults to the directory DataDir/blobs.
 	BlobURL string
+	// JobWorkers is how many background jobs (exports, key rotations,
+	// index builds…) run at once on this node. Defaults to 6.
+	JobWorkers int
+	// JobsPerTenant is how many of one tenant's background jobs run at
+	// once on this node, so that one tenant's backlog never holds every
+	// worker. Defaults to 2.
+	JobsPerTenant int
 	// Logger receives JSON logs. Defaults to a JSON logger on stderr at
 	// info level.
 	Logger *slog.Logger
@@ -152,6 +159,12 @@ func (c *Config) validate() error {
 		}
 	default:
 		return fmt.Errorf("KMS must be \"local\" or \"vault\", got %q", c.KMS)
+	}
+	if c.JobWorkers < 0 {
+		return fmt.Errorf("JobWorkers must be >= 0, got %d", c.JobWorkers)
+	}
+	if c.JobsPerTenant < 0 {
+		return fmt.Errorf("JobsPerTenant must be >= 0, got %d", c.JobsPerTenant)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")

@@ -51,7 +51,10 @@ type Job struct {
 	// Result is what a succeeded job made, JSON; nil otherwise.
 	Result json.RawMessage
 	// CreatedBy is the actor that asked for the job.
-	CreatedBy  string
+	CreatedBy string
+	// QueueID is the job's id in the queue that runs it (River's job id),
+	// by which it is cancelled; 0 for none.
+	QueueID    int64
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	StartedAt  *time.Time
@@ -82,8 +85,14 @@ type Jobs interface {
 	GetJob(ctx context.Context, id JobID) (*Job, error)
 	// UpdateJob replaces the State, Done, Total, Attempts, Error, Result,
 	// UpdatedAt, StartedAt and FinishedAt of the job j.ID. It returns
-	// ErrNotFound if there is none.
+	// ErrNotFound if there is none, and ErrConflict if the stored job is
+	// finished (its state is final: a job cancelled while it ran stays
+	// cancelled, whatever its worker writes after).
 	UpdateJob(ctx context.Context, j *Job) error
 	// ListJobs returns a page of jobs, newest first.
 	ListJobs(ctx context.Context, params *ListJobsParams) ([]*Job, error)
+	// CountActiveJobs counts the jobs queued or running, stopping at
+	// limit: it returns min(count, limit), so that its cost is bounded
+	// by limit, not by the tenant's backlog.
+	CountActiveJobs(ctx context.Context, limit int) (int, error)
 }

@@ -307,6 +307,9 @@ type Tx interface {
 	// BreakGlassTx holds the operator's break-glass grants on the tenant.
 	BreakGlassTx
 
+	// Jobs keeps the tenant's background job records.
+	Jobs
+
 	// AuditLog is the tenant's own audit chain.
 	AuditLog
 

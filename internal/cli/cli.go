@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -23,6 +24,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
@@ -57,6 +59,8 @@ type options struct {
 	oidcPrivate          bool
 	trustedProxies       string
 	tlsCert, tlsKey      string
+	jobWorkers           int
+	jobsPerTenant        int
 	kms                  kmsOptions
 	stdout, stderr       io.Writer
 }
@@ -104,6 +108,8 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		OIDCAllowPrivateNetworks: o.oidcPrivate,
 		TLSCertFile:              o.tlsCert,
 		TLSKeyFile:               o.tlsKey,
+		JobWorkers:               o.jobWorkers,
+		JobsPerTenant:            o.jobsPerTenant,
 		AdminToken:               os.Getenv("BULKHEAD_ADMIN_TOKEN"),
 		KMS:                      o.kms.kind,
 		KEK:                      os.Getenv("BULKHEAD_KEK"),
@@ -164,7 +170,25 @@ func newServe(o *options) *cobra.Command {
 		"comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For names the client (env BULKHEAD_TRUSTED_PROXIES)")
 	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", os.Getenv("BULKHEAD_TLS_CERT"), "PEM certificate (and chain) to serve HTTPS with; reloaded on SIGHUP (env BULKHEAD_TLS_CERT)")
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", os.Getenv("BULKHEAD_TLS_KEY"), "PEM private key of --tls-cert (env BULKHEAD_TLS_KEY)")
+	cmd.Flags().IntVar(&o.jobWorkers, "job-workers", envInt("BULKHEAD_JOB_WORKERS"),
+		"background jobs run at once on this node; 0 means the default of 6 (env BULKHEAD_JOB_WORKERS)")
+	cmd.Flags().IntVar(&o.jobsPerTenant, "jobs-per-tenant", envInt("BULKHEAD_JOBS_PER_TENANT"),
+		"background jobs of one tenant run at once on this node; 0 means the default of 2 (env BULKHEAD_JOBS_PER_TENANT)")
 	return cmd
+}
+
+// envInt is the integer in environment variable name, or 0 if it holds
+// none; a value that is no integer is -1, which Config's validation names.
+func envInt(name string) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // ParseTrustedProxies parses a comma-separated list of CIDR prefixes and
@@ -219,6 +243,9 @@ func newMigrate(o *options) *cobra.Command {
 				return errors.New("give the application role as the user of --database, or with --app-role")
 			}
 			if err := pgstore.Migrate(cmd.Context(), ownerURL, appRole); err != nil {
+				return err
+			}
+			if err := jobs.MigratePostgres(cmd.Context(), ownerURL, appRole); err != nil {
 				return err
 			}
 			if _, err := fmt.Fprintln(o.stdout, "the PostgreSQL database is migrated"); err != nil {

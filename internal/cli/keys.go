@@ -59,6 +59,10 @@ func newKeys(o *options) *cobra.Command {
 					return explain(err)
 				}
 				if !noWait {
+					// This process works the re-encryption job (or a server does).
+					if err := app.StartJobs(cmd.Context()); err != nil {
+						return err
+					}
 					if err := c.WaitBackground(cmd.Context()); err != nil {
 						return fmt.Errorf("interrupted; the server resumes the re-encryption when it starts: %w", err)
 					}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +38,56 @@ import (
 
 // exportBenchRecords is the size of the exported tenant.
 const exportBenchRecords = 100_000
+
+// stepQueue is a jobs.Queue that runs a job when the test says so, in the
+// test's goroutine, through the Work its kind registered: the job's real
+// work on the real store, without a runner's scheduling.
+type stepQueue struct {
+	mu    sync.Mutex
+	kinds map[jobs.Kind]jobs.KindConfig
+	jobs  map[store.JobID]*queuedJob
+}
+
+type queuedJob struct {
+	tid  tenant.ID
+	job  *store.Job
+	args json.RawMessage
+}
+
+func newStepQueue() *stepQueue {
+	return &stepQueue{kinds: map[jobs.Kind]jobs.KindConfig{}, jobs: map[store.JobID]*queuedJob{}}
+}
+
+func (q *stepQueue) Register(kind jobs.Kind, cfg jobs.KindConfig) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.kinds[kind] = cfg
+}
+
+func (q *stepQueue) Enqueue(ctx context.Context, tid tenant.ID, kind jobs.Kind, args any, opts *jobs.EnqueueOptions) (*store.Job, error) {
+	a, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	j := &store.Job{ID: store.JobID(uuid.NewString()), Kind: string(kind), State: store.JobQueued, Args: a, CreatedAt: now, UpdatedAt: now}
+	if opts != nil {
+		j.CreatedBy = opts.CreatedBy
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.jobs[j.ID] = &queuedJob{tid: tid, job: j, args: a}
+	c := *j
+	return &c, nil
+}
+
+func (q *stepQueue) Cancel(context.Context, tenant.ID, store.JobID) (*store.Job, error) {
+	return nil, errors.New("no cancelling here")
+}
+
+func (q *stepQueue) EnqueuePlatform(context.Context, jobs.Kind, any, *jobs.EnqueueOptions) error {
+	return errors.New("no platform jobs here")
+}
 
 type exportBench struct {
 	h      *Server

@@ -8,17 +8,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/bulkheadhq/bulkhead/internal/archive"
@@ -27,96 +25,70 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
+	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// stepQueue is a jobs.Queue that runs a job when the test says so, in the
-// test's goroutine, through the Work its kind registered: the job's real
-// work on the real store, without a runner's scheduling.
-type stepQueue struct {
-	mu    sync.Mutex
-	kinds map[jobs.Kind]jobs.KindConfig
-	jobs  map[store.JobID]*queuedJob
-}
-
-type queuedJob struct {
-	tid  tenant.ID
-	job  *store.Job
-	args json.RawMessage
-}
-
-func newStepQueue() *stepQueue {
-	return &stepQueue{kinds: map[jobs.Kind]jobs.KindConfig{}, jobs: map[store.JobID]*queuedJob{}}
-}
-
-func (q *stepQueue) Register(kind jobs.Kind, cfg jobs.KindConfig) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.kinds[kind] = cfg
-}
-
-func (q *stepQueue) Enqueue(ctx context.Context, tid tenant.ID, kind jobs.Kind, args any, opts *jobs.EnqueueOptions) (*store.Job, error) {
-	a, err := json.Marshal(args)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now().UTC()
-	j := &store.Job{ID: store.JobID(uuid.NewString()), Kind: string(kind), State: store.JobQueued, Args: a, CreatedAt: now, UpdatedAt: now}
-	if opts != nil {
-		j.CreatedBy = opts.CreatedBy
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.jobs[j.ID] = &queuedJob{tid: tid, job: j, args: a}
-	c := *j
-	return &c, nil
-}
-
-func (q *stepQueue) EnqueuePlatform(context.Context, jobs.Kind, any, *jobs.EnqueueOptions) error {
-	return errors.New("no platform jobs here")
-}
-
-// run works job id once and returns its record.
-func (q *stepQueue) run(t *testing.T, id string) *store.Job {
-	t.Helper()
-	q.mu.Lock()
-	qj := q.jobs[store.JobID(id)]
-	q.mu.Unlock()
-	if qj == nil {
-		t.Fatalf("no job %s was enqueued", id)
-	}
-	work := q.kinds[jobs.Kind(qj.job.Kind)].Work
-	j := qj.job
-	task := jobs.NewTask(qj.tid, j, qj.args, func(done, total int64) { j.Done, j.Total = done, total })
-	res, err := work(context.Background(), task)
-	if err != nil {
-		j.State, j.Error = store.JobFailed, err.Error()
-		return j
-	}
-	j.State = store.JobSucceeded
-	if j.Result, err = json.Marshal(res); err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
-
-// exportBundle is a server with a job queue and a blob bucket.
+// exportBundle is a server with the job runner (River, on SQLite or on
+// the test's PostgreSQL database) and a blob bucket.
 type exportBundle struct {
 	*testBundle
-	q *stepQueue
+	runner *jobs.Runner
 }
 
 func setupExports(t *testing.T) *exportBundle {
 	t.Helper()
-	q := newStepQueue()
 	dir := t.TempDir()
 	bucket, err := fileblob.OpenBucket(filepath.Join(dir, "blobs"), &fileblob.Options{CreateDir: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bucket.Close() })
-	b := setupCore(t, dir, func(c *core.Config) { c.Jobs, c.Blobs = q, bucket })
-	return &exportBundle{testBundle: b, q: q}
+	st := openTestStore(t, dir)
+	jc := jobs.Config{Store: st, Logger: slog.New(slog.DiscardHandler), PollInterval: 20 * time.Millisecond,
+		ProgressInterval: 10 * time.Millisecond, RetryFunc: func(int) time.Duration { return 10 * time.Millisecond }}
+	if postgresBackend() {
+		v, _ := pgDatabases.Load(dir)
+		db := v.(*pgtest.Database)
+		jc.DatabaseURL, jc.MigrateURL = db.AppURL(t), db.OwnerURL(t)
+	} else {
+		jc.DatabaseURL = "sqlite:" + filepath.Join(dir, "jobs.db")
+	}
+	runner, err := jobs.Open(context.Background(), jc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setupStore(t, dir, st, func(c *core.Config) { c.Jobs, c.Blobs = runner, bucket })
+	if err := runner.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runner.Close(context.Background()) }) // before the store closes
+	return &exportBundle{testBundle: b, runner: runner}
+}
+
+// wait polls tenant slug's job id until it has finished, and returns it.
+func (b *exportBundle) wait(slug, id string) *store.Job {
+	b.t.Helper()
+	var tn struct{ ID tenant.ID }
+	b.must(200, "GET", "/v1/tenants/"+slug, b.admin, nil).JSON(b.t, &tn)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var j *store.Job
+		err := b.store.ReadTenant(context.Background(), tn.ID, func(tx store.Tx) (err error) {
+			j, err = tx.GetJob(context.Background(), store.JobID(id))
+			return err
+		})
+		if err != nil {
+			b.t.Fatalf("job %s: %v", id, err)
+		}
+		if j.State.Finished() {
+			return j
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("job %s still %s after 2 minutes", id, j.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type acceptedJob struct {
@@ -135,7 +107,7 @@ func (b *exportBundle) export(slug, key string) (string, []byte) {
 	if a.Job.Kind != "export" || a.Job.State != "queued" {
 		b.t.Fatalf("export job = %+v", a.Job)
 	}
-	j := b.q.run(b.t, a.Job.ID)
+	j := b.wait(slug, a.Job.ID)
 	if j.State != store.JobSucceeded {
 		b.t.Fatalf("export job %s: %s", j.State, j.Error)
 	}
@@ -169,7 +141,7 @@ func (b *exportBundle) restore(slug, key, confirm string, archive []byte) (*resp
 	}
 	var a acceptedJob
 	r.JSON(b.t, &a)
-	return r, b.q.run(b.t, a.Job.ID)
+	return r, b.wait(slug, a.Job.ID)
 }
 
 // snapshot is everything a restore makes equal: each collection's

@@ -86,4 +86,10 @@ type Queue interface {
 	// EnqueuePlatform schedules a job of no tenant's (such as the purge
 	// of a deleted tenant), recorded by River alone.
 	EnqueuePlatform(ctx context.Context, kind Kind, args any, opts *EnqueueOptions) error
+	// Cancel cancels tenant tid's job id, queued or running, and returns
+	// its record, now cancelled. It returns store.ErrNotFound if the
+	// tenant has no such job and ErrFinished if it has finished.
+	Cancel(ctx context.Context, tid tenant.ID, id store.JobID) (*store.Job, error)
 }
+
+var _ Queue = (*Runner)(nil)

@@ -37,6 +37,7 @@ var tenantTableGrants = []tableGrant{
 	{"login_addresses", []string{"SELECT", "INSERT", "UPDATE", "DELETE"}, false},
 	{"auth_policy", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"break_glass", []string{"SELECT", "INSERT", "UPDATE"}, true},
+	{"jobs", []string{"SELECT", "INSERT", "UPDATE"}, true},
 }
 
 // platformTableGrants lists the control plane's tables. UPDATE on tenants

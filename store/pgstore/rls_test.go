@@ -63,6 +63,7 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 			tx.RememberLoginAddress(ctx, "u1", "192.0.2.1", base, 10),
 			tx.PutAuthPolicy(ctx, &store.AuthPolicy{MFARequiredRole: tenant.Admin, UpdatedAt: base}),
 			tx.CreateBreakGlass(ctx, &store.BreakGlass{ID: "g1", Reason: "r", Actor: "operator", CreatedAt: base, ExpiresAt: base.Add(time.Hour)}),
+			tx.CreateJob(ctx, &store.Job{ID: "j1", Kind: "k", State: store.JobQueued, Args: []byte(`{}`), CreatedAt: base, UpdatedAt: base}),
 		}
 		if _, _, err := tx.AuditHead(ctx); err != nil {
 			return err
@@ -94,6 +95,7 @@ var rawInserts = map[string]string{
 	"oidc_configs":       `INSERT INTO %[1]s.oidc_configs (tenant_id, issuer, client_id, client_secret, default_role, jit, created_at, updated_at) VALUES ($1, 'https://i', 'c', 's', 'viewer', false, now(), now()) ON CONFLICT (tenant_id) DO NOTHING`,
 	"identity_links":     `INSERT INTO %[1]s.identity_links (tenant_id, issuer, subject, user_id, created_at) VALUES ($1, 'https://i', 'raw', 'u1', now())`,
 	"break_glass":        `INSERT INTO %[1]s.break_glass (tenant_id, id, reason, actor, created_at, expires_at) VALUES ($1, 'raw', 'raw', 'operator', now(), now())`,
+	"jobs":               `INSERT INTO %[1]s.jobs (tenant_id, id, kind, state, args, created_at, updated_at) VALUES ($1, 'raw', 'k', 'queued', '\x00', now(), now())`,
 	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
 	"user_mfa":           `INSERT INTO %[1]s.user_mfa (tenant_id, user_id, secret, last_step, created_at) VALUES ($1, 'raw', '\x00', 0, now())`,
 	"recovery_codes":     `INSERT INTO %[1]s.recovery_codes (tenant_id, user_id, id, hash) VALUES ($1, 'raw', 'raw', '\x00')`,

@@ -294,7 +294,7 @@ func TestBusyBatch(t *testing.T) {
 // stays within the bound.
 func TestMaxFileSize(t *testing.T) {
 	t.Parallel()
-	const max = 64 * pageSize
+	const max = 160 * pageSize
 	dir := t.TempDir()
 	s, err := Open(dir+"/bulkhead.db", &Options{MaxFileSize: max})
 	if err != nil {

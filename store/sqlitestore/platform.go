@@ -55,6 +55,7 @@ var sqlPurgeTenant = []string{
 	`DELETE FROM refresh_tokens WHERE tenant_id = ?`,
 	`DELETE FROM api_keys WHERE tenant_id = ?`,
 	`DELETE FROM break_glass WHERE tenant_id = ?`,
+	`DELETE FROM jobs WHERE tenant_id = ?`,
 	`DELETE FROM users WHERE tenant_id = ?`,
 	`DELETE FROM user_mfa WHERE tenant_id = ?`,
 	`DELETE FROM recovery_codes WHERE tenant_id = ?`,

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 	t.Run("KeyLookup", h.testKeyLookup)
 	t.Run("Containments", h.testContainments)
 	t.Run("BreakGlass", h.testBreakGlass)
+	t.Run("Jobs", h.testJobs)
 	t.Run("DataKeys", h.testDataKeys)
 	for _, iso := range isolations {
 		t.Run(isoName(iso), func(t *testing.T) {
