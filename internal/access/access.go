@@ -49,6 +49,8 @@ const (
 	// collections and records with an archive's.
 	ExportData  Permission = "data.export"
 	RestoreData Permission = "data.restore"
+	// ReadJobs is seeing the tenant's background jobs and their results.
+	ReadJobs Permission = "jobs.read"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -79,6 +81,7 @@ var minRole = map[Permission]tenant.Role{
 	ReadKeys:         tenant.Admin,
 	ExportData:       tenant.Admin,
 	RestoreData:      tenant.Admin,
+	ReadJobs:         tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and

@@ -339,6 +339,27 @@ func (c *Core) writeArchive(ctx context.Context, tid tenant.ID, exportID string,
 	return aw.Close()
 }
 
+// GetJob returns the tenant's job id, of any kind: how an export's caller
+// learns its export_id, and a restore's whether it succeeded. An id of no
+// job of the tenant's is ErrNotFound.
+func (s *Scope) GetJob(ctx context.Context, id store.JobID) (*Job, error) {
+	if err := s.allow(access.ReadJobs); err != nil {
+		return nil, err
+	}
+	if _, err := parseUUID(string(id)); err != nil {
+		return nil, store.ErrNotFound
+	}
+	var j *store.Job
+	err := s.read(ctx, func(tx store.Tx) (err error) {
+		j, err = tx.GetJob(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jobView(j), nil
+}
+
 // Download is an export archive being read.
 type Download struct {
 	io.ReadCloser

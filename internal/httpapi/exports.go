@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/problem"
+	"github.com/bulkheadhq/bulkhead/store"
 )
 
 // archiveTimeout bounds how long an archive may take to upload or download
@@ -29,6 +30,14 @@ func (s *Server) startExport(w http.ResponseWriter, r *http.Request, rq *request
 		return err
 	}
 	return writeJSON(w, http.StatusAccepted, jobAccepted{Job: j})
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, rq *request) error {
+	j, err := rq.scope.GetJob(r.Context(), store.JobID(r.PathValue("id")))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, j)
 }
 
 func (s *Server) downloadExport(w http.ResponseWriter, r *http.Request, rq *request) error {

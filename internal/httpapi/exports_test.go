@@ -66,23 +66,16 @@ func setupExports(t *testing.T) *exportBundle {
 	return &exportBundle{testBundle: b, runner: runner}
 }
 
-// wait polls tenant slug's job id until it has finished, and returns it.
-func (b *exportBundle) wait(slug, id string) *store.Job {
+// wait polls GET …/jobs/{id} with key until the job has finished, and
+// returns it.
+func (b *exportBundle) wait(slug, key, id string) *core.Job {
 	b.t.Helper()
-	var tn struct{ ID tenant.ID }
-	b.must(200, "GET", "/v1/tenants/"+slug, b.admin, nil).JSON(b.t, &tn)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		var j *store.Job
-		err := b.store.ReadTenant(context.Background(), tn.ID, func(tx store.Tx) (err error) {
-			j, err = tx.GetJob(context.Background(), store.JobID(id))
-			return err
-		})
-		if err != nil {
-			b.t.Fatalf("job %s: %v", id, err)
-		}
+		var j core.Job
+		b.must(200, "GET", tpath(slug, "jobs", id), key, nil).JSON(b.t, &j)
 		if j.State.Finished() {
-			return j
+			return &j
 		}
 		if time.Now().After(deadline) {
 			b.t.Fatalf("job %s still %s after 2 minutes", id, j.State)
@@ -107,12 +100,12 @@ func (b *exportBundle) export(slug, key string) (string, []byte) {
 	if a.Job.Kind != "export" || a.Job.State != "queued" {
 		b.t.Fatalf("export job = %+v", a.Job)
 	}
-	j := b.wait(slug, a.Job.ID)
+	j := b.wait(slug, key, a.Job.ID)
 	if j.State != store.JobSucceeded {
 		b.t.Fatalf("export job %s: %s", j.State, j.Error)
 	}
-	if j.Done != j.Total {
-		b.t.Errorf("export progress %d/%d at the end", j.Done, j.Total)
+	if j.Progress.Done != j.Progress.Total {
+		b.t.Errorf("export progress %d/%d at the end", j.Progress.Done, j.Progress.Total)
 	}
 	var res core.ExportResult
 	if err := json.Unmarshal(j.Result, &res); err != nil || res.ExportID == "" {
@@ -133,7 +126,7 @@ func (b *exportBundle) export(slug, key string) (string, []byte) {
 
 // restore uploads archive to slug and runs the restore job if one was
 // queued; it returns the upload's answer and the job (nil if none).
-func (b *exportBundle) restore(slug, key, confirm string, archive []byte) (*response, *store.Job) {
+func (b *exportBundle) restore(slug, key, confirm string, archive []byte) (*response, *core.Job) {
 	b.t.Helper()
 	r := b.do("POST", tpath(slug, "restores")+"?confirm="+confirm, key, archive, "Content-Type", "application/octet-stream")
 	if r.Status != 202 {
@@ -141,7 +134,7 @@ func (b *exportBundle) restore(slug, key, confirm string, archive []byte) (*resp
 	}
 	var a acceptedJob
 	r.JSON(b.t, &a)
-	return r, b.wait(slug, a.Job.ID)
+	return r, b.wait(slug, key, a.Job.ID)
 }
 
 // snapshot is everything a restore makes equal: each collection's
@@ -210,8 +203,8 @@ func TestExportRestoreRoundTrip(t *testing.T) {
 			if j == nil {
 				t.Fatalf("restore = %d %s", r.Status, r.Body)
 			}
-			if j.State != store.JobSucceeded || j.Done != 35 || j.Total != 35 {
-				t.Fatalf("restore job %s (%s), progress %d/%d", j.State, j.Error, j.Done, j.Total)
+			if j.State != store.JobSucceeded || j.Progress.Done != 35 || j.Progress.Total != 35 {
+				t.Fatalf("restore job %s (%s), progress %+v", j.State, j.Error, j.Progress)
 			}
 			if diff := cmp.Diff(want, b.snapshot("acme", key)); diff != "" {
 				t.Errorf("after the restore (-export +now):\n%s", diff)
@@ -263,6 +256,8 @@ func TestRestoreRefusesForeignAndTamperedArchives(t *testing.T) {
 	b.seed("globex", globex)
 	_, arc := b.export("acme", acme)
 	globexExport, globexArc := b.export("globex", globex)
+	var globexJob acceptedJob
+	b.must(202, "POST", tpath("globex", "exports"), globex, nil).JSON(t, &globexJob)
 	b.createRecord("acme", acme, "tags", map[string]any{"tag": "after the export"})
 	want := b.snapshot("acme", acme)
 
@@ -285,6 +280,8 @@ func TestRestoreRefusesForeignAndTamperedArchives(t *testing.T) {
 		b.mustProblem(404, problem.CodeNotFound, "GET", tpath("acme", "exports", globexExport, "download"), acme, nil)
 		b.mustProblem(404, problem.CodeNotFound, "GET", tpath("globex", "exports", globexExport, "download"), acme, nil)
 		b.mustProblem(404, problem.CodeNotFound, "GET", tpath("acme", "exports", "not-an-id", "download"), acme, nil)
+		b.mustProblem(404, problem.CodeNotFound, "GET", tpath("acme", "jobs", globexJob.Job.ID), acme, nil)
+		b.mustProblem(404, problem.CodeNotFound, "GET", tpath("globex", "jobs", globexJob.Job.ID), acme, nil)
 	})
 	t.Run("OtherTenantsArchive", func(t *testing.T) {
 		r, _ := b.restore("acme", acme, "acme", globexArc)

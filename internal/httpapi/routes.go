@@ -76,6 +76,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/exports", handle: s.startExport},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/exports/{id}/download", handle: s.downloadExport},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/restores", Stream: true, handle: s.startRestore},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs/{id}", handle: s.getJob},
 	}
 }
 
