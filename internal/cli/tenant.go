@@ -96,8 +96,14 @@ func newTenantRestore(o *options) *cobra.Command {
 				if err != nil {
 					return explain(err)
 				}
+				var from *core.Scope
+				if source != "" {
+					if from, err = app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(source), "cli"); err != nil {
+						return explain(err)
+					}
+				}
 				bar := o.progress("restoring records")
-				t, res, err := ctl.RestoreTenant(cmd.Context(), p, tenant.ID(source), open, bar.update)
+				t, res, err := ctl.RestoreTenant(cmd.Context(), p, from, open, bar.update)
 				bar.finish()
 				if err != nil {
 					return explain(err)
@@ -108,7 +114,7 @@ func newTenantRestore(o *options) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&from, "from", "", "the archive file (required)")
 	cmd.Flags().StringVar((*string)(&p.Slug), "slug", "", "the new tenant's slug (required)")
-	cmd.Flags().StringVar(&source, "tenant", "", "the id of the tenant the archive must be of (defaults to any tenant of this platform)")
+	cmd.Flags().StringVar(&source, "tenant", "", "the slug of the tenant the archive must be of, if it still exists (defaults to any tenant of this platform)")
 	cmd.Flags().StringVar(&p.Name, "name", "", "the new tenant's display name (defaults to the slug)")
 	cmd.Flags().StringVar(&p.Plan, "plan", "", "plan (defaults to free)")
 	cmd.Flags().StringVar(&isolation, "isolation", "pooled", "pooled or silo")

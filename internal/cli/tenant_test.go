@@ -100,7 +100,8 @@ func TestTenantExportRestore(t *testing.T) {
 	if code, _, errOut := run(t, dir, "tenant", "restore", "--from", badFile, "--slug", "broken"); code == 0 {
 		t.Fatalf("restore of a tampered archive succeeded: %s", errOut)
 	}
-	if code, _, _ := run(t, dir, "tenant", "restore", "--from", file, "--slug", "wrong-source", "--tenant", "0190b1a2-0000-7000-8000-000000000001"); code == 0 {
+	mustRun(t, dir, "tenant", "create", "--slug", "other")
+	if code, _, _ := run(t, dir, "tenant", "restore", "--from", file, "--slug", "wrong-source", "--tenant", "other"); code == 0 {
 		t.Fatal("restore with --tenant naming another source succeeded")
 	}
 	var list []struct{ Slug string }

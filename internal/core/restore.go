@@ -179,16 +179,23 @@ func (c *Core) restoreWork(ctx context.Context, t *jobs.Task) (any, error) {
 
 // RestoreTenant creates a tenant from p and restores the archive open
 // reads into it, for the operator's command line: the archive may be of
-// any tenant of this platform (of from, if from is not zero, else
+// any tenant of this platform (of from's tenant, if from is not nil, else
 // ErrArchiveTenantMismatch), and its records are sealed again under the
 // new tenant's keys. The archive is verified before the tenant is created;
 // users and API keys are not restored (the new tenant has none).
-func (ct *Control) RestoreTenant(ctx context.Context, p CreateTenantParams, from tenant.ID, open func() (io.ReadCloser, error),
+func (ct *Control) RestoreTenant(ctx context.Context, p CreateTenantParams, from *Scope, open func() (io.ReadCloser, error),
 	progress func(done, total int64)) (*Tenant, *RestoreResult, error) {
 	if err := ct.check(); err != nil {
 		return nil, nil, err
 	}
-	v, err := ct.core.verifyArchive(ctx, open, from)
+	var source tenant.ID
+	if from != nil {
+		if err := ct.target(from); err != nil {
+			return nil, nil, err
+		}
+		source = from.tenant.ID
+	}
+	v, err := ct.core.verifyArchive(ctx, open, source)
 	if err != nil {
 		return nil, nil, err
 	}
