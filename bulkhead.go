@@ -3,6 +3,7 @@ package bulkhead
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base32"
@@ -24,6 +25,7 @@ import (
 	"gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob" // s3:// bucket URLs
 
+	"github.com/bulkheadhq/bulkhead/internal/backup"
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
@@ -58,6 +60,8 @@ type App struct {
 	// sweepers free the memory of idle tenants: expired cache entries and
 	// full rate-limit buckets. Serve runs them every second.
 	sweepers []func()
+	// backups takes the scheduled backups; nil without Config.BackupEvery.
+	backups *backup.Scheduler
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -161,6 +165,9 @@ func New(cfg Config) (*App, error) {
 		app.Close()
 		return nil, err
 	}
+	if cfg.BackupEvery > 0 {
+		app.backups = app.backupScheduler(keys, metrics)
+	}
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
 	return app, nil
@@ -219,11 +226,48 @@ func openStore(cfg *Config) (store.Store, error) {
 	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
 		return pgstore.Open(context.Background(), cfg.DatabaseURL, &pgstore.Options{ProvisionURL: cfg.ProvisionURL, Logger: cfg.Logger})
 	}
-	path := filepath.Join(cfg.DataDir, "bulkhead.db")
+	return sqlitestore.Open(SQLitePath(cfg), &sqlitestore.Options{Logger: cfg.Logger})
+}
+
+// SQLitePath returns the main SQLite database file cfg names: the path of
+// a "sqlite:PATH" DatabaseURL, else bulkhead.db in DataDir (defaulted as
+// New defaults it). It is meaningless for PostgreSQL.
+func SQLitePath(cfg *Config) string {
 	if p, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:"); ok {
-		path = p
+		return p
 	}
-	return sqlitestore.Open(path, &sqlitestore.Options{Logger: cfg.Logger})
+	return filepath.Join(cmp.Or(cfg.DataDir, "./bulkhead-data"), "bulkhead.db")
+}
+
+// backupLockKey is the PostgreSQL advisory lock that the nodes of one
+// platform take around a scheduled backup, so that one of them takes it.
+const backupLockKey int64 = 0x62686261636b7570 // "bhbackup"
+
+// backupScheduler builds the scheduler of Config.BackupEvery. Each backup
+// is signed with the audit key, whose public half verifies it.
+func (a *App) backupScheduler(keys *keyring.Keyring, metrics *observe.Metrics) *backup.Scheduler {
+	cfg := &a.cfg
+	s := &backup.Scheduler{
+		Source:  &backup.Source{AuditKey: keys.AuditKey},
+		Dest:    cfg.BackupDir,
+		Every:   cfg.BackupEvery,
+		Keep:    cmp.Or(cfg.BackupKeep, 7),
+		Verify:  backup.VerifyOptions{TrustedKey: keys.AuditKey.Public().(ed25519.PublicKey), Logger: a.log},
+		Metrics: metrics.Backups(),
+		Logger:  a.log,
+	}
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
+		s.Source.PostgresURL = cfg.BackupPostgresURL
+		s.Verify.PostgresURL, s.Verify.AppURL = cfg.BackupPostgresURL, cfg.DatabaseURL
+		// Every node runs the schedule; the lock and the destination's
+		// newest backup make one of them take each interval's backup.
+		s.LockFunc = func(ctx context.Context) (func(), bool, error) {
+			return pgstore.TryLock(ctx, cfg.BackupPostgresURL, backupLockKey)
+		}
+	} else {
+		s.Source.SQLitePath, s.Source.SQLiteJobsPath = SQLitePath(cfg), jobsPath(cfg)
+	}
+	return s
 }
 
 // openFeed starts the change feed that carries cache invalidations between
@@ -297,6 +341,14 @@ func openJobs(cfg *Config, st store.Store, sched *fairq.Scheduler) (*jobs.Runner
 		return nil, fmt.Errorf("open the job queue: %w", err)
 	}
 	return r, nil
+}
+
+// SQLiteJobsPath returns the job queue's SQLite file beside the store
+// SQLitePath names; see jobsPath.
+func SQLiteJobsPath(cfg *Config) string {
+	c := *cfg
+	c.DataDir = cmp.Or(c.DataDir, "./bulkhead-data")
+	return jobsPath(&c)
 }
 
 // jobsPath is River's SQLite file: jobs.db in DataDir beside the default
@@ -400,6 +452,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.StartJobs(ctx); err != nil {
 		return fmt.Errorf("start background jobs: %w", err)
 	}
+	if a.backups != nil {
+		bctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); a.backups.Run(bctx) }()
+		defer func() { cancel(); <-done }()
+	}
+	// Each tenant with retention settings gets a retention job hourly.
+	stopRetention := every(core.RetentionInterval, func() {
+		if err := a.core.EnqueueRetention(ctx); err != nil {
+			a.log.Warn("retention jobs not all enqueued; the next round tries again", "err", err)
+		}
+	})
+	defer stopRetention()
 	if err := a.core.ResumeIndexBuilds(ctx); err != nil {
 		a.log.Warn("index builds left by an earlier run not resumed", "err", err)
 	}

@@ -112,6 +112,28 @@ type Config struct {
 	// "probes=20/1m,logins=10/15m,lock=15m,addresses=10/1h", or "off".
 	// Defaults to all rules on with those values.
 	Containment string
+
+	// BackupEvery, if set, makes Run take a backup of the whole platform at
+	// this interval, verify it right after and keep the newest BackupKeep
+	// in BackupDir; see docs/backups.md. Defaults to 0: no scheduled
+	// backups.
+	BackupEvery time.Duration
+	// BackupKeep is how many scheduled backups BackupDir keeps. Defaults
+	// to 7.
+	BackupKeep int
+	// BackupDir is where scheduled backups go: a local directory, or a
+	// bucket URL such as file:///srv/backups or
+	// s3://bucket?endpoint=…&region=…. Backups are staged in the system's
+	// temporary directory, uploaded, then downloaded again to be verified.
+	// Required with BackupEvery.
+	BackupDir string
+	// BackupPostgresURL connects to the store's PostgreSQL database as a
+	// superuser: pg_dump runs with it (row-level security is forced on
+	// every tenant table, so neither the application nor the owner role
+	// can dump them), and verification restores into a scratch database
+	// it creates and drops on the same server. Required with BackupEvery
+	// on PostgreSQL; unused with SQLite.
+	BackupPostgresURL string
 }
 
 func (c *Config) validate() error {
@@ -160,6 +182,9 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("KMS must be \"local\" or \"vault\", got %q", c.KMS)
 	}
+	if err := c.validateBackups(); err != nil {
+		return err
+	}
 	if c.JobWorkers < 0 {
 		return fmt.Errorf("JobWorkers must be >= 0, got %d", c.JobWorkers)
 	}
@@ -168,6 +193,24 @@ func (c *Config) validate() error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken must be at least 16 characters")
+	}
+	return nil
+}
+
+func (c *Config) validateBackups() error {
+	switch {
+	case c.BackupEvery < 0:
+		return fmt.Errorf("BackupEvery must be >= 0, got %s", c.BackupEvery)
+	case c.BackupKeep < 0:
+		return fmt.Errorf("BackupKeep must be >= 0, got %d", c.BackupKeep)
+	case c.BackupEvery == 0:
+		return nil
+	case c.BackupEvery < time.Minute:
+		return fmt.Errorf("BackupEvery must be at least 1m, got %s", c.BackupEvery)
+	case c.BackupDir == "":
+		return fmt.Errorf("BackupDir (--backup-dir, BULKHEAD_BACKUP_DIR) is required with BackupEvery")
+	case strings.HasPrefix(c.DatabaseURL, "postgres") && c.BackupPostgresURL == "":
+		return fmt.Errorf("BackupPostgresURL (--backup-postgres-url, BULKHEAD_BACKUP_POSTGRES_URL) is required with BackupEvery on PostgreSQL")
 	}
 	return nil
 }

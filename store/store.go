@@ -316,6 +316,9 @@ type Tx interface {
 	// Containments, the actions automatic containment took against a
 	// tenant's credentials and accounts, are in containment.go.
 	Containments
+
+	// RetentionTx expires records and cuts the audit log (retention.go).
+	RetentionTx
 }
 
 // AuditLog stores one hash-chained audit log: a tenant's (in its Tx) or the
@@ -444,8 +447,16 @@ type Collection struct {
 	// EncryptedFields are the top-level data keys whose values the server
 	// stores sealed; nil for none. PutCollection stores them as given.
 	EncryptedFields []string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// Retention, if not zero, is how long records are kept: a record whose
+	// time in RetentionField is before now − Retention is expired, and the
+	// retention job deletes it.
+	Retention time.Duration
+	// RetentionField is RetentionCreatedAt (what empty means),
+	// RetentionUpdatedAt or a top-level data key holding an RFC 3339
+	// timestamp; see ExpireRecordsParams.Field.
+	RetentionField string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Index is a secondary index declared on one tenant's collection. It holds

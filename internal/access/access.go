@@ -5,7 +5,8 @@ package access
 import "github.com/bulkheadhq/bulkhead/tenant"
 
 // operatorOnly are the permissions no tenant role holds.
-var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true, ManageBreakGlass: true}
+var operatorOnly = map[Permission]bool{ManageTenants: true, ManagePlans: true, ReadMetrics: true, ManageBreakGlass: true,
+	ManageAuditRetention: true}
 
 // Permission is an action on a tenant's resources.
 type Permission string
@@ -51,6 +52,11 @@ const (
 	RestoreData Permission = "data.restore"
 	// ReadJobs is seeing the tenant's background jobs and their results.
 	ReadJobs Permission = "jobs.read"
+	// ManageAuditRetention is setting how long a tenant keeps its audit
+	// entries: the operator's alone, so that no tenant admin can shorten
+	// the record of what admins did. ReadAuditRetention is seeing it.
+	ManageAuditRetention Permission = "audit.retention.manage"
+	ReadAuditRetention   Permission = "audit.retention.read"
 )
 
 // minRole is the least role holding each tenant permission.
@@ -82,6 +88,8 @@ var minRole = map[Permission]tenant.Role{
 	ExportData:       tenant.Admin,
 	RestoreData:      tenant.Admin,
 	ReadJobs:         tenant.Admin,
+
+	ReadAuditRetention: tenant.Admin,
 }
 
 // operator lists what the platform operator may do. It manages tenants and
@@ -99,6 +107,9 @@ var operator = map[Permission]bool{
 	ManageBreakGlass: true,
 	ListBreakGlass:   true,
 	ReadKeys:         true, // key versions and states, never key material
+
+	ManageAuditRetention: true,
+	ReadAuditRetention:   true,
 }
 
 // breakGlassReadable are the permissions the operator holds on a tenant

@@ -56,14 +56,16 @@ const (
 	PartRecords     Part = "records"
 	PartUsers       Part = "users"
 	PartAPIKeys     Part = "api_keys"
+	PartAuditStart  Part = "audit_start"
 	PartCheckpoints Part = "checkpoints"
 	PartAudit       Part = "audit"
 )
 
 // Parts lists the parts in stream order.
-// Checkpoints come before the audit entries, so that a reader can hold the
-// few checkpoints and verify the chain while streaming its entries.
-var Parts = []Part{PartCollections, PartRecords, PartUsers, PartAPIKeys, PartCheckpoints, PartAudit}
+// The chain's signed start (where retention cut it, if it did) and its
+// checkpoints come before its entries, so that a reader can hold those few
+// and verify the chain while streaming its entries.
+var Parts = []Part{PartCollections, PartRecords, PartUsers, PartAPIKeys, PartAuditStart, PartCheckpoints, PartAudit}
 
 const (
 	chunkSize     = 64 << 10

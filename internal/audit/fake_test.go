@@ -23,6 +23,7 @@ type fakeAuditTx struct {
 	tid         tenant.ID
 	entries     []*store.AuditEntry      // in Seq order
 	checkpoints []*store.AuditCheckpoint // in Seq order
+	cut         *store.AuditCut          // the chain's start; nil for entry 1
 
 	// failOn names a method that returns errFake instead of working.
 	failOn string
@@ -98,7 +99,7 @@ func (f *fakeAuditTx) ListAuditCheckpoints(ctx context.Context, after int64, lim
 
 // clone returns a deep copy of f, to tamper with.
 func (f *fakeAuditTx) clone() *fakeAuditTx {
-	g := &fakeAuditTx{tid: f.tid, failOn: f.failOn}
+	g := &fakeAuditTx{tid: f.tid, failOn: f.failOn, cut: f.cut}
 	for _, e := range f.entries {
 		g.entries = append(g.entries, cloneEntry(e))
 	}

@@ -66,6 +66,11 @@ type Report struct {
 	Reason string
 	// Checkpoints is the number of checkpoints verified.
 	Checkpoints int
+	// Start is the Seq of the signed cut the chain starts at, where
+	// retention removed the entries before it; 0 if the chain starts at
+	// entry 1. Length then still counts from 1: it is the last Seq
+	// verified.
+	Start int64
 }
 
 // VerifyOptions are the optional checks of VerifyWith. The zero value adds
@@ -130,18 +135,32 @@ type walk struct {
 }
 
 func (w *walk) run(ctx context.Context) (*Report, error) {
-	want := int64(1)
+	first := int64(1)
 	prev := genesis
+	cut, err := w.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cut != nil {
+		// Entries and checkpoints before a validly signed cut were removed
+		// by retention; the walk starts at the cut's entry, whose hash the
+		// signature vouches for in place of its predecessors.
+		if !w.cutValid(cut) {
+			return w.fail(cut.Seq, ReasonCutSignature), nil
+		}
+		first, w.rep.Start, w.cpAfter = cut.Seq, cut.Seq, cut.Seq-1
+	}
+	want := first
 	for {
 		// Pages after the first start one entry back, at the last entry
 		// verified, so that a second row with that Seq (which a unique
 		// index would forbid) cannot hide between two pages.
-		after := max(want-2, 0)
+		after := max(want-2, first-1)
 		page, err := w.s.ListAudit(ctx, after, pageSize)
 		if err != nil {
 			return nil, fmt.Errorf("list audit entries after %d: %w", after, err)
 		}
-		if want > 1 && len(page) > 0 && page[0].Seq == want-1 && w.isEntry(page[0], prev) {
+		if want > first && len(page) > 0 && page[0].Seq == want-1 && w.isEntry(page[0], prev) {
 			page = page[1:]
 		}
 		if len(page) == 0 {
@@ -158,7 +177,9 @@ func (w *walk) run(ctx context.Context) (*Report, error) {
 				return w.fail(want, ReasonSequenceOrder), nil
 			case !bytes.Equal(sum[:], e.Hash):
 				return w.fail(want, ReasonEntryHash), nil
-			case !bytes.Equal(e.PrevHash, prev):
+			case cut != nil && want == first && !bytes.Equal(e.Hash, cut.Hash):
+				return w.fail(want, ReasonCutMismatch), nil
+			case (cut == nil || want > first) && !bytes.Equal(e.PrevHash, prev):
 				return w.fail(want, ReasonPrevHash), nil
 			case w.opts.PinnedSeq == want && !bytes.Equal(e.Hash, w.opts.PinnedHash):
 				return w.fail(want, ReasonPinnedMismatch), nil
@@ -201,6 +222,10 @@ func (w *walk) run(ctx context.Context) (*Report, error) {
 			return w.fail(c.Seq, reason), nil
 		}
 		return w.fail(want, ReasonCheckpointBeyondEnd), nil
+	}
+	if cut != nil && want == first {
+		// The entry the chain starts at is gone, with everything after it.
+		return w.fail(first, ReasonSequenceGap), nil
 	}
 	if w.opts.PinnedSeq >= want {
 		return w.fail(want, ReasonPinnedMissing), nil

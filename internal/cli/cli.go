@@ -62,6 +62,7 @@ type options struct {
 	jobWorkers           int
 	jobsPerTenant        int
 	kms                  kmsOptions
+	backup               backupOptions
 	stdout, stderr       io.Writer
 }
 
@@ -80,7 +81,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
 	o.kms.flags(pf)
-	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o))
+	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o))
 	return root
 }
 
@@ -148,6 +149,9 @@ func newServe(o *options) *cobra.Command {
 				return fmt.Errorf("--trusted-proxies: %w", err)
 			}
 			cfg.TrustedProxies = proxies
+			if err := o.backup.apply(&cfg); err != nil {
+				return err
+			}
 			app, err := bulkhead.New(cfg)
 			if err != nil {
 				return err
@@ -169,6 +173,7 @@ func newServe(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&o.trustedProxies, "trusted-proxies", os.Getenv("BULKHEAD_TRUSTED_PROXIES"),
 		"comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For names the client (env BULKHEAD_TRUSTED_PROXIES)")
 	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", os.Getenv("BULKHEAD_TLS_CERT"), "PEM certificate (and chain) to serve HTTPS with; reloaded on SIGHUP (env BULKHEAD_TLS_CERT)")
+	o.backup.flags(cmd.Flags())
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", os.Getenv("BULKHEAD_TLS_KEY"), "PEM private key of --tls-cert (env BULKHEAD_TLS_KEY)")
 	cmd.Flags().IntVar(&o.jobWorkers, "job-workers", envInt("BULKHEAD_JOB_WORKERS"),
 		"background jobs run at once on this node; 0 means the default of 6 (env BULKHEAD_JOB_WORKERS)")

@@ -94,5 +94,5 @@ func (c *Core) verify(ctx context.Context, log store.AuditLog, chain audit.Chain
 		return nil, err
 	}
 	return &AuditVerification{OK: r.OK, Length: r.Length, Head: hex.EncodeToString(r.Head), Checkpoints: r.Checkpoints,
-		BrokenAt: r.BrokenAt, Reason: r.Reason}, nil
+		BrokenAt: r.BrokenAt, Reason: r.Reason, Start: r.Start}, nil
 }

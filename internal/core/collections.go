@@ -40,6 +40,13 @@ type PutCollectionParams struct {
 	// Indexes are the collection's secondary indexes. Declaring the same
 	// list again keeps them; an index left out is dropped.
 	Indexes []IndexSpec `json:"indexes,omitempty"`
+	// Retention, such as "90d", "12h" or "30m", is how long records are
+	// kept, counted from RetentionField; absent keeps them for ever. See
+	// retention.go.
+	Retention *string `json:"retention,omitempty"`
+	// RetentionField is created_at (the default), updated_at or a
+	// top-level data field holding an RFC 3339 timestamp.
+	RetentionField *string `json:"retention_field,omitempty"`
 }
 
 // IndexSpec declares one index.
@@ -81,6 +88,10 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 	if err != nil {
 		return nil, err
 	}
+	keep, keepField, err := validRetention(&p, fields, encrypted)
+	if err != nil {
+		return nil, err
+	}
 	if len(encrypted) > 0 {
 		// The tenant's keys are made now, so that a collection that could
 		// not hold a record is never created.
@@ -89,7 +100,8 @@ func (s *Scope) PutCollection(ctx context.Context, name store.CollectionName, p 
 		}
 	}
 	now := s.core.now()
-	col := &store.Collection{Name: name, Schema: schema, Indexes: indexes, EncryptedFields: encrypted, CreatedAt: now, UpdatedAt: now}
+	col := &store.Collection{Name: name, Schema: schema, Indexes: indexes, EncryptedFields: encrypted, CreatedAt: now, UpdatedAt: now,
+		Retention: keep, RetentionField: keepField}
 	build := false // whether an index is to be built or dropped
 	err = s.write(ctx, func(tx store.Tx) error {
 		if old, err := tx.GetCollection(ctx, name); err == nil {

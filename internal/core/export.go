@@ -76,8 +76,12 @@ type (
 		Schema          json.RawMessage      `json:"schema,omitempty"`
 		Indexes         []archiveIndex       `json:"indexes,omitempty"`
 		EncryptedFields []string             `json:"encrypted_fields,omitempty"`
-		CreatedAt       time.Time            `json:"created_at"`
-		UpdatedAt       time.Time            `json:"updated_at"`
+		// Retention and RetentionField are the collection's retention
+		// setting (store.Collection's), if it has one.
+		Retention      time.Duration `json:"retention,omitempty"`
+		RetentionField string        `json:"retention_field,omitempty"`
+		CreatedAt      time.Time     `json:"created_at"`
+		UpdatedAt      time.Time     `json:"updated_at"`
 	}
 	archiveRecord struct {
 		Collection store.CollectionName `json:"collection"`
@@ -223,7 +227,8 @@ func (c *Core) writeArchive(ctx context.Context, tid tenant.ID, exportID string,
 	total := usage.Records
 	progress(0, total)
 	for _, col := range cols {
-		item := archiveCollection{Name: col.Name, Schema: col.Schema, EncryptedFields: col.EncryptedFields, CreatedAt: col.CreatedAt, UpdatedAt: col.UpdatedAt}
+		item := archiveCollection{Name: col.Name, Schema: col.Schema, EncryptedFields: col.EncryptedFields,
+			Retention: col.Retention, RetentionField: col.RetentionField, CreatedAt: col.CreatedAt, UpdatedAt: col.UpdatedAt}
 		for _, ix := range col.Indexes {
 			item.Indexes = append(item.Indexes, archiveIndex{Fields: ix.Fields, Unique: ix.Unique})
 		}
@@ -297,7 +302,24 @@ func (c *Core) writeArchive(ctx context.Context, tid tenant.ID, exportID string,
 			return nil, err
 		}
 	}
-	// Checkpoints first, then the chain (see archive.Parts), each in pages.
+	// The chain's signed start, if retention cut it, then its checkpoints,
+	// then the chain (see archive.Parts), each in pages.
+	var start *store.AuditCut
+	err = c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
+		start, err = tx.AuditStart(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			start, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if start != nil {
+		if err := aw.Add(archive.PartAuditStart, start); err != nil {
+			return nil, err
+		}
+	}
 	for after := int64(0); ; {
 		var cps []*store.AuditCheckpoint
 		err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {

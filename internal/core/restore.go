@@ -295,6 +295,12 @@ func (c *Core) verifyArchive(ctx context.Context, open func() (io.ReadCloser, er
 				return nil, fmt.Errorf("%w: a malformed record", ErrArchiveInvalid)
 			}
 			v.ids[r.Collection][r.ID] = struct{}{}
+		case archive.PartAuditStart:
+			var cut store.AuditCut
+			if err := json.Unmarshal(item, &cut); err != nil {
+				return nil, fmt.Errorf("%w: a malformed audit start", ErrArchiveInvalid)
+			}
+			src.start = &cut
 		case archive.PartCheckpoints:
 			var cp store.AuditCheckpoint
 			if err := json.Unmarshal(item, &cp); err != nil {
@@ -348,6 +354,16 @@ type archiveAudit struct {
 	buf     []*store.AuditEntry
 	eof     bool
 	cps     []*store.AuditCheckpoint
+	start   *store.AuditCut // where retention cut the chain; nil if it starts at 1
+}
+
+// AuditStart is the chain's signed start, as the verifier asks a store
+// for it.
+func (a *archiveAudit) AuditStart(context.Context) (*store.AuditCut, error) {
+	if a.start == nil {
+		return nil, store.ErrNotFound
+	}
+	return a.start, nil
 }
 
 var errReadOnlyChain = errors.New("an archive's audit chain is read-only")
@@ -439,7 +455,7 @@ func (c *Core) applyArchive(ctx context.Context, tid tenant.ID, open func() (io.
 		}
 		for _, ac := range v.cols {
 			col := &store.Collection{Name: ac.Name, Schema: ac.Schema, EncryptedFields: ac.EncryptedFields,
-				CreatedAt: ac.CreatedAt, UpdatedAt: ac.UpdatedAt}
+				Retention: ac.Retention, RetentionField: ac.RetentionField, CreatedAt: ac.CreatedAt, UpdatedAt: ac.UpdatedAt}
 			for _, ix := range ac.Indexes {
 				col.Indexes = append(col.Indexes, store.Index{Fields: ix.Fields, Unique: ix.Unique})
 			}

@@ -99,10 +99,14 @@ type Collection struct {
 	Name   store.CollectionName `json:"name"`
 	Schema json.RawMessage      `json:"schema,omitempty"`
 	// EncryptedFields are the fields stored sealed; absent for none.
-	EncryptedFields []string  `json:"encrypted_fields,omitempty"`
-	Indexes         []Index   `json:"indexes"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	EncryptedFields []string `json:"encrypted_fields,omitempty"`
+	Indexes         []Index  `json:"indexes"`
+	// Retention is how long records are kept, such as "90d"; absent for
+	// ever. RetentionField is what their age counts from.
+	Retention      string    `json:"retention,omitempty"`
+	RetentionField string    `json:"retention_field,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // Index describes a declared index and its state.
@@ -118,6 +122,11 @@ type Index struct {
 
 func collectionView(c *store.Collection) *Collection {
 	v := &Collection{Name: c.Name, Schema: c.Schema, EncryptedFields: c.EncryptedFields, Indexes: make([]Index, 0, len(c.Indexes)), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if c.Retention > 0 {
+		v.Retention, v.RetentionField = formatRetention(c.Retention), retentionField(c)
+	} else {
+		v.RetentionField = c.RetentionField // declared, without effect until a retention is
+	}
 	for i := range c.Indexes {
 		ix := &c.Indexes[i]
 		v.Indexes = append(v.Indexes, Index{Name: ix.Name(), Fields: ix.Fields, Unique: ix.Unique, State: ix.State, Error: ix.Error})
@@ -205,6 +214,9 @@ type AuditVerification struct {
 	// BrokenAt is the sequence number of the first entry that fails.
 	BrokenAt int64  `json:"broken_at,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Start is the seq of the signed cut the chain starts at, when audit
+	// retention removed the entries before it.
+	Start int64 `json:"start,omitempty"`
 }
 
 // Usage is what a tenant stores now, against its plan's limits.

@@ -159,7 +159,7 @@ func (b *exportBundle) seed(slug, key string) {
 	b.t.Helper()
 	b.must(200, "PUT", tpath(slug, "collections", "notes"), key, map[string]any{
 		"encrypted_fields": []string{"secret"}, "indexes": []map[string]any{{"fields": []string{"n"}, "unique": true}}})
-	b.collection(slug, key, "tags", nil)
+	b.must(200, "PUT", tpath(slug, "collections", "tags"), key, map[string]any{"retention": "90d"})
 	for i := range 30 {
 		b.createRecord(slug, key, "notes", map[string]any{"n": i, "secret": fmt.Sprintf("s-%d", i), "title": "note"})
 	}

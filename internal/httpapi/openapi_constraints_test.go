@@ -648,6 +648,15 @@ var patternExamples = map[string]struct {
 		valid:   func(seq int) []string { return []string{"e" + strconv.Itoa(seq), strings.Repeat("Z", 64), "_"} },
 		invalid: []string{"-a", "9a", "a.b", "", strings.Repeat("a", 65), "é"},
 	},
+	// Retention durations.
+	`^([1-9][0-9]{0,4}d|[1-9][0-9]{0,5}h|[1-9][0-9]{0,7}m)$`: {
+		valid:   func(int) []string { return []string{"1d", "99999d", "999999h", "99999999m", "30m", "12h"} },
+		invalid: []string{"0d", "100000d", "1000000h", "100000000m", "01d", "1w", "1.5d", "-1d", "d", "1D", "1d ", "90"},
+	},
+	`^[1-9][0-9]{0,4}d$`: {
+		valid:   func(int) []string { return []string{"1d", "365d", "99999d"} },
+		invalid: []string{"0d", "100000d", "12h", "01d", "d", "365", "1D"},
+	},
 	`^[+-]?[A-Za-z_][A-Za-z0-9_]{0,63}$`: {
 		valid:   func(int) []string { return []string{"a", "+_9", "-" + strings.Repeat("z", 64)} },
 		invalid: []string{"-", "9a", "a.b", "--a", strings.Repeat("a", 65)},
@@ -758,6 +767,8 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 			body: func() map[string]any { return map[string]any{"code": "123456"} }},
 		"POST /v1/tenants/{tenant}/auth/totp/disable": {path: tpath("acme", "auth", "totp", "disable"), token: totpUser.AccessToken,
 			body: func() map[string]any { return map[string]any{"code": "123456"} }},
+		"PUT /v1/tenants/{tenant}/audit/retention": {path: tpath("acme", "audit", "retention"), token: b.admin,
+			body: func() map[string]any { return map[string]any{"keep": "365d"} }},
 		"PUT /v1/tenants/{tenant}/auth/policy": {path: tpath("acme", "auth", "policy"), token: admin,
 			body: func() map[string]any { return map[string]any{"mfa_required_role": "none"} }},
 		"POST /v1/tenants/{tenant}/break-glass": {path: tpath("acme", "break-glass"), token: b.admin, body: func() map[string]any {

@@ -65,6 +65,8 @@ func (s *Server) routeTable() []Route {
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/collections/{collection}/records/{id}", handle: s.deleteRecord},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit", handle: s.listAudit},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit/verify", handle: s.verifyAudit},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/audit/retention", handle: s.getAuditRetention},
+		{Method: "PUT", Pattern: "/v1/tenants/{tenant}/audit/retention", Operator: true, Body: true, handle: s.putAuditRetention},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/usage", handle: s.usage},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/containments", handle: s.listContainments},
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/containments/{id}", handle: s.liftContainment},

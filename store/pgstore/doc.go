@@ -150,7 +150,10 @@ restricted to the tenant's collection by its predicate and keyed by the
 fields' sort key expressions, then id: see indexes.go. BuildIndexes runs
 CREATE INDEX CONCURRENTLY and DROP INDEX CONCURRENTLY on the owner role's
 pool (Options.ProvisionURL), since only a table's owner may index it; the
-application role gets no DDL privilege and no SECURITY DEFINER function.
+application role gets no DDL privilege, and no SECURITY DEFINER function
+but audit_cut, which removes audit entries below a stored cut (see
+tenantschema/00013_retention.sql), and which Open accepts only with the
+body this build gave it.
 Builds take turns across processes, and never block reads or writes.
 
 Row-level security stands between a query's conditions and an index:

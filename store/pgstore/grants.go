@@ -38,6 +38,24 @@ var tenantTableGrants = []tableGrant{
 	{"auth_policy", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"break_glass", []string{"SELECT", "INSERT", "UPDATE"}, true},
 	{"jobs", []string{"SELECT", "INSERT", "UPDATE"}, true},
+	{"audit_retention", []string{"SELECT", "INSERT", "UPDATE"}, true},
+	{"audit_cuts", []string{"SELECT", "INSERT"}, true},
+}
+
+// tenantFunctions are the functions of a tenant schema the store calls;
+// EXECUTE on them is granted like the tables' privileges, and taken from
+// PUBLIC.
+var tenantFunctions = []string{"audit_cut()"}
+
+// functionSQL returns the statements that let role, and no one else but
+// the owner, execute the tenant functions of schema.
+func functionSQL(schema, role string) string {
+	var b strings.Builder
+	for _, f := range tenantFunctions {
+		b.WriteString("REVOKE ALL ON FUNCTION " + ident(schema) + "." + f + " FROM PUBLIC;\n")
+		b.WriteString("GRANT EXECUTE ON FUNCTION " + ident(schema) + "." + f + " TO " + ident(role) + ";\n")
+	}
+	return b.String()
 }
 
 // platformTableGrants lists the control plane's tables. UPDATE on tenants
@@ -102,6 +120,7 @@ func siloRoleSQL(schema, role, appRole string, serverVersion int) string {
 	for _, g := range tenantTableGrants {
 		b.WriteString(grantSQL(schema, g.table, role, g.privs))
 	}
+	b.WriteString(functionSQL(schema, role))
 	b.WriteString(memberSQL(role, ident(appRole), serverVersion))
 	b.WriteString(memberSQL(role, "CURRENT_USER", serverVersion))
 	return b.String()

@@ -62,7 +62,7 @@ const (
 		'unique', ci.is_unique, 'position', ci.position, 'state', ci.state, 'error', ci.error))
 		FROM collection_indexes ci WHERE ci.tenant_id = %s AND ci.collection = %s)`
 
-	collectionColumns = `c.name, c.schema, c.created_at, c.updated_at, c.encrypted_fields`
+	collectionColumns = `c.name, c.schema, c.created_at, c.updated_at, c.encrypted_fields, c.retention_seconds, c.retention_field`
 
 	sqlInsertIndex = `INSERT INTO collection_indexes (tenant_id, collection, physical, fields, is_unique, position, state, error, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
@@ -121,10 +121,10 @@ var (
 	// same name after it was taken, neither part returns a row and the
 	// caller runs the statement again (with a new snapshot).
 	sqlPutCollection = `WITH ins AS (
-			INSERT INTO collections (tenant_id, name, schema, created_at, updated_at, encrypted_fields)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING created_at),
+			INSERT INTO collections (tenant_id, name, schema, created_at, updated_at, encrypted_fields, retention_seconds, retention_field)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING created_at),
 		upd AS (
-			UPDATE collections SET schema = $3, updated_at = $5, encrypted_fields = $6
+			UPDATE collections SET schema = $3, updated_at = $5, encrypted_fields = $6, retention_seconds = $7, retention_field = $8
 			WHERE tenant_id = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM ins) RETURNING created_at),
 		ix AS (SELECT ` + fmt.Sprintf(indexesJSON, "$1", "$2") + ` AS indexes)
 		SELECT created_at, true, (SELECT indexes FROM ix) FROM ins
@@ -177,7 +177,7 @@ func (t *tx) PutCollection(ctx context.Context, c *store.Collection) (bool, erro
 	var stored []byte
 	for attempt := 0; ; attempt++ {
 		err := t.q.queryRow(ctx, sqlPutCollection, t.tid.arg, string(c.Name), jsonArg(c.Schema), c.CreatedAt, c.UpdatedAt,
-			recsql.EncodeEncrypted(c.EncryptedFields)).
+			recsql.EncodeEncrypted(c.EncryptedFields), int64(c.Retention/time.Second), c.RetentionField).
 			Scan(&created, &inserted, &stored)
 		if isNotFound(err) && attempt < 2 {
 			continue // raced with a concurrent insert; see sqlPutCollection
@@ -225,9 +225,11 @@ func scanCollection(r scanner) (*store.Collection, error) {
 	var schema *string
 	var indexes []byte
 	var encrypted string
-	if err := r.Scan(&c.Name, &schema, &c.CreatedAt, &c.UpdatedAt, &encrypted, &indexes); err != nil {
+	var retention int64
+	if err := r.Scan(&c.Name, &schema, &c.CreatedAt, &c.UpdatedAt, &encrypted, &retention, &c.RetentionField, &indexes); err != nil {
 		return nil, err
 	}
+	c.Retention = time.Duration(retention) * time.Second
 	var err error
 	if c.EncryptedFields, err = recsql.DecodeEncrypted(encrypted); err != nil {
 		return nil, err

@@ -265,6 +265,7 @@ func grant(ctx context.Context, conn *sql.Conn, appRole string, serverVersion in
 	for _, g := range tenantTableGrants {
 		b.WriteString(grantSQL(schemaName, g.table, appRole, g.pooled()))
 	}
+	b.WriteString(functionSQL(schemaName, appRole))
 	schemas, err := siloSchemas(ctx, tx)
 	if err != nil {
 		return err

@@ -70,7 +70,9 @@ func populate(t testing.TB, s *Store, tid tenant.ID) {
 		}
 		errs = append(errs,
 			tx.AppendAudit(ctx, &store.AuditEntry{Seq: 1, Time: base, Actor: "a", Action: "x", Resource: "r", RequestID: "q", Outcome: "success", Hash: []byte("h")}),
-			tx.PutAuditCheckpoint(ctx, &store.AuditCheckpoint{Seq: 1, Hash: []byte("h"), KeyID: "k", Signature: []byte("s"), Time: base}))
+			tx.PutAuditCheckpoint(ctx, &store.AuditCheckpoint{Seq: 1, Hash: []byte("h"), KeyID: "k", Signature: []byte("s"), Time: base}),
+			tx.PutAuditRetention(ctx, &store.AuditRetention{Keep: time.Hour, UpdatedBy: "u1", UpdatedAt: base}))
+		errs = append(errs, tx.CutAudit(ctx, &store.AuditCut{Seq: 1, Hash: []byte("h"), KeyID: "k", Signature: []byte("s"), Time: base}))
 		return errors.Join(errs...)
 	})
 	if err != nil {
@@ -95,6 +97,8 @@ var rawInserts = map[string]string{
 	"oidc_configs":       `INSERT INTO %[1]s.oidc_configs (tenant_id, issuer, client_id, client_secret, default_role, jit, created_at, updated_at) VALUES ($1, 'https://i', 'c', 's', 'viewer', false, now(), now()) ON CONFLICT (tenant_id) DO NOTHING`,
 	"identity_links":     `INSERT INTO %[1]s.identity_links (tenant_id, issuer, subject, user_id, created_at) VALUES ($1, 'https://i', 'raw', 'u1', now())`,
 	"break_glass":        `INSERT INTO %[1]s.break_glass (tenant_id, id, reason, actor, created_at, expires_at) VALUES ($1, 'raw', 'raw', 'operator', now(), now())`,
+	"audit_retention":    `INSERT INTO %[1]s.audit_retention (tenant_id, keep_seconds, updated_by, updated_at) VALUES ($1, 60, 'raw', now()) ON CONFLICT (tenant_id) DO UPDATE SET keep_seconds = 61`,
+	"audit_cuts":         `INSERT INTO %[1]s.audit_cuts (tenant_id, seq, hash, key_id, signature, time) VALUES ($1, 1000, '\x00', 'k', '\x00', now())`,
 	"jobs":               `INSERT INTO %[1]s.jobs (tenant_id, id, kind, state, args, created_at, updated_at) VALUES ($1, 'raw', 'k', 'queued', '\x00', now(), now())`,
 	"usage":              `INSERT INTO %[1]s.usage (tenant_id, records, bytes) VALUES ($1, 1000, 1000) ON CONFLICT (tenant_id) DO UPDATE SET records = 1000`,
 	"user_mfa":           `INSERT INTO %[1]s.user_mfa (tenant_id, user_id, secret, last_step, created_at) VALUES ($1, 'raw', '\x00', 0, now())`,

@@ -1,6 +1,8 @@
 package sqlitestore
 
 import (
+	"time"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -120,19 +122,20 @@ func (t *tx) PutCollection(ctx context.Context, c *store.Collection) (bool, erro
 		return false, fmt.Errorf("put collection %q: %w", c.Name, err)
 	}
 	var created int64
-	err = t.c.queryRow(ctx, sqlGetCollection, t.tid, string(c.Name)).Scan(new(string), new(sql.NullString), &created, new(int64), new(string))
+	err = t.c.queryRow(ctx, sqlGetCollection, t.tid, string(c.Name)).Scan(new(string), new(sql.NullString), &created, new(int64), new(string), new(int64), new(string))
 	inserted := false
 	switch {
 	case err == nil:
 		_, err = t.c.exec(ctx, sqlUpdateColl, jsonArg(c.Schema), c.UpdatedAt.UnixMicro(), recsql.EncodeEncrypted(c.EncryptedFields),
-			t.tid, string(c.Name))
+			int64(c.Retention/time.Second), c.RetentionField, t.tid, string(c.Name))
 		if err != nil {
 			return false, wrap(err, "replace collection %q", c.Name)
 		}
 		c.CreatedAt = fromMicros(created)
 	case errorsIsNotFound(err):
 		_, err = t.c.exec(ctx, sqlInsertColl, t.tid, string(c.Name), jsonArg(c.Schema),
-			c.CreatedAt.UnixMicro(), c.UpdatedAt.UnixMicro(), recsql.EncodeEncrypted(c.EncryptedFields))
+			c.CreatedAt.UnixMicro(), c.UpdatedAt.UnixMicro(), recsql.EncodeEncrypted(c.EncryptedFields),
+			int64(c.Retention/time.Second), c.RetentionField)
 		if err != nil {
 			return false, wrap(err, "create collection %q", c.Name)
 		}

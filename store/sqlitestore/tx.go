@@ -39,10 +39,11 @@ const (
 	sqlUseRefresh        = `UPDATE refresh_tokens SET used_at = ? WHERE tenant_id = ? AND id = ? AND used_at IS NULL AND revoked_at IS NULL`
 	sqlRefreshExists     = `SELECT 1 FROM refresh_tokens WHERE tenant_id = ? AND id = ?`
 	sqlRevokeFamily      = `UPDATE refresh_tokens SET revoked_at = ? WHERE tenant_id = ? AND family = ? AND revoked_at IS NULL`
-	sqlGetCollection     = `SELECT name, schema, created_at, updated_at, encrypted_fields FROM collections WHERE tenant_id = ? AND name = ?`
-	sqlListCollections   = `SELECT name, schema, created_at, updated_at, encrypted_fields FROM collections WHERE tenant_id = ? ORDER BY name`
-	sqlInsertColl        = `INSERT INTO collections (tenant_id, name, schema, created_at, updated_at, encrypted_fields) VALUES (?, ?, ?, ?, ?, ?)`
-	sqlUpdateColl        = `UPDATE collections SET schema = ?, updated_at = ?, encrypted_fields = ? WHERE tenant_id = ? AND name = ?`
+	collectionColumns    = `name, schema, created_at, updated_at, encrypted_fields, retention_seconds, retention_field`
+	sqlGetCollection     = `SELECT ` + collectionColumns + ` FROM collections WHERE tenant_id = ? AND name = ?`
+	sqlListCollections   = `SELECT ` + collectionColumns + ` FROM collections WHERE tenant_id = ? ORDER BY name`
+	sqlInsertColl        = `INSERT INTO collections (tenant_id, name, schema, created_at, updated_at, encrypted_fields, retention_seconds, retention_field) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlUpdateColl        = `UPDATE collections SET schema = ?, updated_at = ?, encrypted_fields = ?, retention_seconds = ?, retention_field = ? WHERE tenant_id = ? AND name = ?`
 	// sqlCreateRecord inserts nothing when the collection does not exist,
 	// which CreateRecord reports as ErrNotFound rather than relying on the
 	// foreign key's error.
@@ -342,9 +343,11 @@ func scanCollection(r scanner) (*store.Collection, error) {
 	var schema sql.NullString
 	var created, updated int64
 	var encrypted string
-	if err := r.Scan(&c.Name, &schema, &created, &updated, &encrypted); err != nil {
+	var retention int64
+	if err := r.Scan(&c.Name, &schema, &created, &updated, &encrypted, &retention, &c.RetentionField); err != nil {
 		return nil, err
 	}
+	c.Retention = time.Duration(retention) * time.Second
 	if schema.Valid {
 		c.Schema = json.RawMessage(schema.String)
 	}

@@ -283,6 +283,9 @@ func writeEverything(t *testing.T, ctx context.Context, tx store.Tx, sfx string)
 		PrevHash: hash, Hash: []byte("audit-" + sfx)}), nil)
 	errIs(t, "PutAuditCheckpoint", tx.PutAuditCheckpoint(ctx, &store.AuditCheckpoint{Seq: seq + 1, Hash: []byte("audit-" + sfx),
 		KeyID: "kid-1", Signature: []byte("sig-" + sfx), Time: base}), nil)
+	errIs(t, "PutAuditRetention", tx.PutAuditRetention(ctx, &store.AuditRetention{Keep: time.Hour, UpdatedBy: "user:user-" + sfx, UpdatedAt: base}), nil)
+	errIs(t, "CutAudit", tx.CutAudit(ctx, &store.AuditCut{Seq: seq + 1, Hash: []byte("audit-" + sfx), KeyID: "kid-1",
+		Signature: []byte("cut-" + sfx), Time: base}), nil)
 }
 
 // assertEmpty checks that tenant tid holds none of what writeEverything
@@ -298,6 +301,10 @@ func (e *env) assertEmpty(tid tenant.ID, sfx string) {
 		errIs(t, "GetRecord", err, store.ErrNotFound)
 		_, err = tx.GetUser(e.ctx, store.UserID("user-"+sfx))
 		errIs(t, "GetUser", err, store.ErrNotFound)
+		_, err = tx.GetAuditRetention(e.ctx)
+		errIs(t, "GetAuditRetention", err, store.ErrNotFound)
+		_, err = tx.AuditStart(e.ctx)
+		errIs(t, "AuditStart", err, store.ErrNotFound)
 		_, err = tx.GetUserByEmail(e.ctx, sfx+"@example.com")
 		errIs(t, "GetUserByEmail", err, store.ErrNotFound)
 		_, err = tx.GetAPIKey(e.ctx, store.APIKeyID("key-"+sfx))

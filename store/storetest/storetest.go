@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, caps Caps) {
 	t.Run("BreakGlass", h.testBreakGlass)
 	t.Run("Jobs", h.testJobs)
 	t.Run("DataKeys", h.testDataKeys)
+	t.Run("Retention", h.testRetention)
 	for _, iso := range isolations {
 		t.Run(isoName(iso), func(t *testing.T) {
 			t.Parallel()
