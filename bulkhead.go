@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/s3blob" // s3:// bucket URLs
 
 	"github.com/bulkheadhq/bulkhead/internal/backup"
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
@@ -112,6 +115,12 @@ func New(cfg Config) (*App, error) {
 		app.Close()
 		return nil, err
 	}
+	blobs, err := openBlobs(&cfg)
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+	app.closers = append(app.closers, blobs.Close)
 	feed := app.openFeed()
 	app.closers = append(app.closers, feed.Close) // after the core's
 	metrics := observe.NewMetrics()
@@ -138,7 +147,7 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
-		Events: events, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
+		Events: events, Blobs: blobs, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
 		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs}); err != nil {
 		app.jobs.Close(context.Background())
 		app.Close()
@@ -162,6 +171,22 @@ func New(cfg Config) (*App, error) {
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
 	return app, nil
+}
+
+// openBlobs opens the bucket of export and restore archives.
+func openBlobs(cfg *Config) (*blob.Bucket, error) {
+	if cfg.BlobURL == "" {
+		b, err := fileblob.OpenBucket(filepath.Join(cfg.DataDir, "blobs"), &fileblob.Options{CreateDir: true, DirFileMode: 0o700})
+		if err != nil {
+			return nil, fmt.Errorf("open the blob directory: %w", err)
+		}
+		return b, nil
+	}
+	b, err := blob.OpenBucket(context.Background(), cfg.BlobURL)
+	if err != nil {
+		return nil, fmt.Errorf("BlobURL: %w", err)
+	}
+	return b, nil
 }
 
 // openKMS opens the key management service cfg selects. A local KMS whose
@@ -407,6 +432,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	defer stopSweeping()
+	// Export archives expire; uploads of finished restores are left over.
+	stopExpiring := every(time.Hour, func() {
+		if n, err := a.core.SweepExports(ctx); err != nil {
+			a.log.Warn("expired exports not swept", "err", err)
+		} else if n > 0 {
+			a.log.Info("expired exports swept", "deleted", n)
+		}
+	})
+	defer stopExpiring()
 	// Token signing keys are re-read so that a rotation made through another
 	// node applies here too.
 	stopReloading := every(a.cfg.KeyReloadInterval, func() {

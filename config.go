@@ -94,6 +94,12 @@ type Config struct {
 	// signing keys of DataDir/keys, so that a rotation made on any node
 	// applies everywhere without a restart. Defaults to 10s.
 	KeyReloadInterval time.Duration
+	// BlobURL is the bucket that keeps tenants' export archives and
+	// uploaded restore archives, as a gocloud.dev/blob URL: file:///dir, or
+	// s3://bucket?region=…[&endpoint=…&use_path_style=true] for S3 and
+	// S3-compatible stores (credentials from the AWS environment).
+	// Defaults to the directory DataDir/blobs.
+	BlobURL string
 	// JobWorkers is how many background jobs (exports, key rotations,
 	// index builds…) run at once on this node. Defaults to 6.
 	JobWorkers int

@@ -63,6 +63,13 @@ const (
 	CodeLoginThrottled        Code = "login_throttled"         // 429: the account's logins are held back after failures; see Retry-After
 )
 
+// Codes of exports and restores.
+const (
+	CodeConfirmationRequired  Code = "confirmation_required"   // 400: a restore lacks confirm=<the tenant's slug>
+	CodeArchiveInvalid        Code = "archive_invalid"         // 422: the archive does not verify (altered, cut off, another platform's)
+	CodeArchiveTenantMismatch Code = "archive_tenant_mismatch" // 422: the archive is another tenant's
+)
+
 // TypeBase prefixes every problem type URI: the type of code c is
 // TypeBase + string(c).
 const TypeBase = "https://bulkhead.dev/problems/"

@@ -45,6 +45,11 @@ const (
 	// access to a tenant; ListBreakGlass is seeing those grants.
 	ManageBreakGlass Permission = "break_glass.manage"
 	ListBreakGlass   Permission = "break_glass.list"
+	// ExportData is exporting the tenant's data as a signed, encrypted
+	// archive and downloading it; RestoreData is replacing the tenant's
+	// collections and records with an archive's.
+	ExportData  Permission = "data.export"
+	RestoreData Permission = "data.restore"
 	// ManageAuditRetention is setting how long a tenant keeps its audit
 	// entries: the operator's alone, so that no tenant admin can shorten
 	// the record of what admins did. ReadAuditRetention is seeing it.
@@ -85,6 +90,8 @@ var minRole = map[Permission]tenant.Role{
 	LockUsers:        tenant.Admin,
 	ListBreakGlass:   tenant.Admin,
 	ReadKeys:         tenant.Admin,
+	ExportData:       tenant.Admin,
+	RestoreData:      tenant.Admin,
 
 	ReadAuditRetention: tenant.Admin,
 	ReadUsageHistory:   tenant.Admin,

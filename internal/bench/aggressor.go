@@ -42,13 +42,17 @@ const (
 	// "all" leaves it out: its seeding alone takes about a phase on
 	// SQLite and up to three on PostgreSQL, on a small machine.
 	ModeRotate AggressorMode = "rotate"
+	// ModeExport exports the aggressor's tenant, whose collection holds
+	// NoisyOptions.ExportRecords records, again as soon as each export
+	// ends. Opt-in like ModeRotate: its seeding is long.
+	ModeExport AggressorMode = "export"
 )
 
 // AggressorModes are the modes, in the order "all" runs them.
 var AggressorModes = []AggressorMode{ModeFlood, ModeSlowBody, ModeSlowRead, ModeLoginFlood}
 
 // optInModes are the modes "all" leaves out, which run only when named.
-var optInModes = []AggressorMode{ModeRotate}
+var optInModes = []AggressorMode{ModeRotate, ModeExport}
 
 // ParseAggressorModes parses a comma-separated list of modes, where "all"
 // stands for every one of AggressorModes (not the opt-in ModeRotate). A
@@ -70,7 +74,7 @@ func ParseAggressorModes(s string) ([]AggressorMode, error) {
 		case slices.Contains(AggressorModes, m) || slices.Contains(optInModes, m):
 			add(m)
 		default:
-			return nil, fmt.Errorf("unknown aggressor mode %q: want flood, slow-body, slow-read, login-flood, rotate or all", name)
+			return nil, fmt.Errorf("unknown aggressor mode %q: want flood, slow-body, slow-read, login-flood, rotate, export or all", name)
 		}
 	}
 	return modes, nil

@@ -77,6 +77,9 @@ type NoisyOptions struct {
 	// encrypted fields in ModeRotate, enough that re-encrypting them takes
 	// longer than a phase. Defaults to 20,000.
 	RotateRecords int
+	// ExportRecords is the records the aggressor's exports read in
+	// ModeExport. Defaults to 20,000.
+	ExportRecords int
 }
 
 // setDefaults fills in the zero fields of o.
@@ -107,6 +110,7 @@ func (o *NoisyOptions) setDefaults() {
 	o.SlowReadLimit = orInt(o.SlowReadLimit, 1000)
 	o.LoginClients = orInt(o.LoginClients, 256)
 	o.RotateRecords = orInt(o.RotateRecords, 20_000)
+	o.ExportRecords = orInt(o.ExportRecords, 20_000)
 }
 
 func (o *NoisyOptions) has(m AggressorMode) bool { return slices.Contains(o.Modes, m) }
@@ -146,6 +150,7 @@ type NoisySettings struct {
 	LoginClients       int     `json:"login_clients,omitempty"`
 	RotateRecords      int     `json:"rotate_records,omitempty"`
 	RotateCollection   string  `json:"rotate_collection,omitempty"`
+	ExportRecords      int     `json:"export_records,omitempty"`
 	VictimLoginRate    float64 `json:"victim_login_rate_per_s,omitempty"`
 	VictimLoginUsers   int     `json:"victim_login_users,omitempty"`
 }
@@ -192,6 +197,8 @@ type FloodReport struct {
 	AdmittedRatio      float64 `json:"admitted_ratio"`
 	// Rotate is the rotate mode's re-encryption; nil in the other modes.
 	Rotate *RotateReport `json:"rotate,omitempty"`
+	// Export is the export mode's exports; nil in the other modes.
+	Export *ExportReport `json:"export,omitempty"`
 }
 
 // NoisyReport is the outcome of bench noisy: the victims alone (Solo),
@@ -231,7 +238,7 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 	slow := o.has(ModeSlowBody) || o.has(ModeSlowRead)
 	// Every mode with an aggressor tenant but the flood puts it on the
 	// server's default plan.
-	onDefault := slow || o.has(ModeRotate)
+	onDefault := slow || o.has(ModeRotate) || o.has(ModeExport)
 	logins := o.has(ModeLoginFlood)
 
 	e, err := open(ctx, o.Options)
@@ -266,6 +273,9 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 	}
 	if logins {
 		s.LoginClients, s.VictimLoginRate, s.VictimLoginUsers = o.LoginClients, o.VictimLoginRate, loginUsers(o.VictimLoginRate)
+	}
+	if o.has(ModeExport) {
+		s.ExportRecords = o.ExportRecords
 	}
 	if o.has(ModeRotate) {
 		s.RotateRecords = o.RotateRecords
@@ -344,6 +354,12 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 	var rot *rotator
 	if o.has(ModeRotate) {
 		if rot, err = e.seedRotate(ctx, agg, o.RotateRecords); err != nil {
+			return nil, err
+		}
+	}
+	var exp *exporter
+	if o.has(ModeExport) {
+		if exp, err = e.seedExport(ctx, agg, o.ExportRecords); err != nil {
 			return nil, err
 		}
 	}
@@ -484,6 +500,14 @@ func RunNoisy(ctx context.Context, o NoisyOptions) (*NoisyReport, error) {
 			fr.Rotate = rot.report()
 			e.p.Stepf("waiting for the rotation cut at the end of the phase to finish")
 			if err := rot.waitIdle(ctx, 10*time.Minute); err != nil {
+				return nil, err
+			}
+		case ModeExport:
+			fr := run(string(mode), mode, onPlan, &Stream{Name: agg.Slug + " exports", Workers: 1,
+				Timeout: time.Hour, StopAtEnd: true, SendFunc: exp.send})
+			fr.Export = exp.report()
+			e.p.Stepf("waiting for the export cut at the end of the phase to finish")
+			if err := exp.waitIdle(ctx, 10*time.Minute); err != nil {
 				return nil, err
 			}
 		case ModeLoginFlood:
@@ -646,6 +670,9 @@ func (r *NoisyReport) WriteText(w io.Writer) {
 		case ModeLoginFlood:
 			fmt.Fprintf(w, "login-flood: %d clients without credentials post logins to random slugs that name no tenant, back to back\n",
 				s.LoginClients)
+		case ModeExport:
+			fmt.Fprintf(w, "export: the aggressor, on plan %s, has %s records in a collection; a tenant admin exports\n"+
+				"  the tenant, and again as soon as each export ends\n", s.DefaultPlan, fint(int64(s.ExportRecords)))
 		case ModeRotate:
 			fmt.Fprintf(w, "rotate: the aggressor, on plan %s, has %s records in a collection (%s); the operator rotates\n"+
 				"  its data key, and again as soon as each rotation's re-encryption ends\n",
@@ -681,7 +708,7 @@ func (r *NoisyReport) WriteText(w io.Writer) {
 	for _, f := range r.Runs {
 		if f.Mode == ModeFlood {
 			floods = append(floods, f)
-		} else if f.Mode != ModeRotate {
+		} else if f.Mode != ModeRotate && f.Mode != ModeExport {
 			others = append(others, f)
 		}
 	}
@@ -734,9 +761,10 @@ func (r *NoisyReport) WriteText(w io.Writer) {
 		fmt.Fprintln(w, "cut at end = still without an answer when the window ended, closed by the generator.")
 	}
 	writeRotate(w, r.Runs)
+	writeExport(w, r.Runs)
 	for _, f := range r.Runs {
-		if f.Mode == ModeRotate && f.Aggressor.TransportErrors == f.Aggressor.Cut {
-			continue // the rotation in progress at the end, cut: expected
+		if (f.Mode == ModeRotate || f.Mode == ModeExport) && f.Aggressor.TransportErrors == f.Aggressor.Cut {
+			continue // the rotation or export in progress at the end, cut: expected
 		}
 		if f.Aggressor.FirstError != "" {
 			fmt.Fprintf(w, "%s: first aggressor transport error: %s\n", f.Name, f.Aggressor.FirstError)

@@ -125,7 +125,9 @@ func newBenchNoisy(o *options, f *benchFlags) *cobra.Command {
 			"               re-encryption ends; reports the records re-encrypted per second. Seeding those records\n" +
 			"               takes 20 s to 1.5 min on a small machine, and the rotation cut at the phase's end is\n" +
 			"               waited for, so all leaves it out: name it with the others (--aggressor all,rotate)\n" +
-			"In slow-body, slow-read and rotate the aggressor is on the server's default plan (free). Its phases last\n" +
+			"  export       (opt-in, not in all) a tenant admin exports the aggressor, whose collection holds\n" +
+			"               --export-records records, again as soon as each export ends; reports records/s\n" +
+			"In slow-body, slow-read, rotate and export the aggressor is on the server's default plan (free). Its phases last\n" +
 			"30s unless --duration says otherwise: a p99 over the fewer requests of shorter phases moves a lot\n" +
 			"from run to run.",
 		Args: cobra.NoArgs,
@@ -142,7 +144,7 @@ func newBenchNoisy(o *options, f *benchFlags) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&modes, "aggressor", "flood", "the aggressor's modes, comma-separated: flood, slow-body, slow-read, login-flood, rotate, or all (all but rotate)")
+	fl.StringVar(&modes, "aggressor", "flood", "the aggressor's modes, comma-separated: flood, slow-body, slow-read, login-flood, rotate, export, or all (all but rotate and export)")
 	fl.IntVar(&c.Victims, "victims", 4, "victim tenants")
 	fl.Float64Var(&c.VictimRate, "victim-rate", 20, "each victim's arrival rate, requests per second (60% get, 30% list, 10% create)")
 	fl.IntVar(&c.VictimConns, "victim-conns", 64, "most requests in flight per victim")
@@ -154,6 +156,7 @@ func newBenchNoisy(o *options, f *benchFlags) *cobra.Command {
 	fl.IntVar(&c.SlowReadRecordSize, "slow-read-record-size", 0, "slow-read: if set, read a collection of the aggressor's own with --slow-read-limit records of this many bytes")
 	fl.IntVar(&c.LoginClients, "login-clients", 256, "clients of the login flood, one login in flight each")
 	fl.IntVar(&c.RotateRecords, "rotate-records", 20000, "rotate: records of the aggressor's collection with encrypted fields, re-encrypted by each rotation")
+	fl.IntVar(&c.ExportRecords, "export-records", 20000, "export: records of the aggressor's collection, read by each export")
 	fl.Float64Var(&c.AggressorPlan.RatePerSec, "plan-rate", 20, "rate_per_sec of the flooding aggressor's plan (bench-aggressor)")
 	fl.IntVar(&c.AggressorPlan.Burst, "plan-burst", 20, "burst of the flooding aggressor's plan")
 	fl.IntVar(&c.AggressorPlan.MaxInflight, "plan-inflight", 8, "max_inflight of the flooding aggressor's plan")

@@ -369,7 +369,8 @@ func newTenant(o *options) *cobra.Command {
 		}
 	}
 	cmd.AddCommand(create, list, setStatus("suspend", tenant.Suspended), setStatus("resume", tenant.Active),
-		newTenantDelete(o), newTenantUndelete(o)) // offboard.go
+		newTenantDelete(o), newTenantUndelete(o), // offboard.go
+		newTenantExport(o), newTenantRestore(o)) // tenant.go
 	return cmd
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gocloud.dev/blob"
 
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/auth"
@@ -110,6 +111,11 @@ type Config struct {
 	// Defaults to DefaultDeletionGrace (30 days); a negative value means
 	// none: deleted tenants are purged at once.
 	DeletionGrace time.Duration
+	// Blobs keeps tenants' export archives and uploaded restore archives
+	// (gocloud.dev/blob: a directory, S3 or an S3-compatible store). Core
+	// does not close it. Without it, exports and restores are refused as
+	// unsupported.
+	Blobs *blob.Bucket
 	// Logger receives operational logs. Defaults to slog.Default().
 	Logger *slog.Logger
 	// NowFunc returns the current time. Defaults to time.Now.
@@ -149,8 +155,9 @@ type Core struct {
 	// breakGlass caches each tenant's active break-glass grant.
 	breakGlass breakGlassCache
 
-	jobs      jobs.Queue // nil without Config.Jobs
-	bg        background // the jobs of Core's own this node started
+	jobs      jobs.Queue   // nil without Config.Jobs
+	bg        background   // the jobs of Core's own this node started
+	blobs     *blob.Bucket // nil without Config.Blobs
 	kms       keyring.KMS
 	deks      keyCache
 	encFields sync.Map // encFieldsKey -> []string: a collection's encrypted fields, as last seen
@@ -222,6 +229,7 @@ func New(cfg Config) (*Core, error) {
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),
 		kms:        cfg.KMS,
 		jobs:       cfg.Jobs,
+		blobs:      cfg.Blobs,
 	}
 	switch {
 	case cfg.DeletionGrace == 0:

@@ -64,6 +64,16 @@ func problemFor(err error) *problem.Details {
 	case errors.Is(err, core.ErrJobsUnavailable):
 		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable, "background jobs are unavailable on this server").
 			WithHeader("Retry-After", "30")
+	case errors.Is(err, core.ErrConfirmationRequired):
+		return problem.New(http.StatusBadRequest, problem.CodeConfirmationRequired,
+			"a restore replaces the tenant's collections and records: add confirm=<the tenant's slug> to the query").
+			WithErrors(problem.FieldError{Field: "confirm", Message: "must be the tenant's slug"})
+	case errors.Is(err, core.ErrArchiveTenantMismatch):
+		return problem.New(http.StatusUnprocessableEntity, problem.CodeArchiveTenantMismatch,
+			"the archive is another tenant's; nothing was changed")
+	case errors.Is(err, core.ErrArchiveInvalid):
+		return problem.New(http.StatusUnprocessableEntity, problem.CodeArchiveInvalid,
+			"the archive does not verify (altered, cut off, or not made by this platform); nothing was changed")
 	case errors.Is(err, store.ErrNotFound):
 		return problem.New(http.StatusNotFound, problem.CodeNotFound, "resource not found")
 	case errors.Is(err, store.ErrConflict):

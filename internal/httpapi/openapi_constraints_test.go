@@ -578,7 +578,7 @@ func (g *probeGen) paramProbes(p map[string]any) {
 		g.add(pr)
 	}
 	if !header {
-		add("", true) // an empty query parameter is an absent one
+		add("", p["required"] != true) // an empty query parameter is an absent one
 	}
 	switch types(s)[0] {
 	case "integer", "number":
@@ -719,7 +719,7 @@ var paramOfLen = map[string]func(n, seq int) (string, bool){
 
 // opaqueParams are parameters whose valid values only the server makes: only
 // their refusals are probed.
-var opaqueParams = map[string]bool{"cursor": true}
+var opaqueParams = map[string]bool{"cursor": true, "confirm": true} // confirm: only the tenant's slug is valid
 
 // --- Fixtures ---
 
@@ -771,11 +771,12 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 			b.tenant(slug, tenant.Pooled)
 			return "/v1/tenants/" + slug
 		}},
-		"GET /v1/tenants/{tenant}/usage": {path: tpath("acme", "usage"), token: admin},
-		"PATCH /v1/tenants/{tenant}":     {path: "/v1/tenants/patched", token: b.admin, body: func() map[string]any { return map[string]any{} }},
-		"GET /v1/audit":                  {path: "/v1/audit", token: b.admin},
-		"GET /v1/tenants/{tenant}/audit": {path: tpath("acme", "audit"), token: admin},
-		"GET /v1/tenants/{tenant}/jobs":  {path: tpath("acme", "jobs"), token: admin},
+		"GET /v1/tenants/{tenant}/usage":     {path: tpath("acme", "usage"), token: admin},
+		"PATCH /v1/tenants/{tenant}":         {path: "/v1/tenants/patched", token: b.admin, body: func() map[string]any { return map[string]any{} }},
+		"GET /v1/audit":                      {path: "/v1/audit", token: b.admin},
+		"GET /v1/tenants/{tenant}/audit":     {path: tpath("acme", "audit"), token: admin},
+		"GET /v1/tenants/{tenant}/jobs":      {path: tpath("acme", "jobs"), token: admin},
+		"POST /v1/tenants/{tenant}/restores": {path: tpath("acme", "restores"), token: admin},
 		"POST /v1/tenants/{tenant}/users": {path: tpath("acme", "users"), token: b.admin, body: func() map[string]any {
 			return map[string]any{"email": fmt.Sprintf("u%d@example.com", uniq()), "password": "correct horse battery", "role": "member"}
 		}},

@@ -75,9 +75,12 @@ func (s *Server) routeTable() []Route {
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/break-glass/{id}", Operator: true, handle: s.endBreakGlass},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/keys", handle: s.getKeys},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/keys/rotate", Operator: true, handle: s.rotateKeys},
-		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs", handle: s.listJobs},
-		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs/{id}", handle: s.getJob},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs", WhileDeleting: true, handle: s.listJobs},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs/{id}", WhileDeleting: true, handle: s.getJob},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/jobs/{id}/cancel", handle: s.cancelJob},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/exports", WhileDeleting: true, handle: s.startExport},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/exports/{id}/download", WhileDeleting: true, handle: s.downloadExport},
+		{Method: "POST", Pattern: "/v1/tenants/{tenant}/restores", Stream: true, handle: s.startRestore},
 	}
 }
 

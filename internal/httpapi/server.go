@@ -32,6 +32,9 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBodyBytes limits request bodies. Defaults to 1 MiB.
 	MaxBodyBytes int64
+	// MaxArchiveBytes limits the archive a restore uploads. Defaults to 16
+	// GiB.
+	MaxArchiveBytes int64
 	// MaxJSONDepth limits the nesting of JSON bodies. Defaults to 64.
 	MaxJSONDepth int
 	// BodyTimeout bounds how long a request body may take to arrive once
@@ -65,6 +68,7 @@ type Server struct {
 	maxBody      int64
 	maxDepth     int
 	bodyTimeout  time.Duration
+	maxArchive   int64
 	writeTimeout time.Duration
 	mux          *http.ServeMux
 	routes       []Route
@@ -99,7 +103,10 @@ type Route struct {
 	// are scoped by core.ScopeWhileDeleting, every other route by
 	// core.Scope, which refuses a deleting tenant's credentials.
 	WhileDeleting bool
-	handle        handlerFunc
+	// Stream routes take a body that is not JSON, which their handler
+	// reads as a stream under its own limits (a restore's archive).
+	Stream bool
+	handle handlerFunc
 }
 
 // handlerFunc handles a request that has passed authentication and
@@ -128,6 +135,7 @@ func New(cfg Config) *Server {
 		maxBody:      cfg.MaxBodyBytes,
 		maxDepth:     cfg.MaxJSONDepth,
 		bodyTimeout:  cmp.Or(cfg.BodyTimeout, 10*time.Second),
+		maxArchive:   cmp.Or(cfg.MaxArchiveBytes, 16<<30),
 		writeTimeout: cmp.Or(cfg.WriteTimeout, 20*time.Second),
 		mux:          http.NewServeMux(),
 		proxies:      cfg.TrustedProxies,

@@ -1,5 +1,5 @@
 // Package keyring holds the platform's secret keys: the Ed25519 keys that
-// sign access tokens and audit checkpoints, and the MAC keys for API key
+// sign access tokens, audit checkpoints and export archives, and the MAC keys for API key
 // hashes and pagination cursors. They live in files of mode 0600 in the data
 // directory and are generated on first start. The token signing key is
 // versioned and rotated (see LoadSigningKeys and RotateSigningKey).
@@ -31,6 +31,9 @@ type Keyring struct {
 	// AuditKey signs audit checkpoints. It is kept apart from the database
 	// so that write access to the database cannot forge a checkpoint.
 	AuditKey ed25519.PrivateKey
+	// ExportKey signs tenants' export archives (package archive), so that
+	// a restore accepts only archives this platform made.
+	ExportKey ed25519.PrivateKey
 	// APIKeyMAC keys the hash under which API keys are stored.
 	APIKeyMAC []byte
 	// CursorMAC authenticates pagination cursors.
@@ -60,6 +63,9 @@ func Load(dir string) (*Keyring, error) {
 		return nil, err
 	}
 	if k.AuditKey, err = loadEd25519(filepath.Join(dir, "audit-signing.key")); err != nil {
+		return nil, err
+	}
+	if k.ExportKey, err = loadEd25519(filepath.Join(dir, "export-signing.key")); err != nil {
 		return nil, err
 	}
 	if k.APIKeyMAC, err = loadSecret(filepath.Join(dir, "api-key-mac.key"), 32); err != nil {
