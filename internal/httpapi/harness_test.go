@@ -34,7 +34,8 @@ type testBundle struct {
 	srv   *httptest.Server
 	core  *core.Core
 	store store.Store
-	// jobs is the node's job runner.
+	// jobs is the node's job runner; nil when the test brought a queue
+	// of its own.
 	jobs *jobs.Runner
 	// dir holds bulkhead.db and tenants/<id>.db, for tests that tamper with
 	// the database directly.
@@ -109,16 +110,27 @@ func setupStore(t *testing.T, dir string, st store.Store, coreOpt func(*core.Con
 	if coreOpt != nil {
 		coreOpt(&ccfg)
 	}
+	if ccfg.Jobs != runner {
+		// The test brought a queue of its own. Two runners on one River
+		// database would take each other's jobs, and this one knows no
+		// kinds: it must not run.
+		closeTestRunner(runner)
+		runner = nil
+	}
 	c, err := core.New(ccfg)
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}
-	startTestRunner(t, runner)
+	if runner != nil {
+		startTestRunner(t, runner)
+	}
 	cfg.Core = c
 	srv := httptest.NewServer(New(cfg))
 	t.Cleanup(func() {
 		srv.Close()
-		closeTestRunner(runner)
+		if runner != nil {
+			closeTestRunner(runner)
+		}
 		c.Close()
 		st.Close()
 	})
