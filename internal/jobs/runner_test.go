@@ -148,6 +148,7 @@ func TestRunner(t *testing.T) {
 		t.Run("RetryThenSuccess", func(t *testing.T) { testRetryThenSuccess(t, b) })
 		t.Run("PermanentFailure", func(t *testing.T) { testPermanentFailure(t, b) })
 		t.Run("AttemptsUsedUp", func(t *testing.T) { testAttemptsUsedUp(t, b) })
+		t.Run("Panic", func(t *testing.T) { testPanic(t, b) })
 		t.Run("Progress", func(t *testing.T) { testProgress(t, b) })
 		t.Run("Cancel", func(t *testing.T) { testCancel(t, b) })
 		t.Run("RestartResumes", func(t *testing.T) { testRestartResumes(t, b) })
@@ -232,6 +233,25 @@ func testAttemptsUsedUp(t *testing.T, b *testBundle) {
 	got := b.waitState(b.a, j.ID, store.JobFailed)
 	if got.Attempts != 2 || got.Error != "attempt 2 failed" {
 		t.Errorf("failed job = %+v, want 2 attempts, the last error", got)
+	}
+}
+
+// testPanic: a Work that panics fails its attempts like an error, and
+// its record, which the tenant reads, holds no stack trace.
+func testPanic(t *testing.T, b *testBundle) {
+	b = sub(t, b)
+	r := b.open(nil)
+	r.Register("broken", KindConfig{MaxAttempts: 1, Work: func(ctx context.Context, task *Task) (any, error) {
+		panic(fmt.Sprintf("broken invariant in %s", task.Job.ID))
+	}})
+	j, err := r.Enqueue(t.Context(), b.a, "broken", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.start(r)
+	got := b.waitState(b.a, j.ID, store.JobFailed)
+	if got.Error != errPanicked.Error() || strings.Contains(got.Error, "goroutine") || strings.Contains(got.Error, ".go:") {
+		t.Errorf("panicked job's error = %q, want %q and no stack trace", got.Error, errPanicked)
 	}
 }
 

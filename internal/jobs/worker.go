@@ -62,7 +62,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 	}
 	if a.Tenant == "" {
 		t := &Task{Args: a.Args, Attempt: job.Attempt}
-		_, err := runWork(ctx, kc.Work, t)
+		_, err := r.runWork(ctx, kc.Work, t)
 		if errors.Is(err, ErrPermanent) {
 			return river.JobCancel(err)
 		}
@@ -103,7 +103,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 	stopFlushing := r.flushProgress(ctx, a.Tenant, a.Job, prog)
 	// The record's args are as enqueued; River's may be reformatted (jsonb).
 	t := &Task{Tenant: a.Tenant, Job: rec, Args: rec.Args, Attempt: job.Attempt, progress: prog.set}
-	result, werr := runWork(ctx, kc.Work, t)
+	result, werr := r.runWork(ctx, kc.Work, t)
 	stopFlushing()
 
 	r.mu.Lock()
@@ -134,14 +134,20 @@ func (w *worker) Work(ctx context.Context, job *river.Job[riverArgs]) error {
 
 // runWork runs work, turning a panic into an error so that the job's
 // record is kept up to date.
-func runWork(ctx context.Context, work Work, t *Task) (result any, err error) {
+func (r *Runner) runWork(ctx context.Context, work Work, t *Task) (result any, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("job panicked: %v\n%s", v, debug.Stack())
+			// The record is the tenant's to read: the stack goes to the
+			// operator's log only.
+			r.log.Error("jobs: job panicked", "tenant", t.Tenant, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = errPanicked
 		}
 	}()
 	return work(ctx, t)
 }
+
+// errPanicked is the error a job that panicked records.
+var errPanicked = errors.New("the job failed unexpectedly; the server's log has the details")
 
 // take claims one of tenant tid's running slots on this node.
 func (r *Runner) take(tid tenant.ID) bool {
