@@ -184,7 +184,7 @@ func openBlobs(cfg *Config) (*blob.Bucket, error) {
 	}
 	b, err := blob.OpenBucket(context.Background(), cfg.BlobURL)
 	if err != nil {
-		return nil, fmt.Errorf("BlobURL: %w", err)
+		return nil, fmt.Errorf("--blob-url (BULKHEAD_BLOB_URL): %w", err)
 	}
 	return b, nil
 }

@@ -300,3 +300,13 @@ func TestSecurityEventsFile(t *testing.T) {
 		t.Errorf("actions = %v, want %v", actions, want)
 	}
 }
+
+// A blob URL no driver opens stops the server at start, naming the flag
+// and the variable that set it.
+func TestBadBlobURL(t *testing.T) {
+	_, err := New(Config{DataDir: t.TempDir(), BlobURL: "nosuch://bucket", AdminToken: "test-operator-token-0123",
+		Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "--blob-url") || !strings.Contains(err.Error(), "BULKHEAD_BLOB_URL") {
+		t.Fatalf("New with a blob URL of no driver = %v, want an error naming --blob-url and BULKHEAD_BLOB_URL", err)
+	}
+}

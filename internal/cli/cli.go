@@ -63,6 +63,7 @@ type options struct {
 	jobsPerTenant        int
 	kms                  kmsOptions
 	deletionGrace        string // serve's --deletion-grace (offboard.go)
+	blobURL              string // serve's --blob-url
 	backup               backupOptions
 	stdout, stderr       io.Writer
 }
@@ -156,6 +157,7 @@ func newServe(o *options) *cobra.Command {
 			if err := o.backup.apply(&cfg); err != nil {
 				return err
 			}
+			cfg.BlobURL = o.blobURL
 			app, err := bulkhead.New(cfg)
 			if err != nil {
 				return err
@@ -180,6 +182,8 @@ func newServe(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&o.deletionGrace, "deletion-grace", defaultDeletionGrace(),
 		"how long a deleted tenant stays deleting (suspended, its admins able to export) before its purge, when DELETE names no grace: 30d, 12h, 90m or 0 (env BULKHEAD_DELETION_GRACE)")
 	o.backup.flags(cmd.Flags())
+	cmd.Flags().StringVar(&o.blobURL, "blob-url", os.Getenv("BULKHEAD_BLOB_URL"),
+		"where tenants' export archives and uploaded restore archives are kept: file:///dir or s3://bucket?region=…; default <data>/blobs. Nodes sharing a database must share it (env BULKHEAD_BLOB_URL)")
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", os.Getenv("BULKHEAD_TLS_KEY"), "PEM private key of --tls-cert (env BULKHEAD_TLS_KEY)")
 	cmd.Flags().IntVar(&o.jobWorkers, "job-workers", envInt("BULKHEAD_JOB_WORKERS"),
 		"background jobs run at once on this node; 0 means the default of 6 (env BULKHEAD_JOB_WORKERS)")
