@@ -28,7 +28,6 @@ const (
 	CodeInvalidCredentials   Code = "invalid_credentials"    // 401: login or refresh refused
 	CodeForbidden            Code = "forbidden"              // 403: the credential lacks the permission
 	CodeTenantSuspended      Code = "tenant_suspended"       // 403: the tenant is suspended
-	CodeTenantDeleting       Code = "tenant_deleting"        // 403: the tenant is being deleted; only its admins may export
 	CodeCredentialSuspended  Code = "credential_suspended"   // 403: automatic containment suspended the credential
 	CodeQuotaExceeded        Code = "quota_exceeded"         // 403: the write would exceed the plan's records or bytes
 	CodeNotFound             Code = "not_found"              // 404: no such resource, or not yours

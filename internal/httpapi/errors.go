@@ -93,8 +93,8 @@ func problemFor(err error) *problem.Details {
 	case errors.Is(err, core.ErrTenantSuspended):
 		return problem.New(http.StatusForbidden, problem.CodeTenantSuspended, "the tenant is suspended")
 	case errors.Is(err, core.ErrTenantDeleting):
-		return problem.New(http.StatusForbidden, problem.CodeTenantDeleting,
-			"the tenant is being deleted: only its admins may still export its data")
+		return problem.New(http.StatusForbidden, problem.CodeTenantSuspended,
+			"the tenant is suspended for deletion: only its admins may still export its data until the purge")
 	case errors.Is(err, store.ErrIsolationUnavailable):
 		return problem.New(http.StatusBadRequest, problem.CodeUnsupported,
 			"this server cannot create or delete tenants of that isolation as it is configured")

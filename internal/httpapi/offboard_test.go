@@ -142,7 +142,7 @@ func (b *testBundle) platformActions(tid tenant.ID) []string {
 }
 
 // TestOffboardGracePeriod: DELETE with a grace period suspends the tenant
-// at once as deleting; its data routes are refused with tenant_deleting,
+// at once as deleting; its data routes are refused with tenant_suspended,
 // but its admins may still sign in and use the routes marked for exports;
 // the operator cancels by setting the status, which restores access; and
 // when the grace has passed the purge job shreds the tenant's keys (a copy
@@ -198,18 +198,18 @@ func TestOffboardGracePeriod(t *testing.T) {
 
 	// During the grace: data routes refused, exports allowed to admins.
 	runScenarios(t, sb, []apiScenario{
-		{name: "AdminReadsRecord", method: "GET", path: recPath, token: admin, wantStatus: 403, wantCode: problem.CodeTenantDeleting},
+		{name: "AdminReadsRecord", method: "GET", path: recPath, token: admin, wantStatus: 403, wantCode: problem.CodeTenantSuspended},
 		{name: "AdminWrites", method: "POST", path: tpath("leaving", "collections", "people", "records"), token: admin,
-			body: map[string]any{"name": "x"}, wantStatus: 403, wantCode: problem.CodeTenantDeleting},
-		{name: "AdminUsage", method: "GET", path: tpath("leaving", "usage"), token: admin, wantStatus: 403, wantCode: problem.CodeTenantDeleting},
-		{name: "MemberReads", method: "GET", path: recPath, token: member, wantStatus: 403, wantCode: problem.CodeTenantDeleting},
+			body: map[string]any{"name": "x"}, wantStatus: 403, wantCode: problem.CodeTenantSuspended},
+		{name: "AdminUsage", method: "GET", path: tpath("leaving", "usage"), token: admin, wantStatus: 403, wantCode: problem.CodeTenantSuspended},
+		{name: "MemberReads", method: "GET", path: recPath, token: member, wantStatus: 403, wantCode: problem.CodeTenantSuspended},
 		{name: "AdminExports", method: "GET", path: tpath("leaving", "standin-export"), token: admin, wantStatus: 200},
-		{name: "MemberExports", method: "GET", path: tpath("leaving", "standin-export"), token: member, wantStatus: 403, wantCode: problem.CodeTenantDeleting},
+		{name: "MemberExports", method: "GET", path: tpath("leaving", "standin-export"), token: member, wantStatus: 403, wantCode: problem.CodeTenantSuspended},
 		{name: "NeighbourExports", method: "GET", path: tpath("leaving", "standin-export"), token: neighbourAdmin, wantStatus: 404, wantCode: problem.CodeNotFound},
 		{name: "NeighbourUnaffected", method: "GET", path: tpath("neighbour", "collections"), token: neighbourAdmin, wantStatus: 200},
 	})
-	if r := login("staff@example.com"); r.Status != 403 || r.Code(t) != string(problem.CodeTenantDeleting) {
-		t.Errorf("a member's login while deleting = %d %s, want 403 tenant_deleting", r.Status, r.Body)
+	if r := login("staff@example.com"); r.Status != 403 || r.Code(t) != string(problem.CodeTenantSuspended) {
+		t.Errorf("a member's login while deleting = %d %s, want 403 tenant_suspended", r.Status, r.Body)
 	}
 	r := login("boss@example.com")
 	if r.Status != 200 {
@@ -218,7 +218,7 @@ func TestOffboardGracePeriod(t *testing.T) {
 	var pair core.TokenPair
 	r.JSON(t, &pair)
 	sb.must(200, "GET", tpath("leaving", "standin-export"), pair.AccessToken, nil)
-	sb.mustProblem(403, problem.CodeTenantDeleting, "GET", tpath("leaving", "collections"), pair.AccessToken, nil)
+	sb.mustProblem(403, problem.CodeTenantSuspended, "GET", tpath("leaving", "collections"), pair.AccessToken, nil)
 
 	// Cancelling restores access; the old job then does nothing.
 	var undeleted tenantView
