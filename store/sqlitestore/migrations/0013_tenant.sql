@@ -1,1 +1,0 @@
--- Reserved: a later change of the schema takes this version.
