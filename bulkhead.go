@@ -105,7 +105,7 @@ func New(cfg Config) (*App, error) {
 		opt, err := ratelimit.ClientOptions(cfg.RedisURL)
 		if err != nil {
 			app.Close()
-			return nil, fmt.Errorf("RedisURL: %w", err)
+			return nil, fmt.Errorf("RedisURL (--redis, BULKHEAD_REDIS_URL): %w", err)
 		}
 		app.redis = redis.NewClient(opt)
 		app.closers = append(app.closers, app.redis.Close)

@@ -151,7 +151,7 @@ func (c *Config) validate() error {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
 			u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("PublicURL must be an http(s) base URL such as https://api.example.com, got %q", c.PublicURL)
+			return fmt.Errorf("PublicURL (--public-url, BULKHEAD_PUBLIC_URL) must be an http(s) base URL such as https://api.example.com, got %q", c.PublicURL)
 		}
 	}
 	if c.ShutdownTimeout < 0 {
@@ -160,7 +160,7 @@ func (c *Config) validate() error {
 	switch scheme, _, _ := strings.Cut(c.DatabaseURL, ":"); scheme {
 	case "", "sqlite", "postgres", "postgresql":
 	default:
-		return fmt.Errorf("DatabaseURL: unsupported database %q (use sqlite:PATH or postgres://…)", scheme)
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): unsupported database %q (use sqlite:PATH or postgres://…)", scheme)
 	}
 	if _, err := contain.Parse(c.Containment); err != nil {
 		return fmt.Errorf("containment rules (--containment, BULKHEAD_CONTAINMENT): %w", err)
@@ -172,14 +172,14 @@ func (c *Config) validate() error {
 	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
-			return fmt.Errorf("TrustedProxies: %v is not a valid prefix", p)
+			return fmt.Errorf("TrustedProxies (--trusted-proxies, BULKHEAD_TRUSTED_PROXIES): %v is not a valid prefix", p)
 		}
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		return fmt.Errorf("TLSCertFile and TLSKeyFile must be set together")
+		return fmt.Errorf("TLSCertFile and TLSKeyFile (--tls-cert and --tls-key, BULKHEAD_TLS_CERT and BULKHEAD_TLS_KEY) must be set together")
 	}
 	if c.DeletionGrace > core.MaxDeletionGrace {
-		return fmt.Errorf("DeletionGrace must be at most 366 days, got %s", c.DeletionGrace)
+		return fmt.Errorf("DeletionGrace (--deletion-grace, BULKHEAD_DELETION_GRACE) must be at most 366 days, got %s", c.DeletionGrace)
 	}
 	if c.KeyReloadInterval < 0 {
 		return fmt.Errorf("KeyReloadInterval must be >= 0, got %s", c.KeyReloadInterval)
@@ -188,10 +188,10 @@ func (c *Config) validate() error {
 	case "", "local":
 	case "vault":
 		if c.VaultAddr == "" || c.VaultToken == "" {
-			return fmt.Errorf("KMS vault needs VaultAddr and VaultToken")
+			return fmt.Errorf("KMS vault (--kms vault) needs VaultAddr (--vault-addr, BULKHEAD_VAULT_ADDR or VAULT_ADDR) and VaultToken (VAULT_TOKEN)")
 		}
 	default:
-		return fmt.Errorf("KMS must be \"local\" or \"vault\", got %q", c.KMS)
+		return fmt.Errorf("KMS (--kms, BULKHEAD_KMS) must be \"local\" or \"vault\", got %q", c.KMS)
 	}
 	if err := c.validateBackups(); err != nil {
 		return err
@@ -203,7 +203,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("JobsPerTenant (--jobs-per-tenant, BULKHEAD_JOBS_PER_TENANT) must be an integer >= 0, got %d", c.JobsPerTenant)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		return fmt.Errorf("AdminToken must be at least 16 characters")
+		return fmt.Errorf("AdminToken (BULKHEAD_ADMIN_TOKEN) must be at least 16 characters")
 	}
 	return nil
 }
@@ -211,13 +211,13 @@ func (c *Config) validate() error {
 func (c *Config) validateBackups() error {
 	switch {
 	case c.BackupEvery < 0:
-		return fmt.Errorf("BackupEvery must be >= 0, got %s", c.BackupEvery)
+		return fmt.Errorf("BackupEvery (--backup-every, BULKHEAD_BACKUP_EVERY) must be >= 0, got %s", c.BackupEvery)
 	case c.BackupKeep < 0:
-		return fmt.Errorf("BackupKeep must be >= 0, got %d", c.BackupKeep)
+		return fmt.Errorf("BackupKeep (--backup-keep, BULKHEAD_BACKUP_KEEP) must be >= 0, got %d", c.BackupKeep)
 	case c.BackupEvery == 0:
 		return nil
 	case c.BackupEvery < time.Minute:
-		return fmt.Errorf("BackupEvery must be at least 1m, got %s", c.BackupEvery)
+		return fmt.Errorf("BackupEvery (--backup-every, BULKHEAD_BACKUP_EVERY) must be at least 1m, got %s", c.BackupEvery)
 	case c.BackupDir == "":
 		return fmt.Errorf("BackupDir (--backup-dir, BULKHEAD_BACKUP_DIR) is required with BackupEvery")
 	case strings.HasPrefix(c.DatabaseURL, "postgres") && c.BackupPostgresURL == "":

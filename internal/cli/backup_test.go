@@ -67,7 +67,7 @@ func TestServeBackupFlags(t *testing.T) {
 	}{
 		{[]string{"serve", "--backup-every", "6h"}, "BackupDir (--backup-dir"},
 		{[]string{"serve", "--backup-every", "soon"}, "--backup-every"},
-		{[]string{"serve", "--backup-every", "6h", "--backup-dir", "x", "--backup-keep", "-1"}, "BackupKeep must be >= 0"},
+		{[]string{"serve", "--backup-every", "6h", "--backup-dir", "x", "--backup-keep", "-1"}, "BackupKeep (--backup-keep, BULKHEAD_BACKUP_KEEP) must be >= 0"},
 	} {
 		code, _, errOut := run(t, t.TempDir(), tc.args...)
 		if code != 1 || !strings.Contains(errOut, tc.want) {
