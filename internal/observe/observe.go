@@ -24,6 +24,8 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	tenant   *prometheus.CounterVec
 	rejected *prometheus.CounterVec
+	// Breakers are the node's circuit breakers and their states.
+	Breakers *Breakers
 }
 
 // Outcome classes of the per-tenant counter.
@@ -61,6 +63,7 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.requests, m.latency, m.tenant, m.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Breakers = newBreakers(reg)
 	return m
 }
 
