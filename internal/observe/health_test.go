@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -382,4 +383,38 @@ func BenchmarkHealthRecordParallel(b *testing.B) {
 			h.Record(id, "slug", 200, false, time.Millisecond)
 		}
 	})
+}
+
+// After a tenant's first request, recording allocates nothing.
+func TestHealthRecordAllocatesNothing(t *testing.T) {
+	h := NewHealth()
+	h.Record("t1", "acme", 200, false, time.Millisecond)
+	if n := testing.AllocsPerRun(1000, func() {
+		h.Record("t1", "acme", 503, true, 3*time.Millisecond)
+	}); n != 0 {
+		t.Errorf("Record allocates %v times per call", n)
+	}
+	m := NewMetrics()
+	m.ObserveRequest("acme", "GET /x", 200, time.Millisecond)
+	if n := testing.AllocsPerRun(1000, func() {
+		m.ObserveRequest("acme", "GET /x", 200, time.Millisecond)
+	}); n != 0 {
+		t.Errorf("ObserveRequest with a labelled tenant allocates %v times per call", n)
+	}
+}
+
+func TestHealthWindowSize(t *testing.T) {
+	if size := unsafe.Sizeof(tenantWindow{}); size > 6<<10 {
+		t.Errorf("a tenant's window takes %d bytes, more than the 6 KiB the documentation says", size)
+	}
+}
+
+// BenchmarkObserveRequest is what the request path's metrics already cost
+// per request, for comparison with BenchmarkHealthRecord.
+func BenchmarkObserveRequest(b *testing.B) {
+	m := NewMetrics()
+	b.ReportAllocs()
+	for b.Loop() {
+		m.ObserveRequest("acme", "GET /v1/tenants/{tenant}/usage", 200, time.Millisecond)
+	}
 }
