@@ -124,6 +124,10 @@ func New(cfg Config) (*App, error) {
 	feed := app.openFeed()
 	app.closers = append(app.closers, feed.Close) // after the core's
 	metrics := observe.NewMetrics()
+	metrics.SetTenantLabels(cfg.metricsTenants())
+	// Per-tenant health windows of idle tenants are freed, and the tenant
+	// labels go to the busiest tenants every 10 seconds.
+	app.sweepers = append(app.sweepers, metrics.Sweep)
 	events, err := app.openSecurityEvents(metrics) // closed after the core, which emits until it closes
 	if err != nil {
 		app.Close()

@@ -43,6 +43,8 @@ func TestConfigValidate(t *testing.T) {
 		{"TLSCertOnly", Config{TLSCertFile: "c.pem"}, "TLSKeyFile"},
 		{"TLSKeyOnly", Config{TLSKeyFile: "k.pem"}, "TLSCertFile"},
 		{"NegativeKeyReload", Config{KeyReloadInterval: -1}, "KeyReloadInterval"},
+		{"MetricsTenantsNone", Config{MetricsTenants: -1}, ""},
+		{"MetricsTenantsTooMany", Config{MetricsTenants: MaxMetricsTenants + 1}, "--metrics-tenants"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +53,14 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("validate() = %v, want an error naming %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestConfigMetricsTenants(t *testing.T) {
+	for in, want := range map[int]int{0: 50, -1: 0, 1: 1, 500: 500} {
+		if got := (&Config{MetricsTenants: in}).metricsTenants(); got != want {
+			t.Errorf("MetricsTenants %d gives %d labelled tenants, want %d", in, got, want)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
 )
 
 // Config configures an App. Its zero value means "all defaults": an
@@ -107,6 +108,13 @@ type Config struct {
 	// once on this node, so that one tenant's backlog never holds every
 	// worker. Defaults to 2.
 	JobsPerTenant int
+	// MetricsTenants is how many tenants keep a tenant label of their own
+	// on bulkhead_tenant_requests_total: the busiest by requests in the
+	// health window, recomputed every 10 seconds; every other tenant's
+	// requests count under tenant="other" (docs/health.md). Defaults to 50;
+	// a negative value counts every tenant under "other". At most
+	// MaxMetricsTenants.
+	MetricsTenants int
 	// Logger receives JSON logs. Defaults to a JSON logger on stderr at
 	// info level.
 	Logger *slog.Logger
@@ -202,10 +210,29 @@ func (c *Config) validate() error {
 	if c.JobsPerTenant < 0 {
 		return fmt.Errorf("JobsPerTenant (--jobs-per-tenant, BULKHEAD_JOBS_PER_TENANT) must be an integer >= 0, got %d", c.JobsPerTenant)
 	}
+	if c.MetricsTenants > MaxMetricsTenants {
+		return fmt.Errorf("MetricsTenants (--metrics-tenants, BULKHEAD_METRICS_TENANTS) must be at most %d, got %d", MaxMetricsTenants, c.MetricsTenants)
+	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("AdminToken (BULKHEAD_ADMIN_TOKEN) must be at least 16 characters")
 	}
 	return nil
+}
+
+// MaxMetricsTenants is the most tenants Config.MetricsTenants may give a
+// label of their own: each costs five series.
+const MaxMetricsTenants = 10_000
+
+// metricsTenants is how many tenants keep their own label, from
+// MetricsTenants.
+func (c *Config) metricsTenants() int {
+	switch {
+	case c.MetricsTenants == 0:
+		return observe.DefaultMetricsTenants
+	case c.MetricsTenants < 0:
+		return 0
+	}
+	return c.MetricsTenants
 }
 
 func (c *Config) validateBackups() error {

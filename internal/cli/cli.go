@@ -64,6 +64,7 @@ type options struct {
 	kms                  kmsOptions
 	deletionGrace        string // serve's --deletion-grace (offboard.go)
 	blobURL              string // serve's --blob-url
+	metricsTenants       string // serve's --metrics-tenants (metrics.go)
 	backup               backupOptions
 	stdout, stderr       io.Writer
 }
@@ -158,6 +159,9 @@ func newServe(o *options) *cobra.Command {
 				return err
 			}
 			cfg.BlobURL = o.blobURL
+			if err := applyMetricsTenants(&cfg, o.metricsTenants); err != nil {
+				return err
+			}
 			app, err := bulkhead.New(cfg)
 			if err != nil {
 				return err
@@ -189,6 +193,7 @@ func newServe(o *options) *cobra.Command {
 		"background jobs run at once on this node; 0 means the default of 6 (env BULKHEAD_JOB_WORKERS)")
 	cmd.Flags().IntVar(&o.jobsPerTenant, "jobs-per-tenant", envInt("BULKHEAD_JOBS_PER_TENANT"),
 		"background jobs of one tenant run at once on this node; 0 means the default of 2 (env BULKHEAD_JOBS_PER_TENANT)")
+	metricsTenantsFlag(cmd.Flags(), &o.metricsTenants)
 	return cmd
 }
 

@@ -173,6 +173,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rq *request,
 	switch {
 	case d.Code == problem.CodeOverloaded:
 		s.metrics.Rejected("shed")
+		rq.shed = true
 		withRateLimitHeaders(d, rq.decision)
 	case d.Status >= 500 && d.Status != http.StatusInternalServerError:
 		// The database is down, restarting or full: the operator needs to

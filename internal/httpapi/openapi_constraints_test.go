@@ -774,6 +774,7 @@ func newConstraintFixtures(t *testing.T, b *testBundle) *constraintFixtures {
 		"GET /v1/tenants/{tenant}/usage":     {path: tpath("acme", "usage"), token: admin},
 		"PATCH /v1/tenants/{tenant}":         {path: "/v1/tenants/patched", token: b.admin, body: func() map[string]any { return map[string]any{} }},
 		"GET /v1/audit":                      {path: "/v1/audit", token: b.admin},
+		"GET /v1/health/tenants":             {path: "/v1/health/tenants", token: b.admin},
 		"GET /v1/tenants/{tenant}/audit":     {path: tpath("acme", "audit"), token: admin},
 		"GET /v1/tenants/{tenant}/jobs":      {path: tpath("acme", "jobs"), token: admin},
 		"POST /v1/tenants/{tenant}/restores": {path: tpath("acme", "restores"), token: admin},

@@ -582,6 +582,11 @@ var bodySchemas = []struct {
 	{"Problem", problem.Details{}, nil},
 	{"Job", core.Job{}, nil},
 	{"JobProgress", core.JobProgress{}, nil},
+	{"TenantHealth", tenantHealth{}, nil},
+	{"TenantHealthList", tenantHealthList{}, nil},
+	{"QuotaUse", quotaUse{}, nil},
+	{"HealthSeries", healthSeries{}, nil},
+	{"HealthPoint", healthPoint{}, nil},
 }
 
 // TestOpenAPISchemas compares each body schema with its Go struct: property

@@ -75,6 +75,8 @@ func (s *Server) routeTable() []Route {
 		{Method: "DELETE", Pattern: "/v1/tenants/{tenant}/break-glass/{id}", Operator: true, handle: s.endBreakGlass},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/keys", handle: s.getKeys},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/keys/rotate", Operator: true, handle: s.rotateKeys},
+		{Method: "GET", Pattern: "/v1/tenants/{tenant}/health", Operator: true, handle: s.tenantHealth},
+		{Method: "GET", Pattern: "/v1/health/tenants", Operator: true, handle: s.listTenantHealth},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs", WhileDeleting: true, handle: s.listJobs},
 		{Method: "GET", Pattern: "/v1/tenants/{tenant}/jobs/{id}", WhileDeleting: true, handle: s.getJob},
 		{Method: "POST", Pattern: "/v1/tenants/{tenant}/jobs/{id}/cancel", handle: s.cancelJob},

@@ -123,6 +123,8 @@ type request struct {
 	body      []byte            // the JSON body of a Body route
 	// decision is the rate limiter's, whose headers go with refusals.
 	decision ratelimit.Decision
+	// shed says the request was answered 503 by load shedding.
+	shed bool
 }
 
 // New returns the API server.
@@ -284,6 +286,11 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route 
 		slug = string(t.Slug)
 	}
 	s.metrics.ObserveRequest(slug, route, status, d)
+	if rq.scope != nil && rq.principal != nil && !rq.principal.IsOperator() {
+		// The tenant's health counts its own credentials' requests, not the
+		// operator's looking at it.
+		s.metrics.Health.Record(string(t.ID), slug, status, rq.shed, d)
+	}
 	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}

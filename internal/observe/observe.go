@@ -17,7 +17,9 @@ import (
 // alone a latency histogram per tenant) would cost kilobytes per tenant and
 // grow with every route a tenant touches. Tenant labels carry the tenant
 // slug, and only once the request was scoped to a tenant its credential
-// belongs to, so unauthenticated clients cannot mint label values.
+// belongs to, so unauthenticated clients cannot mint label values; and only
+// the busiest tenants keep one of their own, the rest count as
+// tenant="other" (see SetTenantLabels), so that the series stay bounded.
 type Metrics struct {
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -26,6 +28,11 @@ type Metrics struct {
 	rejected *prometheus.CounterVec
 	// Breakers are the node's circuit breakers and their states.
 	Breakers *Breakers
+	// Health holds the per-tenant sliding windows of this node, which
+	// also decide which tenants keep their own tenant label.
+	Health *Health
+
+	labels tenantLabels
 }
 
 // Outcome classes of the per-tenant counter.
@@ -64,6 +71,8 @@ func NewMetrics() *Metrics {
 	reg.MustRegister(m.requests, m.latency, m.tenant, m.rejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Breakers = newBreakers(reg)
+	m.Health = NewHealth()
+	m.labels.max.Store(DefaultMetricsTenants)
 	return m
 }
 
@@ -73,7 +82,7 @@ func (m *Metrics) ObserveRequest(tenant, route string, status int, d time.Durati
 	m.requests.WithLabelValues(route, statusText(status)).Inc()
 	m.latency.WithLabelValues(route).Observe(d.Seconds())
 	if tenant != "" {
-		m.tenant.WithLabelValues(tenant, outcome(status)).Inc()
+		m.tenant.WithLabelValues(m.labels.label(tenant), outcome(status)).Inc()
 	}
 }
 
