@@ -401,12 +401,29 @@ func (a *App) Core() *core.Core { return a.core }
 // Run serves the API on cfg.Addr until ctx is cancelled, then stops
 // accepting connections and waits up to ShutdownTimeout for in-flight
 // requests. It does not close the App.
+//
+// Run binds cfg.Addr after New has opened the database and written the
+// data directory. To fail on an address already in use before anything is
+// written, as bulkhead serve does, call Listen first, then New, then Serve.
 func (a *App) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+	ln, err := Listen(a.cfg)
 	if err != nil {
 		return err
 	}
 	return a.Serve(ctx, ln)
+}
+
+// Listen binds the TCP address cfg names (Addr, defaulted as New defaults
+// it), for Serve. It touches nothing on disk, so a server can bind before
+// New creates its data directory, operator token and database; its error
+// names the address and the setting.
+func Listen(cfg Config) (net.Listener, error) {
+	addr := cmp.Or(cfg.Addr, "127.0.0.1:8080")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (--addr, BULKHEAD_ADDR): %w", addr, err)
+	}
+	return ln, nil
 }
 
 // Serve is Run on a listener of the caller's; it closes ln.

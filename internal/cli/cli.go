@@ -158,13 +158,20 @@ func newServe(o *options) *cobra.Command {
 				return err
 			}
 			cfg.BlobURL = o.blobURL
+			// Bind first: an address in use fails before New writes the
+			// operator token, the keys or the database.
+			ln, err := bulkhead.Listen(cfg)
+			if err != nil {
+				return err
+			}
 			app, err := bulkhead.New(cfg)
 			if err != nil {
+				ln.Close()
 				return err
 			}
 			defer app.Close()
 			defer reloadOnHangup(app)()
-			return app.Run(cmd.Context())
+			return app.Serve(cmd.Context(), ln)
 		},
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")

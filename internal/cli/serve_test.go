@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// serve binds its address before it writes anything: on an address already
+// in use it fails naming the address, and leaves the data directory without
+// an operator token, keys or a database.
+func TestServeBindsFirst(t *testing.T) {
+	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
+	t.Setenv("BULKHEAD_DATABASE_URL", "")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	dir := filepath.Join(t.TempDir(), "data")
+
+	code, _, errOut := run(t, dir, "serve", "--addr", addr)
+	if code == 0 {
+		t.Fatalf("serve on a port in use = exit 0")
+	}
+	if !strings.Contains(errOut, addr) || !strings.Contains(errOut, "--addr") {
+		t.Errorf("serve on a port in use printed %q; want the address %s and the flag named", errOut, addr)
+	}
+	for _, name := range []string{"admin-token", "keys", "bulkhead.db", "jobs.db", "blobs"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("after a failed bind, %s exists in the data directory (stat: %v)", name, err)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("after a failed bind, the data directory was created (stat: %v)", err)
+	}
+}
