@@ -95,6 +95,10 @@ func New(cfg Config) (*App, error) {
 	}
 	app := &App{cfg: cfg, log: cfg.Logger, store: st}
 	app.closers = append(app.closers, st.Close)
+	if err := checkDefaultPlan(st, cfg.DefaultPlan); err != nil {
+		app.Close()
+		return nil, err
+	}
 	if cfg.TLSCertFile != "" {
 		if app.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger); err != nil {
 			app.Close()
@@ -148,7 +152,7 @@ func New(cfg Config) (*App, error) {
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
 		Events: events, Blobs: blobs, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
-		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs}); err != nil {
+		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs, DefaultPlan: cfg.DefaultPlan}); err != nil {
 		app.jobs.Close(context.Background())
 		app.Close()
 		return nil, err
@@ -171,6 +175,30 @@ func New(cfg Config) (*App, error) {
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
 	return app, nil
+}
+
+// checkDefaultPlan refuses a Config.DefaultPlan that names no plan of the
+// store, listing the plans there are.
+func checkDefaultPlan(st store.Store, name string) error {
+	if name == "" {
+		return nil
+	}
+	var plans []*tenant.Plan
+	err := st.ReadPlatform(context.Background(), func(tx store.PlatformTx) (err error) {
+		plans, err = tx.ListPlans(context.Background())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read plans: %w", err)
+	}
+	names := make([]string, len(plans))
+	for i, p := range plans {
+		if p.Name == name {
+			return nil
+		}
+		names[i] = p.Name
+	}
+	return fmt.Errorf("DefaultPlan (--default-plan, BULKHEAD_DEFAULT_PLAN): no plan is named %q; the plans are %s", name, strings.Join(names, ", "))
 }
 
 // openBlobs opens the bucket of export and restore archives.

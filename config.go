@@ -100,6 +100,11 @@ type Config struct {
 	// S3-compatible stores (credentials from the AWS environment).
 	// Defaults to the directory DataDir/blobs.
 	BlobURL string
+	// DefaultPlan is the plan of a tenant created without one, through the
+	// API or the command line. It must name an existing plan: New refuses
+	// one that does not. Defaults to "free" (10 requests/s per tenant, 5
+	// per credential; see the README's admission control).
+	DefaultPlan string
 	// JobWorkers is how many background jobs (exports, key rotations,
 	// index builds…) run at once on this node. Defaults to 6.
 	JobWorkers int

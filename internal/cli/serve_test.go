@@ -38,3 +38,23 @@ func TestServeBindsFirst(t *testing.T) {
 		t.Errorf("after a failed bind, the data directory was created (stat: %v)", err)
 	}
 }
+
+// tenant create without --plan takes --default-plan; an unknown default
+// plan is refused naming the flag.
+func TestTenantCreateDefaultPlan(t *testing.T) {
+	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
+	t.Setenv("BULKHEAD_DEFAULT_PLAN", "")
+	dir := t.TempDir()
+	out := mustRun(t, dir, "--default-plan", "enterprise", "tenant", "create", "--slug", "acme")
+	if !strings.Contains(out, `"plan": "enterprise"`) {
+		t.Errorf("tenant create with --default-plan enterprise printed %s", out)
+	}
+	t.Setenv("BULKHEAD_DEFAULT_PLAN", "pro")
+	if out := mustRun(t, dir, "tenant", "create", "--slug", "globex"); !strings.Contains(out, `"plan": "pro"`) {
+		t.Errorf("tenant create with BULKHEAD_DEFAULT_PLAN=pro printed %s", out)
+	}
+	code, _, errOut := run(t, dir, "--default-plan", "gold", "tenant", "create", "--slug", "initech")
+	if code == 0 || !strings.Contains(errOut, "--default-plan") || !strings.Contains(errOut, "BULKHEAD_DEFAULT_PLAN") {
+		t.Errorf("tenant create with --default-plan gold = exit %d, stderr %q; want a refusal naming the flag", code, errOut)
+	}
+}

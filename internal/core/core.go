@@ -111,6 +111,9 @@ type Config struct {
 	// Defaults to DefaultDeletionGrace (30 days); a negative value means
 	// none: deleted tenants are purged at once.
 	DeletionGrace time.Duration
+	// DefaultPlan is the plan of a tenant created without one. It must
+	// name an existing plan. Defaults to tenant.DefaultPlan ("free").
+	DefaultPlan string
 	// Blobs keeps tenants' export archives and uploaded restore archives
 	// (gocloud.dev/blob: a directory, S3 or an S3-compatible store). Core
 	// does not close it. Without it, exports and restores are refused as
@@ -166,6 +169,9 @@ type Core struct {
 	// deletionGrace is Config.DeletionGrace with its default applied.
 	deletionGrace time.Duration
 	usage         usageMeter // requests and job time not yet flushed (usage.go)
+
+	// defaultPlan is Config.DefaultPlan with its default applied.
+	defaultPlan string
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
@@ -231,6 +237,7 @@ func New(cfg Config) (*Core, error) {
 		jobs:       cfg.Jobs,
 		blobs:      cfg.Blobs,
 	}
+	c.defaultPlan = or(cfg.DefaultPlan, tenant.DefaultPlan)
 	switch {
 	case cfg.DeletionGrace == 0:
 		c.deletionGrace = DefaultDeletionGrace
