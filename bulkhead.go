@@ -77,6 +77,9 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = observe.NewLogger(os.Stderr, slog.LevelInfo)
 	}
+	if err := checkSQLitePath(&cfg); err != nil {
+		return nil, err
+	}
 	if err := makeDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -255,6 +258,32 @@ func openStore(cfg *Config) (store.Store, error) {
 		return pgstore.Open(context.Background(), cfg.DatabaseURL, &pgstore.Options{ProvisionURL: cfg.ProvisionURL, Logger: cfg.Logger})
 	}
 	return sqlitestore.Open(SQLitePath(cfg), &sqlitestore.Options{Logger: cfg.Logger})
+}
+
+// checkSQLitePath refuses a "sqlite:PATH" DatabaseURL whose directory does
+// not exist, rather than creating it: the store keeps its files together
+// in that directory (PATH, PATH-jobs.db and the silo tenants' tenants/),
+// and a mistyped path would otherwise start an empty platform somewhere
+// unexpected without a word.
+func checkSQLitePath(cfg *Config) error {
+	p, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:")
+	if !ok {
+		return nil
+	}
+	if p == "" || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): sqlite:PATH must name a file, got %q", cfg.DatabaseURL)
+	}
+	dir := filepath.Dir(p)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): the directory %s of %s does not exist; create it (the store keeps its files there) or correct the path", dir, cfg.DatabaseURL)
+	case err != nil:
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): %s is not a directory", dir)
+	}
+	return nil
 }
 
 // SQLitePath returns the main SQLite database file cfg names: the path of
@@ -594,8 +623,11 @@ func (a *App) Close() error {
 // that did not check): it holds the keys, the operator token and, with
 // SQLite, every tenant's data.
 func makeDataDir(dir string, log *slog.Logger) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create data directory (--data, BULKHEAD_DATA): %w", err)
+		}
+		log.Info("created the data directory", "path", dir)
 	}
 	if runtime.GOOS == "windows" { // no such permissions
 		return nil

@@ -17,13 +17,17 @@ import (
 type Config struct {
 	// Addr is the address Run listens on. Defaults to "127.0.0.1:8080".
 	Addr string
-	// DataDir holds the embedded database, silo tenants' databases, the
-	// platform keys and the generated operator token. Defaults to
-	// "./bulkhead-data".
+	// DataDir holds the platform keys (keys/), the generated operator
+	// token, export archives (blobs/) and, unless DatabaseURL names another
+	// database, the embedded database with its job queue and silo tenants'
+	// files (tenants/). Defaults to "./bulkhead-data", created (mode 0700)
+	// if missing.
 	DataDir string
 	// DatabaseURL selects the database. Empty (the default) means the
-	// embedded SQLite database in DataDir; "sqlite:PATH" names another file;
-	// "postgres://…" connects to PostgreSQL as the application role (see
+	// embedded SQLite database in DataDir; "sqlite:PATH" names another file,
+	// beside which the store keeps its job queue (PATH-jobs.db, PATH without
+	// its .db) and silo tenants' files (tenants/), in a directory that must
+	// exist (New refuses to create it); "postgres://…" connects to PostgreSQL as the application role (see
 	// the README for the one-time role setup and bulkhead migrate).
 	DatabaseURL string
 	// ProvisionURL connects to PostgreSQL as the owner role, for creating

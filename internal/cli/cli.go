@@ -81,7 +81,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
-	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
+	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL: empty means the embedded SQLite database in --data; sqlite:PATH keeps PATH, its job queue and silo tenants' files (tenants/) in PATH's directory, which must exist; postgres://… (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
 	pf.StringVar(&o.defaultPlan, "default-plan", os.Getenv("BULKHEAD_DEFAULT_PLAN"),
 		"plan of a tenant created without one, through the API or tenant create; empty means free (env BULKHEAD_DEFAULT_PLAN)")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -56,5 +57,50 @@ func TestTenantCreateDefaultPlan(t *testing.T) {
 	code, _, errOut := run(t, dir, "--default-plan", "gold", "tenant", "create", "--slug", "initech")
 	if code == 0 || !strings.Contains(errOut, "--default-plan") || !strings.Contains(errOut, "BULKHEAD_DEFAULT_PLAN") {
 		t.Errorf("tenant create with --default-plan gold = exit %d, stderr %q; want a refusal naming the flag", code, errOut)
+	}
+}
+
+// --database sqlite:PATH keeps the whole store in PATH's directory — silo
+// tenants' files included — and --data the keys and the token; a PATH whose
+// directory is missing is refused naming the flag, and nothing is created.
+func TestSQLitePathRule(t *testing.T) {
+	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
+	t.Setenv("BULKHEAD_DATABASE_URL", "")
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+
+	missing := filepath.Join(root, "missing", "main.db")
+	code, _, errOut := run(t, data, "--database", "sqlite:"+missing, "tenant", "create", "--slug", "acme")
+	if code == 0 || !strings.Contains(errOut, "--database") || !strings.Contains(errOut, filepath.Dir(missing)) {
+		t.Errorf("tenant create on sqlite:%s = exit %d, stderr %q; want a refusal naming --database and the directory", missing, code, errOut)
+	}
+	for _, p := range []string{filepath.Dir(missing), data} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("a refused sqlite path created %s (stat: %v)", p, err)
+		}
+	}
+
+	dbDir := filepath.Join(root, "db")
+	if err := os.Mkdir(dbDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, data, "--database", "sqlite:"+filepath.Join(dbDir, "main.db"), "tenant", "create", "--slug", "acme", "--isolation", "silo")
+	var created struct{ ID string }
+	json.Unmarshal([]byte(out), &created)
+	if created.ID == "" {
+		t.Fatalf("tenant create printed %s", out)
+	}
+	for _, p := range []string{
+		filepath.Join(dbDir, "main.db"), filepath.Join(dbDir, "main-jobs.db"), filepath.Join(dbDir, "tenants", created.ID+".db"),
+		filepath.Join(data, "admin-token"), filepath.Join(data, "keys"),
+	} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	for _, p := range []string{filepath.Join(data, "bulkhead.db"), filepath.Join(data, "tenants")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("with sqlite:PATH, %s exists (stat: %v)", p, err)
+		}
 	}
 }
