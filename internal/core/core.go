@@ -172,6 +172,8 @@ type Core struct {
 
 	// defaultPlan is Config.DefaultPlan with its default applied.
 	defaultPlan string
+	// cursors seals pagination cursors (cursor.go).
+	cursors cursorSealer
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
