@@ -131,6 +131,7 @@ func New(cfg Config) (*App, error) {
 	feed := app.openFeed()
 	app.closers = append(app.closers, feed.Close) // after the core's
 	metrics := observe.NewMetrics()
+	auditMetrics := metrics.Audit()
 	events, err := app.openSecurityEvents(metrics) // closed after the core, which emits until it closes
 	if err != nil {
 		app.Close()
@@ -155,7 +156,8 @@ func New(cfg Config) (*App, error) {
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
 		Events: events, Blobs: blobs, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
-		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs, DefaultPlan: cfg.DefaultPlan}); err != nil {
+		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs, DefaultPlan: cfg.DefaultPlan,
+		AuditVerifyFailed: auditMetrics.VerifyFailed}); err != nil {
 		app.jobs.Close(context.Background())
 		app.Close()
 		return nil, err
@@ -174,6 +176,7 @@ func New(cfg Config) (*App, error) {
 	}
 	if cfg.BackupEvery > 0 {
 		app.backups = app.backupScheduler(keys, metrics)
+		app.backups.Verify.OnBrokenChain = auditMetrics.VerifyFailed
 	}
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})

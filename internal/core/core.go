@@ -114,6 +114,10 @@ type Config struct {
 	// DefaultPlan is the plan of a tenant created without one. It must
 	// name an existing plan. Defaults to tenant.DefaultPlan ("free").
 	DefaultPlan string
+	// AuditVerifyFailed, if set, is called with "tenant" or "platform"
+	// each time a verification (GET …/audit/verify, the audit retention
+	// job) finds a chain broken; bulkhead counts it in a metric.
+	AuditVerifyFailed func(chain string)
 	// Blobs keeps tenants' export archives and uploaded restore archives
 	// (gocloud.dev/blob: a directory, S3 or an S3-compatible store). Core
 	// does not close it. Without it, exports and restores are refused as
@@ -174,6 +178,8 @@ type Core struct {
 	defaultPlan string
 	// cursors seals pagination cursors (cursor.go).
 	cursors cursorSealer
+	// auditVerifyFailed is Config.AuditVerifyFailed, or a no-op.
+	auditVerifyFailed func(chain string)
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
@@ -240,6 +246,10 @@ func New(cfg Config) (*Core, error) {
 		blobs:      cfg.Blobs,
 	}
 	c.defaultPlan = or(cfg.DefaultPlan, tenant.DefaultPlan)
+	c.auditVerifyFailed = cfg.AuditVerifyFailed
+	if c.auditVerifyFailed == nil {
+		c.auditVerifyFailed = func(string) {}
+	}
 	switch {
 	case cfg.DeletionGrace == 0:
 		c.deletionGrace = DefaultDeletionGrace
