@@ -621,16 +621,18 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// makeDataDir creates the data directory with mode 0700, or takes the group
-// and other permissions off an existing one (made by hand, or by a version
-// that did not check): it holds the keys, the operator token and, with
-// SQLite, every tenant's data.
+// makeDataDir creates the data directory with mode 0700, logging it, or
+// takes the group and other permissions off an existing one (made by hand,
+// or by a version that did not check): it holds the keys, the operator
+// token and, with SQLite, every tenant's data.
 func makeDataDir(dir string, log *slog.Logger) error {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create data directory (--data, BULKHEAD_DATA): %w", err)
 		}
-		log.Info("created the data directory", "path", dir)
+		// A warning, so that one-off commands (which log only warnings)
+		// say it too: a mistyped --data starts an empty platform.
+		log.Warn("created the data directory: nothing was there, so a new platform starts in it", "path", dir)
 	}
 	if runtime.GOOS == "windows" { // no such permissions
 		return nil

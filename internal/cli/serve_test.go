@@ -104,3 +104,31 @@ func TestSQLitePathRule(t *testing.T) {
 		}
 	}
 }
+
+// A one-off command on a data directory that does not exist says that it
+// created one, so that a mistyped --data does not start an empty platform
+// without a word.
+func TestDataDirCreationIsLogged(t *testing.T) {
+	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
+	t.Setenv("BULKHEAD_DATABASE_URL", "")
+	dir := filepath.Join(t.TempDir(), "typo")
+	code, _, errOut := run(t, dir, "tenant", "list")
+	if code != 0 {
+		t.Fatalf("tenant list = exit %d, stderr %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "created the data directory") || !strings.Contains(errOut, dir) {
+		t.Errorf("tenant list on a new data directory logged %q; want a line naming %s", errOut, dir)
+	}
+	if _, errOut := mustRunErr(t, dir, "tenant", "list"); strings.Contains(errOut, "created the data directory") {
+		t.Errorf("the second run logged the creation again: %q", errOut)
+	}
+}
+
+func mustRunErr(t *testing.T, dir string, args ...string) (string, string) {
+	t.Helper()
+	code, out, errOut := run(t, dir, args...)
+	if code != 0 {
+		t.Fatalf("bulkhead %s = exit %d, stderr %s", strings.Join(args, " "), code, errOut)
+	}
+	return out, errOut
+}
