@@ -77,6 +77,9 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = observe.NewLogger(os.Stderr, slog.LevelInfo)
 	}
+	if err := checkSQLitePath(&cfg); err != nil {
+		return nil, err
+	}
 	if err := makeDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -95,6 +98,10 @@ func New(cfg Config) (*App, error) {
 	}
 	app := &App{cfg: cfg, log: cfg.Logger, store: st}
 	app.closers = append(app.closers, st.Close)
+	if err := checkDefaultPlan(st, cfg.DefaultPlan); err != nil {
+		app.Close()
+		return nil, err
+	}
 	if cfg.TLSCertFile != "" {
 		if app.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger); err != nil {
 			app.Close()
@@ -128,6 +135,7 @@ func New(cfg Config) (*App, error) {
 	// Per-tenant health windows of idle tenants are freed, and the tenant
 	// labels go to the busiest tenants every 10 seconds.
 	app.sweepers = append(app.sweepers, metrics.Sweep)
+	auditMetrics := metrics.Audit()
 	events, err := app.openSecurityEvents(metrics) // closed after the core, which emits until it closes
 	if err != nil {
 		app.Close()
@@ -152,7 +160,8 @@ func New(cfg Config) (*App, error) {
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
 		Events: events, Blobs: blobs, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
-		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs}); err != nil {
+		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs, DefaultPlan: cfg.DefaultPlan,
+		AuditVerifyFailed: auditMetrics.VerifyFailed}); err != nil {
 		app.jobs.Close(context.Background())
 		app.Close()
 		return nil, err
@@ -171,10 +180,35 @@ func New(cfg Config) (*App, error) {
 	}
 	if cfg.BackupEvery > 0 {
 		app.backups = app.backupScheduler(keys, metrics)
+		app.backups.Verify.OnBrokenChain = auditMetrics.VerifyFailed
 	}
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
 	return app, nil
+}
+
+// checkDefaultPlan refuses a Config.DefaultPlan that names no plan of the
+// store, listing the plans there are.
+func checkDefaultPlan(st store.Store, name string) error {
+	if name == "" {
+		return nil
+	}
+	var plans []*tenant.Plan
+	err := st.ReadPlatform(context.Background(), func(tx store.PlatformTx) (err error) {
+		plans, err = tx.ListPlans(context.Background())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read plans: %w", err)
+	}
+	names := make([]string, len(plans))
+	for i, p := range plans {
+		if p.Name == name {
+			return nil
+		}
+		names[i] = p.Name
+	}
+	return fmt.Errorf("DefaultPlan (--default-plan, BULKHEAD_DEFAULT_PLAN): no plan is named %q; the plans are %s", name, strings.Join(names, ", "))
 }
 
 // openBlobs opens the bucket of export and restore archives.
@@ -231,6 +265,32 @@ func openStore(cfg *Config) (store.Store, error) {
 		return pgstore.Open(context.Background(), cfg.DatabaseURL, &pgstore.Options{ProvisionURL: cfg.ProvisionURL, Logger: cfg.Logger})
 	}
 	return sqlitestore.Open(SQLitePath(cfg), &sqlitestore.Options{Logger: cfg.Logger})
+}
+
+// checkSQLitePath refuses a "sqlite:PATH" DatabaseURL whose directory does
+// not exist, rather than creating it: the store keeps its files together
+// in that directory (PATH, PATH-jobs.db and the silo tenants' tenants/),
+// and a mistyped path would otherwise start an empty platform somewhere
+// unexpected without a word.
+func checkSQLitePath(cfg *Config) error {
+	p, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:")
+	if !ok {
+		return nil
+	}
+	if p == "" || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): sqlite:PATH must name a file, got %q", cfg.DatabaseURL)
+	}
+	dir := filepath.Dir(p)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): the directory %s of %s does not exist; create it (the store keeps its files there) or correct the path", dir, cfg.DatabaseURL)
+	case err != nil:
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): %s is not a directory", dir)
+	}
+	return nil
 }
 
 // SQLitePath returns the main SQLite database file cfg names: the path of
@@ -405,12 +465,29 @@ func (a *App) Core() *core.Core { return a.core }
 // Run serves the API on cfg.Addr until ctx is cancelled, then stops
 // accepting connections and waits up to ShutdownTimeout for in-flight
 // requests. It does not close the App.
+//
+// Run binds cfg.Addr after New has opened the database and written the
+// data directory. To fail on an address already in use before anything is
+// written, as bulkhead serve does, call Listen first, then New, then Serve.
 func (a *App) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+	ln, err := Listen(a.cfg)
 	if err != nil {
 		return err
 	}
 	return a.Serve(ctx, ln)
+}
+
+// Listen binds the TCP address cfg names (Addr, defaulted as New defaults
+// it), for Serve. It touches nothing on disk, so a server can bind before
+// New creates its data directory, operator token and database; its error
+// names the address and the setting.
+func Listen(cfg Config) (net.Listener, error) {
+	addr := cmp.Or(cfg.Addr, "127.0.0.1:8080")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (--addr, BULKHEAD_ADDR): %w", addr, err)
+	}
+	return ln, nil
 }
 
 // Serve is Run on a listener of the caller's; it closes ln.
@@ -548,13 +625,18 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// makeDataDir creates the data directory with mode 0700, or takes the group
-// and other permissions off an existing one (made by hand, or by a version
-// that did not check): it holds the keys, the operator token and, with
-// SQLite, every tenant's data.
+// makeDataDir creates the data directory with mode 0700, logging it, or
+// takes the group and other permissions off an existing one (made by hand,
+// or by a version that did not check): it holds the keys, the operator
+// token and, with SQLite, every tenant's data.
 func makeDataDir(dir string, log *slog.Logger) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create data directory (--data, BULKHEAD_DATA): %w", err)
+		}
+		// A warning, so that one-off commands (which log only warnings)
+		// say it too: a mistyped --data starts an empty platform.
+		log.Warn("created the data directory: nothing was there, so a new platform starts in it", "path", dir)
 	}
 	if runtime.GOOS == "windows" { // no such permissions
 		return nil

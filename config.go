@@ -18,13 +18,17 @@ import (
 type Config struct {
 	// Addr is the address Run listens on. Defaults to "127.0.0.1:8080".
 	Addr string
-	// DataDir holds the embedded database, silo tenants' databases, the
-	// platform keys and the generated operator token. Defaults to
-	// "./bulkhead-data".
+	// DataDir holds the platform keys (keys/), the generated operator
+	// token, export archives (blobs/) and, unless DatabaseURL names another
+	// database, the embedded database with its job queue and silo tenants'
+	// files (tenants/). Defaults to "./bulkhead-data", created (mode 0700)
+	// if missing.
 	DataDir string
 	// DatabaseURL selects the database. Empty (the default) means the
-	// embedded SQLite database in DataDir; "sqlite:PATH" names another file;
-	// "postgres://…" connects to PostgreSQL as the application role (see
+	// embedded SQLite database in DataDir; "sqlite:PATH" names another file,
+	// beside which the store keeps its job queue (PATH-jobs.db, PATH without
+	// its .db) and silo tenants' files (tenants/), in a directory that must
+	// exist (New refuses to create it); "postgres://…" connects to PostgreSQL as the application role (see
 	// the README for the one-time role setup and bulkhead migrate).
 	DatabaseURL string
 	// ProvisionURL connects to PostgreSQL as the owner role, for creating
@@ -101,6 +105,11 @@ type Config struct {
 	// S3-compatible stores (credentials from the AWS environment).
 	// Defaults to the directory DataDir/blobs.
 	BlobURL string
+	// DefaultPlan is the plan of a tenant created without one, through the
+	// API or the command line. It must name an existing plan: New refuses
+	// one that does not. Defaults to "free" (10 requests/s per tenant, 5
+	// per credential; see the README's admission control).
+	DefaultPlan string
 	// JobWorkers is how many background jobs (exports, key rotations,
 	// index builds…) run at once on this node. Defaults to 6.
 	JobWorkers int

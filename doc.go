@@ -9,7 +9,9 @@
 //
 // Every tenant's data is reached only through a transaction opened for that
 // tenant; the tenant of a request comes only from its credential. See
-// ARCHITECTURE.md for the request path and API.md for the HTTP contract.
+// docs/architecture.md for the request path, docs/api.md and
+// internal/httpapi/openapi.json (served at /openapi.json) for the HTTP
+// contract, and docs/README.md for every document.
 //
 // Stability: the HTTP API (v1) is the stable surface. The Go API of this
 // package and of store, tenant, problem and filter may still change.

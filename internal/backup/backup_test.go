@@ -329,10 +329,15 @@ func TestVerifyDetectsBrokenChain(t *testing.T) {
 			}
 		}
 	})
+	var broken []string
+	p.verify.OnBrokenChain = func(chain string) { broken = append(broken, chain) }
 	r := p.check(t, dir)
 	want := fmt.Sprintf("tenant %s: audit chain broken at entry 2: entry hash mismatch", silo.ID)
 	if r.OK || !strings.Contains(strings.Join(r.Problems, "\n"), want) {
 		t.Fatalf("Verify = %+v, want a problem %q", r, want)
+	}
+	if strings.Join(broken, ",") != "tenant" {
+		t.Errorf("OnBrokenChain heard %q, want one tenant chain", broken)
 	}
 }
 

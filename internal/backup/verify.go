@@ -51,6 +51,9 @@ type VerifyOptions struct {
 	PgRestore string
 	// Logger receives the store's warnings. Defaults to discarding.
 	Logger *slog.Logger
+	// OnBrokenChain, if set, is called with "platform" or "tenant" for
+	// each audit chain of the backup found broken (a metric counts them).
+	OnBrokenChain func(chain string)
 }
 
 // Report is the result of Verify.
@@ -126,7 +129,7 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*Report, erro
 	}
 	err = restore(ctx, dir, m, &o, func(st store.Store) error {
 		r.Tenants = len(m.Tenants)
-		r.Problems = append(r.Problems, check(ctx, st, m, log)...)
+		r.Problems = append(r.Problems, check(ctx, st, m, log, o.OnBrokenChain)...)
 		return nil
 	})
 	if err != nil {
@@ -259,7 +262,7 @@ func copyLocal(src, dst string) error {
 }
 
 // check compares the opened store with the manifest.
-func check(ctx context.Context, st store.Store, m *Manifest, log *audit.Log) []string {
+func check(ctx context.Context, st store.Store, m *Manifest, log *audit.Log, onBroken func(string)) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	var tenants []*store.Tenant
@@ -278,7 +281,7 @@ func check(ctx context.Context, st store.Store, m *Manifest, log *audit.Log) []s
 			last := page[len(page)-1]
 			after = &store.TenantKey{CreatedAt: last.CreatedAt, ID: last.ID}
 		}
-		problems = append(problems, chainProblems(ctx, tx, log, audit.PlatformChain, m.Platform, "platform")...)
+		problems = append(problems, chainProblems(ctx, tx, log, audit.PlatformChain, m.Platform, "platform", onBroken)...)
 		return nil
 	})
 	if err != nil {
@@ -301,7 +304,7 @@ func check(ctx context.Context, st store.Store, m *Manifest, log *audit.Log) []s
 			add("tenant %s: isolation %s, the manifest says %s", mt.ID, t.Isolation, mt.Isolation)
 		}
 		err := st.ReadTenant(ctx, mt.ID, func(tx store.Tx) error {
-			problems = append(problems, chainProblems(ctx, tx, log, audit.TenantChain(mt.ID), mt.Chain, "tenant "+string(mt.ID))...)
+			problems = append(problems, chainProblems(ctx, tx, log, audit.TenantChain(mt.ID), mt.Chain, "tenant "+string(mt.ID), onBroken)...)
 			n, err := countRecords(ctx, tx)
 			if err != nil {
 				return err
@@ -329,12 +332,16 @@ func check(ctx context.Context, st store.Store, m *Manifest, log *audit.Log) []s
 }
 
 // chainProblems verifies one chain and compares its head with want.
-func chainProblems(ctx context.Context, l store.AuditLog, log *audit.Log, chain audit.Chain, want Chain, who string) []string {
+// onBroken, if not nil, hears of a broken chain: "platform" or "tenant".
+func chainProblems(ctx context.Context, l store.AuditLog, log *audit.Log, chain audit.Chain, want Chain, who string, onBroken func(string)) []string {
 	r, err := log.Verify(ctx, l, chain)
 	if err != nil {
 		return []string{fmt.Sprintf("%s: audit chain not verified: %v", who, err)}
 	}
 	if !r.OK {
+		if onBroken != nil {
+			onBroken(map[bool]string{true: "platform", false: "tenant"}[chain == audit.PlatformChain])
+		}
 		return []string{fmt.Sprintf("%s: audit chain broken at entry %d: %s", who, r.BrokenAt, r.Reason)}
 	}
 	if got := hex.EncodeToString(r.Head); r.Length != want.AuditSeq || got != want.AuditHash {

@@ -53,6 +53,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 type options struct {
 	addr, data, database string
 	provisionURL, redis  string
+	defaultPlan          string
 	securityEvents       string
 	containment          string
 	publicURL            string
@@ -81,8 +82,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
-	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
+	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL: empty means the embedded SQLite database in --data; sqlite:PATH keeps PATH, its job queue and silo tenants' files (tenants/) in PATH's directory, which must exist; postgres://… (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
+	pf.StringVar(&o.defaultPlan, "default-plan", os.Getenv("BULKHEAD_DEFAULT_PLAN"),
+		"plan of a tenant created without one, through the API or tenant create; empty means free (env BULKHEAD_DEFAULT_PLAN)")
 	o.kms.flags(pf)
 	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o))
 	return root
@@ -104,6 +107,7 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		DatabaseURL:  o.database,
 		ProvisionURL: o.provisionURL,
 		RedisURL:     o.redis,
+		DefaultPlan:  o.defaultPlan,
 		// Security events, containment rules, TLS and the OIDC settings
 		// are serve's flags.
 		SecurityEvents:           o.securityEvents,
@@ -162,13 +166,20 @@ func newServe(o *options) *cobra.Command {
 			if err := applyMetricsTenants(&cfg, o.metricsTenants); err != nil {
 				return err
 			}
+			// Bind first: an address in use fails before New writes the
+			// operator token, the keys or the database.
+			ln, err := bulkhead.Listen(cfg)
+			if err != nil {
+				return err
+			}
 			app, err := bulkhead.New(cfg)
 			if err != nil {
+				ln.Close()
 				return err
 			}
 			defer app.Close()
 			defer reloadOnHangup(app)()
-			return app.Run(cmd.Context())
+			return app.Serve(cmd.Context(), ln)
 		},
 	}
 	cmd.Flags().StringVar(&o.addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "listen address (env BULKHEAD_ADDR)")
@@ -321,7 +332,7 @@ func newTenant(o *options) *cobra.Command {
 	}
 	create.Flags().StringVar((*string)(&p.Slug), "slug", "", "the tenant's slug, ^[a-z][a-z0-9-]{1,62}$ (required)")
 	create.Flags().StringVar(&p.Name, "name", "", "display name (defaults to the slug)")
-	create.Flags().StringVar(&p.Plan, "plan", "", "plan (defaults to free)")
+	create.Flags().StringVar(&p.Plan, "plan", "", "plan (defaults to --default-plan, else free)")
 	create.Flags().StringVar(&isolation, "isolation", "pooled", "pooled or silo")
 	create.MarkFlagRequired("slug")
 

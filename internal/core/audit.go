@@ -88,10 +88,22 @@ func (ct *Control) VerifyPlatformAudit(ctx context.Context) (*AuditVerification,
 	return v, err
 }
 
+// brokenChain reports a chain a verification found broken, by its kind.
+func (c *Core) brokenChain(chain audit.Chain) {
+	if chain == audit.PlatformChain {
+		c.auditVerifyFailed("platform")
+	} else {
+		c.auditVerifyFailed("tenant")
+	}
+}
+
 func (c *Core) verify(ctx context.Context, log store.AuditLog, chain audit.Chain) (*AuditVerification, error) {
 	r, err := c.audit.Verify(ctx, log, chain)
 	if err != nil {
 		return nil, err
+	}
+	if !r.OK {
+		c.brokenChain(chain)
 	}
 	return &AuditVerification{OK: r.OK, Length: r.Length, Head: hex.EncodeToString(r.Head), Checkpoints: r.Checkpoints,
 		BrokenAt: r.BrokenAt, Reason: r.Reason, Start: r.Start}, nil

@@ -108,6 +108,7 @@ func (c *Core) cutAudit(ctx context.Context, tid tenant.ID, requestID string, re
 			return err
 		}
 		if !rep.OK {
+			c.brokenChain(chain)
 			return fmt.Errorf("audit chain broken at %d (%s); not cutting it: %w", rep.BrokenAt, rep.Reason, jobs.ErrPermanent)
 		}
 		before := c.now().Add(-keep.Keep)

@@ -88,7 +88,7 @@ func (ct *Control) CreateTenant(ctx context.Context, p CreateTenantParams, idem 
 	if err := validName(p.Name); err != nil {
 		return nil, err
 	}
-	p.Plan = or(p.Plan, tenant.DefaultPlan)
+	p.Plan = or(p.Plan, c.defaultPlan)
 	if p.Isolation == "" {
 		p.Isolation = tenant.Pooled
 	}

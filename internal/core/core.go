@@ -111,6 +111,13 @@ type Config struct {
 	// Defaults to DefaultDeletionGrace (30 days); a negative value means
 	// none: deleted tenants are purged at once.
 	DeletionGrace time.Duration
+	// DefaultPlan is the plan of a tenant created without one. It must
+	// name an existing plan. Defaults to tenant.DefaultPlan ("free").
+	DefaultPlan string
+	// AuditVerifyFailed, if set, is called with "tenant" or "platform"
+	// each time a verification (GET …/audit/verify, the audit retention
+	// job) finds a chain broken; bulkhead counts it in a metric.
+	AuditVerifyFailed func(chain string)
 	// Blobs keeps tenants' export archives and uploaded restore archives
 	// (gocloud.dev/blob: a directory, S3 or an S3-compatible store). Core
 	// does not close it. Without it, exports and restores are refused as
@@ -166,6 +173,13 @@ type Core struct {
 	// deletionGrace is Config.DeletionGrace with its default applied.
 	deletionGrace time.Duration
 	usage         usageMeter // requests and job time not yet flushed (usage.go)
+
+	// defaultPlan is Config.DefaultPlan with its default applied.
+	defaultPlan string
+	// cursors seals pagination cursors (cursor.go).
+	cursors cursorSealer
+	// auditVerifyFailed is Config.AuditVerifyFailed, or a no-op.
+	auditVerifyFailed func(chain string)
 
 	life   context.Context // ended by Close: background work stops
 	stop   context.CancelFunc
@@ -230,6 +244,11 @@ func New(cfg Config) (*Core, error) {
 		kms:        cfg.KMS,
 		jobs:       cfg.Jobs,
 		blobs:      cfg.Blobs,
+	}
+	c.defaultPlan = or(cfg.DefaultPlan, tenant.DefaultPlan)
+	c.auditVerifyFailed = cfg.AuditVerifyFailed
+	if c.auditVerifyFailed == nil {
+		c.auditVerifyFailed = func(string) {}
 	}
 	switch {
 	case cfg.DeletionGrace == 0:

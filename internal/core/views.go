@@ -10,7 +10,8 @@ import (
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// The types below are the JSON bodies of the HTTP API (../API.md): core
+// The types below are the JSON bodies of the HTTP API (docs/api.md and
+// internal/httpapi/openapi.json describe them): core
 // returns them so that the command line and the API show the same thing.
 
 // Tenant is a tenant as the operator sees it.

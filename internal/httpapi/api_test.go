@@ -945,7 +945,8 @@ func TestStoreDown(t *testing.T) {
 }
 
 // TestTenantDeletePurgesPooledBytes looks for a deleted tenant's data in the
-// bytes of the data directory. API.md promises that offboarding purges it.
+// bytes of the data directory. docs/offboarding.md promises that the purge
+// removes it.
 func TestTenantDeletePurgesPooledBytes(t *testing.T) {
 	t.Parallel()
 	for _, iso := range []tenant.Isolation{tenant.Silo, tenant.Pooled} {

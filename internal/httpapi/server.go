@@ -1,4 +1,5 @@
-// Package httpapi is bulkhead's HTTP API: the routes of API.md and the one
+// Package httpapi is bulkhead's HTTP API: the routes of openapi.json
+// (served at /openapi.json; docs/api.md is the guide to them) and the one
 // straight request path every request takes — authenticate, scope to the
 // credential's tenant, admit, read the body, handle (each database
 // transaction queued for a slot), answer (errors as problem+json) — with a

@@ -93,7 +93,9 @@ func prepareFiles(path, siloDir string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if !created {
+	if created {
+		log.Info("sqlitestore: created the directory of silo tenants' files", "path", siloDir)
+	} else {
 		if err := tighten(siloDir, log); err != nil {
 			return err
 		}
