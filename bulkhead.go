@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +27,7 @@ import (
 	_ "gocloud.dev/blob/s3blob" // s3:// bucket URLs
 
 	"github.com/bulkheadhq/bulkhead/internal/backup"
+	"github.com/bulkheadhq/bulkhead/internal/breaker"
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
@@ -62,6 +64,10 @@ type App struct {
 	sweepers []func()
 	// backups takes the scheduled backups; nil without Config.BackupEvery.
 	backups *backup.Scheduler
+	// db is the store's circuit breaker; Serve probes it while it is not
+	// closed.
+	db      *breaker.Store
+	metrics *observe.Metrics
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -89,11 +95,16 @@ func New(cfg Config) (*App, error) {
 			return nil, err
 		}
 	}
-	st, err := openStore(&cfg)
+	raw, err := openStore(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	app := &App{cfg: cfg, log: cfg.Logger, store: st}
+	metrics := observe.NewMetrics()
+	// One breaker around every call to the database: while it is down,
+	// data routes answer 503 at once instead of waiting for a connection.
+	db := breaker.NewStore(raw, breaker.Settings{Name: observe.BreakerDatabase, Report: metrics.Breakers, Logger: cfg.Logger})
+	var st store.Store = db
+	app := &App{cfg: cfg, log: cfg.Logger, store: st, db: db, metrics: metrics}
 	app.closers = append(app.closers, st.Close)
 	if cfg.TLSCertFile != "" {
 		if app.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger); err != nil {
@@ -122,8 +133,7 @@ func New(cfg Config) (*App, error) {
 	}
 	app.closers = append(app.closers, blobs.Close)
 	feed := app.openFeed()
-	app.closers = append(app.closers, feed.Close) // after the core's
-	metrics := observe.NewMetrics()
+	app.closers = append(app.closers, feed.Close)  // after the core's
 	events, err := app.openSecurityEvents(metrics) // closed after the core, which emits until it closes
 	if err != nil {
 		app.Close()
@@ -224,9 +234,31 @@ func openKMS(cfg *Config, st store.Store) (keyring.KMS, error) {
 // openStore opens the database cfg names.
 func openStore(cfg *Config) (store.Store, error) {
 	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
-		return pgstore.Open(context.Background(), cfg.DatabaseURL, &pgstore.Options{ProvisionURL: cfg.ProvisionURL, Logger: cfg.Logger})
+		return pgstore.Open(context.Background(), withConnectTimeout(cfg.DatabaseURL), &pgstore.Options{ProvisionURL: cfg.ProvisionURL, Logger: cfg.Logger})
 	}
 	return sqlitestore.Open(SQLitePath(cfg), &sqlitestore.Options{Logger: cfg.Logger})
+}
+
+// connectTimeout bounds each new connection to PostgreSQL unless the URL
+// sets connect_timeout: a server that does not answer is then an error
+// (503, and a count against the database's breaker) within it, never a
+// request held until its own deadline.
+const connectTimeout = "2"
+
+// withConnectTimeout returns the PostgreSQL URL u with connect_timeout set
+// to connectTimeout seconds if it sets none.
+func withConnectTimeout(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "postgres" && pu.Scheme != "postgresql") {
+		return u // a keyword/value string, or an error for pgx to report
+	}
+	q := pu.Query()
+	if q.Get("connect_timeout") != "" {
+		return u
+	}
+	q.Set("connect_timeout", connectTimeout)
+	pu.RawQuery = q.Encode()
+	return pu.String()
 }
 
 // SQLitePath returns the main SQLite database file cfg names: the path of
@@ -432,6 +464,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	defer stopSweeping()
+	pctx, stopProbing := context.WithCancel(ctx)
+	probing := make(chan struct{})
+	go func() { defer close(probing); a.db.Probe(pctx, time.Second, a.log) }()
+	defer func() { stopProbing(); <-probing }()
 	// Export archives expire; uploads of finished restores are left over.
 	stopExpiring := every(time.Hour, func() {
 		if n, err := a.core.SweepExports(ctx); err != nil {
@@ -508,7 +544,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // warnConfig logs, as the server starts, what its configuration leaves
 // unable to work.
 func (a *App) warnConfig() {
-	if pg, ok := a.store.(*pgstore.Store); ok && !pg.CanProvisionSilos() {
+	if pg, ok := a.db.Unwrap().(*pgstore.Store); ok && !pg.CanProvisionSilos() {
 		a.log.Warn("silo tenants cannot be created or deleted: PostgreSQL is used without the owner role's URL; " +
 			"set --provision-url or BULKHEAD_PROVISION_URL (Config.ProvisionURL) to provision them")
 	}

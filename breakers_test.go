@@ -1,0 +1,241 @@
+package bulkhead
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulkheadhq/bulkhead/internal/jobs"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
+	"github.com/bulkheadhq/bulkhead/store/pgstore"
+	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
+)
+
+const testToken = "test-operator-token-0123"
+
+// liveApp is an App serving on loopback.
+type liveApp struct {
+	t    *testing.T
+	app  *App
+	base string
+}
+
+// serveApp opens an App for cfg and serves it until the test ends.
+func serveApp(t *testing.T, cfg Config) *liveApp {
+	t.Helper()
+	cfg.AdminToken = testToken
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	app, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		app.Close()
+	})
+	return &liveApp{t: t, app: app, base: "http://" + ln.Addr().String()}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (s *liveApp) do(method, path, token string, body any) answer {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	a := answer{status: res.StatusCode, header: res.Header}
+	raw, _ := io.ReadAll(res.Body)
+	json.Unmarshal(raw, &a.body)
+	return a
+}
+
+func (s *liveApp) must(status int, method, path, token string, body any) answer {
+	s.t.Helper()
+	a := s.do(method, path, token, body)
+	if a.status != status {
+		s.t.Fatalf("%s %s = %d %v, want %d", method, path, a.status, a.body, status)
+	}
+	return a
+}
+
+// tenantWithKey creates tenant slug on a plan without rate limits, an admin key of it and a collection
+// "notes" with a unique index on "email", and returns the key.
+func (s *liveApp) tenantWithKey(slug string) string {
+	s.t.Helper()
+	s.must(201, "POST", "/v1/tenants", testToken, map[string]any{"slug": slug, "name": slug})
+	s.must(200, "PUT", "/v1/plans/unlimited", testToken, map[string]any{"rate_per_sec": 0, "burst": 1, "weight": 1, "max_inflight": 0, "max_records": 0, "max_bytes": 0})
+	s.must(200, "PATCH", "/v1/tenants/"+slug, testToken, map[string]any{"plan": "unlimited"})
+	key := s.must(201, "POST", "/v1/tenants/"+slug+"/api-keys", testToken, map[string]any{"name": "k", "role": "admin"}).body["key"].(string)
+	s.must(200, "PUT", "/v1/tenants/"+slug+"/collections/notes", key, map[string]any{
+		"schema":  map[string]any{"type": "object", "properties": map[string]any{"email": map[string]any{"type": "string"}}},
+		"indexes": []any{map[string]any{"fields": []string{"email"}, "unique": true}}})
+	return key
+}
+
+// waitFor polls cond with a generous bound: it asserts behaviour, never
+// speed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for give := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(give) {
+			t.Fatalf("gave up waiting (30s) for %s", what)
+		}
+	}
+}
+
+// postgresBehindProxy makes a migrated database and a proxy to it that the
+// test can cut; it skips without PostgreSQL.
+func postgresBehindProxy(t *testing.T) (*pgtest.Database, *pgtest.Proxy) {
+	t.Helper()
+	pgtest.SuperURL(t)
+	d := pgtest.New(t, t)
+	if err := pgstore.Migrate(context.Background(), d.OwnerURL(t), d.App); err != nil {
+		t.Fatal(err)
+	}
+	if err := jobs.MigratePostgres(context.Background(), d.OwnerURL(t), d.App); err != nil {
+		t.Fatal(err)
+	}
+	target, err := url.Parse(d.Super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, pgtest.NewProxy(t, target.Host)
+}
+
+// The database goes away: data routes answer 503 unavailable with
+// Retry-After, /readyz 503, the database's breaker opens (logged as a
+// warning, exported); once the database is back, the breaker closes by
+// itself and the routes and /readyz recover.
+func TestDatabaseBreaker(t *testing.T) {
+	d, proxy := postgresBehindProxy(t)
+	var logs syncBuffer
+	s := serveApp(t, Config{DatabaseURL: proxy.URL(d.AppURL(t)), ProvisionURL: d.OwnerURL(t),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	key := s.tenantWithKey("acme")
+	rec := s.must(201, "POST", "/v1/tenants/acme/collections/notes/records", key, map[string]any{"email": "a@x"}).body["id"].(string)
+	s.must(200, "GET", "/readyz", "", nil)
+	recPath := "/v1/tenants/acme/collections/notes/records/" + rec
+
+	for _, mode := range []pgtest.CutMode{pgtest.Refuse, pgtest.Reset} {
+		proxy.Cut(mode)
+		unavailable := func(a answer) bool {
+			return a.status == 503 && a.body["code"] == "unavailable" && a.header.Get("Retry-After") != ""
+		}
+		for _, c := range []struct{ method, path string }{
+			{"GET", recPath}, {"GET", "/v1/tenants/acme/collections/notes/records"}, {"GET", "/readyz"},
+		} {
+			if a := s.do(c.method, c.path, key, nil); !unavailable(a) {
+				t.Errorf("%v: %s %s = %d %v (Retry-After %q), want 503 unavailable with Retry-After",
+					mode, c.method, c.path, a.status, a.body, a.header.Get("Retry-After"))
+			}
+		}
+		waitFor(t, "the database breaker to open", func() bool {
+			s.do("GET", recPath, key, nil)
+			return s.app.metrics.Breakers.State(observe.BreakerDatabase) == observe.BreakerOpen
+		})
+		// Open, it answers at once, and so does /readyz.
+		if a := s.do("POST", "/v1/tenants/acme/collections/notes/records", key, map[string]any{"email": "b@x"}); !unavailable(a) {
+			t.Errorf("%v: a write with the breaker open = %d %v, want 503 unavailable with Retry-After", mode, a.status, a.body)
+		}
+		if a := s.do("GET", "/readyz", "", nil); !unavailable(a) {
+			t.Errorf("%v: /readyz with the breaker open = %d %v, want 503 unavailable", mode, a.status, a.body)
+		}
+		proxy.Restore()
+		waitFor(t, "/readyz to answer 200 again", func() bool { return s.do("GET", "/readyz", "", nil).status == 200 })
+		waitFor(t, "the record to be liveApp again", func() bool { return s.do("GET", recPath, key, nil).status == 200 })
+		if st := s.app.metrics.Breakers.State(observe.BreakerDatabase); st != observe.BreakerClosed {
+			t.Errorf("%v: database breaker %s after recovery, want closed", mode, st)
+		}
+		a := s.must(200, "GET", "/readyz", "", nil)
+		if a.body["status"] != "ready" || a.body["breakers"].(map[string]any)["database"] != "closed" {
+			t.Errorf("/readyz = %v, want ready with the database breaker closed", a.body)
+		}
+	}
+	for _, want := range []string{`"level":"WARN","msg":"circuit breaker opened`, `"breaker":"database"`, `"msg":"circuit breaker closed`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log has no %s", want)
+		}
+	}
+	if strings.Contains(logs.String(), `"status":500`) {
+		t.Errorf("a request was answered 500 during the outage")
+	}
+}
+
+// A storm of client errors — unique violations, unknown records, bad
+// filters — never opens the database breaker: the database answered each.
+func TestClientErrorsDoNotOpenDatabaseBreaker(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			cfg := Config{Logger: slog.New(slog.DiscardHandler)}
+			if backend == "postgres" {
+				d, _ := postgresBehindProxy(t)
+				cfg.DatabaseURL, cfg.ProvisionURL = d.AppURL(t), d.OwnerURL(t)
+			}
+			s := serveApp(t, cfg)
+			key := s.tenantWithKey("acme")
+			waitFor(t, "the unique index to be built", func() bool {
+				a := s.must(200, "GET", "/v1/tenants/acme/collections/notes", key, nil)
+				idx, _ := a.body["indexes"].([]any)
+				return len(idx) == 1 && idx[0].(map[string]any)["state"] == "ready"
+			})
+			s.must(201, "POST", "/v1/tenants/acme/collections/notes/records", key, map[string]any{"email": "taken@x"})
+			for i := range 1000 {
+				var a answer
+				switch i % 3 {
+				case 0:
+					a = s.do("POST", "/v1/tenants/acme/collections/notes/records", key, map[string]any{"email": "taken@x"})
+				case 1:
+					a = s.do("GET", "/v1/tenants/acme/collections/notes/records/rec_doesnotexist", key, nil)
+				default:
+					a = s.do("GET", "/v1/tenants/acme/collections/notes/records?filter="+url.QueryEscape("email >"), key, nil)
+				}
+				if a.status < 400 || a.status >= 500 {
+					t.Fatalf("request %d = %d %v, want a 4xx", i, a.status, a.body)
+				}
+			}
+			if st := s.app.metrics.Breakers.State(observe.BreakerDatabase); st != observe.BreakerClosed {
+				t.Errorf("database breaker %s after 1000 client errors, want closed", st)
+			}
+			s.must(200, "GET", "/readyz", "", nil)
+		})
+	}
+}
