@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,96 @@ func TestClientErrorsDoNotOpenDatabaseBreaker(t *testing.T) {
 			}
 			s.must(200, "GET", "/readyz", "", nil)
 		})
+	}
+}
+
+// Redis goes away: the node keeps serving on local limits (still
+// enforced), /readyz answers 200 "degraded" with the redis breaker open;
+// once Redis is back, the breaker closes by itself and /readyz says
+// "ready".
+func TestRedisBreaker(t *testing.T) {
+	redisURL := os.Getenv("BULKHEAD_TEST_REDIS_URL")
+	if redisURL == "" {
+		t.Skip("BULKHEAD_TEST_REDIS_URL is not set; skipping")
+	}
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := pgtest.NewProxy(t, u.Host) // a TCP proxy: Redis's as well
+	var logs syncBuffer
+	s := serveApp(t, Config{RedisURL: proxy.URL(redisURL), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	s.must(201, "POST", "/v1/tenants", testToken, map[string]any{"slug": "acme", "name": "Acme"})
+	s.must(200, "PUT", "/v1/plans/tight", testToken, map[string]any{"rate_per_sec": 0.001, "burst": 5, "weight": 1,
+		"max_inflight": 0, "max_records": 0, "max_bytes": 0})
+	s.must(200, "PATCH", "/v1/tenants/acme", testToken, map[string]any{"plan": "tight"})
+	key := s.must(201, "POST", "/v1/tenants/acme/api-keys", testToken, map[string]any{"name": "k", "role": "admin"}).body["key"].(string)
+	a := s.must(200, "GET", "/readyz", "", nil)
+	if a.body["status"] != "ready" || a.body["breakers"].(map[string]any)["redis"] != "closed" {
+		t.Fatalf("/readyz with Redis up = %v, want ready with the redis breaker closed", a.body)
+	}
+
+	proxy.Cut(pgtest.Refuse)
+	allowed, throttled := 0, 0
+	for range 12 {
+		switch st := s.do("GET", "/v1/tenants/acme/collections", key, nil).status; st {
+		case 200:
+			allowed++
+		case 429:
+			throttled++
+		default:
+			t.Fatalf("GET collections with Redis away = %d, want 200 or 429", st)
+		}
+	}
+	if allowed == 0 || throttled == 0 || allowed > 5 {
+		t.Errorf("with Redis away: %d allowed and %d throttled of 12 under burst 5, want some of each and at most 5 allowed (local limits)",
+			allowed, throttled)
+	}
+	a = s.must(200, "GET", "/readyz", "", nil)
+	if a.body["status"] != "degraded" || a.body["breakers"].(map[string]any)["redis"] == "closed" {
+		t.Errorf("/readyz with Redis away = %v, want degraded with the redis breaker not closed", a.body)
+	}
+
+	proxy.Restore()
+	waitFor(t, "/readyz to say ready again", func() bool { return s.do("GET", "/readyz", "", nil).body["status"] == "ready" })
+	if st := s.app.metrics.Breakers.State(observe.BreakerRedis); st != observe.BreakerClosed {
+		t.Errorf("redis breaker %s after Redis returned, want closed", st)
+	}
+	for _, want := range []string{`"msg":"circuit breaker opened`, `"breaker":"redis"`, `"msg":"circuit breaker closed`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log has no %s", want)
+		}
+	}
+}
+
+// Redis unreachable at start-up: one warning names its URL without the
+// password and says limits are per node; /readyz says "degraded".
+func TestRedisUnreachableAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there
+	var logs syncBuffer
+	s := serveApp(t, Config{RedisURL: "redis://:s3cretpw@" + addr + "/0", Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	a := s.must(200, "GET", "/readyz", "", nil)
+	if a.body["status"] != "degraded" || a.body["breakers"].(map[string]any)["redis"] == "closed" {
+		t.Errorf("/readyz with Redis unreachable = %v, want degraded", a.body)
+	}
+	var warnings int
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "rate limits are enforced per node until it returns") {
+			warnings++
+			if !strings.Contains(line, `"redis":"redis://`+addr+`/0"`) || !strings.Contains(line, `"level":"WARN"`) {
+				t.Errorf("the warning does not name the URL without password at WARN: %s", line)
+			}
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("%d warnings about Redis at start-up, want 1:\n%s", warnings, logs.String())
+	}
+	if strings.Contains(logs.String(), "s3cretpw") {
+		t.Errorf("the log shows Redis's password")
 	}
 }

@@ -68,6 +68,9 @@ type App struct {
 	// closed.
 	db      *breaker.Store
 	metrics *observe.Metrics
+	// limiter is the Redis rate limiter; nil without Redis. Serve probes
+	// it while its breaker is not closed.
+	limiter *ratelimit.Redis
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -261,6 +264,23 @@ func withConnectTimeout(u string) string {
 	return pu.String()
 }
 
+// redactURL returns u without its password (and without a user who has
+// none): fit for the log.
+func redactURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if pu.User != nil {
+		if name := pu.User.Username(); name != "" {
+			pu.User = url.User(name)
+		} else {
+			pu.User = nil
+		}
+	}
+	return pu.String()
+}
+
 // SQLitePath returns the main SQLite database file cfg names: the path of
 // a "sqlite:PATH" DatabaseURL, else bulkhead.db in DataDir (defaulted as
 // New defaults it). It is meaningless for PostgreSQL.
@@ -337,11 +357,19 @@ func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 	var lim ratelimit.Limiter = local
 	sweep := local.Sweep
 	if a.redis != nil {
-		r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: a.redis, Logger: a.log})
+		r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: a.redis, Logger: a.log, Breakers: metrics.Breakers})
 		if err != nil {
 			return httpapi.Admission{}, err
 		}
 		metrics.Registry.MustRegister(r)
+		a.limiter = r
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			r.Probe(ctx) // opens the breaker: /readyz says "degraded"
+			a.log.Warn("Redis is unreachable: rate limits are enforced per node until it returns",
+				"redis", redactURL(a.cfg.RedisURL), "err", err)
+		}
 		lim, sweep = r, r.Sweep
 	}
 	a.sweepers = append(a.sweepers, sweep)
@@ -468,6 +496,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	probing := make(chan struct{})
 	go func() { defer close(probing); a.db.Probe(pctx, time.Second, a.log) }()
 	defer func() { stopProbing(); <-probing }()
+	if a.limiter != nil {
+		watching := make(chan struct{})
+		go func() { defer close(watching); a.limiter.Watch(pctx, time.Second) }()
+		defer func() { stopProbing(); <-watching }()
+	}
 	// Export archives expire; uploads of finished restores are left over.
 	stopExpiring := every(time.Hour, func() {
 		if n, err := a.core.SweepExports(ctx); err != nil {
