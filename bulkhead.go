@@ -86,6 +86,9 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = observe.NewLogger(os.Stderr, slog.LevelInfo)
 	}
+	// Every line about a tenant names its slug beside its ID.
+	slugs := observe.WithTenantSlugs(cfg.Logger.Handler())
+	cfg.Logger = slog.New(slugs)
 	if err := makeDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -107,6 +110,7 @@ func New(cfg Config) (*App, error) {
 	// data routes answer 503 at once instead of waiting for a connection.
 	db := breaker.NewStore(raw, breaker.Settings{Name: observe.BreakerDatabase, Report: metrics.Breakers, Logger: cfg.Logger})
 	var st store.Store = db
+	slugs.SetLookup(func(ctx context.Context, id string) (string, error) { return tenantSlug(ctx, st, id) })
 	app := &App{cfg: cfg, log: cfg.Logger, store: st, db: db, metrics: metrics}
 	app.closers = append(app.closers, st.Close)
 	if cfg.TLSCertFile != "" {
@@ -262,6 +266,49 @@ func withConnectTimeout(u string) string {
 	q.Set("connect_timeout", connectTimeout)
 	pu.RawQuery = q.Encode()
 	return pu.String()
+}
+
+// tenantSlug reads the slug of the tenant with ID id.
+func tenantSlug(ctx context.Context, st store.Store, id string) (string, error) {
+	tid, err := tenant.ParseID(id)
+	if err != nil {
+		return "", err
+	}
+	var t *store.Tenant
+	err = st.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
+		t, err = tx.GetTenant(ctx, tid)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return string(t.Slug), nil
+}
+
+// storeName names the database for the log: SQLite's file, or
+// PostgreSQL's host:port/database, without user or password.
+func (a *App) storeName() string {
+	if !strings.HasPrefix(a.cfg.DatabaseURL, "postgres") {
+		return "sqlite:" + SQLitePath(&a.cfg)
+	}
+	u, err := url.Parse(a.cfg.DatabaseURL)
+	if err != nil || u.Host == "" {
+		return "postgres" // a keyword/value string: not parsed here
+	}
+	return "postgres:" + u.Host + u.Path
+}
+
+// redisName says for the log whether Redis is on: "off", or its host
+// (without user or password).
+func (a *App) redisName() string {
+	if a.cfg.RedisURL == "" {
+		return "off"
+	}
+	u, err := url.Parse(a.cfg.RedisURL)
+	if err != nil {
+		return "on"
+	}
+	return u.Host
 }
 
 // redactURL returns u without its password (and without a user who has
@@ -556,13 +603,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("key rotations left by an earlier run not resumed", "err", err)
 	}
 	a.warnConfig()
-	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.certs != nil, "data_dir", a.cfg.DataDir, "change_feed", a.feedName)
+	scheme := "http"
+	if a.certs != nil {
+		scheme = "https"
+	}
+	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.certs != nil, "data_dir", a.cfg.DataDir, "change_feed", a.feedName,
+		"store", a.storeName(), "redis", a.redisName(), "console", scheme+"://"+ln.Addr().String()+"/ui")
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	a.log.Info("shutting down: draining in-flight requests", "timeout", a.cfg.ShutdownTimeout.String())
+	a.log.Info("shutting down: draining in-flight requests", "timeout_ms", float64(a.cfg.ShutdownTimeout)/float64(time.Millisecond))
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -25,7 +25,6 @@ import (
 	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/jobs"
-	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -66,6 +65,7 @@ type options struct {
 	blobURL              string // serve's --blob-url
 	backup               backupOptions
 	stdout, stderr       io.Writer
+	log                  logOptions // --log-format, --log-level (log.go)
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -83,6 +83,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
 	o.kms.flags(pf)
+	o.log.flags(pf)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.log.parse(o.stderr) }
 	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o))
 	return root
 }
@@ -119,7 +121,7 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		VaultAddr:                o.kms.vaultAddr,
 		VaultToken:               os.Getenv("VAULT_TOKEN"),
 		VaultMount:               o.kms.vaultMount,
-		Logger:                   observe.NewLogger(o.stderr, level),
+		Logger:                   o.log.logger(o.stderr, level),
 	}
 }
 
