@@ -133,6 +133,9 @@ func New(cfg Config) (*App, error) {
 		app.Close()
 		return nil, err
 	}
+	if cfg.KMS == "vault" { // one destination: one breaker
+		kms = breaker.NewKMS(kms, breaker.Settings{Name: observe.BreakerVault, Timeout: 5 * time.Second, Report: metrics.Breakers, Logger: cfg.Logger})
+	}
 	blobs, err := openBlobs(&cfg)
 	if err != nil {
 		app.Close()
@@ -165,6 +168,7 @@ func New(cfg Config) (*App, error) {
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
 		Events: events, Blobs: blobs, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
+		OIDCTransport: breaker.NewHosts(observe.BreakerOIDC, breaker.Settings{Timeout: 5 * time.Second, Report: metrics.Breakers, Logger: cfg.Logger}).Transport,
 		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs}); err != nil {
 		app.jobs.Close(context.Background())
 		app.Close()
@@ -479,7 +483,12 @@ func (a *App) StartJobs(ctx context.Context) error {
 // openSecurityEvents opens the sink of Config.SecurityEvents, if any, and
 // exports its counters. Close flushes it, waiting up to ShutdownTimeout.
 func (a *App) openSecurityEvents(metrics *observe.Metrics) (secevent.Publisher, error) {
-	q, closeSink, err := secevent.Open(a.cfg.SecurityEvents, secevent.Options{Logger: a.log})
+	opts := secevent.Options{Logger: a.log}
+	if strings.HasPrefix(a.cfg.SecurityEvents, "https://") {
+		hosts := breaker.NewHosts(observe.BreakerSecurityEvents, breaker.Settings{Timeout: 5 * time.Second, Report: metrics.Breakers, Logger: a.log})
+		opts.Client = &http.Client{Transport: hosts.Transport(nil)}
+	}
+	q, closeSink, err := secevent.Open(a.cfg.SecurityEvents, opts)
 	if err != nil {
 		return nil, fmt.Errorf("SecurityEvents: %w", err)
 	}
