@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +30,7 @@ type liveApp struct {
 	t    *testing.T
 	app  *App
 	base string
+	stop func() // stops serving and closes the App
 }
 
 // serveApp opens an App for cfg and serves it until the test ends.
@@ -47,12 +51,16 @@ func serveApp(t *testing.T, cfg Config) *liveApp {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		app.Close()
-	})
-	return &liveApp{t: t, app: app, base: "http://" + ln.Addr().String()}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			app.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &liveApp{t: t, app: app, base: "http://" + ln.Addr().String(), stop: stop}
 }
 
 type answer struct {
@@ -329,5 +337,71 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "s3cretpw") {
 		t.Errorf("the log shows Redis's password")
+	}
+}
+
+// One tenant's failing OpenID provider opens the breaker of its host only:
+// "oidc" reads open, while another tenant's provider on another host is
+// still reached and its logins start.
+func TestOIDCBreakerPerHost(t *testing.T) {
+	discovery := func(broken *atomic.Bool, hits *atomic.Int64) *httptest.Server {
+		var srv *httptest.Server
+		srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			if broken.Load() {
+				http.Error(w, "bad gateway", http.StatusBadGateway)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"issuer": srv.URL, "authorization_endpoint": srv.URL + "/authorize",
+				"token_endpoint": srv.URL + "/token", "jwks_uri": srv.URL + "/keys", "id_token_signing_alg_values_supported": []string{"RS256"}})
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	var acmeDown, never atomic.Bool
+	var brokenHits, workingHits atomic.Int64
+	broken, working := discovery(&acmeDown, &brokenHits), discovery(&never, &workingHits)
+	dir := t.TempDir()
+	s := serveApp(t, Config{DataDir: dir, OIDCAllowPrivateNetworks: true, Logger: slog.New(slog.DiscardHandler)})
+	for slug, issuer := range map[string]string{"acme": broken.URL, "globex": working.URL} {
+		key := s.tenantWithKey(slug)
+		s.must(200, "PUT", "/v1/tenants/"+slug+"/auth/oidc", key, map[string]any{"issuer": issuer,
+			"client_id": "client-" + slug, "client_secret": "secret-" + slug, "default_role": "member", "jit": true})
+	}
+	// A new node, which has cached no provider, while acme's is down.
+	s.stop()
+	s = serveApp(t, Config{DataDir: dir, OIDCAllowPrivateNetworks: true, Logger: slog.New(slog.DiscardHandler)})
+	acmeDown.Store(true)
+	brokenHits.Store(0)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	start := func(slug string) int {
+		res, err := noRedirect.Get(s.base + "/v1/tenants/" + slug + "/auth/oidc/start")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for i := range 8 {
+		// The provider's failure, and then the open breaker, answer as
+		// a provider that cannot be reached always has.
+		if st := start("acme"); st != http.StatusUnprocessableEntity {
+			t.Fatalf("start %d with a broken provider = %d, want 422 oidc_provider_error", i, st)
+		}
+	}
+	if n := brokenHits.Load(); n != 5 {
+		t.Errorf("the broken provider was called %d times for 8 starts, want 5: the breaker opens at the 5th failure", n)
+	}
+	if st := s.app.metrics.Breakers.State(observe.BreakerOIDC); st != observe.BreakerOpen {
+		t.Errorf("oidc breaker %s after the provider failed 6 times, want open", st)
+	}
+	if st := start("globex"); st != http.StatusFound && st != http.StatusSeeOther && st != http.StatusOK {
+		t.Errorf("the other tenant's start = %d while the first's provider host is open, want its redirect", st)
+	}
+	for name := range s.app.metrics.Breakers.All() {
+		if strings.Contains(name, "127.0.0.1") {
+			t.Errorf("a breaker named after a host: %s", name)
+		}
 	}
 }
