@@ -182,8 +182,10 @@ func TestDatabaseBreaker(t *testing.T) {
 			return s.app.metrics.Breakers.State(observe.BreakerDatabase) == observe.BreakerOpen
 		})
 		// Open, it answers at once, and so does /readyz.
-		if a := s.do("POST", "/v1/tenants/acme/collections/notes/records", key, map[string]any{"email": "b@x"}); !unavailable(a) {
-			t.Errorf("%v: a write with the breaker open = %d %v, want 503 unavailable with Retry-After", mode, a.status, a.body)
+		if a := s.do("POST", "/v1/tenants/acme/collections/notes/records", key, map[string]any{"email": "b@x"}); !unavailable(a) ||
+			a.header.Get("Retry-After") != "3" {
+			t.Errorf("%v: a write with the breaker open = %d %v, Retry-After %q; want 503 unavailable, Retry-After 3 (the open period)",
+				mode, a.status, a.body, a.header.Get("Retry-After"))
 		}
 		if a := s.do("GET", "/readyz", "", nil); !unavailable(a) {
 			t.Errorf("%v: /readyz with the breaker open = %d %v, want 503 unavailable", mode, a.status, a.body)
@@ -371,7 +373,8 @@ func TestOIDCBreakerPerHost(t *testing.T) {
 	}
 	// A new node, which has cached no provider, while acme's is down.
 	s.stop()
-	s = serveApp(t, Config{DataDir: dir, OIDCAllowPrivateNetworks: true, Logger: slog.New(slog.DiscardHandler)})
+	var logs syncBuffer
+	s = serveApp(t, Config{DataDir: dir, OIDCAllowPrivateNetworks: true, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	acmeDown.Store(true)
 	brokenHits.Store(0)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -398,6 +401,22 @@ func TestOIDCBreakerPerHost(t *testing.T) {
 	}
 	if st := start("globex"); st != http.StatusFound && st != http.StatusSeeOther && st != http.StatusOK {
 		t.Errorf("the other tenant's start = %d while the first's provider host is open, want its redirect", st)
+	}
+	// The lines about the tenant's provider name the tenant by ID and slug.
+	var failed int
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"oidc discovery failed"`) {
+			failed++
+			if !strings.Contains(line, `"tenant_slug":"acme"`) || !strings.Contains(line, `"tenant":"`) {
+				t.Errorf("a line about acme without its ID and slug: %s", line)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Errorf("no line about the failed discovery:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"breaker":"oidc","from":"closed","to":"open"`) || !strings.Contains(logs.String(), `"host":"`+strings.TrimPrefix(broken.URL, "http://")+`"`) {
+		t.Errorf("no warning naming the host whose breaker opened:\n%s", logs.String())
 	}
 	for name := range s.app.metrics.Breakers.All() {
 		if strings.Contains(name, "127.0.0.1") {
