@@ -164,7 +164,9 @@ func TestDatabaseBreaker(t *testing.T) {
 	s.must(200, "GET", "/readyz", "", nil)
 	recPath := "/v1/tenants/acme/collections/notes/records/" + rec
 
-	for _, mode := range []pgtest.CutMode{pgtest.Refuse, pgtest.Reset} {
+	// Drop: connects are accepted and never answered, as a host behind a
+	// firewall; the connect timeout (2s, by construction) makes it a 503.
+	for _, mode := range []pgtest.CutMode{pgtest.Refuse, pgtest.Reset, pgtest.Drop} {
 		proxy.Cut(mode)
 		unavailable := func(a answer) bool {
 			return a.status == 503 && a.body["code"] == "unavailable" && a.header.Get("Retry-After") != ""
