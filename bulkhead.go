@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +27,7 @@ import (
 	_ "gocloud.dev/blob/s3blob" // s3:// bucket URLs
 
 	"github.com/bulkheadhq/bulkhead/internal/backup"
+	"github.com/bulkheadhq/bulkhead/internal/breaker"
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
@@ -62,6 +64,13 @@ type App struct {
 	sweepers []func()
 	// backups takes the scheduled backups; nil without Config.BackupEvery.
 	backups *backup.Scheduler
+	// db is the store's circuit breaker; Serve probes it while it is not
+	// closed.
+	db      *breaker.Store
+	metrics *observe.Metrics
+	// limiter is the Redis rate limiter; nil without Redis. Serve probes
+	// it while its breaker is not closed.
+	limiter *ratelimit.Redis
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -80,6 +89,9 @@ func New(cfg Config) (*App, error) {
 	if err := checkSQLitePath(&cfg); err != nil {
 		return nil, err
 	}
+	// Every line about a tenant names its slug beside its ID.
+	slugs := observe.WithTenantSlugs(cfg.Logger.Handler())
+	cfg.Logger = slog.New(slugs)
 	if err := makeDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -92,11 +104,17 @@ func New(cfg Config) (*App, error) {
 			return nil, err
 		}
 	}
-	st, err := openStore(&cfg)
+	raw, err := openStore(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	app := &App{cfg: cfg, log: cfg.Logger, store: st}
+	metrics := observe.NewMetrics()
+	// One breaker around every call to the database: while it is down,
+	// data routes answer 503 at once instead of waiting for a connection.
+	db := breaker.NewStore(raw, breaker.Settings{Name: observe.BreakerDatabase, Report: metrics.Breakers, Logger: cfg.Logger})
+	var st store.Store = db
+	slugs.SetLookup(func(ctx context.Context, id string) (string, error) { return tenantSlug(ctx, st, id) })
+	app := &App{cfg: cfg, log: cfg.Logger, store: st, db: db, metrics: metrics}
 	app.closers = append(app.closers, st.Close)
 	if err := checkDefaultPlan(st, cfg.DefaultPlan); err != nil {
 		app.Close()
@@ -122,6 +140,9 @@ func New(cfg Config) (*App, error) {
 		app.Close()
 		return nil, err
 	}
+	if cfg.KMS == "vault" { // one destination: one breaker
+		kms = breaker.NewKMS(kms, breaker.Settings{Name: observe.BreakerVault, Timeout: 5 * time.Second, Report: metrics.Breakers, Logger: cfg.Logger})
+	}
 	blobs, err := openBlobs(&cfg)
 	if err != nil {
 		app.Close()
@@ -130,7 +151,6 @@ func New(cfg Config) (*App, error) {
 	app.closers = append(app.closers, blobs.Close)
 	feed := app.openFeed()
 	app.closers = append(app.closers, feed.Close) // after the core's
-	metrics := observe.NewMetrics()
 	metrics.SetTenantLabels(cfg.metricsTenants())
 	// Per-tenant health windows of idle tenants are freed, and the tenant
 	// labels go to the busiest tenants every 10 seconds.
@@ -160,6 +180,7 @@ func New(cfg Config) (*App, error) {
 	}
 	if app.core, err = core.New(core.Config{Store: st, Keys: keys, KMS: kms, AdminToken: cfg.AdminToken, Logger: cfg.Logger, Feed: feed,
 		Events: events, Blobs: blobs, Containment: &rules, SharedCounts: shared, OIDCAllowPrivateNetworks: cfg.OIDCAllowPrivateNetworks,
+		OIDCTransport: breaker.NewHosts(observe.BreakerOIDC, breaker.Settings{Timeout: 5 * time.Second, Report: metrics.Breakers, Logger: cfg.Logger}).Transport,
 		DeletionGrace: cfg.DeletionGrace, Jobs: app.jobs, DefaultPlan: cfg.DefaultPlan,
 		AuditVerifyFailed: auditMetrics.VerifyFailed}); err != nil {
 		app.jobs.Close(context.Background())
@@ -262,7 +283,7 @@ func openKMS(cfg *Config, st store.Store) (keyring.KMS, error) {
 // openStore opens the database cfg names.
 func openStore(cfg *Config) (store.Store, error) {
 	if strings.HasPrefix(cfg.DatabaseURL, "postgres") {
-		return pgstore.Open(context.Background(), cfg.DatabaseURL, &pgstore.Options{ProvisionURL: cfg.ProvisionURL, Logger: cfg.Logger})
+		return pgstore.Open(context.Background(), withConnectTimeout(cfg.DatabaseURL), &pgstore.Options{ProvisionURL: cfg.ProvisionURL, Logger: cfg.Logger})
 	}
 	return sqlitestore.Open(SQLitePath(cfg), &sqlitestore.Options{Logger: cfg.Logger})
 }
@@ -291,6 +312,88 @@ func checkSQLitePath(cfg *Config) error {
 		return fmt.Errorf("DatabaseURL (--database, BULKHEAD_DATABASE_URL): %s is not a directory", dir)
 	}
 	return nil
+}
+
+// connectTimeout bounds each new connection to PostgreSQL unless the URL
+// sets connect_timeout: a server that does not answer is then an error
+// (503, and a count against the database's breaker) within it, never a
+// request held until its own deadline.
+const connectTimeout = "2"
+
+// withConnectTimeout returns the PostgreSQL URL u with connect_timeout set
+// to connectTimeout seconds if it sets none.
+func withConnectTimeout(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "postgres" && pu.Scheme != "postgresql") {
+		return u // a keyword/value string, or an error for pgx to report
+	}
+	q := pu.Query()
+	if q.Get("connect_timeout") != "" {
+		return u
+	}
+	q.Set("connect_timeout", connectTimeout)
+	pu.RawQuery = q.Encode()
+	return pu.String()
+}
+
+// tenantSlug reads the slug of the tenant with ID id.
+func tenantSlug(ctx context.Context, st store.Store, id string) (string, error) {
+	tid, err := tenant.ParseID(id)
+	if err != nil {
+		return "", err
+	}
+	var t *store.Tenant
+	err = st.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
+		t, err = tx.GetTenant(ctx, tid)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return string(t.Slug), nil
+}
+
+// storeName names the database for the log: SQLite's file, or
+// PostgreSQL's host:port/database, without user or password.
+func (a *App) storeName() string {
+	if !strings.HasPrefix(a.cfg.DatabaseURL, "postgres") {
+		return "sqlite:" + SQLitePath(&a.cfg)
+	}
+	u, err := url.Parse(a.cfg.DatabaseURL)
+	if err != nil || u.Host == "" {
+		return "postgres" // a keyword/value string: not parsed here
+	}
+	return "postgres:" + u.Host + u.Path
+}
+
+// redisName says for the log whether Redis is on: "off", or its host
+// (without user or password).
+func (a *App) redisName() string {
+	if a.cfg.RedisURL == "" {
+		return "off"
+	}
+	u, err := url.Parse(a.cfg.RedisURL)
+	if err != nil {
+		return "on"
+	}
+	return u.Host
+}
+
+// redactURL returns u without its password (and without a user who has
+// none): fit for the log.
+func redactURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if pu.User != nil {
+		if name := pu.User.Username(); name != "" {
+			pu.User = url.User(name)
+		} else {
+			pu.User = nil
+		}
+	}
+	return pu.String()
 }
 
 // SQLitePath returns the main SQLite database file cfg names: the path of
@@ -369,11 +472,19 @@ func (a *App) admission(metrics *observe.Metrics) (httpapi.Admission, error) {
 	var lim ratelimit.Limiter = local
 	sweep := local.Sweep
 	if a.redis != nil {
-		r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: a.redis, Logger: a.log})
+		r, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: a.redis, Logger: a.log, Breakers: metrics.Breakers})
 		if err != nil {
 			return httpapi.Admission{}, err
 		}
 		metrics.Registry.MustRegister(r)
+		a.limiter = r
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			r.Probe(ctx) // opens the breaker: /readyz says "degraded"
+			a.log.Warn("Redis is unreachable: rate limits are enforced per node until it returns",
+				"redis", redactURL(a.cfg.RedisURL), "err", err)
+		}
 		lim, sweep = r, r.Sweep
 	}
 	a.sweepers = append(a.sweepers, sweep)
@@ -436,7 +547,12 @@ func (a *App) StartJobs(ctx context.Context) error {
 // openSecurityEvents opens the sink of Config.SecurityEvents, if any, and
 // exports its counters. Close flushes it, waiting up to ShutdownTimeout.
 func (a *App) openSecurityEvents(metrics *observe.Metrics) (secevent.Publisher, error) {
-	q, closeSink, err := secevent.Open(a.cfg.SecurityEvents, secevent.Options{Logger: a.log})
+	opts := secevent.Options{Logger: a.log}
+	if strings.HasPrefix(a.cfg.SecurityEvents, "https://") {
+		hosts := breaker.NewHosts(observe.BreakerSecurityEvents, breaker.Settings{Timeout: 5 * time.Second, Report: metrics.Breakers, Logger: a.log})
+		opts.Client = &http.Client{Transport: hosts.Transport(nil)}
+	}
+	q, closeSink, err := secevent.Open(a.cfg.SecurityEvents, opts)
 	if err != nil {
 		return nil, fmt.Errorf("SecurityEvents: %w", err)
 	}
@@ -513,6 +629,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	defer stopSweeping()
+	pctx, stopProbing := context.WithCancel(ctx)
+	probing := make(chan struct{})
+	go func() { defer close(probing); a.db.Probe(pctx, time.Second, a.log) }()
+	defer func() { stopProbing(); <-probing }()
+	if a.limiter != nil {
+		watching := make(chan struct{})
+		go func() { defer close(watching); a.limiter.Watch(pctx, time.Second) }()
+		defer func() { stopProbing(); <-watching }()
+	}
 	// Export archives expire; uploads of finished restores are left over.
 	stopExpiring := every(time.Hour, func() {
 		if n, err := a.core.SweepExports(ctx); err != nil {
@@ -568,13 +693,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("key rotations left by an earlier run not resumed", "err", err)
 	}
 	a.warnConfig()
-	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.certs != nil, "data_dir", a.cfg.DataDir, "change_feed", a.feedName)
+	scheme := "http"
+	if a.certs != nil {
+		scheme = "https"
+	}
+	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.certs != nil, "data_dir", a.cfg.DataDir, "change_feed", a.feedName,
+		"store", a.storeName(), "redis", a.redisName(), "console", scheme+"://"+ln.Addr().String()+"/ui")
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	a.log.Info("shutting down: draining in-flight requests", "timeout", a.cfg.ShutdownTimeout.String())
+	a.log.Info("shutting down: draining in-flight requests", "timeout_ms", float64(a.cfg.ShutdownTimeout)/float64(time.Millisecond))
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -589,7 +719,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // warnConfig logs, as the server starts, what its configuration leaves
 // unable to work.
 func (a *App) warnConfig() {
-	if pg, ok := a.store.(*pgstore.Store); ok && !pg.CanProvisionSilos() {
+	if pg, ok := a.db.Unwrap().(*pgstore.Store); ok && !pg.CanProvisionSilos() {
 		a.log.Warn("silo tenants cannot be created or deleted: PostgreSQL is used without the owner role's URL; " +
 			"set --provision-url or BULKHEAD_PROVISION_URL (Config.ProvisionURL) to provision them")
 	}

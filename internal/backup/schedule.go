@@ -101,7 +101,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (*Report, error) {
 		if s.Metrics != nil {
 			s.Metrics.Succeeded(start, s.now().Sub(start), r.Size)
 		}
-		s.log().Info("scheduled backup taken and verified", "name", r.Name, "tenants", r.Tenants, "duration", s.now().Sub(start).String())
+		s.log().Info("scheduled backup taken and verified", "name", r.Name, "tenants", r.Tenants, "duration_ms", float64(s.now().Sub(start))/float64(time.Millisecond))
 	}
 	return r, err
 }

@@ -171,7 +171,7 @@ func (p *Postgres) run(ctx context.Context, conn *pgx.Conn) {
 		}
 		p.setConn(conn)
 		p.setLive(true)
-		p.log.Info("changefeed: the PostgreSQL subscription is back; dropping what was cached", "after", time.Since(lost).Round(time.Millisecond))
+		p.log.Info("changefeed: the PostgreSQL subscription is back; dropping what was cached", "after_ms", float64(time.Since(lost))/float64(time.Millisecond))
 		p.hub.post(Reset)
 	}
 }

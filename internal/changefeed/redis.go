@@ -144,7 +144,7 @@ func (r *Redis) run(ctx context.Context) {
 			if m.Kind == "subscribe" && m.Channel == r.opts.channel && !r.live.Load() {
 				failures = 0
 				r.setLive(true)
-				r.log.Info("changefeed: the Redis subscription is back; dropping what was cached", "after", time.Since(lost).Round(time.Millisecond))
+				r.log.Info("changefeed: the Redis subscription is back; dropping what was cached", "after_ms", float64(time.Since(lost))/float64(time.Millisecond))
 				r.hub.post(Reset)
 			}
 		case *redis.Message:

@@ -25,7 +25,6 @@ import (
 	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/jobs"
-	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -68,6 +67,7 @@ type options struct {
 	metricsTenants       string // serve's --metrics-tenants (metrics.go)
 	backup               backupOptions
 	stdout, stderr       io.Writer
+	log                  logOptions // --log-format, --log-level (log.go)
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -87,6 +87,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.defaultPlan, "default-plan", os.Getenv("BULKHEAD_DEFAULT_PLAN"),
 		"plan of a tenant created without one, through the API or tenant create; empty means free (env BULKHEAD_DEFAULT_PLAN)")
 	o.kms.flags(pf)
+	o.log.flags(pf)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.log.parse(o.stderr) }
 	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o))
 	return root
 }
@@ -124,7 +126,7 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 		VaultAddr:                o.kms.vaultAddr,
 		VaultToken:               os.Getenv("VAULT_TOKEN"),
 		VaultMount:               o.kms.vaultMount,
-		Logger:                   observe.NewLogger(o.stderr, level),
+		Logger:                   o.log.logger(o.stderr, level),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -101,6 +102,9 @@ type Config struct {
 	// a tenant admin cannot make the server probe the networks it sits
 	// in. Turn it on for development and tests.
 	OIDCAllowPrivateNetworks bool
+	// OIDCTransport, if set, wraps the transport of every request to a
+	// provider: bulkhead puts a circuit breaker per provider host there.
+	OIDCTransport func(http.RoundTripper) http.RoundTripper
 	// Jobs runs tenants' background work (package jobs). Core registers
 	// the kinds of job it does on it in New; the caller starts it after.
 	// Without it, operations that run as jobs answer ErrJobsUnavailable.
@@ -155,6 +159,8 @@ type Core struct {
 	oidc      oidcRP           // OpenID Connect federation (oidc.go)
 	oidcLAN   bool             // Config.OIDCAllowPrivateNetworks
 	phantoms  phantomThrottles // login throttles of slugs that name no tenant
+	// oidcWrap is Config.OIDCTransport.
+	oidcWrap func(http.RoundTripper) http.RoundTripper
 	// signing tracks the rotated token signing keys; signingKeep is how
 	// long a previous one verifies (see ReloadSigningKeys).
 	signing     signingState
@@ -238,6 +244,7 @@ func New(cfg Config) (*Core, error) {
 		log:        cfg.Logger,
 		events:     cfg.Events,
 		oidcLAN:    cfg.OIDCAllowPrivateNetworks,
+		oidcWrap:   cfg.OIDCTransport,
 		now:        func() time.Time { return cfg.NowFunc().UTC().Truncate(time.Microsecond) },
 		passwords:  auth.NewPasswords(cfg.PasswordParams, cfg.HashLimits),
 		keyHasher:  auth.NewKeyHasher(cfg.Keys.APIKeyMAC),

@@ -108,9 +108,13 @@ func (c *Core) rp() (*oidcRP, error) {
 		// The state key is derived from the cursor MAC key under a label
 		// of its own (HKDF), so no new key file is needed.
 		r.sealer, r.err = auth.NewStateSealer(c.keys.CursorMAC)
+		var rt http.RoundTripper = oidcTransport(c.oidcLAN)
+		if c.oidcWrap != nil {
+			rt = c.oidcWrap(rt)
+		}
 		r.client = &http.Client{
 			Timeout:   10 * time.Second,
-			Transport: oidcTransport(c.oidcLAN),
+			Transport: rt,
 			// A provider's endpoints are what its discovery document
 			// says; following redirects would only widen what a tenant
 			// admin can make the server fetch.

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/bulkheadhq/bulkhead/internal/breaker"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
@@ -28,6 +30,7 @@ func problemFor(err error) *problem.Details {
 	var limited *ratelimit.LimitedError
 	var shed *fairq.ShedError
 	var throttled *core.ThrottledError
+	var open *breaker.OpenError
 	switch {
 	case errors.As(err, &d):
 		return d
@@ -101,6 +104,12 @@ func problemFor(err error) *problem.Details {
 	case errors.Is(err, store.ErrStorageFull):
 		return problem.New(http.StatusInsufficientStorage, problem.CodeInsufficientStorage,
 			"the database has no room for the write; nothing was written")
+	case errors.Is(err, store.ErrUnavailable) && errors.As(err, &open):
+		// The database's breaker is open: no call is tried until its
+		// open period ends.
+		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable,
+			"the database cannot serve now; retry after Retry-After seconds").
+			WithHeader("Retry-After", strconv.Itoa(max(1, int(math.Ceil(open.RetryAfter.Seconds())))))
 	case errors.Is(err, store.ErrUnavailable):
 		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable,
 			"the database cannot serve now; retry after Retry-After seconds").

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/problem"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -90,13 +91,29 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, rq *request) er
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readiness is the body of a 200 from /readyz: "ready", or "degraded" while
+// a breaker other than the database's is not closed (the node serves, on
+// local rate limits for instance), with every breaker's state.
+type readiness struct {
+	Status   string            `json:"status"`
+	Breakers map[string]string `json:"breakers"`
+}
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *request) error {
 	if err := s.store.Ping(r.Context()); err != nil {
 		s.log.Warn("readiness check failed", "request_id", rq.id, "err", err)
 		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable, "the database does not answer").
 			WithHeader("Retry-After", "1")
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	if st := s.metrics.Breakers.State(observe.BreakerDatabase); st != observe.BreakerClosed {
+		return problem.New(http.StatusServiceUnavailable, problem.CodeUnavailable, "the database's circuit breaker is "+st).
+			WithHeader("Retry-After", "1")
+	}
+	status := "ready"
+	if len(s.metrics.Breakers.NotClosed()) > 0 {
+		status = "degraded"
+	}
+	return writeJSON(w, http.StatusOK, readiness{Status: status, Breakers: s.metrics.Breakers.All()})
 }
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, rq *request) error {

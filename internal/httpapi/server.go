@@ -300,7 +300,7 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route 
 		slog.String("method", r.Method),
 		slog.String("route", route),
 		slog.Int("status", status),
-		slog.Duration("duration", d),
+		slog.Float64("duration_ms", float64(d)/float64(time.Millisecond)),
 	}
 	if rq.scope != nil {
 		attrs = append(attrs, slog.String("tenant", string(t.ID)), slog.String("tenant_slug", slug))

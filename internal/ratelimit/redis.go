@@ -9,12 +9,13 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/bulkheadhq/bulkhead/internal/breaker"
 )
 
 // redisEpoch (2023-11-14, Unix seconds, as gcraLua text) is subtracted from Redis TIME so that
@@ -91,12 +92,14 @@ type RedisConfig struct {
 	// Timeout bounds each Redis call; past it the request is decided
 	// locally. Defaults to 50ms.
 	Timeout time.Duration
-	// MinBackoff is how long the limiter decides locally, without calling
-	// Redis, after a failed call. Each failed probe after that doubles it, up
-	// to MaxBackoff. Defaults to 1s.
-	MinBackoff time.Duration
-	// MaxBackoff caps the backoff. Defaults to 30s.
-	MaxBackoff time.Duration
+	// BreakerTimeout is how long the limiter decides locally, without
+	// calling Redis, after a failed call opened its circuit breaker; then
+	// one request (or Probe) calls Redis again, and its success closes the
+	// breaker. Defaults to 1s.
+	BreakerTimeout time.Duration
+	// Breakers, if set, receives the breaker's state under the name
+	// "redis" at each change (an *observe.Breakers).
+	Breakers breaker.Reporter
 	// LogInterval is the least time between two log lines about failing
 	// Redis calls. Defaults to 10s.
 	LogInterval time.Duration
@@ -123,8 +126,9 @@ type RedisConfig struct {
 // Redis never fails a request: when a call errors or exceeds Timeout, the
 // request is decided by the Fallback Local limiter (never unlimited), a
 // counter is incremented, a line is logged at most every LogInterval, and
-// Redis is left alone for a backoff (a circuit breaker) before one request
-// probes it again. Redis is a prometheus.Collector for those counters.
+// a circuit breaker (internal/breaker, gobreaker) opens: Redis is left
+// alone for BreakerTimeout before one request probes it again. Redis is a
+// prometheus.Collector for those counters and the breaker's state.
 type Redis struct {
 	client   redis.Scripter
 	prefix   string
@@ -134,9 +138,9 @@ type Redis struct {
 	local    *Local
 	nodes    int
 	nowFunc  func() time.Duration
-	clock    func() int64 // monotonic ns for the circuit and the log; tests replace it
+	clock    func() int64 // monotonic ns for the log; tests replace it
 
-	circuit   circuit
+	breaker   *breaker.Breaker
 	lastLog   atomic.Int64
 	fallbacks atomic.Uint64 // decisions made locally
 	failures  atomic.Uint64 // failed Redis calls
@@ -155,10 +159,8 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		return nil, fmt.Errorf("ratelimit: RedisConfig.Prefix must not contain '{' or '}', got %q", cfg.Prefix)
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("ratelimit: RedisConfig.Timeout must be >= 0, got %v", cfg.Timeout)
-	case cfg.MinBackoff < 0:
-		return nil, fmt.Errorf("ratelimit: RedisConfig.MinBackoff must be >= 0, got %v", cfg.MinBackoff)
-	case cfg.MaxBackoff < 0:
-		return nil, fmt.Errorf("ratelimit: RedisConfig.MaxBackoff must be >= 0, got %v", cfg.MaxBackoff)
+	case cfg.BreakerTimeout < 0:
+		return nil, fmt.Errorf("ratelimit: RedisConfig.BreakerTimeout must be >= 0, got %v", cfg.BreakerTimeout)
 	case cfg.LogInterval < 0:
 		return nil, fmt.Errorf("ratelimit: RedisConfig.LogInterval must be >= 0, got %v", cfg.LogInterval)
 	case cfg.Nodes < 0:
@@ -175,11 +177,17 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		nowFunc:  cfg.NowFunc,
 		clock:    func() int64 { return int64(time.Since(start)) },
 	}
-	r.circuit.min = int64(cmp.Or(cfg.MinBackoff, time.Second))
-	r.circuit.max = max(r.circuit.min, int64(cmp.Or(cfg.MaxBackoff, 30*time.Second)))
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
+	r.breaker = breaker.New(breaker.Settings{
+		Name:      BreakerName,
+		IsFailure: func(err error) bool { return errors.Is(err, errRedisFailed) },
+		Failures:  1,
+		Timeout:   cmp.Or(cfg.BreakerTimeout, time.Second),
+		Report:    cfg.Breakers,
+		Logger:    r.logger,
+	})
 	if r.local == nil {
 		r.local = NewLocal()
 	}
@@ -195,9 +203,9 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		}, func() float64 { return float64(r.failures.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bulkhead_ratelimit_redis_circuit_open",
-			Help: "1 while the rate limiter leaves Redis alone after failures and decides locally, else 0.",
+			Help: "1 while the rate limiter's Redis breaker is open or half-open (it decides locally), else 0.",
 		}, func() float64 {
-			if r.circuit.openUntil.Load() != 0 {
+			if r.breaker.State() != breaker.Closed {
 				return 1
 			}
 			return 0
@@ -282,23 +290,14 @@ func (r *Redis) Admit(ctx context.Context, key Key, lim Limits) Decision {
 }
 
 func (r *Redis) decide(ctx context.Context, bs []bucket) Decision {
-	probe, use := r.circuit.enter(r.clock())
-	if !use {
+	done, err := r.breaker.Allow()
+	if err != nil {
 		return r.fallback(ctx, bs, nil)
 	}
 	vals, err := r.eval(ctx, bs)
+	done(r.outcome(ctx, err))
 	if err != nil {
-		if ctx.Err() != nil {
-			// The caller gave up; that says nothing about Redis.
-			r.circuit.abandon(probe)
-		} else {
-			r.failures.Add(1)
-			r.circuit.failure(r.clock(), probe)
-		}
 		return r.fallback(ctx, bs, err)
-	}
-	if r.circuit.success() {
-		r.logger.Info("ratelimit: Redis reachable again, deciding there", "local_decisions", r.sinceLog.Swap(0))
 	}
 	d := redisDecision(vals[0:4], bs[0].lim)
 	if len(bs) == 2 {
@@ -362,6 +361,65 @@ func (r *Redis) redisKey(k Key) string {
 	return r.prefix + "{" + string(k.Owner) + "}:" + k.Actor
 }
 
+// errRedisFailed marks, for the breaker, a call that failed because of
+// Redis.
+var errRedisFailed = errors.New("redis call failed")
+
+// BreakerName is the name of the limiter's circuit breaker.
+const BreakerName = "redis"
+
+// outcome classifies a call's error for the breaker: nil, an error that
+// says nothing about Redis (the caller gave up), or errRedisFailed.
+func (r *Redis) outcome(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return context.Canceled
+	}
+	r.failures.Add(1)
+	return fmt.Errorf("%w: %w", errRedisFailed, err)
+}
+
+// Probe calls Redis through the breaker with a trivial script, bounded by
+// Timeout, and returns its error: an open breaker's error at once, or the
+// call's. A failure opens the breaker; a success of a half-open breaker
+// closes it. Run it at start-up to learn whether Redis is there, and then
+// periodically (see Watch) so that the breaker closes without waiting for
+// traffic.
+func (r *Redis) Probe(ctx context.Context) error {
+	done, err := r.breaker.Allow()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	err = r.client.Eval(cctx, "return 1", nil).Err()
+	done(r.outcome(ctx, err))
+	return err
+}
+
+// Watch probes Redis every interval while the breaker is not closed, until
+// ctx ends.
+func (r *Redis) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if r.breaker.State() != breaker.Closed {
+				r.Probe(ctx)
+			}
+		}
+	}
+}
+
+// BreakerState returns the state of the limiter's Redis breaker:
+// "closed", "half-open" or "open".
+func (r *Redis) BreakerState() string { return r.breaker.State() }
+
 // fallback decides bs locally, each limit cut to this node's share.
 func (r *Redis) fallback(ctx context.Context, bs []bucket, err error) Decision {
 	r.fallbacks.Add(1)
@@ -371,7 +429,7 @@ func (r *Redis) fallback(ctx context.Context, bs []bucket, err error) Decision {
 		last := r.lastLog.Load()
 		if (last == math.MinInt64 || now-last >= r.logEvery) && r.lastLog.CompareAndSwap(last, now) {
 			r.logger.Warn("ratelimit: Redis unavailable, deciding locally",
-				"err", err, "local_decisions", r.sinceLog.Swap(0), "backoff", time.Duration(r.circuit.backoffNow()))
+				"err", err, "local_decisions", r.sinceLog.Swap(0))
 		}
 	}
 	if len(bs) == 1 {
@@ -385,77 +443,4 @@ func (r *Redis) share(l Limit) Limit {
 		return l
 	}
 	return Limit{Rate: l.Rate / float64(r.nodes), Burst: max(1, l.Burst/r.nodes)}
-}
-
-// circuit stops calls to a failing Redis: after a failure it stays open for a
-// backoff, then lets one request probe; a failed probe doubles the backoff
-// (up to max), any success closes it.
-type circuit struct {
-	min, max  int64        // backoff bounds, ns
-	openUntil atomic.Int64 // 0 while closed, else the clock time a probe may start
-	probing   atomic.Bool  // a probe is in flight
-
-	mu      sync.Mutex
-	backoff int64 // current backoff, ns; guarded by mu
-}
-
-// enter reports whether this request should call Redis, and whether it is
-// the half-open circuit's single probe.
-func (c *circuit) enter(now int64) (probe, use bool) {
-	until := c.openUntil.Load()
-	switch {
-	case until == 0:
-		return false, true
-	case now < until:
-		return false, false
-	case c.probing.CompareAndSwap(false, true):
-		return true, true
-	default:
-		return false, false
-	}
-}
-
-// success closes the circuit and reports whether it was open.
-func (c *circuit) success() bool {
-	if c.openUntil.Load() == 0 {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.openUntil.Load() == 0 {
-		return false
-	}
-	c.openUntil.Store(0)
-	c.backoff = 0
-	c.probing.Store(false)
-	return true
-}
-
-// failure opens the circuit. A failure of a call begun before the circuit
-// opened changes nothing; a failed probe doubles the backoff.
-func (c *circuit) failure(now int64, probe bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if probe {
-		c.backoff = min(max(2*c.backoff, c.min), c.max)
-		c.probing.Store(false)
-	} else if c.openUntil.Load() != 0 {
-		return
-	} else {
-		c.backoff = c.min
-	}
-	c.openUntil.Store(now + c.backoff)
-}
-
-// abandon ends a probe that proved nothing (its caller canceled).
-func (c *circuit) abandon(probe bool) {
-	if probe {
-		c.probing.Store(false)
-	}
-}
-
-func (c *circuit) backoffNow() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.backoff
 }

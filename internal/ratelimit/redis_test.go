@@ -485,21 +485,23 @@ func (f *fakeScripter) ScriptLoad(context.Context, string) *redis.StringCmd {
 	return redis.NewStringResult("", nil)
 }
 
+// TestRedisCircuit: the first failed call opens the breaker; while open no
+// call reaches Redis; after BreakerTimeout one call probes, a failed probe
+// opens it again and a successful one closes it. Each change is reported
+// and logged. It waits with a generous bound; it asserts no durations.
 func TestRedisCircuit(t *testing.T) {
 	t.Parallel()
 	fake := &fakeScripter{err: errors.New("connection refused")}
 	var logs syncBuffer
+	var states breakerStates
 	r := newTestRedis(t, RedisConfig{
-		Client:      fake,
-		MinBackoff:  time.Second,
-		MaxBackoff:  3 * time.Second,
-		LogInterval: 10 * time.Second,
-		Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
-		Fallback:    &Local{NowFunc: new(fakeClock).Now},
+		Client:         fake,
+		BreakerTimeout: 50 * time.Millisecond,
+		Breakers:       &states,
+		LogInterval:    time.Hour,
+		Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
+		Fallback:       &Local{NowFunc: new(fakeClock).Now},
 	})
-	clock := new(fakeClock)
-	clock.Set(time.Hour)
-	r.clock = func() int64 { return int64(clock.Now()) }
 	ctx := context.Background()
 	lim := Limit{Rate: 1000, Burst: 1000}
 	call := func() Decision { return r.Allow(ctx, Key{Owner: "t"}, lim) }
@@ -512,49 +514,66 @@ func TestRedisCircuit(t *testing.T) {
 			t.Errorf("%s: circuit_open = %v, want %v", step, got, wantOpen)
 		}
 	}
+	waitHalfOpen := func() {
+		t.Helper()
+		for give := time.Now().Add(30 * time.Second); r.BreakerState() != "half-open"; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(give) {
+				t.Fatal("the breaker did not turn half-open")
+			}
+		}
+	}
 
 	call()
 	expect("first failure", 1, 1)
 	for range 5 {
 		call()
 	}
-	expect("within the backoff", 1, 1)
-	clock.Advance(time.Second)
+	expect("open: no call to Redis", 1, 1)
+	waitHalfOpen()
 	call()
-	call()
-	expect("backoff over: one probe", 2, 1)
-	clock.Advance(time.Second)
-	call()
-	expect("probe failed: backoff doubled to 2s", 2, 1)
-	clock.Advance(time.Second)
-	call()
-	expect("second probe", 3, 1)
-	clock.Advance(3 * time.Second)
-	call()
-	expect("third probe after the 3s cap", 4, 1)
-	clock.Advance(3 * time.Second)
+	expect("half-open: one probe", 2, 1)
+	expect("the probe failed: open again", 2, 1)
+	waitHalfOpen()
 	fake.set(nil) // Redis is back
 	if d := call(); !d.Allowed || d.Remaining != 7 {
 		t.Errorf("probe on a healthy Redis: Allow() = %+v, want Redis's answer", d)
 	}
-	expect("successful probe closes", 5, 0)
+	expect("successful probe closes", 3, 0)
 	call()
 	call()
-	expect("closed: every call goes to Redis", 7, 0)
-	if got, want := r.Fallbacks(), uint64(11); got != want {
+	expect("closed: every call goes to Redis", 5, 0)
+	if got, want := r.Fallbacks(), uint64(7); got != want {
 		t.Errorf("Fallbacks() = %d, want %d", got, want)
 	}
-	warn, info := strings.Count(logs.String(), "Redis unavailable"), strings.Count(logs.String(), "reachable again")
-	if warn != 1 || info != 1 {
-		t.Errorf("logged %d failure lines and %d recovery lines in 8s, want 1 and 1 (one per LogInterval):\n%s", warn, info, logs.String())
+	if got, want := states.String(), "closed open half-open open half-open closed"; got != want {
+		t.Errorf("reported states %q, want %q", got, want)
 	}
-	// After LogInterval a new failure logs again.
-	fake.set(errors.New("down again"))
-	clock.Advance(10 * time.Second)
-	call()
-	if n := strings.Count(logs.String(), "Redis unavailable"); n != 2 {
-		t.Errorf("logged %d failure lines after LogInterval, want 2", n)
+	warn, opened, closed := strings.Count(logs.String(), "Redis unavailable"),
+		strings.Count(logs.String(), "circuit breaker opened"), strings.Count(logs.String(), "circuit breaker closed")
+	if warn != 1 || opened != 2 || closed != 1 {
+		t.Errorf("logged %d failure lines (one per LogInterval), %d openings and %d closings, want 1, 2 and 1:\n%s",
+			warn, opened, closed, logs.String())
 	}
+}
+
+// breakerStates records the states a breaker reports.
+type breakerStates struct {
+	mu     sync.Mutex
+	states []string
+}
+
+func (b *breakerStates) Set(name, state string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if name == BreakerName {
+		b.states = append(b.states, state)
+	}
+}
+
+func (b *breakerStates) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.states, " ")
 }
 
 func TestRedisCanceledCallerDoesNotTripCircuit(t *testing.T) {
@@ -603,8 +622,7 @@ func TestNewRedisValidates(t *testing.T) {
 		{RedisConfig{}, "Client"},
 		{RedisConfig{Client: fake, Prefix: "x{y}:"}, "Prefix"},
 		{RedisConfig{Client: fake, Timeout: -1}, "Timeout"},
-		{RedisConfig{Client: fake, MinBackoff: -1}, "MinBackoff"},
-		{RedisConfig{Client: fake, MaxBackoff: -1}, "MaxBackoff"},
+		{RedisConfig{Client: fake, BreakerTimeout: -1}, "BreakerTimeout"},
 		{RedisConfig{Client: fake, LogInterval: -1}, "LogInterval"},
 		{RedisConfig{Client: fake, Nodes: -1}, "Nodes"},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,9 @@ type Options struct {
 	// Logger receives warnings about drops and failures. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
+	// Client sends an https:// destination's requests (Open). Defaults to
+	// http.DefaultClient.
+	Client *http.Client
 }
 
 // Stats are a Queue's counters since it started.

@@ -99,7 +99,7 @@ func Open(spec string, opts Options) (*Queue, func() error, error) {
 		if err != nil || u.Host == "" {
 			return nil, nil, fmt.Errorf("security events: bad URL %q", redact(spec))
 		}
-		return NewQueue(&WebhookSink{URL: spec}, opts), noop, nil
+		return NewQueue(&WebhookSink{URL: spec, Client: opts.Client}, opts), noop, nil
 	}
 	return nil, nil, fmt.Errorf("security events: unknown destination %q (use stdout, file:PATH or https://…)", redact(spec))
 }
