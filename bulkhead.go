@@ -62,6 +62,9 @@ type App struct {
 	sweepers []func()
 	// backups takes the scheduled backups; nil without Config.BackupEvery.
 	backups *backup.Scheduler
+	// tracing exports the requests' spans; nil with tracing off (no
+	// OTEL_* variable turns it on).
+	tracing *observe.Tracing
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -95,6 +98,20 @@ func New(cfg Config) (*App, error) {
 	}
 	app := &App{cfg: cfg, log: cfg.Logger, store: st}
 	app.closers = append(app.closers, st.Close)
+	if app.tracing, err = observe.TracingFromEnv(context.Background(), cfg.Logger); err != nil {
+		app.Close()
+		return nil, fmt.Errorf("tracing (OTEL_* environment variables): %w", err)
+	}
+	if app.tracing != nil {
+		cfg.Logger.Info("tracing on: spans are exported as the OTEL_* environment variables say")
+		// Closed after everything that starts spans: the buffered spans
+		// are exported before the App is gone.
+		app.closers = append(app.closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			return app.tracing.Shutdown(ctx)
+		})
+	}
 	if cfg.TLSCertFile != "" {
 		if app.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger); err != nil {
 			app.Close()
@@ -169,7 +186,8 @@ func New(cfg Config) (*App, error) {
 		app.backups = app.backupScheduler(keys, metrics)
 	}
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
-		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
+		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil,
+		Tracing: app.tracing})
 	return app, nil
 }
 
