@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -129,6 +131,16 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return t.provider.Shutdown(ctx)
+}
+
+// Transport wraps base for outgoing requests, such as those to a tenant's
+// OpenID provider: a request made in a traced request gets a client span
+// and carries the trace to the server it calls in a W3C traceparent
+// header. It uses OpenTelemetry's global provider and propagator, which
+// TracingFromEnv sets; with tracing off it adds no header and records
+// nothing.
+func Transport(base http.RoundTripper) http.RoundTripper {
+	return otelhttp.NewTransport(base)
 }
 
 // noopSpan is the span StartSpan returns when it starts none.

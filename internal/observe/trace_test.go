@@ -3,11 +3,14 @@ package observe
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -141,5 +144,48 @@ func TestSpanTenant(t *testing.T) {
 		if got[name] != w {
 			t.Errorf("%s: attributes %q, want %q", name, got[name], w)
 		}
+	}
+}
+
+// An outgoing request through Transport in a traced request carries the
+// trace in traceparent; with tracing off it carries none.
+func TestTransportPropagates(t *testing.T) {
+	clearOTel(t)
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("traceparent")
+	}))
+	defer srv.Close()
+	call := func(ctx context.Context) string {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+		res, err := (&http.Client{Transport: Transport(http.DefaultTransport)}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return <-got
+	}
+	if tp := call(context.Background()); tp != "" {
+		t.Errorf("untraced request carries traceparent %q", tp)
+	}
+
+	t.Cleanup(func() {
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
+	})
+	col := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer col.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.URL)
+	tr, err := TracingFromEnv(t.Context(), nil)
+	if err != nil || tr == nil {
+		t.Fatalf("TracingFromEnv = %v, %v", tr, err)
+	}
+	defer tr.Shutdown(t.Context())
+	ctx, span := tr.Tracer().Start(context.Background(), "request")
+	defer span.End()
+	tp := call(ctx)
+	if !strings.HasPrefix(tp, "00-"+span.SpanContext().TraceID().String()+"-") || !strings.HasSuffix(tp, "-01") {
+		t.Errorf("traceparent = %q, want the request's trace %s, sampled", tp, span.SpanContext().TraceID())
 	}
 }
