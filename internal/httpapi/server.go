@@ -318,6 +318,11 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route 
 	if rq.principal != nil {
 		attrs = append(attrs, slog.String("actor", rq.principal.Actor()))
 	}
+	if s.tracer != nil {
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsSampled() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		}
+	}
 	if rw.writeErr != nil {
 		// The client stopped reading or went away before the whole
 		// answer was written: its doing, not a failure of ours.

@@ -14,6 +14,9 @@ import (
 // traceContext reads and writes W3C traceparent and tracestate headers.
 var traceContext propagation.TraceContext
 
+// serverSpan is the option of request spans, made once.
+var serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+
 // startSpan starts the request's server span, continuing the caller's
 // trace when the request carries a traceparent header, and returns the
 // request with the span in its context. With tracing off it returns r and
@@ -23,7 +26,7 @@ func (s *Server) startSpan(r *http.Request, rt *Route, label string, rq *request
 		return r, nil
 	}
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := s.tracer.Start(ctx, label, trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := s.tracer.Start(ctx, label, serverSpan...)
 	if !span.IsRecording() { // not sampled
 		return r.WithContext(ctx), nil
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 
 // tracedBundle is a server whose spans go to an in-memory exporter as
 // each ends, with a fair scheduler so that transactions queue.
-func tracedBundle(t *testing.T) (*testBundle, *tracetest.InMemoryExporter) {
+func tracedBundle(t *testing.T, opts ...func(*Config)) (*testBundle, *tracetest.InMemoryExporter) {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tr := observe.NewTracing(sdktrace.WithSyncer(exp))
@@ -28,7 +29,7 @@ func tracedBundle(t *testing.T) (*testBundle, *tracetest.InMemoryExporter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := setup(t, withAdmission(Admission{Scheduler: sched}), func(c *Config) { c.Tracing = tr })
+	b := setup(t, append(opts, withAdmission(Admission{Scheduler: sched}), func(c *Config) { c.Tracing = tr })...)
 	return b, exp
 }
 
@@ -106,7 +107,8 @@ func mentions(spans tracetest.SpanStubs, words ...string) string {
 // the tenant by ID and slug, and no span of the trace names another
 // tenant.
 func TestTracingSpanTree(t *testing.T) {
-	b, exp := tracedBundle(t)
+	logs := &lockedBuffer{}
+	b, exp := tracedBundle(t, func(c *Config) { c.Logger = observe.NewLogger(logs, slog.LevelInfo) })
 	acme := b.tenant("acme", tenant.Pooled)
 	globex := b.tenant("globex", tenant.Pooled)
 	acmeKey := b.apiKey("acme", tenant.Admin)
@@ -186,6 +188,19 @@ func TestTracingSpanTree(t *testing.T) {
 	}
 	if m := mentions(spans, string(globex), "globex"); m != "" {
 		t.Errorf("acme's trace mentions globex: %s", m)
+	}
+	// The request's log line names its trace.
+	logged := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"request_id":"`+r.Header.Get("X-Request-Id")+`"`) {
+			logged = strings.Contains(line, `"trace_id":"`+tid.String()+`"`)
+			if !logged {
+				t.Errorf("the request's log line does not name trace %s: %s", tid, line)
+			}
+		}
+	}
+	if !logged {
+		t.Errorf("no log line of request %s", r.Header.Get("X-Request-Id"))
 	}
 
 	// A read has no audit span, and names the same tenant.

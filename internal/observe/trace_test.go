@@ -189,3 +189,21 @@ func TestTransportPropagates(t *testing.T) {
 		t.Errorf("traceparent = %q, want the request's trace %s, sampled", tp, span.SpanContext().TraceID())
 	}
 }
+
+// BenchmarkStartSpanOff is what a span costs the request path with tracing
+// off: StartSpan and EndSpan on a context with no recording span, before
+// and after any tracing exists in the process.
+func BenchmarkStartSpanOff(b *testing.B) {
+	ctx := context.WithValue(context.Background(), spanTenantKey{}, "x") // a context chain to walk
+	run := func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, span := StartSpan(ctx, "bulkhead.test")
+			EndSpan(span, nil)
+		}
+	}
+	b.Run("no-tracing", run)
+	tr := NewTracing()
+	defer tr.Shutdown(b.Context())
+	b.Run("tracing-elsewhere", run)
+}
