@@ -553,7 +553,8 @@ func every(interval time.Duration, fn func()) (stop func()) {
 }
 
 // Close closes the database after the transactions in progress finish, and
-// the Redis client if there is one.
+// the Redis client if there is one; with tracing on, it exports the spans
+// still buffered first.
 func (a *App) Close() error {
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {

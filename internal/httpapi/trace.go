@@ -11,6 +11,11 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/observe"
 )
 
+// Spans name an error by the problem code it is answered with.
+func init() {
+	observe.ClassifySpanErrors(func(err error) string { return string(problemFor(err).Code) })
+}
+
 // traceContext reads and writes W3C traceparent and tracestate headers.
 var traceContext propagation.TraceContext
 
@@ -40,10 +45,11 @@ func (s *Server) startSpan(r *http.Request, rt *Route, label string, rq *request
 	return r.WithContext(ctx), span
 }
 
-// spanError records the error a request is answered with on its span.
+// spanError names the error a request is answered with on its span, by
+// its problem code (never its message, which may quote the request).
 func spanError(span trace.Span, err error) {
 	if span != nil {
-		span.RecordError(err)
+		span.SetAttributes(observe.AttrErrorType.String(observe.SpanErrorType(err)))
 	}
 }
 

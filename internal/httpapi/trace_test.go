@@ -217,7 +217,7 @@ func TestTracingSpanTree(t *testing.T) {
 
 // globex's key used on acme's path is answered 404, and its trace says
 // nothing of acme: no tenant attribute, no slug, no ID, not even in the
-// recorded error. The failure is recorded on the scope span.
+// recorded error. The failure is recorded on the scope span, by its code.
 func TestTracingCrossTenantSaysNothing(t *testing.T) {
 	b, exp := tracedBundle(t)
 	acme := b.tenant("acme", tenant.Pooled)
@@ -242,8 +242,11 @@ func TestTracingCrossTenantSaysNothing(t *testing.T) {
 			scope = &spans[i]
 		}
 	}
-	if scope == nil || scope.Status.Code != codes.Error || len(scope.Events) == 0 {
-		t.Errorf("the scope span does not record the refusal: %+v", scope)
+	if scope == nil {
+		t.Fatal("no scope span")
+	}
+	if v, _ := attrOf(*scope, observe.AttrErrorType); scope.Status.Code != codes.Error || v.AsString() != "not_found" {
+		t.Errorf("the scope span does not record the refusal: status %v, error.type %q", scope.Status, v.AsString())
 	}
 }
 
@@ -267,8 +270,8 @@ func TestTracingNewTraceAndStatus(t *testing.T) {
 			if s.Status.Code == codes.Error {
 				t.Errorf("a 404 marks the server span failed")
 			}
-			if len(s.Events) == 0 {
-				t.Errorf("the server span does not record the error answered")
+			if v, _ := attrOf(s, observe.AttrErrorType); v.AsString() != "not_found" {
+				t.Errorf("the server span's error.type = %q, want the problem code not_found", v.AsString())
 			}
 			return
 		}
@@ -306,5 +309,38 @@ func TestTracingOffRecordsNothing(t *testing.T) {
 	}
 	if r.Header.Get("traceparent") != "" {
 		t.Errorf("answer carries traceparent")
+	}
+}
+
+// A refused request's spans name the error by its problem code alone: a
+// schema violation's answer quotes the value refused, and the trace holds
+// neither the answer's detail nor the value.
+func TestTracingErrorsWithoutMessages(t *testing.T) {
+	b, exp := tracedBundle(t)
+	b.tenant("acme", tenant.Pooled)
+	key := b.apiKey("acme", tenant.Admin)
+	b.collection("acme", key, "codes", map[string]any{"type": "object",
+		"properties": map[string]any{"code": map[string]any{"type": "string", "pattern": "^x"}}})
+	const value = "pii-marker-8731"
+	tp, tid, _ := traceparent(5)
+	r := b.do("POST", "/v1/tenants/acme/collections/codes/records", key, map[string]any{"code": value}, "traceparent", tp)
+	if r.Status != 422 || !strings.Contains(string(r.Body), value) {
+		t.Fatalf("want a 422 whose detail quotes the value; got %d %s", r.Status, r.Body)
+	}
+	spans := traceOf(t, exp, tid)
+	if m := mentions(spans, value); m != "" {
+		t.Errorf("the trace quotes the refused value: %s", m)
+	}
+	failed := 0
+	for _, s := range spans {
+		if v, ok := attrOf(s, observe.AttrErrorType); ok {
+			failed++
+			if v.AsString() != "schema_violation" {
+				t.Errorf("span %s: error.type %q, want schema_violation", s.Name, v.AsString())
+			}
+		}
+	}
+	if failed == 0 {
+		t.Error("no span names the error")
 	}
 }

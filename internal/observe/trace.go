@@ -29,6 +29,9 @@ const (
 	AttrTenantID   = attribute.Key("bulkhead.tenant.id")
 	AttrTenantSlug = attribute.Key("bulkhead.tenant.slug")
 	AttrRequestID  = attribute.Key("bulkhead.request.id")
+	// AttrErrorType is OpenTelemetry's error.type: the class of the error
+	// a span failed with.
+	AttrErrorType = attribute.Key("error.type")
 )
 
 // Tracing is a node's OpenTelemetry tracing: a tracer provider whose spans
@@ -187,17 +190,34 @@ func StartTenantSpan(ctx context.Context, name, id string) (context.Context, tra
 	return ctx, span
 }
 
-// EndSpan records err, if any, on span, marks the span failed, and ends it.
+// EndSpan ends span, marking it failed when err is not nil. The span
+// names the error by its class only (attribute error.type, and the
+// status's description; see ClassifySpanErrors), never by its message,
+// which may quote a request's data: the log line of a failed request has
+// that.
 func EndSpan(span trace.Span, err error) {
 	if !span.IsRecording() {
 		return
 	}
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		t := SpanErrorType(err)
+		span.SetAttributes(AttrErrorType.String(t))
+		span.SetStatus(codes.Error, t)
 	}
 	span.End()
 }
+
+// spanErrorType classifies errors for spans; see ClassifySpanErrors.
+var spanErrorType = func(error) string { return "error" }
+
+// ClassifySpanErrors sets how EndSpan names an error: fn returns a short,
+// stable class of it, such as the problem code it is answered with. It is
+// meant to be called once, from an init function (package httpapi's); by
+// default every error is "error".
+func ClassifySpanErrors(fn func(error) string) { spanErrorType = fn }
+
+// SpanErrorType returns the class of err that spans name it by.
+func SpanErrorType(err error) string { return spanErrorType(err) }
 
 type spanTenantKey struct{}
 
