@@ -71,6 +71,9 @@ type App struct {
 	// limiter is the Redis rate limiter; nil without Redis. Serve probes
 	// it while its breaker is not closed.
 	limiter *ratelimit.Redis
+	// tracing exports the requests' spans; nil with tracing off (no
+	// OTEL_* variable turns it on).
+	tracing *observe.Tracing
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -119,6 +122,20 @@ func New(cfg Config) (*App, error) {
 	if err := checkDefaultPlan(st, cfg.DefaultPlan); err != nil {
 		app.Close()
 		return nil, err
+	}
+	if app.tracing, err = observe.TracingFromEnv(context.Background(), cfg.Logger); err != nil {
+		app.Close()
+		return nil, fmt.Errorf("tracing (OTEL_* environment variables): %w", err)
+	}
+	if app.tracing != nil {
+		cfg.Logger.Info("tracing on: spans are exported as the OTEL_* environment variables say")
+		// Closed after everything that starts spans: the buffered spans
+		// are exported before the App is gone.
+		app.closers = append(app.closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			return app.tracing.Shutdown(ctx)
+		})
 	}
 	if cfg.TLSCertFile != "" {
 		if app.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger); err != nil {
@@ -204,7 +221,8 @@ func New(cfg Config) (*App, error) {
 		app.backups.Verify.OnBrokenChain = auditMetrics.VerifyFailed
 	}
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
-		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
+		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil,
+		Tracing: app.tracing})
 	return app, nil
 }
 
@@ -746,7 +764,8 @@ func every(interval time.Duration, fn func()) (stop func()) {
 }
 
 // Close closes the database after the transactions in progress finish, and
-// the Redis client if there is one.
+// the Redis client if there is one; with tracing on, it exports the spans
+// still buffered first.
 func (a *App) Close() error {
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {

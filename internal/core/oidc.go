@@ -18,6 +18,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/auth"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/internal/secevent"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -114,7 +115,7 @@ func (c *Core) rp() (*oidcRP, error) {
 		}
 		r.client = &http.Client{
 			Timeout:   10 * time.Second,
-			Transport: rt,
+			Transport: observe.Transport(rt), // a traced login's trace goes on to the provider
 			// A provider's endpoints are what its discovery document
 			// says; following redirects would only widen what a tenant
 			// admin can make the server fetch.

@@ -6,8 +6,11 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -121,7 +124,12 @@ func (s *Scope) event(action, resource string) audit.Event {
 
 // append records ev in the tenant's chain, in tx.
 func (s *Scope) append(ctx context.Context, tx store.Tx, ev audit.Event) error {
-	_, err := s.core.audit.Append(ctx, tx, audit.TenantChain(s.tenant.ID), ev)
+	ctx, span := observe.StartSpan(ctx, "bulkhead.audit")
+	e, err := s.core.audit.Append(ctx, tx, audit.TenantChain(s.tenant.ID), ev)
+	if err == nil && span.IsRecording() {
+		span.SetAttributes(attribute.String("bulkhead.audit.action", ev.Action), attribute.Int64("bulkhead.audit.seq", e.Seq))
+	}
+	observe.EndSpan(span, err)
 	return err
 }
 

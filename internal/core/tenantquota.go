@@ -16,22 +16,16 @@ type TenantQuota struct {
 	Records, Bytes int64
 }
 
-// TenantQuota returns the tenant called slug, its plan and what it stores,
-// for the operator's view of tenants' health: counts and sizes, as the
-// usage history gives them for billing, and no tenant data. The tenant and
-// plan come from the caches the request path uses; the counts are one read
-// of the tenant's usage. A slug that names no tenant is store.ErrNotFound.
-func (ct *Control) TenantQuota(ctx context.Context, slug tenant.Slug) (*TenantQuota, error) {
-	if err := ct.check(); err != nil {
+// TenantQuota returns the tenant the operator's scope addresses, its plan
+// and what it stores, for the operator's view of tenants' health: counts
+// and sizes, as the usage history gives them for billing, and no tenant
+// data. The plan comes from the cache the request path uses; the counts
+// are one read of the tenant's usage.
+func (ct *Control) TenantQuota(ctx context.Context, sc *Scope) (*TenantQuota, error) {
+	if err := ct.target(sc); err != nil {
 		return nil, err
 	}
-	if !slug.Valid() {
-		return nil, store.ErrNotFound
-	}
-	t, err := ct.core.tenantBySlug(ctx, slug)
-	if err != nil {
-		return nil, err
-	}
+	t := &sc.tenant
 	plan, err := ct.core.plan(ctx, t.Plan)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -93,18 +94,30 @@ func (s *scheduledStore) run(ctx context.Context, tid tenant.ID, fn func(tx stor
 	txFunc func(context.Context, tenant.ID, func(store.Tx) error) error) (err error) {
 	t, ok := ticketFrom(ctx)
 	if !ok || tid == "" {
-		return txFunc(ctx, tid, fn)
+		return traced(ctx, tid, fn, txFunc)
 	}
 	var deadline time.Time
 	if t.Wait > 0 {
 		deadline = time.Now().Add(t.Wait)
 	}
+	_, span := observe.StartTenantSpan(ctx, "bulkhead.queue", string(tid))
 	slot, err := t.Scheduler.Acquire(ctx, tid, t.Weight, t.Class, deadline)
+	observe.EndSpan(span, err)
 	if err != nil {
 		return err
 	}
 	defer func() { slot.Release(outcomeOf(err)) }() // also if fn panics
-	return txFunc(ctx, tid, fn)
+	return traced(ctx, tid, fn, txFunc)
+}
+
+// traced runs the transaction in a "bulkhead.store" span of the request's
+// trace, if it is traced.
+func traced(ctx context.Context, tid tenant.ID, fn func(tx store.Tx) error,
+	txFunc func(context.Context, tenant.ID, func(store.Tx) error) error) error {
+	ctx, span := observe.StartTenantSpan(ctx, "bulkhead.store", string(tid))
+	err := txFunc(ctx, tid, fn)
+	observe.EndSpan(span, err)
+	return err
 }
 
 // outcomeOf classifies a transaction's error for the breaker.

@@ -41,9 +41,10 @@ func benchHandler(b *testing.B, isolation string) (h http.Handler, key, recordPa
 
 // benchConfig varies the API a benchmark runs against.
 type benchConfig struct {
-	isolation string        // "pooled" or "silo"
-	cacheTTL  time.Duration // the node's caches of tenants and keys; 0 means the default
-	admission Admission     // none by default
+	isolation string           // "pooled" or "silo"
+	cacheTTL  time.Duration    // the node's caches of tenants and keys; 0 means the default
+	admission Admission        // none by default
+	tracing   *observe.Tracing // nil: tracing off
 }
 
 // benchFixture is the API of newBenchFixture and what it set up.
@@ -83,7 +84,8 @@ func newBenchFixture(b *testing.B, cfg benchConfig) *benchFixture {
 	}
 	startTestRunner(b, runner)
 	b.Cleanup(func() { closeTestRunner(runner) })
-	f := &benchFixture{core: c, h: New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log, Admission: cfg.admission})}
+	f := &benchFixture{core: c, h: New(Config{Core: c, Store: st, Metrics: observe.NewMetrics(), Logger: log, Admission: cfg.admission,
+		Tracing: cfg.tracing})}
 	f.call = func(method, path, token, body string) []byte {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)

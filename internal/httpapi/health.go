@@ -89,7 +89,7 @@ const (
 // tenantHealth answers GET /v1/tenants/{tenant}/health.
 func (s *Server) tenantHealth(w http.ResponseWriter, r *http.Request, rq *request) error {
 	t := rq.scope.Tenant()
-	q, err := rq.control.TenantQuota(r.Context(), t.Slug)
+	q, err := rq.control.TenantQuota(r.Context(), rq.scope)
 	if err != nil {
 		return err
 	}
@@ -118,10 +118,14 @@ func (s *Server) listTenantHealth(w http.ResponseWriter, r *http.Request, rq *re
 		if len(list.Items) == int(limit) {
 			break
 		}
-		q, err := rq.control.TenantQuota(r.Context(), tenant.Slug(th.Slug))
+		sc, err := s.core.Scope(r.Context(), rq.principal, tenant.Slug(th.Slug), rq.id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // purged since its last request
 		}
+		if err != nil {
+			return err
+		}
+		q, err := rq.control.TenantQuota(r.Context(), sc)
 		if err != nil {
 			return err
 		}

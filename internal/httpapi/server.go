@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/internal/ratelimit"
@@ -58,6 +60,9 @@ type Config struct {
 	// TLS says the API is served over HTTPS (by this process or a proxy in
 	// front of it): answers then carry Strict-Transport-Security.
 	TLS bool
+	// Tracing, when not nil, gives each request a server span, with
+	// children for its steps (see observe.StartSpan). Nil is tracing off.
+	Tracing *observe.Tracing
 }
 
 // Server serves the API. It is safe for concurrent use.
@@ -76,6 +81,7 @@ type Server struct {
 	proxies      []netip.Prefix
 	publicURL    string
 	tls          bool
+	tracer       trace.Tracer // nil: tracing off
 
 	admission Admission
 }
@@ -144,6 +150,7 @@ func New(cfg Config) *Server {
 		proxies:      cfg.TrustedProxies,
 		publicURL:    cfg.PublicURL,
 		tls:          cfg.TLS,
+		tracer:       cfg.Tracing.Tracer(),
 
 		admission: cfg.Admission,
 	}
@@ -190,6 +197,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rq := &request{id: newRequestID()}
+		r, span := s.startSpan(r, &rt, label, rq) // nil span: tracing off
 		rw := &responseWriter{ResponseWriter: w, writeTimeout: s.writeTimeout}
 		h := rw.Header()
 		h.Set("X-Request-Id", rq.id)
@@ -211,8 +219,10 @@ func (s *Server) wrap(rt Route) http.Handler {
 			}
 			s.finish(rw, r, rq, label, start)
 			s.reportDenied(rw, r, rq)
+			endSpan(span, rw)
 		}()
 		if err := s.serve(rw, r, rq, rt); err != nil {
+			spanError(span, err)
 			s.writeError(rw, r, rq, err)
 		}
 	})
@@ -235,7 +245,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 		}
 	}
 	if !rt.Public {
-		p, err := s.core.Authenticate(r.Context(), bearer(r))
+		ctx, span := observe.StartSpan(r.Context(), "bulkhead.authenticate")
+		p, err := s.core.Authenticate(ctx, bearer(r))
+		observe.EndSpan(span, err)
 		if err != nil {
 			return err
 		}
@@ -245,11 +257,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rq *request, rt R
 			if rt.WhileDeleting {
 				scope = s.core.ScopeWhileDeleting
 			}
-			if rq.scope, err = scope(r.Context(), p, tenant.Slug(slug), rq.id); err != nil {
+			ctx, span := observe.StartSpan(r.Context(), "bulkhead.scope")
+			rq.scope, err = scope(ctx, p, tenant.Slug(slug), rq.id)
+			observe.EndSpan(span, err)
+			if err != nil {
 				return err
 			}
+			r = s.spanTenant(r, rq)
 			if !p.IsOperator() {
+				_, span := observe.StartSpan(r.Context(), "bulkhead.admit")
 				ctx, done, err := s.admit(r, rq)
+				observe.EndSpan(span, err)
 				if err != nil {
 					return err
 				}
@@ -307,6 +325,11 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rq *request, route 
 	}
 	if rq.principal != nil {
 		attrs = append(attrs, slog.String("actor", rq.principal.Actor()))
+	}
+	if s.tracer != nil {
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsSampled() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		}
 	}
 	if rw.writeErr != nil {
 		// The client stopped reading or went away before the whole
