@@ -27,6 +27,7 @@ import (
 
 	"github.com/bulkheadhq/bulkhead/internal/backup"
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
+	"github.com/bulkheadhq/bulkhead/internal/console"
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
@@ -62,6 +63,8 @@ type App struct {
 	sweepers []func()
 	// backups takes the scheduled backups; nil without Config.BackupEvery.
 	backups *backup.Scheduler
+	// root serves the web console at /ui and the API everywhere else.
+	root http.Handler
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -170,7 +173,29 @@ func New(cfg Config) (*App, error) {
 	}
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil})
+	// The console calls the API in process; its session cookies are sealed
+	// under a key derived from the cursor secret, which every node sharing
+	// the data directory's keys has.
+	ui, err := console.New(console.Config{API: app.handler, CookieKey: keys.CursorMAC, Logger: cfg.Logger, TLS: app.certs != nil})
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+	app.root = mountConsole(ui, app.handler)
 	return app, nil
+}
+
+// mountConsole serves /ui and everything under it with the console, and
+// every other path with the API, untouched (no path cleaning or redirects
+// of a mux in between).
+func mountConsole(ui, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/ui" || strings.HasPrefix(p, "/ui/") {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // openBlobs opens the bucket of export and restore archives.
@@ -391,8 +416,9 @@ func (a *App) openSecurityEvents(metrics *observe.Metrics) (secevent.Publisher, 
 	return q, nil
 }
 
-// Handler returns the HTTP API, for serving it on a listener of your own.
-func (a *App) Handler() http.Handler { return a.handler }
+// Handler returns the HTTP API with the web console at /ui, for serving
+// them on a listener of your own.
+func (a *App) Handler() http.Handler { return a.root }
 
 // Core returns the operations behind the API. It is for bulkhead's own
 // command line and is not a stable API.
@@ -415,7 +441,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, a.certs.tlsConfig())
 	}
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
