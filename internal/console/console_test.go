@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -59,7 +60,7 @@ var testKey = bytes.Repeat([]byte{7}, 32)
 
 func newTestConsole(t *testing.T, api http.Handler) *Console {
 	t.Helper()
-	c, err := New(Config{API: api, CookieKey: testKey})
+	c, err := New(Config{API: api, CookieKey: testKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,12 +198,12 @@ func TestCSRF(t *testing.T) {
 	if n := patches(); n != 0 {
 		t.Fatalf("a cross-site form reached the API %d times", n)
 	}
-	if rec := post(url.Values{"status": {"suspended"}, "csrf": {sess.CSRF}}, http.Header{"Sec-Fetch-Site": {"same-origin"}}); rec.Code != http.StatusOK {
-		t.Errorf("with the token: status %d; want 200: %s", rec.Code, rec.Body)
+	if rec := post(url.Values{"status": {"suspended"}, "csrf": {sess.CSRF}}, http.Header{"Sec-Fetch-Site": {"same-origin"}}); rec.Code != http.StatusSeeOther {
+		t.Errorf("with the token: status %d; want 303 back to the tenant page: %s", rec.Code, rec.Body)
 	}
 	// The header htmx sends works as the field does.
-	if rec := post(url.Values{"status": {"active"}}, http.Header{"X-Csrf-Token": {sess.CSRF}}); rec.Code != http.StatusOK {
-		t.Errorf("with the token in X-CSRF-Token: status %d; want 200", rec.Code)
+	if rec := post(url.Values{"status": {"active"}}, http.Header{"X-Csrf-Token": {sess.CSRF}}); rec.Code != http.StatusSeeOther {
+		t.Errorf("with the token in X-CSRF-Token: status %d; want 303", rec.Code)
 	}
 	if n := patches(); n != 2 {
 		t.Errorf("the API received %d PATCHes; want 2", n)

@@ -10,17 +10,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/bulkheadhq/bulkhead"
@@ -107,11 +113,23 @@ func (s *testServer) createTenant(t testing.TB, slug, plan string) {
 	s.api(t, "POST", "/v1/tenants", operatorToken, body, http.StatusCreated, nil)
 }
 
-// putPlan creates or replaces a plan with generous limits.
-func (s *testServer) putPlan(t testing.TB, name string) {
+// putPlan creates or replaces a plan: the default plan's limits with
+// change applied (such as {"rate_per_sec": 1}).
+func (s *testServer) putPlan(t testing.TB, name string, change map[string]any) {
 	t.Helper()
-	s.api(t, "PUT", "/v1/plans/"+name, operatorToken, map[string]any{"rate_per_sec": 100, "burst": 100, "weight": 1},
-		http.StatusOK, nil)
+	var plans struct {
+		Items []map[string]any `json:"items"`
+	}
+	s.api(t, "GET", "/v1/plans", operatorToken, nil, http.StatusOK, &plans)
+	if len(plans.Items) == 0 {
+		t.Fatal("no plans")
+	}
+	plan := plans.Items[0]
+	delete(plan, "name")
+	for k, v := range change {
+		plan[k] = v
+	}
+	s.api(t, "PUT", "/v1/plans/"+name, operatorToken, plan, http.StatusOK, nil)
 }
 
 // createUser adds a user to a tenant (as the operator, who may bootstrap
@@ -317,6 +335,22 @@ func waitText(t *testing.T, ctx context.Context, sel, want string) {
 	}
 }
 
+// waitJS waits until the JavaScript expression is true in the page,
+// polling; it fails the test when the browser test's deadline passes first.
+func waitJS(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("never true: %s (%v)", expr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // jsString quotes s as a JavaScript string literal.
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
@@ -333,9 +367,40 @@ func cookies(t *testing.T, ctx context.Context, srv *testServer) []*network.Cook
 	return res.Cookies
 }
 
-// evalAsync evaluates a JavaScript expression whose value is a promise
-// in the page, and returns what it resolves to.
-func evalAsync[T any](t *testing.T, ctx context.Context, js string) T {
+
+// watchPage collects the page's Content-Security-Policy violations,
+// JavaScript errors and uncaught exceptions from now on; the returned
+// func lists them.
+func watchPage(t *testing.T, ctx context.Context) func() []string {
 	t.Helper()
-	return get(t, ctx, "evaluate", chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	var mu sync.Mutex
+	var problems []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError && ev.Entry.Source != cdplog.EntrySourceNetwork {
+				mu.Lock()
+				problems = append(problems, string(ev.Entry.Source)+": "+ev.Entry.Text)
+				mu.Unlock()
+			}
+		case *runtime.EventExceptionThrown:
+			mu.Lock()
+			problems = append(problems, "exception: "+ev.ExceptionDetails.Text+" "+fmt.Sprint(ev.ExceptionDetails.Exception))
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("enable the log domain: %v", err)
+	}
+	if _, err := chromedp.Call(ctx, runtime.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("enable the runtime domain: %v", err)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(problems)
+	}
 }

@@ -168,7 +168,16 @@ type tenantDetail struct {
 // tenantPage shows one tenant: its health figures and live charts, quota
 // use, plan and status, with the forms that change them.
 func (c *Console) tenantPage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.showTenant(w, r, s, http.StatusOK, "", nil)
+	c.showTenant(w, r, s, http.StatusOK, tenantNotices[r.URL.Query().Get("done")], nil)
+}
+
+// tenantNotices are the notices the tenant page shows after a change (its
+// "done" parameter): fixed texts, so that a link cannot make the page say
+// anything else.
+var tenantNotices = map[string]string{
+	"suspended": "Tenant suspended.",
+	"resumed":   "Tenant resumed.",
+	"plan":      "Plan changed.",
 }
 
 // showTenant renders the tenant page with a notice or an error above it.
@@ -235,24 +244,26 @@ func (c *Console) tenantSeries(w http.ResponseWriter, r *http.Request, s *sessio
 // tenantStatus suspends or resumes a tenant (PATCH status).
 func (c *Console) tenantStatus(w http.ResponseWriter, r *http.Request, s *session) {
 	status := r.PostFormValue("status")
-	if status != "active" && status != "suspended" {
+	done := map[string]string{"active": "resumed", "suspended": "suspended"}[status]
+	if done == "" {
 		c.showTenant(w, r, s, http.StatusBadRequest, "", &APIError{Status: http.StatusBadRequest, Code: "invalid_parameter",
 			Detail: "status must be active or suspended"})
 		return
 	}
-	c.patchTenant(w, r, s, map[string]string{"status": status}, map[string]string{
-		"active": "Tenant resumed.", "suspended": "Tenant suspended."}[status])
+	c.patchTenant(w, r, s, map[string]string{"status": status}, done)
 }
 
 // tenantPlan moves a tenant to another plan (PATCH plan).
 func (c *Console) tenantPlan(w http.ResponseWriter, r *http.Request, s *session) {
-	plan := r.PostFormValue("plan")
-	c.patchTenant(w, r, s, map[string]string{"plan": plan}, "Plan changed to "+plan+".")
+	c.patchTenant(w, r, s, map[string]string{"plan": r.PostFormValue("plan")}, "plan")
 }
 
-// patchTenant applies a change and shows the tenant page with the outcome.
+// patchTenant applies a change. Done, it sends the browser back to the
+// tenant page (so that reloading does not post again), which says what
+// was done; refused, it shows the page with the API's error.
 func (c *Console) patchTenant(w http.ResponseWriter, r *http.Request, s *session, change map[string]string, done string) {
-	err := c.call(r, s, http.MethodPatch, "/v1/tenants/"+url.PathEscape(r.PathValue("slug")), change, nil)
+	slug := r.PathValue("slug")
+	err := c.call(r, s, http.MethodPatch, "/v1/tenants/"+url.PathEscape(slug), change, nil)
 	if e := asAPIError(err); e != nil {
 		if e.NotFound() {
 			c.renderNotFound(w, r, s)
@@ -261,7 +272,7 @@ func (c *Console) patchTenant(w http.ResponseWriter, r *http.Request, s *session
 		c.showTenant(w, r, s, e.Status, "", e)
 		return
 	}
-	c.showTenant(w, r, s, http.StatusOK, done, nil)
+	http.Redirect(w, r, "/ui/tenants/"+url.PathEscape(slug)+"?done="+done, http.StatusSeeOther)
 }
 
 // auditData is the platform audit page's data.
