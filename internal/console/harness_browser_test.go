@@ -367,7 +367,6 @@ func cookies(t *testing.T, ctx context.Context, srv *testServer) []*network.Cook
 	return res.Cookies
 }
 
-
 // watchPage collects the page's Content-Security-Policy violations,
 // JavaScript errors and uncaught exceptions from now on; the returned
 // func lists them.
