@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/bulkheadhq/bulkhead/internal/console"
 )
 
 // tenantStatus reads a tenant's status and plan through the API.
@@ -43,7 +47,7 @@ func TestBrowserOperatorDashboard(t *testing.T) {
 	shot(t, ctx, "login")
 	loginOperator(t, ctx, srv)
 	logTiming(t, ctx, "dashboard")
-	shot(t, ctx, "dashboard")
+	shot(t, ctx, "dashboard-fresh")
 	if got := text(t, ctx, `#tenants tr[data-tenant="acme"] .plan`); got != "free" {
 		t.Errorf("acme's plan shows %q, want free", got)
 	}
@@ -120,7 +124,7 @@ func TestBrowserOperatorTenant(t *testing.T) {
 	}
 	// The charts are drawn (uPlot makes a canvas per chart) from the series.
 	run(t, ctx, "charts", chromedp.WaitVisible(css(".chart canvas")))
-	shot(t, ctx, "tenant")
+	shot(t, ctx, "tenant-forms")
 	noProblems(t, problems)
 
 	// Another tenant's slug is the not-found page, as in the API.
@@ -301,5 +305,52 @@ func TestBrowserAPIReference(t *testing.T) {
 	}
 	run(t, ctx, "open createTenant", chromedp.Click(css("#op-createTenant summary")), chromedp.WaitVisible(css(`#op-createTenant a[href="#schema-CreateTenant"]`)))
 	shot(t, ctx, "api")
+	noProblems(t, problems)
+}
+
+// TestBrowserOperatorPagesRender serves the console in front of an API
+// that answers with figures shaped as the health contract's (DemoAPI) and
+// checks what the browser shows: the open breaker highlighted, the noisy
+// tenant ranked first and listed as throttled, the charts drawn from the
+// series, the quota bars, the polls. Its screenshots are the docs'.
+func TestBrowserOperatorPagesRender(t *testing.T) {
+	ctx := newBrowser(t)
+	ui, err := console.New(console.Config{API: console.DemoAPI(), CookieKey: []byte(strings.Repeat("k", 32)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(ui)
+	defer ts.Close()
+	srv := &testServer{URL: ts.URL}
+	problems := watchPage(t, ctx)
+	loginOperator(t, ctx, srv)
+	waitFor(t, ctx, `.breaker.open[data-breaker="redis"]`)
+	if got := text(t, ctx, `#tenants tr[data-tenant="globex"] td.hot`); got == "" {
+		t.Error("globex's throttles are not highlighted")
+	}
+	shot(t, ctx, "dashboard")
+
+	open(t, ctx, srv, "/ui/noisy", "noisy")
+	waitFor(t, ctx, `#pressured li[data-tenant="globex"]`)
+	if got := text(t, ctx, "#noisy tbody tr:first-child th"); got != "globex" {
+		t.Errorf("the top consumer is %q; want globex", got)
+	}
+	run(t, ctx, "sort by p99", chromedp.Click(css(`a[href="/ui/noisy?sort=p99"]`)), chromedp.WaitVisible(css(`#live[hx-get="/ui/noisy?sort=p99"]`)))
+	if got := text(t, ctx, "#noisy tbody tr:first-child th"); got != "acme" {
+		t.Errorf("the top consumer by p99 is %q; want acme", got)
+	}
+	open(t, ctx, srv, "/ui/noisy", "noisy")
+	shot(t, ctx, "noisy")
+
+	open(t, ctx, srv, "/ui/tenants/globex", "tenant")
+	waitJS(t, ctx, `document.querySelector('.charts').getAttribute('data-points') === '60'`)
+	if n := get(t, ctx, "canvases", chromedp.Evaluate[int](`document.querySelectorAll('.chart canvas').length`)); n != 3 {
+		t.Errorf("%d charts drawn; want 3", n)
+	}
+	if got := get(t, ctx, "meter", chromedp.Evaluate[float64](`document.querySelector('#quota meter').value`)); got != 92 {
+		t.Errorf("the records bar shows %v; want 92", got)
+	}
+	shot(t, ctx, "tenant")
 	noProblems(t, problems)
 }

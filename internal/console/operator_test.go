@@ -146,7 +146,7 @@ func TestTenantPageShowsHealthQuotaAndSeries(t *testing.T) {
 		`<div><dt>Error ratio</dt><dd>25%</dd></div>`,
 		`<div><dt>p99</dt><dd>8.3 ms</dd></div>`,
 		`<dd class="hot">database</dd>`,
-		`<meter min="0" max="100" low="70" high="90" optimum="0" value="1" aria-label="records used">1%</meter>`,
+		`<meter min="0" max="100" low="70" high="90" optimum="0" value="1" aria-label="records used">1.0%</meter>`,
 		`<td class="num">unlimited</td>`,
 		`data-series-url="/ui/tenants/acme/series"`,
 	} {

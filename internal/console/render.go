@@ -50,7 +50,13 @@ type SessionView struct {
 
 // funcs are the functions templates may call.
 var funcs = template.FuncMap{
-	"percent": func(ratio float64) string { return fmt.Sprintf("%.0f%%", math.Min(ratio, 9.99)*100) },
+	"percent": func(ratio float64) string { // one decimal below 10%, where it tells
+		p := math.Min(ratio, 9.99) * 100
+		if p > 0 && p < 10 {
+			return fmt.Sprintf("%.1f%%", p)
+		}
+		return fmt.Sprintf("%.0f%%", p)
+	},
 	"pct100": func(ratio float64) int { // for <meter>/<progress> bars, clamped
 		return int(math.Round(math.Max(0, math.Min(ratio, 1)) * 100))
 	},
