@@ -250,6 +250,10 @@ func logTiming(t *testing.T, ctx context.Context, name string) {
 		name, nav.ResponseEnd, nav.DOMContentLoaded, nav.Load, nav.Duration, nav.TransferSize)
 }
 
+// viewportOnly names the pages too long for a full-page screenshot: their
+// PNG shows the window.
+var viewportOnly = map[string]bool{"api": true}
+
 // shot saves a full-page PNG of the current page as <dir>/<name>.png when
 // BULKHEAD_SCREENSHOTS=<dir> is set.
 func shot(t *testing.T, ctx context.Context, name string) {
@@ -258,7 +262,11 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		return
 	}
-	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	shoot := chromedp.FullScreenshot(100)
+	if viewportOnly[name] {
+		shoot = chromedp.CaptureScreenshot()
+	}
+	png := get(t, ctx, "screenshot "+name, shoot)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // operatorRoutes registers the operator's pages.
@@ -286,14 +287,14 @@ type auditData struct {
 
 // auditEntry is one entry of the audit log.
 type auditEntry struct {
-	Seq       int64  `json:"seq"`
-	Time      string `json:"time"`
-	Actor     string `json:"actor"`
-	Action    string `json:"action"`
-	Resource  string `json:"resource"`
-	RequestID string `json:"request_id"`
-	Outcome   string `json:"outcome"`
-	Hash      string `json:"hash"`
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Resource  string    `json:"resource"`
+	RequestID string    `json:"request_id"`
+	Outcome   string    `json:"outcome"`
+	Hash      string    `json:"hash"`
 }
 
 // auditVerification is the answer of GET /v1/audit/verify.

@@ -141,6 +141,8 @@ func TestBrowserOperatorAudit(t *testing.T) {
 	srv := startServer(t)
 	srv.createTenant(t, "acme", "")
 	srv.createTenant(t, "globex", "")
+	srv.api(t, "PATCH", "/v1/tenants/globex", operatorToken, map[string]string{"status": "suspended"}, http.StatusOK, nil)
+	srv.api(t, "PATCH", "/v1/tenants/globex", operatorToken, map[string]string{"status": "active"}, http.StatusOK, nil)
 	loginOperator(t, ctx, srv)
 	run(t, ctx, "audit link", chromedp.Click(css(`nav a[href="/ui/audit"]`)), chromedp.WaitVisible(css("#audit")))
 	logTiming(t, ctx, "audit")
