@@ -176,7 +176,8 @@ func New(cfg Config) (*App, error) {
 	// The console calls the API in process; its session cookies are sealed
 	// under a key derived from the cursor secret, which every node sharing
 	// the data directory's keys has.
-	ui, err := console.New(console.Config{API: app.handler, CookieKey: keys.CursorMAC, Logger: cfg.Logger, TLS: app.certs != nil})
+	ui, err := console.New(console.Config{API: app.handler, CookieKey: keys.CursorMAC, Logger: cfg.Logger,
+		TLS: app.certs != nil || strings.HasPrefix(cfg.PublicURL, "https://")})
 	if err != nil {
 		app.Close()
 		return nil, err

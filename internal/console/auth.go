@@ -2,6 +2,8 @@ package console
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -186,7 +188,11 @@ func (c *Console) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.setCookie(w, r, loginCookie, "", -1)
-	c.log.Info("console: signed in", "kind", s.Kind, "credential", s.Cred, "tenant_slug", s.Tenant)
+	if s.Kind == kindTenant {
+		c.log.Info("console: signed in", "kind", s.Kind, "credential", s.Cred, "tenant", s.TenantID, "tenant_slug", s.Tenant)
+	} else {
+		c.log.Info("console: signed in", "kind", s.Kind, "credential", s.Cred)
+	}
 	to := "/ui/"
 	if st.Next != "" {
 		to = st.Next
@@ -239,7 +245,7 @@ func (c *Console) loginPassword(r *http.Request, st *loginState) (*session, *log
 			Detail: "your tenant requires two-factor authentication: enrol in TOTP through the API (POST /v1/tenants/" + slug +
 				"/auth/totp) before signing in to the console"}
 	}
-	s := &session{Kind: kindTenant, Tenant: slug, Cred: credToken, Who: email}
+	s := &session{Kind: kindTenant, Tenant: slug, TenantID: tokenTenant(pair.AccessToken), Cred: credToken, Who: email}
 	apply(s, &pair, time.Now())
 	return s, d, nil
 }
@@ -303,4 +309,25 @@ func asAPIError(err error) *APIError {
 		return e
 	}
 	return &APIError{Status: http.StatusInternalServerError, Code: "internal", Detail: err.Error()}
+}
+
+// tokenTenant reads the tenant id ("tid" claim) of an access token the API
+// just issued, for the log; it does not verify the token (the API does, at
+// every use). "" when it does not read.
+func tokenTenant(jwt string) string {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		TID string `json:"tid"`
+	}
+	if json.Unmarshal(raw, &claims) != nil {
+		return ""
+	}
+	return claims.TID
 }

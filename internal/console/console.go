@@ -35,8 +35,9 @@ type Config struct {
 	// Logger receives the console's own log lines (failed calls, refused
 	// sessions). Defaults to slog.Default().
 	Logger *slog.Logger
-	// TLS says the server speaks TLS itself, so that the session cookie is
-	// marked Secure even when a request's TLS field is not set.
+	// TLS says browsers reach the console over HTTPS: the server speaks
+	// TLS itself, or its public URL is https:// (a TLS proxy in front). The
+	// session cookie is then always marked Secure.
 	TLS bool
 	// SessionTTL is how long a sign-in lasts. Defaults to 12 hours.
 	SessionTTL time.Duration
@@ -91,8 +92,14 @@ func New(cfg Config) (*Console, error) {
 // ServeHTTP serves /ui and everything under it.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header())
+	if r.Body != nil { // the console's forms are small
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	}
 	c.handler.ServeHTTP(w, r)
 }
+
+// maxFormBytes bounds a form posted to the console.
+const maxFormBytes = 64 << 10
 
 // contentSecurityPolicy lets pages load scripts, styles, images and data
 // from the console's own origin only: no inline script or style, no

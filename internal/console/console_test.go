@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -475,6 +476,18 @@ func TestSafeNext(t *testing.T) {
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+func TestTokenTenant(t *testing.T) {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"tid":"01a2-tenant","sub":"u1"}`))
+	if got := tokenTenant("eyJhbGciOiJFZERTQSJ9." + payload + ".c2ln"); got != "01a2-tenant" {
+		t.Errorf("tokenTenant = %q", got)
+	}
+	for _, bad := range []string{"", "a.b", "a.!!!.c", "a." + base64.RawURLEncoding.EncodeToString([]byte("[]")) + ".c"} {
+		if got := tokenTenant(bad); got != "" {
+			t.Errorf("tokenTenant(%q) = %q; want empty", bad, got)
 		}
 	}
 }

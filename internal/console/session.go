@@ -41,7 +41,10 @@ const (
 type session struct {
 	Kind string `json:"k"`
 	// Tenant is the slug of a tenant session; empty for the operator.
-	Tenant string `json:"t,omitempty"`
+	// TenantID is its id when known (from a login's access token), for
+	// the log.
+	Tenant   string `json:"t,omitempty"`
+	TenantID string `json:"i,omitempty"`
 	// Cred is the credential kind; Credential the bearer credential itself.
 	Cred       string `json:"c"`
 	Credential string `json:"b"`
@@ -225,7 +228,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) *session {
 	}
 	if s.Cred == credToken && time.Now().Add(refreshEarly).Unix() >= s.AccessExpires {
 		if err := c.refresher.refresh(r, s); err != nil {
-			c.log.Info("console: session ended: its tokens no longer refresh", "tenant_slug", s.Tenant, "err", err)
+			c.log.Info("console: session ended: its tokens no longer refresh", "tenant", s.TenantID, "tenant_slug", s.Tenant, "err", err)
 			c.setCookie(w, r, sessionCookie, "", -1)
 			return nil
 		}
