@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -135,6 +136,10 @@ func (c *Console) routes(mux *http.ServeMux) {
 // serveStatic serves the embedded scripts, styles and vendored libraries.
 // They change only with the binary; browsers may keep them an hour.
 func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+		c.notFound(w, r)
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	c.static.ServeHTTP(w, r)
 }

@@ -491,3 +491,17 @@ func TestTokenTenant(t *testing.T) {
 		}
 	}
 }
+
+func TestStatic(t *testing.T) {
+	c := newTestConsole(t, &fakeAPI{})
+	for path, want := range map[string]int{
+		"/ui/static/vendor/htmx.min.js": 200, "/ui/static/console.css": 200, "/ui/static/vendor/": 404, "/ui/static/": 404,
+		"/ui/static/nothing.js": 404,
+	} {
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1"+path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s: %d; want %d", path, rec.Code, want)
+		}
+	}
+}
