@@ -167,7 +167,11 @@ func (c *Console) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	case "password":
 		s, d, e = c.loginPassword(r, &st)
 		if d.AskTOTP {
-			c.showLogin(w, r, http.StatusOK, &st, d, e)
+			status := http.StatusOK
+			if e != nil {
+				status = e.Status
+			}
+			c.showLogin(w, r, status, &st, d, e)
 			return
 		}
 	case "api_key":
@@ -216,7 +220,8 @@ func (c *Console) loginOperator(r *http.Request, token string) (*session, *APIEr
 func (c *Console) loginPassword(r *http.Request, st *loginState) (*session, *loginData, *APIError) {
 	slug, email, password := strings.TrimSpace(r.PostFormValue("tenant")), strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("password")
 	totp := strings.TrimSpace(r.PostFormValue("totp"))
-	if totp != "" && st.Password != "" { // the second step: the first step's login
+	second := totp != "" && st.Password != ""
+	if second { // the second step: the first step's login
 		slug, email, password = st.Tenant, st.Email, st.Password
 	}
 	d := &loginData{Kind: "password", Tenant: slug, Email: email}
@@ -236,6 +241,10 @@ func (c *Console) loginPassword(r *http.Request, st *loginState) (*session, *log
 			if totp == "" {
 				e = nil // the first step: not an error, a question
 			}
+			return nil, d, e
+		}
+		if second && e.Code == "invalid_credentials" { // a wrong code: ask again
+			d.AskTOTP = true
 			return nil, d, e
 		}
 		return nil, d, e

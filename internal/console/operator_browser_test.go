@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/bulkheadhq/bulkhead/internal/console"
 )
@@ -355,4 +356,47 @@ func TestBrowserOperatorPagesRender(t *testing.T) {
 	}
 	shot(t, ctx, "tenant")
 	noProblems(t, problems)
+}
+
+// TestBrowserLoginTOTP signs in as a user enrolled in TOTP: the console
+// asks for the second factor after the password, and a recovery code
+// signs in.
+func TestBrowserLoginTOTP(t *testing.T) {
+	ctx := newBrowser(t)
+	srv := startServer(t)
+	srv.createTenant(t, "acme", "")
+	const email, password = "ada@acme.io", "correct horse battery staple"
+	srv.createUser(t, "acme", email, password, "admin")
+	var pair struct {
+		AccessToken string `json:"access_token"`
+	}
+	srv.api(t, "POST", "/v1/tenants/acme/auth/login", "", map[string]string{"email": email, "password": password}, http.StatusOK, &pair)
+	var enrol struct {
+		Secret string `json:"secret"`
+	}
+	srv.api(t, "POST", "/v1/tenants/acme/auth/totp", pair.AccessToken, nil, http.StatusCreated, &enrol)
+	code, err := totp.GenerateCode(enrol.Secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recovery struct {
+		Codes []string `json:"recovery_codes"`
+	}
+	srv.api(t, "POST", "/v1/tenants/acme/auth/totp/verify", pair.AccessToken, map[string]string{"code": code}, http.StatusOK, &recovery)
+	if len(recovery.Codes) == 0 {
+		t.Fatal("no recovery codes")
+	}
+
+	loginPassword(t, ctx, srv, "acme", email, password)
+	waitFor(t, ctx, "#login-totp #totp")
+	if got := text(t, ctx, "#login-totp p"); !strings.Contains(got, email) {
+		t.Errorf("the TOTP step says %q", got)
+	}
+	submit(t, ctx, map[string]string{"#totp": "000000"}, "#login-totp button[type=submit]")
+	if got := text(t, ctx, ".problem code"); got != "invalid_credentials" {
+		t.Errorf("a wrong code shows %q; want invalid_credentials", got)
+	}
+	waitFor(t, ctx, "#login-totp #totp") // asked again, the password kept
+	submit(t, ctx, map[string]string{"#totp": recovery.Codes[0]}, "#login-totp button[type=submit]")
+	waitText(t, ctx, ".who", email)
 }
