@@ -17,6 +17,8 @@ type APIError struct {
 	Code   string `json:"code"`
 	Title  string `json:"title"`
 	Detail string `json:"detail"`
+	// RequestID is the API's id of the request, which its log lines carry.
+	RequestID string `json:"request_id"`
 }
 
 // Error implements error.
@@ -146,6 +148,9 @@ func (w *recorder) problem() *APIError {
 	}
 	if e.Title == "" {
 		e.Title = http.StatusText(w.status)
+	}
+	if e.RequestID == "" {
+		e.RequestID = w.header.Get("X-Request-Id")
 	}
 	return e
 }

@@ -94,7 +94,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 func (c *Console) ranking(r *http.Request, s *session, sort string) (rk healthRanking, missing bool) {
 	err := c.call(r, s, http.MethodGet, "/v1/health/tenants?"+url.Values{"sort": {sort}, "limit": {"100"}}.Encode(), nil, &rk)
 	if err != nil {
-		c.log.Info("console: tenant health unavailable", "err", err)
+		c.log.Debug("console: tenant health unavailable", "err", err)
 		return healthRanking{}, true
 	}
 	return rk, false
@@ -226,7 +226,7 @@ func (c *Console) tenantSeries(w http.ResponseWriter, r *http.Request, s *sessio
 	cols := [5][]float64{{}, {}, {}, {}, {}}
 	err := c.call(r, s, http.MethodGet, "/v1/tenants/"+url.PathEscape(r.PathValue("slug"))+"/health", nil, &h)
 	if e := asAPIError(err); e != nil && !e.NotFound() {
-		c.log.Info("console: tenant series unavailable", "err", err)
+		c.log.Debug("console: tenant series unavailable", "err", err)
 	}
 	if err == nil && h.Series != nil {
 		for _, p := range h.Series.Points {
