@@ -514,7 +514,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("key rotations left by an earlier run not resumed", "err", err)
 	}
 	a.warnConfig()
-	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.certs != nil, "data_dir", a.cfg.DataDir, "change_feed", a.feedName)
+	scheme := "http"
+	if a.certs != nil {
+		scheme = "https"
+	}
+	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.certs != nil, "data_dir", a.cfg.DataDir, "change_feed", a.feedName,
+		"console", scheme+"://"+ln.Addr().String()+"/ui")
 	select {
 	case err := <-errc:
 		return err
