@@ -80,3 +80,34 @@ func demoHealth(slug, plan string, now int64) *tenantHealth {
 	}
 	return h
 }
+
+// ExpireAccess opens a session cookie's value sealed under secret, marks
+// its access token expired and seals it again; it also returns the
+// refresh token the session held. Tests use it to make the console
+// refresh a real login.
+func ExpireAccess(secret []byte, value string) (expired, refresh string, err error) {
+	s, err := newSealer(secret)
+	if err != nil {
+		return "", "", err
+	}
+	sess, err := s.openSession(value, time.Now())
+	if err != nil {
+		return "", "", err
+	}
+	sess.AccessExpires = time.Now().Add(-time.Minute).Unix()
+	expired, err = s.seal(sessionCookie, sess)
+	return expired, sess.Refresh, err
+}
+
+// SessionRefresh returns the refresh token a session cookie's value holds.
+func SessionRefresh(secret []byte, value string) (string, error) {
+	s, err := newSealer(secret)
+	if err != nil {
+		return "", err
+	}
+	sess, err := s.openSession(value, time.Now())
+	if err != nil {
+		return "", err
+	}
+	return sess.Refresh, nil
+}

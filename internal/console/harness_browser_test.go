@@ -37,15 +37,17 @@ const operatorToken = "console-test-operator-token-0123456789"
 
 // testServer is a bulkhead server serving on a loopback address.
 type testServer struct {
-	URL string // http://127.0.0.1:PORT
-	App *bulkhead.App
+	URL     string // http://127.0.0.1:PORT
+	App     *bulkhead.App
+	DataDir string
 }
 
 // startServer starts a server with a fresh SQLite data directory; it stops
 // when the test ends.
 func startServer(t testing.TB) *testServer {
 	t.Helper()
-	app, err := bulkhead.New(bulkhead.Config{DataDir: t.TempDir(), AdminToken: operatorToken,
+	dir := t.TempDir()
+	app, err := bulkhead.New(bulkhead.Config{DataDir: dir, AdminToken: operatorToken,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func startServer(t testing.TB) *testServer {
 		}
 		app.Close()
 	})
-	return &testServer{URL: "http://" + ln.Addr().String(), App: app}
+	return &testServer{URL: "http://" + ln.Addr().String(), App: app, DataDir: dir}
 }
 
 // api calls the API over the network and decodes a JSON answer into out

@@ -1,15 +1,19 @@
 package console_test
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
@@ -399,4 +403,59 @@ func TestBrowserLoginTOTP(t *testing.T) {
 	waitFor(t, ctx, "#login-totp #totp") // asked again, the password kept
 	submit(t, ctx, map[string]string{"#totp": recovery.Codes[0]}, "#login-totp button[type=submit]")
 	waitText(t, ctx, ".who", email)
+}
+
+// TestBrowserRefresh expires a signed-in user's access token inside their
+// session cookie: the next page refreshes it with the refresh token, the
+// cookie then holds the new pair, and the old refresh token is spent.
+func TestBrowserRefresh(t *testing.T) {
+	ctx := newBrowser(t)
+	srv := startServer(t)
+	srv.createTenant(t, "acme", "")
+	srv.createUser(t, "acme", "ada@acme.io", "correct horse battery staple", "admin")
+	loginPassword(t, ctx, srv, "acme", "ada@acme.io", "correct horse battery staple")
+	waitText(t, ctx, ".who", "ada@acme.io")
+
+	hexKey, err := os.ReadFile(filepath.Join(srv.DataDir, "keys", "cursor-mac.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := hex.DecodeString(strings.TrimSpace(string(hexKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var value string
+	for _, c := range cookies(t, ctx, srv) {
+		if c.Name == "bulkhead_console" {
+			value = c.Value
+		}
+	}
+	expired, oldRefresh, err := console.ExpireAccess(secret, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure, httpOnly := true, true
+	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "bulkhead_console", Value: expired,
+		URL: srv.URL + "/ui/", Path: "/ui", Secure: &secure, HTTPOnly: &httpOnly, SameSite: network.CookieSameSiteStrict}); err != nil {
+		t.Fatal(err)
+	}
+
+	open(t, ctx, srv, "/ui/", "tenant-home")
+	waitText(t, ctx, ".who", "ada@acme.io") // still signed in
+	var now string
+	for _, c := range cookies(t, ctx, srv) {
+		if c.Name == "bulkhead_console" {
+			now = c.Value
+		}
+	}
+	newRefresh, err := console.SessionRefresh(secret, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newRefresh == oldRefresh || newRefresh == "" {
+		t.Fatal("the session still holds the old refresh token")
+	}
+	// The old refresh token was spent by the console's refresh. (Presenting
+	// it again ends the login, as the API treats reuse as theft: done last.)
+	srv.api(t, "POST", "/v1/tenants/acme/auth/refresh", "", map[string]string{"refresh_token": oldRefresh}, http.StatusUnauthorized, nil)
 }
