@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// Handler is a console page's handler: it runs with the signed-in
+// pageFunc is a console page's handler: it runs with the signed-in
 // person's session, already checked (see Console.page).
-type Handler func(w http.ResponseWriter, r *http.Request, s *session)
+type pageFunc func(w http.ResponseWriter, r *http.Request, s *session)
 
 // access says who may open a page.
 type access int
@@ -29,7 +29,7 @@ const (
 // not for sees the not-found page, as the API answers another tenant's
 // paths; an unsafe method must carry the session's CSRF token, in the
 // "csrf" form field or the X-CSRF-Token header.
-func (c *Console) page(who access, h Handler) http.HandlerFunc {
+func (c *Console) page(who access, h pageFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s := c.session(w, r)
 		if s == nil {
@@ -135,7 +135,10 @@ func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, 
 		c.renderError(w, r, nil, 0, err)
 		return
 	}
-	c.setCookie(w, r, loginCookie, sealed, int(loginTTL.Seconds()))
+	// A browser-session cookie, never written to disk as a persistent one:
+	// during the TOTP step it holds the pending password (sealed). Its
+	// expiry is inside.
+	c.setCookie(w, r, loginCookie, sealed, 0)
 	d.Insecure = c.plainHTTPToOtherHost(r)
 	d.Next = st.Next
 	v := c.view(nil, "Sign in", "login", d)

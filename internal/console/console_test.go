@@ -404,9 +404,12 @@ func TestLoginPasswordAsksForTOTP(t *testing.T) {
 	}
 	var loginCk *http.Cookie
 	for _, ck := range rec.Result().Cookies() {
-		if ck.Name == loginCookie && ck.MaxAge > 0 {
+		if ck.Name == loginCookie && ck.MaxAge >= 0 {
 			loginCk = ck
 		}
+	}
+	if loginCk != nil && (loginCk.MaxAge != 0 || !loginCk.Expires.IsZero()) {
+		t.Error("the cookie holding the pending password is a persistent cookie")
 	}
 	var st loginState
 	if loginCk == nil || c.sealer.open(loginCookie, loginCk.Value, &st) != nil {

@@ -174,7 +174,8 @@ func loopbackHost(host string) bool {
 }
 
 // setCookie sets a console cookie: HttpOnly, SameSite=Strict, Path=/ui,
-// Secure where the browser will keep it so. maxAge < 0 deletes it.
+// Secure where the browser will keep it so. maxAge < 0 deletes it; 0
+// makes it a browser-session cookie.
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     name,
