@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 )
 
 // The API reference page: /openapi.json, read from the API in process and
@@ -133,19 +132,14 @@ type apiRefData struct {
 	Schemas                     []componentView
 }
 
-// apiRefCache keeps the built reference: the document is part of the
-// binary and does not change while it runs.
-var apiRefCache struct {
-	sync.Mutex
-	data *apiRefData
-}
-
-// apiReference shows the API reference.
+// apiReference shows the API reference. The reference is built once, on
+// first use: the document is part of the binary and does not change while
+// it runs.
 func (c *Console) apiReference(w http.ResponseWriter, r *http.Request) {
 	s := c.sessionQuiet(r)
-	apiRefCache.Lock()
-	d := apiRefCache.data
-	apiRefCache.Unlock()
+	c.apiRefMu.Lock()
+	d := c.apiRef
+	c.apiRefMu.Unlock()
 	if d == nil {
 		var doc openAPI
 		if err := c.callWith(r, "", http.MethodGet, "/openapi.json", nil, &doc); err != nil {
@@ -153,9 +147,9 @@ func (c *Console) apiReference(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d = buildAPIRef(&doc)
-		apiRefCache.Lock()
-		apiRefCache.data = d
-		apiRefCache.Unlock()
+		c.apiRefMu.Lock()
+		c.apiRef = d
+		c.apiRefMu.Unlock()
 	}
 	c.render(w, r, http.StatusOK, "api", c.view(s, "API reference", "api", d))
 }

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -58,6 +59,9 @@ type Console struct {
 	pages     map[string]*pageTemplate
 	static    http.Handler
 	handler   http.Handler
+
+	apiRefMu sync.Mutex
+	apiRef   *apiRefData // built on first use (apiref.go)
 }
 
 // New builds the console. It panics if the embedded templates do not
