@@ -413,3 +413,32 @@ func watchPage(t *testing.T, ctx context.Context) func() []string {
 		return slices.Clone(problems)
 	}
 }
+
+// accessible checks the current page against the console's markup rules:
+// every visible form control has a label, every table header cell a scope,
+// the page has header, nav and main landmarks and a skip link to main,
+// and no clickable div or span stands in for a button.
+func accessible(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	problems := get(t, ctx, "accessibility of "+name, chromedp.Evaluate[[]string](`(() => {
+		const p = [];
+		for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+			if (!e.labels.length && !e.getAttribute('aria-label')) p.push('control without a label: ' + (e.id || e.name));
+		}
+		for (const th of document.querySelectorAll('th')) {
+			if (!th.getAttribute('scope')) p.push('th without scope: ' + th.textContent.trim());
+		}
+		for (const sel of ['header', 'nav', 'main']) {
+			if (!document.querySelector(sel)) p.push('no <' + sel + '> landmark');
+		}
+		const skip = document.querySelector('a.skip');
+		if (!skip || skip.getAttribute('href') !== '#main') p.push('no skip link to #main');
+		for (const e of document.querySelectorAll('div[onclick], span[onclick], div[hx-post], span[hx-post], [role=button]:not(button)')) {
+			p.push('a non-button acts as a button: ' + e.outerHTML.slice(0, 80));
+		}
+		return p;
+	})()`))
+	for _, p := range problems {
+		t.Errorf("page %s: %s", name, p)
+	}
+}

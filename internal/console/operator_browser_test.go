@@ -49,9 +49,11 @@ func TestBrowserOperatorDashboard(t *testing.T) {
 	problems := watchPage(t, ctx)
 
 	open(t, ctx, srv, "/ui/login", "login")
+	accessible(t, ctx, "login")
 	shot(t, ctx, "login")
 	loginOperator(t, ctx, srv)
 	logTiming(t, ctx, "dashboard")
+	accessible(t, ctx, "dashboard")
 	shot(t, ctx, "dashboard-fresh")
 	if got := text(t, ctx, `#tenants tr[data-tenant="acme"] .plan`); got != "free" {
 		t.Errorf("acme's plan shows %q, want free", got)
@@ -100,6 +102,7 @@ func TestBrowserOperatorTenant(t *testing.T) {
 
 	run(t, ctx, "follow the tenant link", chromedp.Click(css(`#tenants a[href="/ui/tenants/acme"]`)), chromedp.WaitVisible(css("#status-form")))
 	logTiming(t, ctx, "tenant")
+	accessible(t, ctx, "tenant")
 	if got := text(t, ctx, "#tenant-status"); got != "active" {
 		t.Fatalf("status shows %q; want active", got)
 	}
@@ -151,6 +154,7 @@ func TestBrowserOperatorAudit(t *testing.T) {
 	loginOperator(t, ctx, srv)
 	run(t, ctx, "audit link", chromedp.Click(css(`nav a[href="/ui/audit"]`)), chromedp.WaitVisible(css("#audit")))
 	logTiming(t, ctx, "audit")
+	accessible(t, ctx, "audit")
 	shot(t, ctx, "audit")
 	if got := text(t, ctx, "#verification"); !strings.HasPrefix(got, "verified") {
 		t.Errorf("verification shows %q; want verified", got)
@@ -307,6 +311,7 @@ func TestBrowserAPIReference(t *testing.T) {
 	problems := watchPage(t, ctx)
 	open(t, ctx, srv, "/ui/api", "api")
 	waitFor(t, ctx, "#op-createTenant")
+	accessible(t, ctx, "api")
 	if got := text(t, ctx, "#op-createTenant summary"); !strings.Contains(got, "POST") || !strings.Contains(got, "/v1/tenants") {
 		t.Errorf("createTenant's summary %q", got)
 	}
@@ -340,6 +345,7 @@ func TestBrowserOperatorPagesRender(t *testing.T) {
 
 	open(t, ctx, srv, "/ui/noisy", "noisy")
 	waitFor(t, ctx, `#pressured li[data-tenant="globex"]`)
+	accessible(t, ctx, "noisy")
 	if got := text(t, ctx, "#noisy tbody tr:first-child th"); got != "globex" {
 		t.Errorf("the top consumer is %q; want globex", got)
 	}
@@ -355,6 +361,7 @@ func TestBrowserOperatorPagesRender(t *testing.T) {
 	if n := get(t, ctx, "canvases", chromedp.Evaluate[int](`document.querySelectorAll('.chart canvas').length`)); n != 3 {
 		t.Errorf("%d charts drawn; want 3", n)
 	}
+	accessible(t, ctx, "tenant-charts")
 	if got := get(t, ctx, "meter", chromedp.Evaluate[float64](`document.querySelector('#quota meter').value`)); got != 92 {
 		t.Errorf("the records bar shows %v; want 92", got)
 	}
@@ -393,6 +400,7 @@ func TestBrowserLoginTOTP(t *testing.T) {
 
 	loginPassword(t, ctx, srv, "acme", email, password)
 	waitFor(t, ctx, "#login-totp #totp")
+	accessible(t, ctx, "login-totp")
 	if got := text(t, ctx, "#login-totp p"); !strings.Contains(got, email) {
 		t.Errorf("the TOTP step says %q", got)
 	}

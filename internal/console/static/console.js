@@ -23,6 +23,8 @@
       });
       var data = [[]].concat(cols.map(function () { return []; }));
       var plot = new uPlot(Object.assign({ series: series, axes: [{}, { size: 56 }], legend: { live: false } }, size(fig)), data, fig);
+      // uPlot's legend is a table of one row per series, headed by its name.
+      fig.querySelectorAll(".u-legend th").forEach(function (th) { th.setAttribute("scope", "row"); });
       charts.push({ fig: fig, cols: cols, plot: plot });
     });
 
