@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -505,6 +506,35 @@ func TestStatic(t *testing.T) {
 		c.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1"+path, nil))
 		if rec.Code != want {
 			t.Errorf("GET %s: %d; want %d", path, rec.Code, want)
+		}
+	}
+}
+
+// TestRefreshRefusedEndsSession: a refused refresh ends the session; a
+// refresh the API cannot serve now (503) does not.
+func TestRefreshRefusedEndsSession(t *testing.T) {
+	status := 401
+	api := &fakeAPI{answer: func(r *http.Request, _ string) (int, any) {
+		return status, map[string]any{"code": "whatever"}
+	}}
+	c := newTestConsole(t, api)
+	for _, tc := range []struct {
+		status int
+		ends   bool
+	}{{401, true}, {503, false}, {429, false}} {
+		status = tc.status
+		s := &session{Kind: kindTenant, Tenant: "acme", Cred: credToken, Credential: "a", Refresh: fmt.Sprint("r", tc.status),
+			AccessExpires: time.Now().Add(-time.Minute).Unix(), CSRF: "x", Expires: time.Now().Add(time.Hour).Unix()}
+		req := httptest.NewRequest("GET", "http://127.0.0.1/ui/", nil)
+		req.AddCookie(sessionCookieFor(t, c, s))
+		rec := httptest.NewRecorder()
+		got := c.session(rec, req)
+		if (got == nil) != tc.ends {
+			t.Errorf("refresh answered %d: session %v; want ended %v", tc.status, got, tc.ends)
+		}
+		cleared := strings.Contains(rec.Header().Get("Set-Cookie"), "Max-Age=0")
+		if cleared != tc.ends {
+			t.Errorf("refresh answered %d: cookie cleared %v; want %v", tc.status, cleared, tc.ends)
 		}
 	}
 }

@@ -214,8 +214,9 @@ func (c *Console) sessionQuiet(r *http.Request) *session {
 
 // session returns the request's session, or nil when there is none or it
 // does not open. A password login whose access token has expired (or is
-// about to) is refreshed first and the cookie re-sealed; a login that can
-// no longer be refreshed has ended, and its cookie is cleared.
+// about to) is refreshed first and the cookie re-sealed; a login whose
+// refresh is refused (401) has ended, and its cookie is cleared, while
+// other failures (429, 503) leave it for the next request to retry.
 func (c *Console) session(w http.ResponseWriter, r *http.Request) *session {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -228,10 +229,16 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) *session {
 		return nil
 	}
 	if s.Cred == credToken && time.Now().Add(refreshEarly).Unix() >= s.AccessExpires {
-		if err := c.refresher.refresh(r, s); err != nil {
+		err := c.refresher.refresh(r, s)
+		if e := asAPIError(err); e != nil && e.Status == http.StatusUnauthorized {
 			c.log.Info("console: session ended: its tokens no longer refresh", "tenant", s.TenantID, "tenant_slug", s.Tenant, "err", err)
 			c.setCookie(w, r, sessionCookie, "", -1)
 			return nil
+		} else if e != nil {
+			// Rate limited, or the database away: the session goes on, and
+			// the next request tries again.
+			c.log.Warn("console: tokens not refreshed", "tenant", s.TenantID, "tenant_slug", s.Tenant, "err", err)
+			return s
 		}
 		if err := c.saveSession(w, r, s); err != nil {
 			c.log.Error("console: session not re-sealed", "err", err)
