@@ -196,6 +196,12 @@ func (c *Console) showTenant(w http.ResponseWriter, r *http.Request, s *session,
 	} else {
 		d.Health = &h
 	}
+	v := c.view(s, "Tenant "+t.Slug, "dashboard", d)
+	v.Notice, v.Error = notice, e
+	if isHTMX(r) { // the poll of the live part, which has no plan list
+		c.renderFragment(w, r, "tenant_op", "live", v)
+		return
+	}
 	var plans struct {
 		Items []struct {
 			Name string `json:"name"`
@@ -208,12 +214,6 @@ func (c *Console) showTenant(w http.ResponseWriter, r *http.Request, s *session,
 	}
 	if !slices.Contains(d.Plans, d.Plan) {
 		d.Plans = append(d.Plans, d.Plan)
-	}
-	v := c.view(s, "Tenant "+t.Slug, "dashboard", d)
-	v.Notice, v.Error = notice, e
-	if isHTMX(r) {
-		c.renderFragment(w, r, "tenant_op", "live", v)
-		return
 	}
 	c.render(w, r, status, "tenant_op", v)
 }
