@@ -22,7 +22,11 @@
         series.push({ label: labels[i], stroke: colors[i % colors.length], width: 2, points: { show: false } });
       });
       var data = [[]].concat(cols.map(function () { return []; }));
-      var plot = new uPlot(Object.assign({ series: series, axes: [{}, { size: 56 }], legend: { live: false } }, size(fig)), data, fig);
+      // Axes in the page's text colour, so that dark mode reads too.
+      var fg = getComputedStyle(document.body).color;
+      var grid = { stroke: "rgba(128,128,128,0.25)" };
+      var axes = [{ stroke: fg, grid: grid, ticks: grid }, { stroke: fg, grid: grid, ticks: grid, size: 56 }];
+      var plot = new uPlot(Object.assign({ series: series, axes: axes, legend: { live: false } }, size(fig)), data, fig);
       // uPlot's legend is a table of one row per series, headed by its name.
       fig.querySelectorAll(".u-legend th").forEach(function (th) { th.setAttribute("scope", "row"); });
       charts.push({ fig: fig, cols: cols, plot: plot });
