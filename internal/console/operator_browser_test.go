@@ -268,6 +268,19 @@ func TestBrowserCSRFRefused(t *testing.T) {
 	if strings.HasPrefix(loc, srv.URL) && !strings.Contains(page, "cross_origin_refused") {
 		t.Errorf("the cross-origin form landed on %s showing %q; want the refusal", loc, page)
 	}
+
+	// An htmx request from the console's own page sends the token as the
+	// X-CSRF-Token header (hx-headers on <body>), and is accepted.
+	open(t, ctx, srv, "/ui/tenants/acme", "tenant")
+	run(t, ctx, "htmx post", chromedp.Evaluate[chromedp.Void](
+		`htmx.ajax('POST', '/ui/tenants/acme/status', {source: '#main', values: {status: 'suspended'}, swap: 'none'})`))
+	for st := ""; st != "suspended"; {
+		if ctx.Err() != nil {
+			t.Fatalf("the tenant is %q after the htmx request; want suspended", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+		st, _ = srv.tenant(t, "acme")
+	}
 }
 
 // TestBrowserLoginKinds signs in as a tenant user and with a tenant API

@@ -84,6 +84,9 @@ func TestDashboardShowsHealthAndBreakers(t *testing.T) {
 			t.Errorf("the dashboard lacks %s", want)
 		}
 	}
+	if !strings.Contains(body, `<body hx-headers='{"X-CSRF-Token": "csrf-token-1"}'>`) {
+		t.Error("the page does not give htmx the session's CSRF token")
+	}
 	if strings.Contains(body, "No health data") {
 		t.Error("the dashboard says there is no health data")
 	}
