@@ -53,5 +53,5 @@ type healthRanking struct {
 	Breakers      map[string]string `json:"breakers"`
 }
 
-// pressured says whether the tenant was throttled or shed in the window.
+// Pressured says whether the tenant was throttled or shed in the window.
 func (h *tenantHealth) Pressured() bool { return h.Throttled > 0 || h.Shed > 0 }
