@@ -29,6 +29,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/internal/backup"
 	"github.com/bulkheadhq/bulkhead/internal/breaker"
 	"github.com/bulkheadhq/bulkhead/internal/changefeed"
+	"github.com/bulkheadhq/bulkhead/internal/console"
 	"github.com/bulkheadhq/bulkhead/internal/contain"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/fairq"
@@ -74,6 +75,8 @@ type App struct {
 	// tracing exports the requests' spans; nil with tracing off (no
 	// OTEL_* variable turns it on).
 	tracing *observe.Tracing
+	// root serves the web console at /ui and the API everywhere else.
+	root http.Handler
 }
 
 // New opens the database (creating and migrating it if needed), loads or
@@ -223,6 +226,16 @@ func New(cfg Config) (*App, error) {
 	app.handler = httpapi.New(httpapi.Config{Core: app.core, Store: st, Metrics: metrics, Logger: cfg.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, Admission: admission, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TLS: app.certs != nil,
 		Tracing: app.tracing})
+	// The console calls the API in process; its session cookies are sealed
+	// under a key derived from the cursor secret, which every node sharing
+	// the data directory's keys has.
+	ui, err := console.New(console.Config{API: app.handler, CookieKey: keys.CursorMAC, Logger: cfg.Logger,
+		TLS: app.certs != nil || strings.HasPrefix(cfg.PublicURL, "https://")})
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+	app.root = mountConsole(ui, app.handler)
 	return app, nil
 }
 
@@ -248,6 +261,19 @@ func checkDefaultPlan(st store.Store, name string) error {
 		names[i] = p.Name
 	}
 	return fmt.Errorf("DefaultPlan (--default-plan, BULKHEAD_DEFAULT_PLAN): no plan is named %q; the plans are %s", name, strings.Join(names, ", "))
+}
+
+// mountConsole serves /ui and everything under it with the console, and
+// every other path with the API, untouched (no path cleaning or redirects
+// of a mux in between).
+func mountConsole(ui, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/ui" || strings.HasPrefix(p, "/ui/") {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // openBlobs opens the bucket of export and restore archives.
@@ -589,8 +615,9 @@ func (a *App) openSecurityEvents(metrics *observe.Metrics) (secevent.Publisher, 
 	return q, nil
 }
 
-// Handler returns the HTTP API, for serving it on a listener of your own.
-func (a *App) Handler() http.Handler { return a.handler }
+// Handler returns the HTTP API with the web console at /ui, for serving
+// them on a listener of your own.
+func (a *App) Handler() http.Handler { return a.root }
 
 // Core returns the operations behind the API. It is for bulkhead's own
 // command line and is not a stable API.
@@ -630,7 +657,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ln = tls.NewListener(ln, a.certs.tlsConfig())
 	}
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,

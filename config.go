@@ -66,7 +66,8 @@ type Config struct {
 	// PublicURL is the API's external base URL, such as
 	// https://api.example.com, under which the redirect URIs of federated
 	// (OpenID Connect) logins lie. Defaults to the scheme and Host of each
-	// request; set it behind a proxy that terminates TLS.
+	// request; set it behind a proxy that terminates TLS. An https:// URL
+	// also marks the web console's session cookie Secure.
 	PublicURL string
 	// OIDCAllowPrivateNetworks lets tenants' OpenID providers be on
 	// loopback, private or link-local addresses (a Keycloak on localhost
