@@ -1,0 +1,339 @@
+package console_test
+
+// Browser tests of the tenant admin's pages (/ui/t/{slug}/…): a tenant
+// admin manages collections, records, API keys, users and reads the audit
+// log, and sees nothing of another tenant.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// tenantFixture is a server with two tenants: acme, whose admin signs in,
+// and globex, whose data acme's admin must never see.
+type tenantFixture struct {
+	srv                  *testServer
+	acmeKey, globexKey   string
+	globexRecord         string
+	globexUserID         string
+	globexKeyID          string
+	adminEmail, password string
+}
+
+// globexSecret is a value only globex's data holds.
+const globexSecret = "globex-only-secret-7f3a"
+
+// newTenantFixture starts a server and fills acme and globex through the
+// API: acme's collection tasks with 7 records, globex's collection
+// secret_plans with one record, a user and a key.
+func newTenantFixture(t *testing.T) *tenantFixture {
+	t.Helper()
+	f := &tenantFixture{srv: startServer(t), adminEmail: "ada@acme.io", password: "correct horse battery"}
+	srv := f.srv
+	// A roomy plan: the tests' clicks and API calls share the tenant's
+	// rate limit, which the default plan keeps small.
+	srv.api(t, "PUT", "/v1/plans/roomy", operatorToken, map[string]any{"rate_per_sec": 1000, "burst": 1000, "max_inflight": 16,
+		"weight": 1, "max_records": 10000, "max_bytes": 50 << 20}, http.StatusOK, nil)
+	srv.createTenant(t, "acme", "roomy")
+	srv.createTenant(t, "globex", "roomy")
+	srv.createUser(t, "acme", f.adminEmail, f.password, "admin")
+	f.acmeKey = srv.createAPIKey(t, "acme", "admin")
+	f.globexKey = srv.createAPIKey(t, "globex", "admin")
+
+	schema := map[string]any{"type": "object", "required": []string{"title"}, "properties": map[string]any{
+		"title": map[string]any{"type": "string"}, "points": map[string]any{"type": "number"},
+		"status": map[string]any{"type": "string"}}}
+	srv.api(t, "PUT", "/v1/tenants/acme/collections/tasks", f.acmeKey, map[string]any{"schema": schema,
+		"indexes": []map[string]any{{"fields": []string{"points"}}}}, http.StatusOK, nil)
+	for i := 1; i <= 7; i++ {
+		status := "open"
+		if i%2 == 0 {
+			status = "done"
+		}
+		srv.api(t, "POST", "/v1/tenants/acme/collections/tasks/records", f.acmeKey,
+			map[string]any{"title": fmt.Sprintf("task %d", i), "points": i * 2, "status": status}, http.StatusCreated, nil)
+	}
+
+	srv.api(t, "PUT", "/v1/tenants/globex/collections/secret_plans", f.globexKey, map[string]any{}, http.StatusOK, nil)
+	var rec struct {
+		ID string `json:"id"`
+	}
+	srv.api(t, "POST", "/v1/tenants/globex/collections/secret_plans/records", f.globexKey,
+		map[string]any{"title": globexSecret}, http.StatusCreated, &rec)
+	f.globexRecord = rec.ID
+	var u struct {
+		ID string `json:"id"`
+	}
+	srv.api(t, "POST", "/v1/tenants/globex/users", operatorToken,
+		map[string]string{"email": "boss@globex.io", "password": "globex password 1", "role": "member"}, http.StatusCreated, &u)
+	f.globexUserID = u.ID
+	var keys struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	srv.api(t, "GET", "/v1/tenants/globex/api-keys", f.globexKey, nil, http.StatusOK, &keys)
+	f.globexKeyID = keys.Items[0].ID
+	return f
+}
+
+// js evaluates a JavaScript expression in the page.
+func js[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	return get(t, ctx, "evaluate "+expr, chromedp.Evaluate[T](expr))
+}
+
+// recordIDs lists the ids of the records table's rows, in order.
+func recordIDs(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	return js[[]string](t, ctx, `Array.from(document.querySelectorAll("#records tr[data-record]")).map(r => r.dataset.record)`)
+}
+
+// waitRecordsChange waits until the records table's first row is another
+// than before (an htmx swap has happened).
+func waitRecordsChange(t *testing.T, ctx context.Context, before string) {
+	t.Helper()
+	for {
+		ids, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+			`Array.from(document.querySelectorAll("#records tr[data-record]")).map(r => r.dataset.record)`))
+		if err == nil && len(ids) > 0 && ids[0] != before {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the records table never changed from %s", before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestBrowserTenantAdmin clicks through every tenant-admin page as acme's
+// admin, signed in with email and password: collections, a collection's
+// schema, the records browser (filter, order, paging, a bad filter,
+// create, edit, a conflicting edit, delete), API keys (the secret shown
+// once, revoking it makes the API refuse it), users (create, change a
+// role) and the audit log with its verification.
+func TestBrowserTenantAdmin(t *testing.T) {
+	ctx := newBrowser(t)
+	f := newTenantFixture(t)
+	srv := f.srv
+
+	loginPassword(t, ctx, srv, "acme", f.adminEmail, f.password)
+	waitFor(t, ctx, "#collections")
+	logTiming(t, ctx, "tenant-collections")
+	if got := text(t, ctx, `#collections tr[data-collection="tasks"] .count`); got != "7" {
+		t.Errorf("tasks' record count shows %q, want 7", got)
+	}
+	if got := text(t, ctx, "#usage"); !strings.Contains(got, "7") {
+		t.Errorf("usage shows %q, want 7 records", got)
+	}
+	shot(t, ctx, "tenant-collections")
+
+	// A collection created through the page.
+	submit(t, ctx, map[string]string{"#coll-name": "notes", "#coll-schema": `{"type":"object"}`}, "#collection-form button[type=submit]")
+	waitShows(t, ctx, "main", "Collection created.")
+	if got := text(t, ctx, "#collection-name"); got != "notes" {
+		t.Errorf("after creating notes the page shows collection %q", got)
+	}
+
+	// The collection's detail: schema, indexes, encrypted fields, retention.
+	open(t, ctx, srv, "/ui/t/acme/collections/tasks/schema", "tenant-collection")
+	if got := text(t, ctx, "#schema"); !strings.Contains(got, `"points"`) || !strings.Contains(got, `"required"`) {
+		t.Errorf("the schema shows %q", got)
+	}
+	if got := text(t, ctx, "#indexes"); !strings.Contains(got, "points") {
+		t.Errorf("the indexes show %q, want the points index", got)
+	}
+	if got := text(t, ctx, "#retention"); got != "kept for ever" {
+		t.Errorf("retention shows %q", got)
+	}
+	shot(t, ctx, "tenant-collection")
+
+	// Paging through the records, three at a time, with htmx.
+	open(t, ctx, srv, "/ui/t/acme/collections/tasks?limit=3", "tenant-records")
+	first := recordIDs(t, ctx)
+	if len(first) != 3 {
+		t.Fatalf("the first page has %d records, want 3", len(first))
+	}
+	if got := text(t, ctx, "#total"); !strings.Contains(got, "7 matching") {
+		t.Errorf("the total shows %q, want 7 matching", got)
+	}
+	run(t, ctx, "next page", chromedp.Click(css("#next-page")))
+	waitRecordsChange(t, ctx, first[0])
+	second := recordIDs(t, ctx)
+	if len(second) != 3 || second[0] == first[2] {
+		t.Errorf("the second page is %v after %v", second, first)
+	}
+	if loc := js[string](t, ctx, "location.search"); !strings.Contains(loc, "cursor=") {
+		t.Errorf("the second page's URL %q has no cursor", loc)
+	}
+	run(t, ctx, "next page", chromedp.Click(css("#next-page")))
+	waitRecordsChange(t, ctx, second[0])
+	if third := recordIDs(t, ctx); len(third) != 1 {
+		t.Errorf("the last page has %d records, want 1", len(third))
+	}
+	if n := js[int](t, ctx, `document.querySelectorAll("#next-page").length`); n != 0 {
+		t.Error("the last page still offers Next")
+	}
+	run(t, ctx, "back to first", chromedp.Click(css("#first-page")))
+	waitShows(t, ctx, "#records tbody", first[0])
+	if again := recordIDs(t, ctx); !slices.Equal(again, first) {
+		t.Errorf("back to first shows %v, want %v", again, first)
+	}
+
+	// A filter and an order.
+	open(t, ctx, srv, "/ui/t/acme/collections/tasks", "tenant-records")
+	run(t, ctx, "filter", chromedp.SetValue(css("#filter"), `points >= 8 && status = "open"`),
+		chromedp.SetValue(css("#order"), "-points"), chromedp.Click(css("#apply")))
+	waitShows(t, ctx, "#total", "(2 matching)")
+	if got := text(t, ctx, "#records tbody"); !strings.Contains(got, "task 7") || !strings.Contains(got, "task 5") ||
+		strings.Index(got, "task 7") > strings.Index(got, "task 5") || strings.Contains(got, "task 3") {
+		t.Errorf("the filtered, ordered records show %q, want task 7 then task 5", got)
+	}
+	shot(t, ctx, "tenant-records")
+
+	// A bad filter shows the API's invalid_filter with its position.
+	run(t, ctx, "bad filter", chromedp.SetValue(css("#filter"), `points >= `), chromedp.Click(css("#apply")))
+	waitShows(t, ctx, "#results", "invalid_filter")
+	if got := text(t, ctx, "#results .position"); got == "" {
+		t.Error("the invalid filter's position is not shown")
+	}
+	// Without JavaScript's help (a plain GET) the same answer is a page.
+	open(t, ctx, srv, "/ui/t/acme/collections/tasks?filter="+strings.ReplaceAll("title %3D%3D", " ", "+"), "tenant-records-bad-filter")
+	waitShows(t, ctx, "#results", "invalid_filter")
+
+	// Create a record through the form, then edit it.
+	open(t, ctx, srv, "/ui/t/acme/collections/tasks", "tenant-records")
+	submit(t, ctx, map[string]string{"#new-data": `{"title": "from the console", "points": 1}`}, "#record-new button[type=submit]")
+	waitShows(t, ctx, "main", "Record created.")
+	id := text(t, ctx, "#record-id")
+	if got := text(t, ctx, "#record-json"); !strings.Contains(got, "from the console") {
+		t.Errorf("the new record shows %q", got)
+	}
+	submit(t, ctx, map[string]string{"#edit-data": `{"title": "edited", "status": "open"}`}, "#record-edit button[type=submit]")
+	waitShows(t, ctx, "main", "Record saved: version 2.")
+	var rec struct {
+		Version int64          `json:"version"`
+		Data    map[string]any `json:"data"`
+	}
+	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records/"+id, f.acmeKey, nil, http.StatusOK, &rec)
+	if rec.Version != 2 || rec.Data["title"] != "edited" || rec.Data["status"] != "open" || rec.Data["points"] != nil {
+		t.Errorf("after the edit the API has version %d, data %v; want version 2, points removed", rec.Version, rec.Data)
+	}
+
+	// Someone else changes the record while the form is open: 412, shown plainly.
+	srv.api(t, "PATCH", "/v1/tenants/acme/collections/tasks/records/"+id, f.acmeKey, map[string]any{"points": 40},
+		http.StatusOK, nil)
+	submit(t, ctx, map[string]string{"#edit-data": `{"title": "stale edit"}`}, "#record-edit button[type=submit]")
+	waitShows(t, ctx, "#conflict", "Someone changed this record")
+	if got := text(t, ctx, "main .problem"); !strings.Contains(got, "precondition_failed") {
+		t.Errorf("the conflict shows %q, want precondition_failed", got)
+	}
+	if got := text(t, ctx, "#record-version"); got != "3" {
+		t.Errorf("after the conflict the page shows version %q, want the current 3", got)
+	}
+	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records/"+id, f.acmeKey, nil, http.StatusOK, &rec)
+	if rec.Data["title"] != "edited" {
+		t.Errorf("the stale edit was applied: %v", rec.Data)
+	}
+
+	// Delete it (with the confirmation ticked).
+	run(t, ctx, "confirm delete", chromedp.Click(css("#delete-confirm")))
+	submit(t, ctx, nil, "#record-delete button[type=submit]")
+	waitShows(t, ctx, "main", "Record deleted.")
+	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records/"+id, f.acmeKey, nil, http.StatusNotFound, nil)
+
+	// API keys: the secret is shown once.
+	open(t, ctx, srv, "/ui/t/acme/keys", "tenant-keys")
+	submit(t, ctx, map[string]string{"#key-name": "ci deploy", "#key-role": "viewer"}, "#key-form button[type=submit]")
+	waitFor(t, ctx, "#new-key")
+	secret := js[string](t, ctx, `document.getElementById("new-key").value`)
+	if !strings.HasPrefix(secret, "bh_") {
+		t.Fatalf("the new key shows %q", secret)
+	}
+	shot(t, ctx, "tenant-keys")
+	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records", secret, nil, http.StatusOK, nil)
+	open(t, ctx, srv, "/ui/t/acme/keys", "tenant-keys")
+	if html := js[string](t, ctx, "document.documentElement.outerHTML"); strings.Contains(html, secret) ||
+		strings.Contains(html, `id="new-key"`) {
+		t.Error("the key's secret is still shown after reloading the page")
+	}
+	keyRow := `#keys tr:has(th:first-child)`
+	keyID := js[string](t, ctx, `Array.from(document.querySelectorAll("`+keyRow+`")).find(r => r.querySelector("th").innerText === "ci deploy").dataset.key`)
+	run(t, ctx, "revoke", chromedp.Click(css(`#keys tr[data-key="`+keyID+`"] a.danger-link`)), chromedp.WaitVisible(css("#confirm-revoke-key")))
+	logTiming(t, ctx, "tenant-key-revoke")
+	submit(t, ctx, nil, "#confirm-revoke-key button[type=submit]")
+	waitShows(t, ctx, "main", "API key revoked")
+	if got := text(t, ctx, `#keys tr[data-key="`+keyID+`"] .state`); !strings.HasPrefix(got, "revoked") {
+		t.Errorf("the revoked key's state shows %q", got)
+	}
+	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records", secret, nil, http.StatusUnauthorized, nil)
+
+	// Users: create one, change its role.
+	open(t, ctx, srv, "/ui/t/acme/users", "tenant-users")
+	submit(t, ctx, map[string]string{"#user-email": "bob@acme.io", "#user-password": "bob's long password", "#user-role": "member"},
+		"#user-form button[type=submit]")
+	waitShows(t, ctx, "main", "User created.")
+	row := `#users tr[data-user="bob@acme.io"]`
+	if got := js[string](t, ctx, `document.querySelector('`+row+` select.role').value`); got != "member" {
+		t.Errorf("bob's role shows %q, want member", got)
+	}
+	run(t, ctx, "change role", chromedp.SetValue(css(row+" select.role"), "viewer"))
+	submit(t, ctx, nil, row+" button[type=submit]")
+	waitShows(t, ctx, "main", "Role changed.")
+	if got := js[string](t, ctx, `document.querySelector('`+row+` select.role').value`); got != "viewer" {
+		t.Errorf("after the change bob's role shows %q, want viewer", got)
+	}
+	var users struct {
+		Items []struct{ Email, Role string } `json:"items"`
+	}
+	srv.api(t, "GET", "/v1/tenants/acme/users", f.acmeKey, nil, http.StatusOK, &users)
+	for _, u := range users.Items {
+		if u.Email == "bob@acme.io" && u.Role != "viewer" {
+			t.Errorf("the API has bob as %s, want viewer", u.Role)
+		}
+	}
+	shot(t, ctx, "tenant-users")
+
+	// The audit log shows the writes, and the chain verifies.
+	open(t, ctx, srv, "/ui/t/acme/audit", "tenant-audit")
+	if got := text(t, ctx, "#verification"); !strings.Contains(got, "verified") || strings.Contains(got, "not verified") {
+		t.Errorf("the verification shows %q", got)
+	}
+	audit := text(t, ctx, "#audit")
+	for _, action := range []string{"record.create", "record.update", "record.delete", "api_key.create", "api_key.revoke", "user.create", "user.update", "collection.put"} {
+		if !strings.Contains(audit, action) {
+			t.Errorf("the audit page lacks %s", action)
+		}
+	}
+	shot(t, ctx, "tenant-audit")
+}
+
+// waitShows waits until the text of sel contains want, as waitText does,
+// and says why it last could not read the page when it fails.
+func waitShows(t *testing.T, ctx context.Context, sel, want string) {
+	t.Helper()
+	var got string
+	var err error
+	var errs []string
+	for {
+		got, err = chromedp.Run(ctx, chromedp.Evaluate[string](
+			`(() => { const e = document.querySelector(`+jsString(sel)+`); return e ? e.innerText : ""; })()`))
+		if err == nil && strings.Contains(got, want) {
+			return
+		}
+		if err != nil && len(errs) < 5 {
+			errs = append(errs, err.Error())
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s never showed %q; last: %q; errors: %q", sel, want, got, errs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
