@@ -115,15 +115,6 @@ func (c *Console) tcall(r *http.Request, s *session, method, path string, header
 	return nil
 }
 
-// err returns p as an error, nil for nil (a nil *tenantProblem is not a
-// nil error).
-func (p *tenantProblem) err() error {
-	if p == nil {
-		return nil
-	}
-	return p.APIError
-}
-
 // doneNotices are the one-line notices a page shows after a redirect that
 // follows a successful form (?done=…): fixed texts, never the query's own.
 var doneNotices = map[string]string{

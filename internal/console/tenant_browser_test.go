@@ -137,7 +137,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 
 	// A collection created through the page.
 	submit(t, ctx, map[string]string{"#coll-name": "notes", "#coll-schema": `{"type":"object"}`}, "#collection-form button[type=submit]")
-	waitShows(t, ctx, "main", "Collection created.")
+	waitText(t, ctx, "main", "Collection created.")
 	if got := text(t, ctx, "#collection-name"); got != "notes" {
 		t.Errorf("after creating notes the page shows collection %q", got)
 	}
@@ -182,7 +182,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 		t.Error("the last page still offers Next")
 	}
 	run(t, ctx, "back to first", chromedp.Click(css("#first-page")))
-	waitShows(t, ctx, "#records tbody", first[0])
+	waitText(t, ctx, "#records tbody", first[0])
 	if again := recordIDs(t, ctx); !slices.Equal(again, first) {
 		t.Errorf("back to first shows %v, want %v", again, first)
 	}
@@ -191,7 +191,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	open(t, ctx, srv, "/ui/t/acme/collections/tasks", "tenant-records")
 	run(t, ctx, "filter", chromedp.SetValue(css("#filter"), `points >= 8 && status = "open"`),
 		chromedp.SetValue(css("#order"), "-points"), chromedp.Click(css("#apply")))
-	waitShows(t, ctx, "#total", "(2 matching)")
+	waitText(t, ctx, "#total", "(2 matching)")
 	if got := text(t, ctx, "#records tbody"); !strings.Contains(got, "task 7") || !strings.Contains(got, "task 5") ||
 		strings.Index(got, "task 7") > strings.Index(got, "task 5") || strings.Contains(got, "task 3") {
 		t.Errorf("the filtered, ordered records show %q, want task 7 then task 5", got)
@@ -200,24 +200,24 @@ func TestBrowserTenantAdmin(t *testing.T) {
 
 	// A bad filter shows the API's invalid_filter with its position.
 	run(t, ctx, "bad filter", chromedp.SetValue(css("#filter"), `points >= `), chromedp.Click(css("#apply")))
-	waitShows(t, ctx, "#results", "invalid_filter")
+	waitText(t, ctx, "#results", "invalid_filter")
 	if got := text(t, ctx, "#results .position"); got == "" {
 		t.Error("the invalid filter's position is not shown")
 	}
 	// Without JavaScript's help (a plain GET) the same answer is a page.
 	open(t, ctx, srv, "/ui/t/acme/collections/tasks?filter="+strings.ReplaceAll("title %3D%3D", " ", "+"), "tenant-records-bad-filter")
-	waitShows(t, ctx, "#results", "invalid_filter")
+	waitText(t, ctx, "#results", "invalid_filter")
 
 	// Create a record through the form, then edit it.
 	open(t, ctx, srv, "/ui/t/acme/collections/tasks", "tenant-records")
 	submit(t, ctx, map[string]string{"#new-data": `{"title": "from the console", "points": 1}`}, "#record-new button[type=submit]")
-	waitShows(t, ctx, "main", "Record created.")
+	waitText(t, ctx, "main", "Record created.")
 	id := text(t, ctx, "#record-id")
 	if got := text(t, ctx, "#record-json"); !strings.Contains(got, "from the console") {
 		t.Errorf("the new record shows %q", got)
 	}
 	submit(t, ctx, map[string]string{"#edit-data": `{"title": "edited", "status": "open"}`}, "#record-edit button[type=submit]")
-	waitShows(t, ctx, "main", "Record saved: version 2.")
+	waitText(t, ctx, "main", "Record saved: version 2.")
 	var rec struct {
 		Version int64          `json:"version"`
 		Data    map[string]any `json:"data"`
@@ -231,7 +231,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	srv.api(t, "PATCH", "/v1/tenants/acme/collections/tasks/records/"+id, f.acmeKey, map[string]any{"points": 40},
 		http.StatusOK, nil)
 	submit(t, ctx, map[string]string{"#edit-data": `{"title": "stale edit"}`}, "#record-edit button[type=submit]")
-	waitShows(t, ctx, "#conflict", "Someone changed this record")
+	waitText(t, ctx, "#conflict", "Someone changed this record")
 	if got := text(t, ctx, "main .problem"); !strings.Contains(got, "precondition_failed") {
 		t.Errorf("the conflict shows %q, want precondition_failed", got)
 	}
@@ -246,7 +246,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	// Delete it (with the confirmation ticked).
 	run(t, ctx, "confirm delete", chromedp.Click(css("#delete-confirm")))
 	submit(t, ctx, nil, "#record-delete button[type=submit]")
-	waitShows(t, ctx, "main", "Record deleted.")
+	waitText(t, ctx, "main", "Record deleted.")
 	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records/"+id, f.acmeKey, nil, http.StatusNotFound, nil)
 
 	// API keys: the secret is shown once.
@@ -269,7 +269,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	run(t, ctx, "revoke", chromedp.Click(css(`#keys tr[data-key="`+keyID+`"] a.danger-link`)), chromedp.WaitVisible(css("#confirm-revoke-key")))
 	logTiming(t, ctx, "tenant-key-revoke")
 	submit(t, ctx, nil, "#confirm-revoke-key button[type=submit]")
-	waitShows(t, ctx, "main", "API key revoked")
+	waitText(t, ctx, "main", "API key revoked")
 	if got := text(t, ctx, `#keys tr[data-key="`+keyID+`"] .state`); !strings.HasPrefix(got, "revoked") {
 		t.Errorf("the revoked key's state shows %q", got)
 	}
@@ -279,14 +279,14 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	open(t, ctx, srv, "/ui/t/acme/users", "tenant-users")
 	submit(t, ctx, map[string]string{"#user-email": "bob@acme.io", "#user-password": "bob's long password", "#user-role": "member"},
 		"#user-form button[type=submit]")
-	waitShows(t, ctx, "main", "User created.")
+	waitText(t, ctx, "main", "User created.")
 	row := `#users tr[data-user="bob@acme.io"]`
 	if got := js[string](t, ctx, `document.querySelector('`+row+` select.role').value`); got != "member" {
 		t.Errorf("bob's role shows %q, want member", got)
 	}
 	run(t, ctx, "change role", chromedp.SetValue(css(row+" select.role"), "viewer"))
 	submit(t, ctx, nil, row+" button[type=submit]")
-	waitShows(t, ctx, "main", "Role changed.")
+	waitText(t, ctx, "main", "Role changed.")
 	if got := js[string](t, ctx, `document.querySelector('`+row+` select.role').value`); got != "viewer" {
 		t.Errorf("after the change bob's role shows %q, want viewer", got)
 	}
@@ -315,25 +315,162 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	shot(t, ctx, "tenant-audit")
 }
 
-// waitShows waits until the text of sel contains want, as waitText does,
-// and says why it last could not read the page when it fails.
-func waitShows(t *testing.T, ctx context.Context, sel, want string) {
+// globexPaths are the console's paths to each kind of globex's pages.
+func (f *tenantFixture) globexPaths() []string {
+	return []string{
+		"/ui/t/globex/",
+		"/ui/t/globex",
+		"/ui/t/globex/collections/secret_plans",
+		"/ui/t/globex/collections/secret_plans?filter=title+~+%22globex%22",
+		"/ui/t/globex/collections/secret_plans/schema",
+		"/ui/t/globex/collections/secret_plans/records/" + f.globexRecord,
+		"/ui/t/globex/keys",
+		"/ui/t/globex/keys/" + f.globexKeyID + "/revoke",
+		"/ui/t/globex/users",
+		"/ui/t/globex/users/" + f.globexUserID + "/delete",
+		"/ui/t/globex/audit",
+	}
+}
+
+// operatorPaths are the operator's pages.
+var operatorPaths = []string{"/ui/noisy", "/ui/audit", "/ui/tenants/globex", "/ui/tenants/acme"}
+
+// TestBrowserTenantIsolation signs in as acme's admin and goes to every
+// kind of globex's pages, and to the operator's: each is the not-found
+// page and shows none of globex's data. Forms posted to globex's pages
+// from acme's session (with its CSRF token) change nothing of globex's.
+func TestBrowserTenantIsolation(t *testing.T) {
+	ctx := newBrowser(t)
+	f := newTenantFixture(t)
+	srv := f.srv
+	loginPassword(t, ctx, srv, "acme", f.adminEmail, f.password)
+	waitFor(t, ctx, "#collections")
+
+	for _, path := range append(f.globexPaths(), operatorPaths...) {
+		open(t, ctx, srv, path, "cross-tenant")
+		if got := text(t, ctx, "main h1"); got != "Not found" {
+			t.Errorf("%s as acme's admin shows %q, want the not-found page", path, got)
+		}
+		html := js[string](t, ctx, "document.documentElement.outerHTML")
+		for _, secret := range []string{globexSecret, "boss@globex.io", "Tenant globex", `id="tenants"`} {
+			if strings.Contains(html, secret) {
+				t.Errorf("%s as acme's admin shows %q", path, secret)
+			}
+		}
+	}
+	open(t, ctx, srv, "/ui/", "home")
+	if loc := js[string](t, ctx, "location.pathname"); loc != "/ui/t/acme/" {
+		t.Errorf("/ui/ sends acme's admin to %s, want /ui/t/acme/", loc)
+	}
+
+	// Forms aimed at globex, posted from acme's page with acme's CSRF token.
+	for path, body := range f.globexPosts() {
+		status := evalAsync[int](t, ctx, `(async () => {
+			const token = document.querySelector('input[name="csrf"]').value;
+			const r = await fetch(`+jsString(path)+`, {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded",
+				"X-CSRF-Token": token}, body: `+jsString(body)+`, redirect: "manual"});
+			return r.status; })()`)
+		if status != http.StatusNotFound {
+			t.Errorf("POST %s from acme's session: status %d, want 404", path, status)
+		}
+	}
+	f.globexUntouched(t)
+}
+
+// globexPosts are forms aimed at globex's pages that change something:
+// path → urlencoded body.
+func (f *tenantFixture) globexPosts() map[string]string {
+	return map[string]string{
+		"/ui/t/globex/keys":                                                           "name=stolen&role=owner",
+		"/ui/t/globex/users":                                                          "email=mallory%40acme.io&password=mallory+password&role=owner",
+		"/ui/t/globex/collections":                                                    "name=planted",
+		"/ui/t/globex/collections/secret_plans/records":                               "data=%7B%22title%22%3A%22planted%22%7D",
+		"/ui/t/globex/collections/secret_plans/records/" + f.globexRecord:             "version=1&data=%7B%7D",
+		"/ui/t/globex/collections/secret_plans/records/" + f.globexRecord + "/delete": "version=1&confirm=yes",
+		"/ui/t/globex/keys/" + f.globexKeyID + "/revoke":                              "",
+		"/ui/t/globex/users/" + f.globexUserID + "/role":                              "role=viewer",
+		"/ui/t/globex/users/" + f.globexUserID + "/delete":                            "",
+	}
+}
+
+// globexUntouched checks through the API that globex is as the fixture
+// made it: its key works, its record and user are unchanged, nothing was
+// planted.
+func (f *tenantFixture) globexUntouched(t *testing.T) {
 	t.Helper()
-	var got string
-	var err error
-	var errs []string
-	for {
-		got, err = chromedp.Run(ctx, chromedp.Evaluate[string](
-			`(() => { const e = document.querySelector(`+jsString(sel)+`); return e ? e.innerText : ""; })()`))
-		if err == nil && strings.Contains(got, want) {
-			return
+	srv := f.srv
+	var rec struct {
+		Version int64          `json:"version"`
+		Data    map[string]any `json:"data"`
+	}
+	srv.api(t, "GET", "/v1/tenants/globex/collections/secret_plans/records/"+f.globexRecord, f.globexKey, nil, http.StatusOK, &rec)
+	if rec.Version != 1 || rec.Data["title"] != globexSecret {
+		t.Errorf("globex's record changed: %+v", rec)
+	}
+	var users struct {
+		Items []struct{ Email, Role string } `json:"items"`
+	}
+	srv.api(t, "GET", "/v1/tenants/globex/users", f.globexKey, nil, http.StatusOK, &users)
+	if len(users.Items) != 1 || users.Items[0].Email != "boss@globex.io" || users.Items[0].Role != "member" {
+		t.Errorf("globex's users changed: %+v", users.Items)
+	}
+	var keys struct {
+		Items []struct{ Name string } `json:"items"`
+	}
+	srv.api(t, "GET", "/v1/tenants/globex/api-keys", f.globexKey, nil, http.StatusOK, &keys)
+	if len(keys.Items) != 1 {
+		t.Errorf("globex has %d API keys, want its one", len(keys.Items))
+	}
+	var colls struct {
+		Items []struct{ Name string } `json:"items"`
+	}
+	srv.api(t, "GET", "/v1/tenants/globex/collections", f.globexKey, nil, http.StatusOK, &colls)
+	if len(colls.Items) != 1 {
+		t.Errorf("globex has %d collections, want its one", len(colls.Items))
+	}
+	var page struct {
+		Items []any `json:"items"`
+	}
+	srv.api(t, "GET", "/v1/tenants/globex/collections/secret_plans/records", f.globexKey, nil, http.StatusOK, &page)
+	if len(page.Items) != 1 {
+		t.Errorf("globex's collection has %d records, want 1", len(page.Items))
+	}
+}
+
+// TestBrowserTenantViewer signs in with a viewer's API key: the records
+// browse, but creating a key shows the API's 403 and creates nothing.
+func TestBrowserTenantViewer(t *testing.T) {
+	ctx := newBrowser(t)
+	f := newTenantFixture(t)
+	srv := f.srv
+	viewer := srv.createAPIKey(t, "acme", "viewer")
+	loginAPIKey(t, ctx, srv, "acme", viewer)
+	waitText(t, ctx, "main", "The collections cannot be listed")
+	submit(t, ctx, map[string]string{"#open": "tasks"}, "#open-form button[type=submit]")
+	waitFor(t, ctx, "#records")
+	if ids := recordIDs(t, ctx); len(ids) != 7 {
+		t.Errorf("the viewer sees %d records, want 7", len(ids))
+	}
+
+	open(t, ctx, srv, "/ui/t/acme/keys", "tenant-keys-viewer")
+	if got := text(t, ctx, "main .problem"); !strings.Contains(got, "forbidden") {
+		t.Errorf("the viewer's keys page shows %q, want the API's forbidden", got)
+	}
+	submit(t, ctx, map[string]string{"#key-name": "viewer's try", "#key-role": "viewer"}, "#key-form button[type=submit]")
+	waitFor(t, ctx, "main > .problem")
+	if got := text(t, ctx, "main > .problem"); !strings.Contains(got, "forbidden") {
+		t.Errorf("creating a key as a viewer shows %q, want the API's forbidden", got)
+	}
+	if n := js[int](t, ctx, `document.querySelectorAll("#new-key").length`); n != 0 {
+		t.Error("the viewer was shown a new key")
+	}
+	var keys struct {
+		Items []struct{ Name string } `json:"items"`
+	}
+	srv.api(t, "GET", "/v1/tenants/acme/api-keys", f.acmeKey, nil, http.StatusOK, &keys)
+	for _, k := range keys.Items {
+		if k.Name == "viewer's try" {
+			t.Error("the viewer's key was created")
 		}
-		if err != nil && len(errs) < 5 {
-			errs = append(errs, err.Error())
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("%s never showed %q; last: %q; errors: %q", sel, want, got, errs)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -53,6 +53,9 @@ type collectionsData struct {
 	Slug  string
 	Items []collectionInfo
 	Usage *usageInfo
+	// ListError is the API's refusal to list the collections (a viewer's
+	// 403): the page still offers to open a collection by name.
+	ListError *APIError
 	// Name and Schema are the create form's fields, kept after an error.
 	Name, Schema string
 }
@@ -66,6 +69,10 @@ const maxCounted = 5
 // tenantCollections lists the tenant's collections, with their record
 // counts when there are few, and the tenant's usage against its plan.
 func (c *Console) tenantCollections(w http.ResponseWriter, r *http.Request, s *session) {
+	if name := strings.TrimSpace(r.URL.Query().Get("open")); name != "" { // the "open a collection" form
+		http.Redirect(w, r, tenantPath(r.PathValue("slug"), "collections/"+url.PathEscape(name)), http.StatusSeeOther)
+		return
+	}
 	c.showCollections(w, r, s, http.StatusOK, &collectionsData{}, nil)
 }
 
@@ -78,8 +85,12 @@ func (c *Console) showCollections(w http.ResponseWriter, r *http.Request, s *ses
 		Items []collectionInfo `json:"items"`
 	}
 	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "collections"), nil, &list); err != nil {
-		c.renderError(w, r, s, 0, err)
-		return
+		ae := asAPIError(err)
+		if ae.NotFound() || ae.Status >= 500 {
+			c.renderError(w, r, s, 0, err)
+			return
+		}
+		d.ListError = ae
 	}
 	d.Items = list.Items
 	for i := range d.Items {

@@ -127,3 +127,67 @@ func TestTenantPagesRender(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantPagesCrossTenant signs in as acme's admin, without a browser,
+// and gets and posts every kind of globex's pages and the operator's: all
+// answer 404 with none of globex's data, and globex is unchanged.
+func TestTenantPagesCrossTenant(t *testing.T) {
+	f := newTenantFixture(t)
+	c := newFormClient(t, f.srv)
+	c.loginPassword(t, "acme", f.adminEmail, f.password)
+	for _, path := range append(f.globexPaths(), operatorPaths...) {
+		status, html := c.get(t, path)
+		if status != http.StatusNotFound {
+			t.Errorf("GET %s as acme's admin: status %d, want 404", path, status)
+		}
+		for _, secret := range []string{globexSecret, "boss@globex.io", "Tenant globex"} {
+			if strings.Contains(html, secret) {
+				t.Errorf("GET %s as acme's admin shows %q", path, secret)
+			}
+		}
+	}
+	c.get(t, "/ui/t/acme/")
+	for path, body := range f.globexPosts() {
+		form, err := url.ParseQuery(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := c.post(t, path, form); status != http.StatusNotFound {
+			t.Errorf("POST %s as acme's admin: status %d, want 404", path, status)
+		}
+	}
+	f.globexUntouched(t)
+
+	// The same session's own forms work: the 404s above are not a broken
+	// client.
+	c.get(t, "/ui/t/acme/keys")
+	if status, html := c.post(t, "/ui/t/acme/keys", url.Values{"name": {"mine"}, "role": {"viewer"}}); status != http.StatusCreated ||
+		!strings.Contains(html, `id="new-key"`) {
+		t.Errorf("acme's own key form: status %d", status)
+	}
+}
+
+// TestTenantFormsNeedCSRF posts a tenant form without the session's CSRF
+// token, and with another session's: both are refused and change nothing.
+func TestTenantFormsNeedCSRF(t *testing.T) {
+	f := newTenantFixture(t)
+	c := newFormClient(t, f.srv)
+	c.loginAPIKey(t, "acme", f.acmeKey)
+	other := newFormClient(t, f.srv)
+	other.loginPassword(t, "acme", f.adminEmail, f.password)
+	for _, token := range []string{"", other.csrf} {
+		status, html := c.post(t, "/ui/t/acme/keys", url.Values{"name": {"forged"}, "role": {"owner"}, "csrf": {token}})
+		if status != http.StatusForbidden || !strings.Contains(html, "csrf_token_invalid") {
+			t.Errorf("a key form with CSRF token %q: status %d, want 403 csrf_token_invalid", token, status)
+		}
+	}
+	var keys struct {
+		Items []struct{ Name string } `json:"items"`
+	}
+	f.srv.api(t, "GET", "/v1/tenants/acme/api-keys", f.acmeKey, nil, http.StatusOK, &keys)
+	for _, k := range keys.Items {
+		if k.Name == "forged" {
+			t.Error("a forged form created a key")
+		}
+	}
+}

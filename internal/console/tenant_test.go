@@ -20,7 +20,7 @@ func TestTenantTemplatesExecute(t *testing.T) {
 	sess := &SessionView{Tenant: "acme", Who: "ada@acme.io"}
 	total := int64(3)
 	coll := collectionInfo{Name: "tasks", Schema: json.RawMessage(`{"type":"object"}`), EncryptedFields: []string{"ssn"},
-		Indexes: []indexInfo{{Name: "points", Fields: []string{"points"}, State: "failed", Error: "duplicates"}},
+		Indexes:   []indexInfo{{Name: "points", Fields: []string{"points"}, State: "failed", Error: "duplicates"}},
 		CreatedAt: now, UpdatedAt: now, Retention: "30d", RetentionField: "created_at", Records: 3}
 	rec := recordInfo{ID: "0190-x", Version: 2, CreatedAt: now, UpdatedAt: now, Data: json.RawMessage(`{"title":"a"}`)}
 	prob := &tenantProblem{APIError: &APIError{Status: 400, Code: "invalid_filter", Title: "Bad Request", Detail: "expected a value"},
