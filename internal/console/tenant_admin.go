@@ -252,11 +252,17 @@ func (c *Console) tenantDeleteUser(w http.ResponseWriter, r *http.Request, s *se
 // tenantAuditData is the tenant audit page's data.
 type tenantAuditData struct {
 	Slug         string
-	Items        []auditEntry
+	Items        []auditRow
 	After        int64
 	Next         string
 	Verification *auditVerification
 	VerifyError  *APIError
+}
+
+// auditRow is an audit entry with its time as pages show times.
+type auditRow struct {
+	auditEntry
+	When string
 }
 
 // tenantAudit shows the tenant's audit chain a page at a time (oldest
@@ -274,7 +280,14 @@ func (c *Console) tenantAudit(w http.ResponseWriter, r *http.Request, s *session
 		c.renderError(w, r, s, 0, err)
 		return
 	}
-	d := &tenantAuditData{Slug: slug, Items: page.Items, After: after, Next: page.NextCursor}
+	d := &tenantAuditData{Slug: slug, After: after, Next: page.NextCursor}
+	for _, e := range page.Items {
+		row := auditRow{auditEntry: e, When: e.Time}
+		if t, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
+			row.When = t.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		d.Items = append(d.Items, row)
+	}
 	var ver auditVerification
 	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "audit/verify"), nil, &ver); err != nil {
 		d.VerifyError = asAPIError(err)

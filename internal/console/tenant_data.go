@@ -135,12 +135,21 @@ func (c *Console) tenantCreateCollection(w http.ResponseWriter, r *http.Request,
 			Title: "Bad Request", Detail: "give the collection a name"})
 		return
 	}
-	path := tenantAPI(slug, "collections/"+url.PathEscape(d.Name))
-	if p := c.tcall(r, s, http.MethodGet, path, nil, nil, nil); p == nil {
-		c.showCollections(w, r, s, http.StatusConflict, d, &APIError{Status: http.StatusConflict, Code: "conflict",
-			Title: "Conflict", Detail: "a collection named " + d.Name + " exists"})
-		return
+	// The list, not a GET of the name: a GET of a missing collection is
+	// audited as a denied access.
+	var list struct {
+		Items []collectionInfo `json:"items"`
 	}
+	if c.call(r, s, http.MethodGet, tenantAPI(slug, "collections"), nil, &list) == nil {
+		for _, ci := range list.Items {
+			if ci.Name == d.Name {
+				c.showCollections(w, r, s, http.StatusConflict, d, &APIError{Status: http.StatusConflict, Code: "conflict",
+					Title: "Conflict", Detail: "a collection named " + d.Name + " exists"})
+				return
+			}
+		}
+	}
+	path := tenantAPI(slug, "collections/"+url.PathEscape(d.Name))
 	if p := c.tcall(r, s, http.MethodPut, path, nil, body, nil); p != nil {
 		c.showCollections(w, r, s, p.Status, d, p.APIError)
 		return
