@@ -134,6 +134,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 		t.Errorf("usage shows %q, want 7 records", got)
 	}
 	shot(t, ctx, "tenant-collections")
+	checkAccessible(t, ctx, "tenant-collections")
 
 	// A collection created through the page.
 	submit(t, ctx, map[string]string{"#coll-name": "notes", "#coll-schema": `{"type":"object"}`}, "#collection-form button[type=submit]")
@@ -154,6 +155,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 		t.Errorf("retention shows %q", got)
 	}
 	shot(t, ctx, "tenant-collection")
+	checkAccessible(t, ctx, "tenant-collection")
 
 	// Paging through the records, three at a time, with htmx.
 	open(t, ctx, srv, "/ui/t/acme/collections/tasks?limit=3", "tenant-records")
@@ -197,6 +199,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 		t.Errorf("the filtered, ordered records show %q, want task 7 then task 5", got)
 	}
 	shot(t, ctx, "tenant-records")
+	checkAccessible(t, ctx, "tenant-records")
 
 	// A bad filter shows the API's invalid_filter with its position.
 	run(t, ctx, "bad filter", chromedp.SetValue(css("#filter"), `points >= `), chromedp.Click(css("#apply")))
@@ -213,6 +216,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	submit(t, ctx, map[string]string{"#new-data": `{"title": "from the console", "points": 1}`}, "#record-new button[type=submit]")
 	waitText(t, ctx, "main", "Record created.")
 	id := text(t, ctx, "#record-id")
+	checkAccessible(t, ctx, "record")
 	if got := text(t, ctx, "#record-json"); !strings.Contains(got, "from the console") {
 		t.Errorf("the new record shows %q", got)
 	}
@@ -258,6 +262,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 		t.Fatalf("the new key shows %q", secret)
 	}
 	shot(t, ctx, "tenant-keys")
+	checkAccessible(t, ctx, "tenant-keys")
 	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records", secret, nil, http.StatusOK, nil)
 	open(t, ctx, srv, "/ui/t/acme/keys", "tenant-keys")
 	if html := js[string](t, ctx, "document.documentElement.outerHTML"); strings.Contains(html, secret) ||
@@ -268,6 +273,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	keyID := js[string](t, ctx, `Array.from(document.querySelectorAll("`+keyRow+`")).find(r => r.querySelector("th").innerText === "ci deploy").dataset.key`)
 	run(t, ctx, "revoke", chromedp.Click(css(`#keys tr[data-key="`+keyID+`"] a.danger-link`)), chromedp.WaitVisible(css("#confirm-revoke-key")))
 	logTiming(t, ctx, "tenant-key-revoke")
+	checkAccessible(t, ctx, "revoke-key")
 	submit(t, ctx, nil, "#confirm-revoke-key button[type=submit]")
 	waitText(t, ctx, "main", "API key revoked")
 	if got := text(t, ctx, `#keys tr[data-key="`+keyID+`"] .state`); !strings.HasPrefix(got, "revoked") {
@@ -300,6 +306,19 @@ func TestBrowserTenantAdmin(t *testing.T) {
 		}
 	}
 	shot(t, ctx, "tenant-users")
+	checkAccessible(t, ctx, "users")
+
+	// Remove bob, after the confirmation page.
+	run(t, ctx, "remove", chromedp.Click(css(row+" a.danger-link")), chromedp.WaitVisible(css("#confirm-remove-user")))
+	checkAccessible(t, ctx, "remove-user")
+	submit(t, ctx, nil, "#confirm-remove-user button[type=submit]")
+	waitText(t, ctx, "main", "User removed.")
+	srv.api(t, "GET", "/v1/tenants/acme/users", f.acmeKey, nil, http.StatusOK, &users)
+	for _, u := range users.Items {
+		if u.Email == "bob@acme.io" {
+			t.Error("bob is still a user after being removed")
+		}
+	}
 
 	// The audit log shows the writes, and the chain verifies.
 	open(t, ctx, srv, "/ui/t/acme/audit", "tenant-audit")
@@ -313,6 +332,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 		}
 	}
 	shot(t, ctx, "tenant-audit")
+	checkAccessible(t, ctx, "tenant-audit")
 }
 
 // globexPaths are the console's paths to each kind of globex's pages.
@@ -472,5 +492,29 @@ func TestBrowserTenantViewer(t *testing.T) {
 		if k.Name == "viewer's try" {
 			t.Error("the viewer's key was created")
 		}
+	}
+}
+
+// checkAccessible checks the current page's markup for what a screen
+// reader and a keyboard need: every visible form control has a label,
+// every table header cell a scope, every link and button a name, one h1.
+func checkAccessible(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	problems := js[[]string](t, ctx, `(() => {
+		const out = [];
+		document.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(e => {
+			if (e.labels.length === 0 && !e.getAttribute("aria-label")) out.push("unlabelled " + e.outerHTML.slice(0, 80));
+		});
+		document.querySelectorAll("th").forEach(e => {
+			if (!e.getAttribute("scope")) out.push("th without scope: " + e.innerText.slice(0, 40));
+		});
+		document.querySelectorAll("a[href], button").forEach(e => {
+			if (!e.hidden && !(e.innerText.trim() || e.getAttribute("aria-label"))) out.push("nameless " + e.outerHTML.slice(0, 80));
+		});
+		if (document.querySelectorAll("h1").length !== 1) out.push("h1 count " + document.querySelectorAll("h1").length);
+		if (!document.querySelector("main") || !document.querySelector("a.skip")) out.push("no main landmark or skip link");
+		return out; })()`)
+	for _, p := range problems {
+		t.Errorf("page %s: %s", name, p)
 	}
 }
