@@ -290,8 +290,10 @@ func (c *Console) showRecords(w http.ResponseWriter, r *http.Request, s *session
 	if v.Notice == "" {
 		v.Notice = doneNotice(r)
 	}
-	w.Header().Set("Vary", "HX-Request") // the same URL answers a fragment to htmx
-	if isHTMX(r) {
+	w.Header().Set("Vary", "HX-Request, HX-History-Restore-Request") // the same URL answers a fragment to htmx
+	// htmx restoring a page of its history it no longer holds asks for the
+	// whole page.
+	if isHTMX(r) && r.Header.Get("HX-History-Restore-Request") != "true" {
 		c.renderFragment(w, r, "tenant/records", "results", v)
 		return
 	}

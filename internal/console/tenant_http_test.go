@@ -191,3 +191,32 @@ func TestTenantFormsNeedCSRF(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantRecordsFragment asks the records browser as htmx does: a
+// swap gets the results alone, a history restore the whole page.
+func TestTenantRecordsFragment(t *testing.T) {
+	f := newTenantFixture(t)
+	c := newFormClient(t, f.srv)
+	c.loginPassword(t, "acme", f.adminEmail, f.password)
+	for _, tc := range []struct {
+		restore   bool
+		wantWhole bool
+	}{{false, false}, {true, true}} {
+		req, err := http.NewRequest(http.MethodGet, f.srv.URL+"/ui/t/acme/collections/tasks?limit=2", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("HX-Request", "true")
+		if tc.restore {
+			req.Header.Set("HX-History-Restore-Request", "true")
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, html := c.read(t, resp)
+		if whole := strings.Contains(html, "<main"); whole != tc.wantWhole || !strings.Contains(html, `id="results"`) {
+			t.Errorf("history restore %v: whole page %v, want %v", tc.restore, whole, tc.wantWhole)
+		}
+	}
+}
