@@ -36,8 +36,10 @@ func (c *Console) tenantRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ui/t/{slug}/users", t(c.tenantUsers))
 	mux.HandleFunc("POST /ui/t/{slug}/users", t(c.tenantCreateUser))
 	mux.HandleFunc("POST /ui/t/{slug}/users/{id}/role", t(c.tenantUserRole))
-	mux.HandleFunc("GET /ui/t/{slug}/users/{id}/delete", t(c.tenantDeleteUserConfirm))
+	mux.HandleFunc("GET /ui/t/{slug}/users/{id}/{action}", t(c.tenantUserConfirm))
 	mux.HandleFunc("POST /ui/t/{slug}/users/{id}/delete", t(c.tenantDeleteUser))
+	mux.HandleFunc("POST /ui/t/{slug}/users/{id}/unlock", t(c.tenantUnlockUser))
+	mux.HandleFunc("POST /ui/t/{slug}/users/{id}/totp-reset", t(c.tenantResetTOTP))
 
 	mux.HandleFunc("GET /ui/t/{slug}/audit", t(c.tenantAudit))
 }
@@ -125,6 +127,8 @@ var doneNotices = map[string]string{
 	"user":       "User created.",
 	"role":       "Role changed. The user's sessions ended; they sign in again.",
 	"removed":    "User removed.",
+	"unlocked":   "Sign-in unlocked: the user's failed logins are forgotten.",
+	"totp":       "Two-factor sign-in reset: the user signs in with their password, and enrols again if the tenant's policy asks.",
 }
 
 // doneNotice is the notice for the request's ?done=, or "".

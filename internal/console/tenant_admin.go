@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -210,9 +211,28 @@ func (c *Console) tenantUserRole(w http.ResponseWriter, r *http.Request, s *sess
 	redirectDone(w, r, tenantPath(slug, "users"), "role")
 }
 
-// tenantDeleteUserConfirm asks to confirm removing a user.
-func (c *Console) tenantDeleteUserConfirm(w http.ResponseWriter, r *http.Request, s *session) {
+// userActions are the confirmed actions on a user: what the confirmation
+// page says and where its form posts.
+var userActions = map[string]struct {
+	kind, title, heading, text, button, path string
+}{
+	"delete": {"remove-user", "Remove a user", "Remove the user %s?",
+		"%s (role %s) loses access at once: their sessions end and they can no longer sign in. This cannot be undone.",
+		"Remove user", "delete"},
+	"totp-reset": {"reset-totp", "Reset two-factor sign-in", "Reset the two-factor sign-in of %s?",
+		"%s (role %s) signs in with their password alone from now on, and enrols again if the tenant's policy asks it of their role. Their recovery codes stop working.",
+		"Reset two-factor", "totp-reset"},
+}
+
+// tenantUserConfirm asks to confirm an action on a user ({action} is
+// delete or totp-reset).
+func (c *Console) tenantUserConfirm(w http.ResponseWriter, r *http.Request, s *session) {
 	slug, id := r.PathValue("slug"), r.PathValue("id")
+	act, ok := userActions[r.PathValue("action")]
+	if !ok {
+		c.renderNotFound(w, r, s)
+		return
+	}
 	var list struct {
 		Items []userInfo `json:"items"`
 	}
@@ -224,14 +244,44 @@ func (c *Console) tenantDeleteUserConfirm(w http.ResponseWriter, r *http.Request
 		if u.ID != id {
 			continue
 		}
-		d := &confirmData{Slug: slug, Kind: "remove-user", Action: tenantPath(slug, "users/"+url.PathEscape(id)+"/delete"),
-			Back: tenantPath(slug, "users"), Heading: "Remove the user " + u.Email + "?",
-			Text:   u.Email + " (role " + u.Role + ") loses access at once: their sessions end and they can no longer sign in. This cannot be undone.",
-			Button: "Remove user"}
-		c.render(w, r, http.StatusOK, "tenant/confirm", c.view(s, "Remove a user", "t-users", d))
+		d := &confirmData{Slug: slug, Kind: act.kind, Action: tenantPath(slug, "users/"+url.PathEscape(id)+"/"+act.path),
+			Back: tenantPath(slug, "users"), Heading: fmt.Sprintf(act.heading, u.Email),
+			Text: fmt.Sprintf(act.text, u.Email, u.Role), Button: act.button}
+		c.render(w, r, http.StatusOK, "tenant/confirm", c.view(s, act.title, "t-users", d))
 		return
 	}
 	c.renderNotFound(w, r, s)
+}
+
+// tenantUnlockUser lifts a user's sign-in lock-out and forgets their
+// failed logins (the API answers 204 whether or not they were locked).
+func (c *Console) tenantUnlockUser(w http.ResponseWriter, r *http.Request, s *session) {
+	c.userDelete(w, r, s, "lockout", "unlocked", nil)
+}
+
+// tenantResetTOTP removes a user's TOTP enrolment and recovery codes.
+func (c *Console) tenantResetTOTP(w http.ResponseWriter, r *http.Request, s *session) {
+	c.userDelete(w, r, s, "totp", "totp", &APIError{Status: http.StatusNotFound, Code: "not_found", Title: "Not Found",
+		Detail: "that user has no two-factor enrolment to reset"})
+}
+
+// userDelete calls DELETE …/users/{id}/<what> and goes back to the users
+// page with the done notice; a 404 is shown as missing (when not nil)
+// rather than as the not-found page, since the user is listed.
+func (c *Console) userDelete(w http.ResponseWriter, r *http.Request, s *session, what, done string, missing *APIError) {
+	slug, id := r.PathValue("slug"), r.PathValue("id")
+	if err := c.call(r, s, http.MethodDelete, tenantAPI(slug, "users/"+url.PathEscape(id)+"/"+what), nil, nil); err != nil {
+		ae := asAPIError(err)
+		if ae.NotFound() && missing != nil && c.call(r, s, http.MethodGet, tenantAPI(slug, "users"), nil, nil) == nil {
+			ae = missing
+		} else if ae.NotFound() {
+			c.renderNotFound(w, r, s)
+			return
+		}
+		c.showUsers(w, r, s, ae.Status, &usersData{Role: "member"}, ae)
+		return
+	}
+	redirectDone(w, r, tenantPath(slug, "users"), done)
 }
 
 // tenantDeleteUser removes a user.
@@ -257,6 +307,8 @@ type tenantAuditData struct {
 	Next         string
 	Verification *auditVerification
 	VerifyError  *APIError
+	// ListError is the API's refusal to list the entries.
+	ListError *APIError
 }
 
 // auditRow is an audit entry with its time as pages show times.
@@ -276,11 +328,16 @@ func (c *Console) tenantAudit(w http.ResponseWriter, r *http.Request, s *session
 		Items      []auditEntry `json:"items"`
 		NextCursor string       `json:"next_cursor"`
 	}
+	d := &tenantAuditData{Slug: slug, After: after}
 	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "audit?"+q.Encode()), nil, &page); err != nil {
-		c.renderError(w, r, s, 0, err)
-		return
+		ae := asAPIError(err)
+		if ae.NotFound() || ae.Status >= 500 {
+			c.renderError(w, r, s, 0, err)
+			return
+		}
+		d.ListError = ae // the operator may verify a tenant's chain, not read it
 	}
-	d := &tenantAuditData{Slug: slug, After: after, Next: page.NextCursor}
+	d.Next = page.NextCursor
 	for _, e := range page.Items {
 		row := auditRow{auditEntry: e, When: e.Time}
 		if t, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {

@@ -45,7 +45,7 @@ func TestTenantTemplatesExecute(t *testing.T) {
 		"tenant/audit": {&tenantAuditData{Slug: "acme", Items: []auditRow{{auditEntry: auditEntry{Seq: 1, Action: "record.create"}, When: "now"}}, After: 1, Next: "2",
 			Verification: &auditVerification{OK: true, Length: 1, Head: "ab"}},
 			&tenantAuditData{Verification: &auditVerification{BrokenAt: 3, Reason: "hash"}},
-			&tenantAuditData{VerifyError: &APIError{Code: "forbidden"}}},
+			&tenantAuditData{VerifyError: &APIError{Code: "forbidden"}, ListError: &APIError{Code: "forbidden"}}},
 		"tenant/confirm": {&confirmData{Slug: "acme", Kind: "revoke-key", Heading: "Revoke?"}},
 	}
 	for page, datas := range cases {
