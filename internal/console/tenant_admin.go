@@ -82,7 +82,6 @@ func (c *Console) tenantCreateKey(w http.ResponseWriter, r *http.Request, s *ses
 		c.showKeys(w, r, s, ae.Status, d, ae)
 		return
 	}
-	c.log.Info("console: API key created", "tenant_slug", slug, "key_id", k.ID, "role", k.Role)
 	d = &keysData{Created: &k, Role: "viewer"}
 	c.showKeys(w, r, s, http.StatusCreated, d, nil)
 }
@@ -130,7 +129,6 @@ func (c *Console) tenantRevokeKey(w http.ResponseWriter, r *http.Request, s *ses
 		c.showKeys(w, r, s, ae.Status, &keysData{Role: "viewer"}, ae)
 		return
 	}
-	c.log.Info("console: API key revoked", "tenant_slug", slug, "key_id", id)
 	redirectDone(w, r, tenantPath(slug, "keys"), "revoked")
 }
 
