@@ -15,7 +15,9 @@ import (
 // session's credential, so what a page shows and changes is exactly what
 // that credential may see and change.
 func (c *Console) tenantRoutes(mux *http.ServeMux) {
-	t := func(h Handler) http.HandlerFunc { return c.page(tenantOnly, h) }
+	t := func(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+		return c.page(tenantOnly, h)
+	}
 	mux.HandleFunc("GET /ui/t/{slug}", t(func(w http.ResponseWriter, r *http.Request, s *session) {
 		http.Redirect(w, r, tenantPath(r.PathValue("slug"), ""), http.StatusSeeOther)
 	}))

@@ -84,16 +84,23 @@ func newTenantFixture(t *testing.T) *tenantFixture {
 	return f
 }
 
-// js evaluates a JavaScript expression in the page.
-func js[T any](t *testing.T, ctx context.Context, expr string) T {
+// pageJS evaluates a JavaScript expression in the page.
+func pageJS[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
 	return get(t, ctx, "evaluate "+expr, chromedp.Evaluate[T](expr))
+}
+
+// awaitJS evaluates a JavaScript expression whose value is a promise, and
+// returns what it resolves to.
+func awaitJS[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	return get(t, ctx, "evaluate", chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 }
 
 // recordIDs lists the ids of the records table's rows, in order.
 func recordIDs(t *testing.T, ctx context.Context) []string {
 	t.Helper()
-	return js[[]string](t, ctx, `Array.from(document.querySelectorAll("#records tr[data-record]")).map(r => r.dataset.record)`)
+	return pageJS[[]string](t, ctx, `Array.from(document.querySelectorAll("#records tr[data-record]")).map(r => r.dataset.record)`)
 }
 
 // waitRecordsChange waits until the records table's first row is another
@@ -172,7 +179,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	if len(second) != 3 || second[0] == first[2] {
 		t.Errorf("the second page is %v after %v", second, first)
 	}
-	if loc := js[string](t, ctx, "location.search"); !strings.Contains(loc, "cursor=") {
+	if loc := pageJS[string](t, ctx, "location.search"); !strings.Contains(loc, "cursor=") {
 		t.Errorf("the second page's URL %q has no cursor", loc)
 	}
 	run(t, ctx, "next page", chromedp.Click(css("#next-page")))
@@ -180,7 +187,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	if third := recordIDs(t, ctx); len(third) != 1 {
 		t.Errorf("the last page has %d records, want 1", len(third))
 	}
-	if n := js[int](t, ctx, `document.querySelectorAll("#next-page").length`); n != 0 {
+	if n := pageJS[int](t, ctx, `document.querySelectorAll("#next-page").length`); n != 0 {
 		t.Error("the last page still offers Next")
 	}
 	run(t, ctx, "back to first", chromedp.Click(css("#first-page")))
@@ -257,7 +264,7 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	open(t, ctx, srv, "/ui/t/acme/keys", "tenant-keys")
 	submit(t, ctx, map[string]string{"#key-name": "ci deploy", "#key-role": "viewer"}, "#key-form button[type=submit]")
 	waitFor(t, ctx, "#new-key")
-	secret := js[string](t, ctx, `document.getElementById("new-key").value`)
+	secret := pageJS[string](t, ctx, `document.getElementById("new-key").value`)
 	if !strings.HasPrefix(secret, "bh_") {
 		t.Fatalf("the new key shows %q", secret)
 	}
@@ -265,12 +272,12 @@ func TestBrowserTenantAdmin(t *testing.T) {
 	checkAccessible(t, ctx, "tenant-keys")
 	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records", secret, nil, http.StatusOK, nil)
 	open(t, ctx, srv, "/ui/t/acme/keys", "tenant-keys")
-	if html := js[string](t, ctx, "document.documentElement.outerHTML"); strings.Contains(html, secret) ||
+	if html := pageJS[string](t, ctx, "document.documentElement.outerHTML"); strings.Contains(html, secret) ||
 		strings.Contains(html, `id="new-key"`) {
 		t.Error("the key's secret is still shown after reloading the page")
 	}
 	keyRow := `#keys tr:has(th:first-child)`
-	keyID := js[string](t, ctx, `Array.from(document.querySelectorAll("`+keyRow+`")).find(r => r.querySelector("th").innerText === "ci deploy").dataset.key`)
+	keyID := pageJS[string](t, ctx, `Array.from(document.querySelectorAll("`+keyRow+`")).find(r => r.querySelector("th").innerText === "ci deploy").dataset.key`)
 	run(t, ctx, "revoke", chromedp.Click(css(`#keys tr[data-key="`+keyID+`"] a.danger-link`)), chromedp.WaitVisible(css("#confirm-revoke-key")))
 	logTiming(t, ctx, "tenant-key-revoke")
 	checkAccessible(t, ctx, "revoke-key")
@@ -287,13 +294,13 @@ func TestBrowserTenantAdmin(t *testing.T) {
 		"#user-form button[type=submit]")
 	waitText(t, ctx, "main", "User created.")
 	row := `#users tr[data-user="bob@acme.io"]`
-	if got := js[string](t, ctx, `document.querySelector('`+row+` select.role').value`); got != "member" {
+	if got := pageJS[string](t, ctx, `document.querySelector('`+row+` select.role').value`); got != "member" {
 		t.Errorf("bob's role shows %q, want member", got)
 	}
 	run(t, ctx, "change role", chromedp.SetValue(css(row+" select.role"), "viewer"))
 	submit(t, ctx, nil, row+" button[type=submit]")
 	waitText(t, ctx, "main", "Role changed.")
-	if got := js[string](t, ctx, `document.querySelector('`+row+` select.role').value`); got != "viewer" {
+	if got := pageJS[string](t, ctx, `document.querySelector('`+row+` select.role').value`); got != "viewer" {
 		t.Errorf("after the change bob's role shows %q, want viewer", got)
 	}
 	var users struct {
@@ -371,7 +378,7 @@ func TestBrowserTenantIsolation(t *testing.T) {
 		if got := text(t, ctx, "main h1"); got != "Not found" {
 			t.Errorf("%s as acme's admin shows %q, want the not-found page", path, got)
 		}
-		html := js[string](t, ctx, "document.documentElement.outerHTML")
+		html := pageJS[string](t, ctx, "document.documentElement.outerHTML")
 		for _, secret := range []string{globexSecret, "boss@globex.io", "Tenant globex", `id="tenants"`} {
 			if strings.Contains(html, secret) {
 				t.Errorf("%s as acme's admin shows %q", path, secret)
@@ -379,13 +386,13 @@ func TestBrowserTenantIsolation(t *testing.T) {
 		}
 	}
 	open(t, ctx, srv, "/ui/", "home")
-	if loc := js[string](t, ctx, "location.pathname"); loc != "/ui/t/acme/" {
+	if loc := pageJS[string](t, ctx, "location.pathname"); loc != "/ui/t/acme/" {
 		t.Errorf("/ui/ sends acme's admin to %s, want /ui/t/acme/", loc)
 	}
 
 	// Forms aimed at globex, posted from acme's page with acme's CSRF token.
 	for path, body := range f.globexPosts() {
-		status := evalAsync[int](t, ctx, `(async () => {
+		status := awaitJS[int](t, ctx, `(async () => {
 			const token = document.querySelector('input[name="csrf"]').value;
 			const r = await fetch(`+jsString(path)+`, {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded",
 				"X-CSRF-Token": token}, body: `+jsString(body)+`, redirect: "manual"});
@@ -481,7 +488,7 @@ func TestBrowserTenantViewer(t *testing.T) {
 	if got := text(t, ctx, "main > .problem"); !strings.Contains(got, "forbidden") {
 		t.Errorf("creating a key as a viewer shows %q, want the API's forbidden", got)
 	}
-	if n := js[int](t, ctx, `document.querySelectorAll("#new-key").length`); n != 0 {
+	if n := pageJS[int](t, ctx, `document.querySelectorAll("#new-key").length`); n != 0 {
 		t.Error("the viewer was shown a new key")
 	}
 	var keys struct {
@@ -500,7 +507,7 @@ func TestBrowserTenantViewer(t *testing.T) {
 // every table header cell a scope, every link and button a name, one h1.
 func checkAccessible(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	problems := js[[]string](t, ctx, `(() => {
+	problems := pageJS[[]string](t, ctx, `(() => {
 		const out = [];
 		document.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(e => {
 			if (e.labels.length === 0 && !e.getAttribute("aria-label")) out.push("unlabelled " + e.outerHTML.slice(0, 80));
