@@ -303,16 +303,35 @@ type tenantAuditData struct {
 	Items        []auditRow
 	After        int64
 	Next         string
-	Verification *auditVerification
+	Verification *chainVerification
 	VerifyError  *APIError
 	// ListError is the API's refusal to list the entries.
 	ListError *APIError
 }
 
-// auditRow is an audit entry with its time as pages show times.
+// chainVerification is the answer of GET …/audit/verify.
+type chainVerification struct {
+	OK          bool   `json:"ok"`
+	Length      int64  `json:"length"`
+	Head        string `json:"head"`
+	Checkpoints int64  `json:"checkpoints"`
+	BrokenAt    int64  `json:"broken_at"`
+	Reason      string `json:"reason"`
+	Start       int64  `json:"start"`
+}
+
+// tenantAuditPageSize is how many audit entries a page shows.
+const tenantAuditPageSize = 50
+
+// auditRow is an entry of the tenant's audit chain, as the page shows it.
 type auditRow struct {
-	auditEntry
-	When string
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Resource  string    `json:"resource"`
+	RequestID string    `json:"request_id"`
+	Outcome   string    `json:"outcome"`
 }
 
 // tenantAudit shows the tenant's audit chain a page at a time (oldest
@@ -321,10 +340,10 @@ func (c *Console) tenantAudit(w http.ResponseWriter, r *http.Request, s *session
 	slug := r.PathValue("slug")
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	after = max(after, 0)
-	q := url.Values{"limit": {strconv.Itoa(auditPageSize)}, "after": {strconv.FormatInt(after, 10)}}
+	q := url.Values{"limit": {strconv.Itoa(tenantAuditPageSize)}, "after": {strconv.FormatInt(after, 10)}}
 	var page struct {
-		Items      []auditEntry `json:"items"`
-		NextCursor string       `json:"next_cursor"`
+		Items      []auditRow `json:"items"`
+		NextCursor string     `json:"next_cursor"`
 	}
 	d := &tenantAuditData{Slug: slug, After: after}
 	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "audit?"+q.Encode()), nil, &page); err != nil {
@@ -335,15 +354,8 @@ func (c *Console) tenantAudit(w http.ResponseWriter, r *http.Request, s *session
 		}
 		d.ListError = ae // the operator may verify a tenant's chain, not read it
 	}
-	d.Next = page.NextCursor
-	for _, e := range page.Items {
-		row := auditRow{auditEntry: e, When: e.Time}
-		if t, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
-			row.When = t.UTC().Format("2006-01-02 15:04:05 UTC")
-		}
-		d.Items = append(d.Items, row)
-	}
-	var ver auditVerification
+	d.Items, d.Next = page.Items, page.NextCursor
+	var ver chainVerification
 	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "audit/verify"), nil, &ver); err != nil {
 		d.VerifyError = asAPIError(err)
 	} else {

@@ -42,9 +42,9 @@ func TestTenantTemplatesExecute(t *testing.T) {
 			&keysData{ListError: &APIError{Status: 403, Code: "forbidden"}}},
 		"tenant/users": {&usersData{Slug: "acme", Roles: roles, Items: []userInfo{{ID: "u1", Email: "a@x.io", Role: "admin", CreatedAt: now}}},
 			&usersData{ListError: &APIError{Status: 403, Code: "forbidden"}}},
-		"tenant/audit": {&tenantAuditData{Slug: "acme", Items: []auditRow{{auditEntry: auditEntry{Seq: 1, Action: "record.create"}, When: "now"}}, After: 1, Next: "2",
-			Verification: &auditVerification{OK: true, Length: 1, Head: "ab"}},
-			&tenantAuditData{Verification: &auditVerification{BrokenAt: 3, Reason: "hash"}},
+		"tenant/audit": {&tenantAuditData{Slug: "acme", Items: []auditRow{{Seq: 1, Action: "record.create", Time: now}}, After: 1, Next: "2",
+			Verification: &chainVerification{OK: true, Length: 1, Head: "ab"}},
+			&tenantAuditData{Verification: &chainVerification{BrokenAt: 3, Reason: "hash"}},
 			&tenantAuditData{VerifyError: &APIError{Code: "forbidden"}, ListError: &APIError{Code: "forbidden"}}},
 		"tenant/confirm": {&confirmData{Slug: "acme", Kind: "revoke-key", Heading: "Revoke?"}},
 	}
