@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -13,8 +14,10 @@ import (
 // another tenant sees the not-found page, as the API answers another
 // tenant's paths. Every read and write is an API call made with the
 // session's credential, so what a page shows and changes is exactly what
-// that credential may see and change.
+// that credential may see and change. It also wraps the API handler the
+// console calls with withHeaders.
 func (c *Console) tenantRoutes(mux *http.ServeMux) {
+	c.api = withHeaders(c.api) // for tcall's If-Match
 	t := func(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 		return c.page(tenantOnly, h)
 	}
@@ -44,6 +47,25 @@ func (c *Console) tenantRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ui/t/{slug}/users/{id}/totp-reset", t(c.tenantResetTOTP))
 
 	mux.HandleFunc("GET /ui/t/{slug}/audit", t(c.tenantAudit))
+}
+
+// headerKey is the context key of the extra headers of an in-process call
+// made by tcall.
+type headerKey struct{}
+
+// withHeaders wraps the API handler the console calls so that a call made
+// by tcall carries its extra headers: they travel in the request's
+// context, which the framework's in-process call passes on. Other calls
+// are passed through untouched.
+func withHeaders(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if h, ok := req.Context().Value(headerKey{}).(http.Header); ok {
+			for k, v := range h {
+				req.Header[k] = v
+			}
+		}
+		api.ServeHTTP(w, req)
+	})
 }
 
 // roles are the tenant roles, highest first, as the API names them.
@@ -82,20 +104,10 @@ type problemField struct {
 // failure returned with its position and fields. A nil *tenantProblem is
 // success.
 func (c *Console) tcall(r *http.Request, s *session, method, path string, header http.Header, body, out any) *tenantProblem {
-	cc := c
 	if len(header) > 0 {
-		// The framework's in-process call sets its own headers; a console
-		// whose API handler adds these ones on the way in keeps it intact.
-		cp := *c
-		cp.api = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			for k, v := range header {
-				req.Header[k] = v
-			}
-			c.api.ServeHTTP(w, req)
-		})
-		cc = &cp
+		r = r.WithContext(context.WithValue(r.Context(), headerKey{}, header))
 	}
-	rec := cc.do(r, s.Credential, method, path, body)
+	rec := c.do(r, s.Credential, method, path, body)
 	if rec.status >= 400 {
 		p := &tenantProblem{APIError: rec.problem(), Position: -1}
 		var extra struct {

@@ -301,3 +301,43 @@ func TestTenantUserUnlockAndTOTPReset(t *testing.T) {
 		t.Errorf("a second reset: status %d", status)
 	}
 }
+
+// TestTenantRecordEditConflict edits a record through the form after
+// someone else changed it: the API's 412 is shown plainly, the current
+// record with it, and the stale edit is not applied.
+func TestTenantRecordEditConflict(t *testing.T) {
+	f := newTenantFixture(t)
+	srv := f.srv
+	var rec struct {
+		ID      string         `json:"id"`
+		Version int64          `json:"version"`
+		Data    map[string]any `json:"data"`
+	}
+	srv.api(t, "POST", "/v1/tenants/acme/collections/tasks/records", f.acmeKey, map[string]any{"title": "first"}, http.StatusCreated, &rec)
+	c := newFormClient(t, srv)
+	c.loginPassword(t, "acme", f.adminEmail, f.password)
+	page := "/ui/t/acme/collections/tasks/records/" + rec.ID
+	c.get(t, page)
+	srv.api(t, "PATCH", "/v1/tenants/acme/collections/tasks/records/"+rec.ID, f.acmeKey, map[string]any{"title": "theirs"}, http.StatusOK, nil)
+
+	status, html := c.post(t, page, url.Values{"version": {"1"}, "data": {`{"title": "mine"}`}})
+	if status != http.StatusPreconditionFailed || !strings.Contains(html, "Someone changed this record") ||
+		!strings.Contains(html, "precondition_failed") || !strings.Contains(html, `id="record-version">2<`) ||
+		!strings.Contains(html, "mine") {
+		t.Errorf("a stale edit: status %d, want 412 explained, the current version 2 and the typed text kept", status)
+	}
+	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records/"+rec.ID, f.acmeKey, nil, http.StatusOK, &rec)
+	if rec.Data["title"] != "theirs" || rec.Version != 2 {
+		t.Errorf("after the stale edit the record is %+v", rec)
+	}
+	// Saved against the current version, the edit applies.
+	if status, html := c.post(t, page, url.Values{"version": {"2"}, "data": {`{"title": "mine"}`}}); status != http.StatusOK ||
+		!strings.Contains(html, "Record saved: version 3.") {
+		t.Errorf("an edit of the current version: status %d", status)
+	}
+	// A stale delete is refused the same way.
+	if status, _ := c.post(t, page+"/delete", url.Values{"version": {"2"}, "confirm": {"yes"}}); status != http.StatusPreconditionFailed {
+		t.Errorf("a stale delete: status %d, want 412", status)
+	}
+	srv.api(t, "GET", "/v1/tenants/acme/collections/tasks/records/"+rec.ID, f.acmeKey, nil, http.StatusOK, nil)
+}

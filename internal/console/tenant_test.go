@@ -135,8 +135,11 @@ func TestTenantCallHeaders(t *testing.T) {
 	// Without extra headers the call is the framework's, and no position
 	// reads -1.
 	seen = nil
-	api2 := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r; w.WriteHeader(http.StatusNoContent) })
-	c.api = api2
+	c, err = New(Config{API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r; w.WriteHeader(http.StatusNoContent) }),
+		CookieKey: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if p := c.tcall(r, &session{Credential: "cred"}, http.MethodDelete, "/v1/y", nil, nil, nil); p != nil || seen == nil ||
 		seen.Header.Get("If-Match") != "" {
 		t.Errorf("a plain call: problem %v, If-Match %q", p, seen.Header.Get("If-Match"))
