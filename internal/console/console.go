@@ -23,7 +23,10 @@ import (
 	"time"
 )
 
-//go:embed static templates
+// The templates are embedded with all: so that the partials (_*.html),
+// which go:embed leaves out of a directory by default, are kept.
+//
+//go:embed static all:templates
 var files embed.FS
 
 // Config configures a console.
