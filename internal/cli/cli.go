@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,10 +29,6 @@ import (
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
-
-// Version is the release version, set at build time with
-// -ldflags "-X github.com/bulkheadhq/bulkhead/internal/cli.Version=v1.2.3".
-var Version = ""
 
 // Main runs the command line with args (without the program name) and
 // returns the process exit code.
@@ -455,25 +450,6 @@ func newAudit(o *options) *cobra.Command {
 	verify.Flags().BoolVar(&platform, "platform", false, "verify the platform's chain instead")
 	cmd.AddCommand(verify)
 	return cmd
-}
-
-func newVersion(o *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			v := Version
-			if v == "" {
-				v = "(devel)"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-					v = bi.Main.Version
-				}
-			}
-			_, err := fmt.Fprintln(o.stdout, "bulkhead", v)
-			return err
-		},
-	}
 }
 
 // explain turns the errors core returns into sentences for a terminal.

@@ -103,12 +103,6 @@ func TestAuditVerify(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	if out := mustRun(t, t.TempDir(), "version"); !strings.HasPrefix(out, "bulkhead ") {
-		t.Errorf("version printed %q", out)
-	}
-}
-
 func TestParseTrustedProxies(t *testing.T) {
 	got, err := ParseTrustedProxies(" 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::ffff:198.51.100.1,")
 	if err != nil {
