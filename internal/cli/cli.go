@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,7 +35,12 @@ import (
 // Main runs the command line with args (without the program name) and
 // returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	cmd := newRoot(stdout, stderr)
+	return mainWith(args, os.Stdin, stdout, stderr)
+}
+
+// mainWith is Main reading stdin (a new user's password) from stdin.
+func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := newRoot(stdin, stdout, stderr)
 	cmd.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,11 +67,13 @@ type options struct {
 	deletionGrace        string // serve's --deletion-grace (offboard.go)
 	blobURL              string // serve's --blob-url
 	backup               backupOptions
+	tenantKey            string // BULKHEAD_TENANT_KEY (operator.go)
+	stdin                io.Reader
 	stdout, stderr       io.Writer
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	o := &options{stdout: stdout, stderr: stderr}
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr, tenantKey: os.Getenv(tenantKeyEnv)}
 	root := &cobra.Command{
 		Use:           "bulkhead",
 		Short:         "A multi-tenant backend with isolation it can prove",
@@ -78,7 +87,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL; empty means the embedded SQLite database in --data (env BULKHEAD_DATABASE_URL)")
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
 	o.kms.flags(pf)
-	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o))
+	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o),
+		newPlan(o), newUser(o)) // plans.go, users.go
 	return root
 }
 
@@ -118,8 +128,37 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 	}
 }
 
-// withApp opens the App for a one-off command and closes it afterwards.
+// withApp opens the App of an existing store for a one-off command and
+// closes it afterwards.
 func (o *options) withApp(fn func(app *bulkhead.App) error) error {
+	if err := o.existingStore(); err != nil {
+		return err
+	}
+	return o.openApp(fn)
+}
+
+// existingStore refuses an embedded SQLite database that does not exist:
+// an administrative command would otherwise create an empty one, in
+// ./bulkhead-data when the operator forgot to name the platform's
+// database. Only serve and migrate create a store.
+func (o *options) existingStore() error {
+	if o.database != "" && !strings.HasPrefix(o.database, "sqlite:") {
+		return nil // PostgreSQL, or a URL that Config's validation names
+	}
+	path := bulkhead.SQLitePath(&bulkhead.Config{DataDir: o.data, DatabaseURL: o.database})
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or an error that opening it reports
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return fmt.Errorf("there is no database at %s: name the platform's data directory with --data (env BULKHEAD_DATA) "+
+		"or its PostgreSQL database with --database (env BULKHEAD_DATABASE_URL); serve and migrate create a new one", path)
+}
+
+// openApp opens the App, creating an embedded SQLite store that does not
+// exist yet, and closes it afterwards.
+func (o *options) openApp(fn func(app *bulkhead.App) error) error {
 	app, err := bulkhead.New(o.config(slog.LevelWarn))
 	if err != nil {
 		return err
@@ -241,7 +280,7 @@ func newMigrate(o *options) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !strings.HasPrefix(o.database, "postgres") {
-				return o.withApp(func(*bulkhead.App) error {
+				return o.openApp(func(*bulkhead.App) error {
 					_, err := fmt.Fprintln(o.stdout, "the SQLite database is migrated")
 					return err
 				})
@@ -296,12 +335,8 @@ func newTenant(o *options) *cobra.Command {
 			if p.Name == "" {
 				p.Name = string(p.Slug)
 			}
-			return o.withApp(func(app *bulkhead.App) error {
-				ctl, err := app.Core().Control(core.Operator(), "cli")
-				if err != nil {
-					return explain(err)
-				}
-				t, err := ctl.CreateTenant(cmd.Context(), p, nil)
+			return o.asOperator(cmd, "", func(op *operator) error {
+				t, err := op.ctl.CreateTenant(cmd.Context(), p, nil)
 				if err != nil {
 					return explain(err)
 				}
@@ -321,15 +356,11 @@ func newTenant(o *options) *cobra.Command {
 		Short: "List tenants",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.withApp(func(app *bulkhead.App) error {
-				ctl, err := app.Core().Control(core.Operator(), "cli")
-				if err != nil {
-					return explain(err)
-				}
+			return o.asOperator(cmd, "", func(op *operator) error {
 				var all []*core.Tenant
 				cursor := ""
 				for {
-					page, err := ctl.ListTenants(cmd.Context(), cursor, limit)
+					page, err := op.ctl.ListTenants(cmd.Context(), cursor, limit)
 					if err != nil {
 						return explain(err)
 					}
@@ -349,16 +380,8 @@ func newTenant(o *options) *cobra.Command {
 			Short: map[tenant.Status]string{tenant.Active: "Resume", tenant.Suspended: "Suspend"}[status] + " a tenant",
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return o.withApp(func(app *bulkhead.App) error {
-					ctl, err := app.Core().Control(core.Operator(), "cli")
-					if err != nil {
-						return explain(err)
-					}
-					sc, err := app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(args[0]), "cli")
-					if err != nil {
-						return explain(err)
-					}
-					view, err := ctl.UpdateTenant(cmd.Context(), sc, core.UpdateTenantParams{Status: &status})
+				return o.asOperator(cmd, args[0], func(op *operator) error {
+					view, err := op.ctl.UpdateTenant(cmd.Context(), op.sc, core.UpdateTenantParams{Status: &status})
 					if err != nil {
 						return explain(err)
 					}
@@ -374,7 +397,7 @@ func newTenant(o *options) *cobra.Command {
 }
 
 func newKey(o *options) *cobra.Command {
-	cmd := &cobra.Command{Use: "key", Short: "Manage API keys"}
+	cmd := &cobra.Command{Use: "key", Short: "Manage a tenant's API keys", Long: tenantCredentialHelp}
 	var slug, role string
 	var p core.CreateAPIKeyParams
 	create := &cobra.Command{
@@ -383,11 +406,7 @@ func newKey(o *options) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Role = tenant.Role(role)
-			return o.withApp(func(app *bulkhead.App) error {
-				sc, err := app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli")
-				if err != nil {
-					return explain(err)
-				}
+			return o.inTenant(cmd, slug, func(sc *core.Scope) error {
 				k, err := sc.CreateAPIKey(cmd.Context(), p)
 				if err != nil {
 					return explain(err)
@@ -400,7 +419,7 @@ func newKey(o *options) *cobra.Command {
 	create.Flags().StringVar(&p.Name, "name", "cli", "a name for the key")
 	create.Flags().StringVar(&role, "role", "admin", "owner, admin, member or viewer")
 	create.MarkFlagRequired("tenant")
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, newKeyList(o), newKeyRevoke(o)) // keys.go
 	return cmd
 }
 
@@ -418,20 +437,13 @@ func newAudit(o *options) *cobra.Command {
 			if (slug == "") == !platform {
 				return errors.New("give exactly one of --tenant SLUG or --platform")
 			}
-			return o.withApp(func(app *bulkhead.App) error {
-				c := app.Core()
+			return o.asOperator(cmd, slug, func(op *operator) error {
 				var v *core.AuditVerification
 				var err error
 				if platform {
-					var ctl *core.Control
-					if ctl, err = c.Control(core.Operator(), "cli"); err == nil {
-						v, err = ctl.VerifyPlatformAudit(cmd.Context())
-					}
+					v, err = op.ctl.VerifyPlatformAudit(cmd.Context())
 				} else {
-					var sc *core.Scope
-					if sc, err = c.Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli"); err == nil {
-						v, err = sc.VerifyAudit(cmd.Context())
-					}
+					v, err = op.sc.VerifyAudit(cmd.Context())
 				}
 				if err != nil {
 					return explain(err)
