@@ -77,6 +77,21 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "bulkhead",
 		Short:         "A multi-tenant backend with isolation it can prove",
+		Long: "bulkhead serves a multi-tenant backend (serve) and administers it: its database (migrate, backup),\n" +
+			"tenants, plans, users, API keys, keys and audit chains. Administrative commands act on the\n" +
+			"database directly, as the operator, and refuse a data directory without a database; serve and\n" +
+			"migrate create one. Run bulkhead COMMAND --help for each command's flags.\n\n" +
+			"Flags fall back on the environment variable named in their help. These are read from the\n" +
+			"environment only, never from a flag (which other users could read in the process list):\n" +
+			"  BULKHEAD_ADMIN_TOKEN  the operator's bearer token, at least 16 characters; default: generated\n" +
+			"                        into <data>/admin-token (and bench's --token)\n" +
+			"  BULKHEAD_KEK          the local KMS's platform KEK: base64 of 32 bytes, or a comma-separated\n" +
+			"                        list, oldest first, to rotate; default: <data>/keys/kek.key, generated\n" +
+			"  VAULT_TOKEN           Vault's token, for --kms vault\n" +
+			"  " + tenantKeyEnv + "   an API key or access token of a tenant, with which the key and user\n" +
+			"                        commands act instead of as the operator\n" +
+			"  OTEL_*                OpenTelemetry's standard variables, read by serve's tracing exporter\n" +
+			"                        (such as OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -89,6 +104,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o.kms.flags(pf)
 	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o),
 		newPlan(o), newUser(o)) // plans.go, users.go
+	hideSecretDefaults(root) // help.go
 	return root
 }
 
