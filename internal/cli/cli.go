@@ -75,8 +75,8 @@ type options struct {
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o := &options{stdin: stdin, stdout: stdout, stderr: stderr, tenantKey: os.Getenv(tenantKeyEnv)}
 	root := &cobra.Command{
-		Use:           "bulkhead",
-		Short:         "A multi-tenant backend with isolation it can prove",
+		Use:   "bulkhead",
+		Short: "A multi-tenant backend with isolation it can prove",
 		Long: "bulkhead serves a multi-tenant backend (serve) and administers it: its database (migrate, backup),\n" +
 			"tenants, plans, users, API keys, keys and audit chains. Administrative commands act on the\n" +
 			"database directly, as the operator, and refuse a data directory without a database; serve and\n" +
