@@ -103,7 +103,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.provisionURL, "provision-url", os.Getenv("BULKHEAD_PROVISION_URL"), "PostgreSQL URL of the owner role, for creating and deleting silo tenants (env BULKHEAD_PROVISION_URL)")
 	o.kms.flags(pf)
 	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o),
-		newPlan(o), newUser(o)) // plans.go, users.go
+		newPlan(o), newUser(o), newHealthcheck(o)) // plans.go, users.go, healthcheck.go
 	hideSecretDefaults(root) // help.go
 	return root
 }

@@ -14,6 +14,12 @@ import (
 // -ldflags "-X github.com/bulkheadhq/bulkhead/internal/cli.Version=v1.2.3".
 var Version = ""
 
+// Commit is the revision built from, set at build time where the go
+// command cannot record it (a container build without .git) with
+// -ldflags "-X github.com/bulkheadhq/bulkhead/internal/cli.Commit=…".
+// The revision the go command records wins.
+var Commit = ""
+
 // buildInfo is what `bulkhead version` reports about the binary.
 type buildInfo struct {
 	// Version is the release version: Version when the build stamped it,
@@ -35,10 +41,10 @@ type buildInfo struct {
 // shortCommit is how many hex digits of the revision are shown.
 const shortCommit = 12
 
-// readBuildInfo describes the binary from the stamped version and the
-// build information the go command embeds (bi may be nil).
-func readBuildInfo(stamped string, bi *debug.BuildInfo) buildInfo {
-	b := buildInfo{Version: stamped, Commit: "unknown", Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+// readBuildInfo describes the binary from the stamped version and commit
+// and the build information the go command embeds (bi may be nil).
+func readBuildInfo(stamped, commit string, bi *debug.BuildInfo) buildInfo {
+	b := buildInfo{Version: stamped, Commit: cmp.Or(commit, "unknown"), Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	if bi == nil {
 		b.Version = cmp.Or(b.Version, "dev")
 		return b
@@ -84,7 +90,7 @@ func (b buildInfo) String() string {
 // currentBuild describes this binary.
 func currentBuild() buildInfo {
 	bi, _ := debug.ReadBuildInfo()
-	return readBuildInfo(Version, bi)
+	return readBuildInfo(Version, Commit, bi)
 }
 
 // version is the version recorded in backups.

@@ -35,22 +35,24 @@ func TestReadBuildInfo(t *testing.T) {
 	goRun := &debug.BuildInfo{GoVersion: "go1.26.10", Main: debug.Module{Path: "github.com/bulkheadhq/bulkhead", Version: "(devel)"}}
 	here := runtime.GOOS + "/" + runtime.GOARCH
 	for _, c := range []struct {
-		name, stamped string
-		bi            *debug.BuildInfo
-		want          string
+		name, stamped, commit string
+		bi                    *debug.BuildInfo
+		want                  string
 	}{
-		{"stamped release, dirty tree", "v1.2.3", stamped, "bulkhead v1.2.3 (commit 4a2d9d6c1e2f, modified) go1.26.10 linux/arm64"},
-		{"go build without -X", "", stamped, "bulkhead v0.0.0-20261205124048-4a2d9d6c1e2f+dirty (commit 4a2d9d6c1e2f, modified) go1.26.10 linux/arm64"},
-		{"module version, clean tree, short revision", "", clean, "bulkhead v1.4.0 (commit abc123) go1.26.10 darwin/amd64"},
-		{"go run", "", goRun, "bulkhead dev (commit unknown) go1.26.10 " + here},
-		{"go run, stamped", "v2.0.0-rc.1", goRun, "bulkhead v2.0.0-rc.1 (commit unknown) go1.26.10 " + here},
-		{"no build info", "", nil, "bulkhead dev (commit unknown) " + runtime.Version() + " " + here},
+		{"stamped release, dirty tree", "v1.2.3", "", stamped, "bulkhead v1.2.3 (commit 4a2d9d6c1e2f, modified) go1.26.10 linux/arm64"},
+		{"go build without -X", "", "", stamped, "bulkhead v0.0.0-20261205124048-4a2d9d6c1e2f+dirty (commit 4a2d9d6c1e2f, modified) go1.26.10 linux/arm64"},
+		{"module version, clean tree, short revision", "", "", clean, "bulkhead v1.4.0 (commit abc123) go1.26.10 darwin/amd64"},
+		{"the go command's revision wins", "v1.2.3", "0123456789ab", stamped, "bulkhead v1.2.3 (commit 4a2d9d6c1e2f, modified) go1.26.10 linux/arm64"},
+		{"go run", "", "", goRun, "bulkhead dev (commit unknown) go1.26.10 " + here},
+		{"go run, stamped", "v2.0.0-rc.1", "", goRun, "bulkhead v2.0.0-rc.1 (commit unknown) go1.26.10 " + here},
+		{"container build: version and commit stamped", "v2.0.0", "0123456789ab", goRun, "bulkhead v2.0.0 (commit 0123456789ab) go1.26.10 " + here},
+		{"no build info", "", "", nil, "bulkhead dev (commit unknown) " + runtime.Version() + " " + here},
 	} {
-		if got := readBuildInfo(c.stamped, c.bi).String(); got != c.want {
+		if got := readBuildInfo(c.stamped, c.commit, c.bi).String(); got != c.want {
 			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
 		}
 	}
-	b, _ := json.Marshal(readBuildInfo("v1.2.3", stamped))
+	b, _ := json.Marshal(readBuildInfo("v1.2.3", "", stamped))
 	if want := `{"version":"v1.2.3","commit":"4a2d9d6c1e2f","modified":true,"commit_time":"2026-12-05T12:40:48Z","go":"go1.26.10","platform":"linux/arm64"}`; string(b) != want {
 		t.Errorf("JSON = %s, want %s", b, want)
 	}
