@@ -156,20 +156,27 @@ func (o *options) withApp(fn func(app *bulkhead.App) error) error {
 // existingStore refuses an embedded SQLite database that does not exist:
 // an administrative command would otherwise create an empty one, in
 // ./bulkhead-data when the operator forgot to name the platform's
-// database. Only serve and migrate create a store.
+// database. Only serve and migrate create a store. On PostgreSQL it
+// refuses a data directory without keys, where the command would make up
+// a platform KEK and signing keys of its own beside the server's.
 func (o *options) existingStore() error {
-	if o.database != "" && !strings.HasPrefix(o.database, "sqlite:") {
-		return nil // PostgreSQL, or a URL that Config's validation names
+	var path, what string
+	switch {
+	case strings.HasPrefix(o.database, "postgres"):
+		path, what = filepath.Join(o.data, "keys"), "there are no platform keys at %s (serve creates them)"
+	case o.database == "" || strings.HasPrefix(o.database, "sqlite:"):
+		path, what = bulkhead.SQLitePath(&bulkhead.Config{DataDir: o.data, DatabaseURL: o.database}), "there is no database at %s (serve and migrate create one)"
+	default:
+		return nil // a URL that Config's validation names
 	}
-	path := bulkhead.SQLitePath(&bulkhead.Config{DataDir: o.data, DatabaseURL: o.database})
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		return nil // there, or an error that opening it reports
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	return fmt.Errorf("there is no database at %s: name the platform's data directory with --data (env BULKHEAD_DATA) "+
-		"or its PostgreSQL database with --database (env BULKHEAD_DATABASE_URL); serve and migrate create a new one", path)
+	return fmt.Errorf(what+": name the platform's data directory with --data (env BULKHEAD_DATA) "+
+		"and its PostgreSQL database with --database (env BULKHEAD_DATABASE_URL)", path)
 }
 
 // openApp opens the App, creating an embedded SQLite store that does not

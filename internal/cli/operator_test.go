@@ -295,6 +295,9 @@ func TestAdminCommandsRefuseNoStore(t *testing.T) {
 		}
 	}
 	failsWith(t, dir, filepath.Join(dir, "keys"), "keys", "rotate-signing")
+	// On PostgreSQL the data directory still holds the platform's keys:
+	// refused before any connection is tried.
+	failsWith(t, dir, filepath.Join(dir, "keys"), "--database", "postgres://nobody@127.0.0.1:1/none", "tenant", "list")
 	other := filepath.Join(t.TempDir(), "other.db")
 	failsWith(t, dir, other, "--database", "sqlite:"+other, "tenant", "list")
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
