@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -32,13 +33,14 @@ func TestProbeURL(t *testing.T) {
 // healthcheck exits 0 on a 200 only: a 503, a server that is down and a
 // plain HTTP server probed over HTTPS all exit 1.
 func TestHealthcheck(t *testing.T) {
-	status := http.StatusOK
+	var status atomic.Int32
+	status.Store(http.StatusOK)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
 			http.NotFound(w, r)
 			return
 		}
-		w.WriteHeader(status)
+		w.WriteHeader(int(status.Load()))
 	}))
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
@@ -50,9 +52,9 @@ func TestHealthcheck(t *testing.T) {
 	}
 	mustRun(t, t.TempDir(), "healthcheck", "--url", srv.URL+"/healthz")
 	failsWith(t, t.TempDir(), "404", "healthcheck", "--url", srv.URL+"/nothing")
-	status = http.StatusServiceUnavailable
+	status.Store(http.StatusServiceUnavailable)
 	failsWith(t, t.TempDir(), "503", "healthcheck")
-	status = http.StatusOK
+	status.Store(http.StatusOK)
 	t.Setenv("BULKHEAD_TLS_CERT", "cert.pem")
 	failsWith(t, t.TempDir(), "unhealthy", "healthcheck")
 	t.Setenv("BULKHEAD_TLS_CERT", "")
