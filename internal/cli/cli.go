@@ -38,7 +38,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return mainWith(args, os.Stdin, stdout, stderr)
 }
 
-// mainWith is Main reading stdin (a new user's password) from stdin.
+// mainWith is Main with the standard input given: user create may read a
+// password from it.
 func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := newRoot(stdin, stdout, stderr)
 	cmd.SetArgs(args)
