@@ -281,6 +281,7 @@ func TestAdminCommandsRefuseNoStore(t *testing.T) {
 		{"key", "list", "--tenant", "acme"},
 		{"plan", "list"},
 		{"user", "list", "--tenant", "acme"},
+		{"user", "create", "--tenant", "acme", "--email", "ada@example.com", "--role", "owner"}, // before asking for a password
 		{"audit", "verify", "--platform"},
 		{"keys", "rotate-kek"},
 	} {

@@ -55,6 +55,9 @@ func newUserCreate(o *options) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Role = tenant.Role(role)
+			if err := o.existingStore(); err != nil { // before asking for a password
+				return err
+			}
 			var err error
 			if p.Password, err = o.readPassword(passwordFile); err != nil {
 				return err
