@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -198,15 +197,4 @@ func auditKey(dataDir string) (ed25519.PrivateKey, error) {
 		return nil, err
 	}
 	return keys.AuditKey, nil
-}
-
-// version is the version recorded in backups.
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }

@@ -14,7 +14,7 @@ import (
 func TestBackupCommands(t *testing.T) {
 	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
 	t.Setenv("BULKHEAD_DATABASE_URL", "")
-	dir := t.TempDir()
+	dir := dataDir(t)
 	mustRun(t, dir, "tenant", "create", "--slug", "acme")
 	mustRun(t, dir, "tenant", "create", "--slug", "globex", "--isolation", "silo")
 	out := filepath.Join(t.TempDir(), "backups")

@@ -10,12 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/debug"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,14 +31,16 @@ import (
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
-// Version is the release version, set at build time with
-// -ldflags "-X github.com/bulkheadhq/bulkhead/internal/cli.Version=v1.2.3".
-var Version = ""
-
 // Main runs the command line with args (without the program name) and
 // returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	cmd := newRoot(stdout, stderr)
+	return mainWith(args, os.Stdin, stdout, stderr)
+}
+
+// mainWith is Main with the standard input given: user create may read a
+// password from it.
+func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := newRoot(stdin, stdout, stderr)
 	cmd.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -66,15 +69,32 @@ type options struct {
 	blobURL              string // serve's --blob-url
 	metricsTenants       string // serve's --metrics-tenants (metrics.go)
 	backup               backupOptions
+	tenantKey            string // BULKHEAD_TENANT_KEY (operator.go)
+	stdin                io.Reader
 	stdout, stderr       io.Writer
 	log                  logOptions // --log-format, --log-level (log.go)
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	o := &options{stdout: stdout, stderr: stderr}
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr, tenantKey: os.Getenv(tenantKeyEnv)}
 	root := &cobra.Command{
-		Use:           "bulkhead",
-		Short:         "A multi-tenant backend with isolation it can prove",
+		Use:   "bulkhead",
+		Short: "A multi-tenant backend with isolation it can prove",
+		Long: "bulkhead serves a multi-tenant backend (serve) and administers it: its database (migrate, backup),\n" +
+			"tenants, plans, users, API keys, keys and audit chains. Administrative commands act on the\n" +
+			"database directly, as the operator, and refuse a data directory without a database; serve and\n" +
+			"migrate create one. Run bulkhead COMMAND --help for each command's flags.\n\n" +
+			"Flags fall back on the environment variable named in their help. These are read from the\n" +
+			"environment only, never from a flag (which other users could read in the process list):\n" +
+			"  BULKHEAD_ADMIN_TOKEN  the operator's bearer token, at least 16 characters; default: generated\n" +
+			"                        into <data>/admin-token (and bench's --token)\n" +
+			"  BULKHEAD_KEK          the local KMS's platform KEK: base64 of 32 bytes, or a comma-separated\n" +
+			"                        list, oldest first, to rotate; default: <data>/keys/kek.key, generated\n" +
+			"  VAULT_TOKEN           Vault's token, for --kms vault\n" +
+			"  " + tenantKeyEnv + "   an API key or access token of a tenant, with which the key and user\n" +
+			"                        commands act instead of as the operator\n" +
+			"  OTEL_*                OpenTelemetry's standard variables, read by serve's tracing exporter\n" +
+			"                        (such as OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -89,7 +109,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	o.kms.flags(pf)
 	o.log.flags(pf)
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.log.parse(o.stderr) }
-	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o))
+	root.AddCommand(newServe(o), newMigrate(o), newTenant(o), newKey(o), newKeys(o), newAudit(o), newVersion(o), newBench(o), newBackup(o),
+		newPlan(o), newUser(o), newHealthcheck(o)) // plans.go, users.go, healthcheck.go
+	hideSecretDefaults(root) // help.go
 	return root
 }
 
@@ -130,8 +152,44 @@ func (o *options) config(level slog.Level) bulkhead.Config {
 	}
 }
 
-// withApp opens the App for a one-off command and closes it afterwards.
+// withApp opens the App of an existing store for a one-off command and
+// closes it afterwards.
 func (o *options) withApp(fn func(app *bulkhead.App) error) error {
+	if err := o.existingStore(); err != nil {
+		return err
+	}
+	return o.openApp(fn)
+}
+
+// existingStore refuses an embedded SQLite database that does not exist:
+// an administrative command would otherwise create an empty one, in
+// ./bulkhead-data when the operator forgot to name the platform's
+// database. Only serve and migrate create a store. On PostgreSQL it
+// refuses a data directory without keys, where the command would make up
+// a platform KEK and signing keys of its own beside the server's.
+func (o *options) existingStore() error {
+	var path, what string
+	switch {
+	case strings.HasPrefix(o.database, "postgres"):
+		path, what = filepath.Join(o.data, "keys"), "there are no platform keys at %s (serve creates them)"
+	case o.database == "" || strings.HasPrefix(o.database, "sqlite:"):
+		path, what = bulkhead.SQLitePath(&bulkhead.Config{DataDir: o.data, DatabaseURL: o.database}), "there is no database at %s (serve and migrate create one)"
+	default:
+		return nil // a URL that Config's validation names
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or an error that opening it reports
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return fmt.Errorf(what+": name the platform's data directory with --data (env BULKHEAD_DATA) "+
+		"and its PostgreSQL database with --database (env BULKHEAD_DATABASE_URL)", path)
+}
+
+// openApp opens the App, creating an embedded SQLite store that does not
+// exist yet, and closes it afterwards.
+func (o *options) openApp(fn func(app *bulkhead.App) error) error {
 	app, err := bulkhead.New(o.config(slog.LevelWarn))
 	if err != nil {
 		return err
@@ -264,7 +322,7 @@ func newMigrate(o *options) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !strings.HasPrefix(o.database, "postgres") {
-				return o.withApp(func(*bulkhead.App) error {
+				return o.openApp(func(*bulkhead.App) error {
 					_, err := fmt.Fprintln(o.stdout, "the SQLite database is migrated")
 					return err
 				})
@@ -319,12 +377,8 @@ func newTenant(o *options) *cobra.Command {
 			if p.Name == "" {
 				p.Name = string(p.Slug)
 			}
-			return o.withApp(func(app *bulkhead.App) error {
-				ctl, err := app.Core().Control(core.Operator(), "cli")
-				if err != nil {
-					return explain(err)
-				}
-				t, err := ctl.CreateTenant(cmd.Context(), p, nil)
+			return o.asOperator(cmd, "", func(op *operator) error {
+				t, err := op.ctl.CreateTenant(cmd.Context(), p, nil)
 				if err != nil {
 					return explain(err)
 				}
@@ -344,15 +398,11 @@ func newTenant(o *options) *cobra.Command {
 		Short: "List tenants",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.withApp(func(app *bulkhead.App) error {
-				ctl, err := app.Core().Control(core.Operator(), "cli")
-				if err != nil {
-					return explain(err)
-				}
+			return o.asOperator(cmd, "", func(op *operator) error {
 				var all []*core.Tenant
 				cursor := ""
 				for {
-					page, err := ctl.ListTenants(cmd.Context(), cursor, limit)
+					page, err := op.ctl.ListTenants(cmd.Context(), cursor, limit)
 					if err != nil {
 						return explain(err)
 					}
@@ -372,16 +422,8 @@ func newTenant(o *options) *cobra.Command {
 			Short: map[tenant.Status]string{tenant.Active: "Resume", tenant.Suspended: "Suspend"}[status] + " a tenant",
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return o.withApp(func(app *bulkhead.App) error {
-					ctl, err := app.Core().Control(core.Operator(), "cli")
-					if err != nil {
-						return explain(err)
-					}
-					sc, err := app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(args[0]), "cli")
-					if err != nil {
-						return explain(err)
-					}
-					view, err := ctl.UpdateTenant(cmd.Context(), sc, core.UpdateTenantParams{Status: &status})
+				return o.asOperator(cmd, args[0], func(op *operator) error {
+					view, err := op.ctl.UpdateTenant(cmd.Context(), op.sc, core.UpdateTenantParams{Status: &status})
 					if err != nil {
 						return explain(err)
 					}
@@ -397,7 +439,7 @@ func newTenant(o *options) *cobra.Command {
 }
 
 func newKey(o *options) *cobra.Command {
-	cmd := &cobra.Command{Use: "key", Short: "Manage API keys"}
+	cmd := &cobra.Command{Use: "key", Short: "Manage a tenant's API keys", Long: tenantCredentialHelp}
 	var slug, role string
 	var p core.CreateAPIKeyParams
 	create := &cobra.Command{
@@ -406,11 +448,7 @@ func newKey(o *options) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Role = tenant.Role(role)
-			return o.withApp(func(app *bulkhead.App) error {
-				sc, err := app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli")
-				if err != nil {
-					return explain(err)
-				}
+			return o.inTenant(cmd, slug, func(sc *core.Scope) error {
 				k, err := sc.CreateAPIKey(cmd.Context(), p)
 				if err != nil {
 					return explain(err)
@@ -423,7 +461,7 @@ func newKey(o *options) *cobra.Command {
 	create.Flags().StringVar(&p.Name, "name", "cli", "a name for the key")
 	create.Flags().StringVar(&role, "role", "admin", "owner, admin, member or viewer")
 	create.MarkFlagRequired("tenant")
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, newKeyList(o), newKeyRevoke(o)) // keys.go
 	return cmd
 }
 
@@ -441,20 +479,13 @@ func newAudit(o *options) *cobra.Command {
 			if (slug == "") == !platform {
 				return errors.New("give exactly one of --tenant SLUG or --platform")
 			}
-			return o.withApp(func(app *bulkhead.App) error {
-				c := app.Core()
+			return o.asOperator(cmd, slug, func(op *operator) error {
 				var v *core.AuditVerification
 				var err error
 				if platform {
-					var ctl *core.Control
-					if ctl, err = c.Control(core.Operator(), "cli"); err == nil {
-						v, err = ctl.VerifyPlatformAudit(cmd.Context())
-					}
+					v, err = op.ctl.VerifyPlatformAudit(cmd.Context())
 				} else {
-					var sc *core.Scope
-					if sc, err = c.Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli"); err == nil {
-						v, err = sc.VerifyAudit(cmd.Context())
-					}
+					v, err = op.sc.VerifyAudit(cmd.Context())
 				}
 				if err != nil {
 					return explain(err)
@@ -473,25 +504,6 @@ func newAudit(o *options) *cobra.Command {
 	verify.Flags().BoolVar(&platform, "platform", false, "verify the platform's chain instead")
 	cmd.AddCommand(verify)
 	return cmd
-}
-
-func newVersion(o *options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			v := Version
-			if v == "" {
-				v = "(devel)"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-					v = bi.Main.Version
-				}
-			}
-			_, err := fmt.Fprintln(o.stdout, "bulkhead", v)
-			return err
-		},
-	}
 }
 
 // explain turns the errors core returns into sentences for a terminal.

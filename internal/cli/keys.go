@@ -1,15 +1,15 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/core"
-	"github.com/bulkheadhq/bulkhead/tenant"
+	"github.com/bulkheadhq/bulkhead/store"
 )
 
 // kmsOptions select the key management service. The platform KEK
@@ -44,29 +44,20 @@ func newKeys(o *options) *cobra.Command {
 			"POST /v1/tenants/{tenant}/keys/rotate).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.withApp(func(app *bulkhead.App) error {
-				c := app.Core()
-				ctl, err := c.Control(core.Operator(), "cli")
-				if err != nil {
-					return explain(err)
-				}
-				sc, err := c.Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli")
-				if err != nil {
-					return explain(err)
-				}
-				st, err := ctl.RotateKeys(cmd.Context(), sc)
+			return o.asOperator(cmd, slug, func(op *operator) error {
+				st, err := op.ctl.RotateKeys(cmd.Context(), op.sc)
 				if err != nil {
 					return explain(err)
 				}
 				if !noWait {
 					// This process works the re-encryption job (or a server does).
-					if err := app.StartJobs(cmd.Context()); err != nil {
+					if err := op.app.StartJobs(cmd.Context()); err != nil {
 						return err
 					}
-					if err := c.WaitBackground(cmd.Context()); err != nil {
+					if err := op.app.Core().WaitBackground(cmd.Context()); err != nil {
 						return fmt.Errorf("interrupted; the server resumes the re-encryption when it starts: %w", err)
 					}
-					if st, err = sc.Keys(cmd.Context()); err != nil {
+					if st, err = op.sc.Keys(cmd.Context()); err != nil {
 						return explain(err)
 					}
 				}
@@ -87,12 +78,8 @@ func newKeys(o *options) *cobra.Command {
 			"the stored data keys under the new version. Records are not rewritten.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.withApp(func(app *bulkhead.App) error {
-				ctl, err := app.Core().Control(core.Operator(), "cli")
-				if err != nil {
-					return explain(err)
-				}
-				n, err := ctl.RotateKEK(cmd.Context())
+			return o.asOperator(cmd, "", func(op *operator) error {
+				n, err := op.ctl.RotateKEK(cmd.Context())
 				if err != nil {
 					return explain(err)
 				}
@@ -105,12 +92,8 @@ func newKeys(o *options) *cobra.Command {
 		Short: "Show a tenant's data key versions and rotation progress (no key material)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.withApp(func(app *bulkhead.App) error {
-				sc, err := app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli")
-				if err != nil {
-					return explain(err)
-				}
-				st, err := sc.Keys(cmd.Context())
+			return o.asOperator(cmd, slug, func(op *operator) error {
+				st, err := op.sc.Keys(cmd.Context())
 				if err != nil {
 					return explain(err)
 				}
@@ -121,5 +104,65 @@ func newKeys(o *options) *cobra.Command {
 	status.Flags().StringVar(&slug, "tenant", "", "the tenant's slug (required)")
 	status.MarkFlagRequired("tenant")
 	cmd.AddCommand(rotate, rotateKEK, status, NewRotateSigning(o))
+	return cmd
+}
+
+// newKeyList is "key list": GET /v1/tenants/{tenant}/api-keys.
+func newKeyList(o *options) *cobra.Command {
+	var slug string
+	cmd := &cobra.Command{
+		Use:   "list --tenant SLUG",
+		Short: "List a tenant's API keys, revoked ones included (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.inTenant(cmd, slug, func(sc *core.Scope) error {
+				page, err := sc.ListAPIKeys(cmd.Context())
+				if err != nil {
+					return explain(err)
+				}
+				return o.print(page.Items)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&slug, "tenant", "", "the tenant's slug (required)")
+	_ = cmd.MarkFlagRequired("tenant")
+	return cmd
+}
+
+// newKeyRevoke is "key revoke": DELETE /v1/tenants/{tenant}/api-keys/{id}.
+func newKeyRevoke(o *options) *cobra.Command {
+	var slug string
+	cmd := &cobra.Command{
+		Use:   "revoke --tenant SLUG ID",
+		Short: "Revoke a tenant's API key; it prints the key as revoked",
+		Long: "revoke stops the key (its ID as key list prints it) from working: at once on the servers sharing\n" +
+			"a PostgreSQL database or a Redis (their change feed tells them). With the embedded SQLite\n" +
+			"database a running server may go on accepting a key it has cached for up to 10 minutes: revoke\n" +
+			"through DELETE /v1/tenants/{tenant}/api-keys/{id} instead, or restart it.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := store.APIKeyID(args[0])
+			return o.inTenant(cmd, slug, func(sc *core.Scope) error {
+				if err := sc.RevokeAPIKey(cmd.Context(), id); err != nil {
+					if errors.Is(err, store.ErrNotFound) {
+						return fmt.Errorf("tenant %s has no API key %s", slug, id)
+					}
+					return explain(err)
+				}
+				page, err := sc.ListAPIKeys(cmd.Context())
+				if err != nil {
+					return explain(err)
+				}
+				for _, k := range page.Items {
+					if k.ID == id {
+						return o.print(k)
+					}
+				}
+				return fmt.Errorf("API key %s is revoked but no longer listed", id)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&slug, "tenant", "", "the tenant's slug (required)")
+	_ = cmd.MarkFlagRequired("tenant")
 	return cmd
 }

@@ -22,7 +22,7 @@ func TestKeysRotate(t *testing.T) {
 	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
 	t.Setenv("BULKHEAD_KEK", "")
 	t.Setenv("BULKHEAD_KMS", "")
-	dir := t.TempDir()
+	dir := dataDir(t)
 	mustRun(t, dir, "tenant", "create", "--slug", "acme")
 	var st keysOut
 	json.Unmarshal([]byte(mustRun(t, dir, "keys", "status", "--tenant", "acme")), &st)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -43,12 +42,8 @@ func newTenantDelete(o *options) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--grace: %w", err)
 			}
-			return o.withApp(func(app *bulkhead.App) error {
-				ctl, sc, err := operatorOn(cmd, app, slug)
-				if err != nil {
-					return err
-				}
-				view, err := ctl.OffboardTenant(cmd.Context(), sc, &g)
+			return o.asOperator(cmd, slug, func(op *operator) error {
+				view, err := op.ctl.OffboardTenant(cmd.Context(), op.sc, &g)
 				if err != nil {
 					return explain(err)
 				}
@@ -73,19 +68,15 @@ func newTenantUndelete(o *options) *cobra.Command {
 		Short: "Cancel a tenant's deletion before its purge: it becomes active (or suspended)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.withApp(func(app *bulkhead.App) error {
-				ctl, sc, err := operatorOn(cmd, app, slug)
-				if err != nil {
-					return err
-				}
-				if sc.Tenant().Status != tenant.Deleting {
-					return fmt.Errorf("tenant %s is %s, not deleting", slug, sc.Tenant().Status)
+			return o.asOperator(cmd, slug, func(op *operator) error {
+				if st := op.sc.Tenant().Status; st != tenant.Deleting {
+					return fmt.Errorf("tenant %s is %s, not deleting", slug, st)
 				}
 				status := tenant.Active
 				if suspended {
 					status = tenant.Suspended
 				}
-				view, err := ctl.UpdateTenant(cmd.Context(), sc, core.UpdateTenantParams{Status: &status})
+				view, err := op.ctl.UpdateTenant(cmd.Context(), op.sc, core.UpdateTenantParams{Status: &status})
 				if err != nil {
 					return explain(err)
 				}
@@ -97,18 +88,4 @@ func newTenantUndelete(o *options) *cobra.Command {
 	cmd.Flags().BoolVar(&suspended, "suspended", false, "leave the tenant suspended instead of active")
 	_ = cmd.MarkFlagRequired("tenant")
 	return cmd
-}
-
-// operatorOn returns the operator's control plane and its scope on the
-// tenant slug.
-func operatorOn(cmd *cobra.Command, app *bulkhead.App, slug string) (*core.Control, *core.Scope, error) {
-	ctl, err := app.Core().Control(core.Operator(), "cli")
-	if err != nil {
-		return nil, nil, explain(err)
-	}
-	sc, err := app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli")
-	if err != nil {
-		return nil, nil, explain(err)
-	}
-	return ctl, sc, nil
 }

@@ -10,7 +10,7 @@ import (
 // undelete cancels that, and --grace 0 purges at once.
 func TestTenantDeleteUndelete(t *testing.T) {
 	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
-	dir := t.TempDir()
+	dir := dataDir(t)
 	mustRun(t, dir, "tenant", "create", "--slug", "acme")
 
 	var deleting struct {

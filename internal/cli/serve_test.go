@@ -45,7 +45,7 @@ func TestServeBindsFirst(t *testing.T) {
 func TestTenantCreateDefaultPlan(t *testing.T) {
 	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
 	t.Setenv("BULKHEAD_DEFAULT_PLAN", "")
-	dir := t.TempDir()
+	dir := dataDir(t)
 	out := mustRun(t, dir, "--default-plan", "enterprise", "tenant", "create", "--slug", "acme")
 	if !strings.Contains(out, `"plan": "enterprise"`) {
 		t.Errorf("tenant create with --default-plan enterprise printed %s", out)
@@ -84,6 +84,7 @@ func TestSQLitePathRule(t *testing.T) {
 	if err := os.Mkdir(dbDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	mustRun(t, data, "--database", "sqlite:"+filepath.Join(dbDir, "main.db"), "migrate")
 	out := mustRun(t, data, "--database", "sqlite:"+filepath.Join(dbDir, "main.db"), "tenant", "create", "--slug", "acme", "--isolation", "silo")
 	var created struct{ ID string }
 	json.Unmarshal([]byte(out), &created)
@@ -105,19 +106,20 @@ func TestSQLitePathRule(t *testing.T) {
 	}
 }
 
-// A one-off command on a data directory that does not exist says that it
-// created one, so that a mistyped --data does not start an empty platform
-// without a word.
+// migrate on a data directory that does not exist says that it created
+// one, so that a mistyped --data does not start an empty platform without
+// a word (the other one-off commands refuse a directory without a
+// database).
 func TestDataDirCreationIsLogged(t *testing.T) {
 	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
 	t.Setenv("BULKHEAD_DATABASE_URL", "")
 	dir := filepath.Join(t.TempDir(), "typo")
-	code, _, errOut := run(t, dir, "tenant", "list")
+	code, _, errOut := run(t, dir, "migrate")
 	if code != 0 {
-		t.Fatalf("tenant list = exit %d, stderr %s", code, errOut)
+		t.Fatalf("migrate = exit %d, stderr %s", code, errOut)
 	}
 	if !strings.Contains(errOut, "created the data directory") || !strings.Contains(errOut, dir) {
-		t.Errorf("tenant list on a new data directory logged %q; want a line naming %s", errOut, dir)
+		t.Errorf("migrate on a new data directory logged %q; want a line naming %s", errOut, dir)
 	}
 	if _, errOut := mustRunErr(t, dir, "tenant", "list"); strings.Contains(errOut, "created the data directory") {
 		t.Errorf("the second run logged the creation again: %q", errOut)

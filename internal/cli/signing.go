@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +32,10 @@ func NewRotateSigning(o *options) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := filepath.Join(o.data, "keys")
+			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+				// Not a new key directory beside the platform's.
+				return fmt.Errorf("there are no keys in %s: name the platform's data directory with --data (env BULKHEAD_DATA)", dir)
+			}
 			if _, err := keyring.Load(dir); err != nil { // creates version 1 on a new directory
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestKeysRotateSigning(t *testing.T) {
-	dir := t.TempDir()
+	dir := dataDir(t)
 	for want := 2; want <= 3; want++ {
 		out := mustRun(t, dir, "keys", "rotate-signing")
 		var got struct {

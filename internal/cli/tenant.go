@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/tenant"
 )
@@ -28,23 +27,14 @@ func newTenantExport(o *options) *cobra.Command {
 			"is written beside --out and renamed into place once complete.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.withApp(func(app *bulkhead.App) error {
-				c := app.Core()
-				ctl, err := c.Control(core.Operator(), "cli")
-				if err != nil {
-					return explain(err)
-				}
-				sc, err := c.Scope(cmd.Context(), core.Operator(), tenant.Slug(slug), "cli")
-				if err != nil {
-					return explain(err)
-				}
+			return o.asOperator(cmd, slug, func(op *operator) error {
 				f, err := os.CreateTemp(filepath.Dir(out), ".bulkhead-export-*")
 				if err != nil {
 					return err
 				}
 				defer os.Remove(f.Name()) // a no-op once renamed
 				bar := o.progress("exporting records")
-				m, err := ctl.ExportTenant(cmd.Context(), sc, f, bar.update)
+				m, err := op.ctl.ExportTenant(cmd.Context(), op.sc, f, bar.update)
 				bar.finish()
 				if err == nil {
 					err = f.Sync()
@@ -91,19 +81,10 @@ func newTenantRestore(o *options) *cobra.Command {
 			if _, err := os.Stat(from); err != nil {
 				return err
 			}
-			return o.withApp(func(app *bulkhead.App) error {
-				ctl, err := app.Core().Control(core.Operator(), "cli")
-				if err != nil {
-					return explain(err)
-				}
-				var from *core.Scope
-				if source != "" {
-					if from, err = app.Core().Scope(cmd.Context(), core.Operator(), tenant.Slug(source), "cli"); err != nil {
-						return explain(err)
-					}
-				}
+			// With --tenant, the operator's scope is on the archive's source.
+			return o.asOperator(cmd, source, func(op *operator) error {
 				bar := o.progress("restoring records")
-				t, res, err := ctl.RestoreTenant(cmd.Context(), p, from, open, bar.update)
+				t, res, err := op.ctl.RestoreTenant(cmd.Context(), p, op.sc, open, bar.update)
 				bar.finish()
 				if err != nil {
 					return explain(err)

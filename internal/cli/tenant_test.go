@@ -54,7 +54,7 @@ func TestTenantExportRestore(t *testing.T) {
 	t.Setenv("BULKHEAD_ADMIN_TOKEN", "")
 	t.Setenv("BULKHEAD_KEK", "")
 	t.Setenv("BULKHEAD_KMS", "")
-	dir := t.TempDir()
+	dir := dataDir(t)
 	ctx := context.Background()
 	mustRun(t, dir, "tenant", "create", "--slug", "acme")
 	sc, done := adminScope(t, dir, "acme")
