@@ -26,6 +26,7 @@ import (
 	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/core"
 	"github.com/bulkheadhq/bulkhead/internal/jobs"
+	"github.com/bulkheadhq/bulkhead/internal/observe"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -40,12 +41,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // mainWith is Main with the standard input given: user create may read a
 // password from it.
 func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd := newRoot(stdin, stdout, stderr)
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr, tenantKey: os.Getenv(tenantKeyEnv)}
+	cmd := o.root()
 	cmd.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "bulkhead:", err)
+		if o.log.parsedFormat == observe.LogJSON {
+			// The last line of a JSON stream is JSON too.
+			observe.NewFormattedLogger(stderr, observe.LogJSON, slog.LevelError).Error("bulkhead: "+err.Error(), "err", err.Error())
+		} else {
+			fmt.Fprintln(stderr, "bulkhead:", err)
+		}
 		return 1
 	}
 	return 0
@@ -77,6 +84,11 @@ type options struct {
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o := &options{stdin: stdin, stdout: stdout, stderr: stderr, tenantKey: os.Getenv(tenantKeyEnv)}
+	return o.root()
+}
+
+// root builds the command tree on o.
+func (o *options) root() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "bulkhead",
 		Short: "A multi-tenant backend with isolation it can prove",
@@ -98,8 +110,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(o.stdout)
+	root.SetErr(o.stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&o.data, "data", envOr("BULKHEAD_DATA", "./bulkhead-data"), "data directory (env BULKHEAD_DATA)")
 	pf.StringVar(&o.database, "database", os.Getenv("BULKHEAD_DATABASE_URL"), "database URL: empty means the embedded SQLite database in --data; sqlite:PATH keeps PATH, its job queue and silo tenants' files (tenants/) in PATH's directory, which must exist; postgres://… (env BULKHEAD_DATABASE_URL)")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -154,5 +155,32 @@ func TestLogFlagsRefuseBadValues(t *testing.T) {
 		for k := range c.env {
 			os.Unsetenv(k)
 		}
+	}
+}
+
+// With --log-format json the error a command ends with is a JSON line too,
+// so that the whole of stderr parses; in text it stays one plain line.
+func TestFailureLineFollowsLogFormat(t *testing.T) {
+	t.Setenv("BULKHEAD_DATABASE_URL", "")
+	dir := filepath.Join(t.TempDir(), "none")
+	code, _, errOut := run(t, dir, "--log-format", "json", "tenant", "list")
+	if code == 0 {
+		t.Fatalf("tenant list without a database = exit 0, stderr %s", errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	for _, line := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Errorf("stderr line %q is not JSON: %v", line, err)
+		}
+	}
+	var last struct{ Level, Msg, Err string }
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if last.Level != "ERROR" || !strings.Contains(last.Err, "no database") {
+		t.Errorf("last line %q; want an ERROR naming the missing database", lines[len(lines)-1])
+	}
+	code, _, errOut = run(t, dir, "--log-format", "text", "tenant", "list")
+	if code == 0 || !strings.HasPrefix(errOut, "bulkhead: ") {
+		t.Errorf("with text logs, tenant list printed %q (exit %d); want the plain bulkhead: line", errOut, code)
 	}
 }
