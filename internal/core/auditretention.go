@@ -109,7 +109,7 @@ func (c *Core) cutAudit(ctx context.Context, tid tenant.ID, requestID string, re
 		}
 		if !rep.OK {
 			c.brokenChain(chain)
-			return fmt.Errorf("audit chain broken at %d (%s); not cutting it: %w", rep.BrokenAt, rep.Reason, jobs.ErrPermanent)
+			return jobs.Public(fmt.Errorf("audit chain broken at %d (%s); not cutting it: %w", rep.BrokenAt, rep.Reason, jobs.ErrPermanent))
 		}
 		before := c.now().Add(-keep.Keep)
 		for after := max(rep.Start-1, 0); ; {
@@ -154,7 +154,7 @@ func (c *Core) cutAudit(ctx context.Context, tid tenant.ID, requestID string, re
 				return err
 			}
 			if len(es) != 1 || es[0].Seq != seq || (seq == target.Seq && string(es[0].Hash) != string(target.Hash)) {
-				return fmt.Errorf("audit entry %d changed since it was verified; not cutting: %w", seq, jobs.ErrPermanent)
+				return jobs.Public(fmt.Errorf("audit entry %d changed since it was verified; not cutting: %w", seq, jobs.ErrPermanent))
 			}
 			if err := c.audit.Checkpoint(ctx, tx, chain, es[0]); err != nil {
 				return err

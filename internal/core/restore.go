@@ -160,7 +160,7 @@ func (c *Core) restoreWork(ctx context.Context, t *jobs.Task) (any, error) {
 		err = fmt.Errorf("%w: the stored archive changed since its upload", ErrArchiveInvalid)
 	}
 	if errors.Is(err, ErrArchiveInvalid) || errors.Is(err, ErrArchiveTenantMismatch) {
-		return nil, fmt.Errorf("%w: %w", jobs.ErrPermanent, err)
+		return nil, jobs.Public(fmt.Errorf("%w: %w", jobs.ErrPermanent, err))
 	}
 	if err != nil {
 		return nil, err

@@ -50,12 +50,35 @@ func (t *Task) Progress(done, total int64) {
 // Work does a job. Its result, if not nil, is marshalled into the job's
 // Result. An error wrapping ErrPermanent fails the job without retrying
 // it; other errors are retried with back-off until the kind's attempts are
-// used up.
+// used up. The job's record, which the tenant's admins read, shows the
+// text of an error only if it wraps a *PublicError; of any other error it
+// shows what kind of failure it was, and the operator's log has its text.
 type Work func(ctx context.Context, t *Task) (result any, err error)
 
 // ErrPermanent marks an error that no retry would mend, such as an archive
 // that does not verify.
 var ErrPermanent = errors.New("permanent failure")
+
+// PublicError is a job's failure whose text is meant for the tenant's
+// admins, such as "the archive's chunk 3 does not verify": the job's
+// record shows it. Write such texts for the tenant: never SQL, a path or
+// another tenant's name.
+type PublicError struct{ err error }
+
+// Public marks err's text as fit for the tenant's admins to read in the
+// job's record.
+func Public(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PublicError{err: err}
+}
+
+// Error implements error.
+func (e *PublicError) Error() string { return e.err.Error() }
+
+// Unwrap returns the error Public marked.
+func (e *PublicError) Unwrap() error { return e.err }
 
 // KindConfig says how jobs of a kind run.
 type KindConfig struct {

@@ -147,7 +147,7 @@ func (r *Runner) runWork(ctx context.Context, work Work, t *Task) (result any, e
 }
 
 // errPanicked is the error a job that panicked records.
-var errPanicked = errors.New("the job failed unexpectedly; the server's log has the details")
+var errPanicked = Public(errors.New("the job failed unexpectedly; the server's log has the details"))
 
 // take claims one of tenant tid's running slots on this node.
 func (r *Runner) take(tid tenant.ID) bool {
@@ -208,6 +208,12 @@ func (r *Runner) finish(ctx context.Context, tid tenant.ID, id store.JobID, prog
 			resJSON = b
 		}
 	}
+	var pub *PublicError
+	if werr != nil && !cancelled && !errors.As(werr, &pub) {
+		// The record shows only the failure's kind: its text is the
+		// operator's.
+		r.log.Warn("jobs: attempt failed", "tenant", tid, "job", id, "final", final, "err", werr)
+	}
 	var err error
 	for try := range 5 {
 		if try > 0 {
@@ -246,8 +252,23 @@ func (r *Runner) finish(ctx context.Context, tid tenant.ID, id store.JobID, prog
 	return err
 }
 
+// errorText is what a failed attempt's record says of err: the text of a
+// PublicError in its chain, or else only the kind of failure, since an
+// error's own text may hold what the tenant should not read (SQL, paths,
+// addresses).
 func errorText(err error) string {
-	s := err.Error()
+	var pub *PublicError
+	var s string
+	switch {
+	case errors.As(err, &pub):
+		s = pub.Error()
+	case errors.Is(err, store.ErrUnavailable):
+		s = "the database was unavailable"
+	case errors.Is(err, context.DeadlineExceeded):
+		s = "the job ran out of time"
+	default:
+		s = "the job failed on an internal error; the server's log has the details"
+	}
 	if len(s) > maxErrorLen {
 		s = s[:maxErrorLen]
 	}
