@@ -165,6 +165,9 @@ func (c *Core) restoreWork(ctx context.Context, t *jobs.Task) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.restoreFits(ctx, t.Tenant, v); err != nil {
+		return nil, err
+	}
 	actor, reqID := "", ""
 	if t.Job != nil {
 		actor, reqID = t.Job.CreatedBy, "job:"+string(t.Job.ID)
@@ -175,6 +178,31 @@ func (c *Core) restoreWork(ctx context.Context, t *jobs.Task) (any, error) {
 	}
 	_ = c.blobs.Delete(ctx, key)
 	return res, nil
+}
+
+// restoreFits fails a restore, before it writes anything, whose archive
+// holds more records than the tenant's plan allows: the restore would
+// leave the tenant over its quota, where no write of its own could take it.
+// (The archive does not count its records' bytes; the byte quota holds
+// for the tenant's next writes.)
+func (c *Core) restoreFits(ctx context.Context, tid tenant.ID, v *verified) error {
+	var t *store.Tenant
+	err := c.store.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
+		t, err = tx.GetTenant(ctx, tid)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	plan, err := c.plan(ctx, t.Plan)
+	if err != nil {
+		return err
+	}
+	if n := v.manifest.Count(archive.PartRecords); plan.MaxRecords > 0 && n > plan.MaxRecords {
+		return jobs.Public(fmt.Errorf("%w: the archive holds %d records and the %s plan at most %d; nothing was restored",
+			jobs.ErrPermanent, n, plan.Name, plan.MaxRecords))
+	}
+	return nil
 }
 
 // RestoreTenant creates a tenant from p and restores the archive open

@@ -320,6 +320,20 @@ func TestRestoreRefusesForeignAndTamperedArchives(t *testing.T) {
 			unchanged(t)
 		})
 	}
+	t.Run("OverQuota", func(t *testing.T) {
+		op := b.withT(t)
+		op.must(200, "PUT", "/v1/plans/tiny", op.admin, map[string]any{
+			"rate_per_sec": 0, "burst": 1, "max_inflight": 0, "weight": 1, "max_records": 10, "max_bytes": 0})
+		var before struct{ Plan string }
+		op.must(200, "GET", "/v1/tenants/acme", op.admin, nil).JSON(t, &before)
+		op.must(200, "PATCH", "/v1/tenants/acme", op.admin, map[string]any{"plan": "tiny"})
+		defer op.must(200, "PATCH", "/v1/tenants/acme", op.admin, map[string]any{"plan": before.Plan})
+		_, j := b.restore("acme", acme, "acme", arc)
+		if j == nil || j.State != store.JobFailed || !strings.Contains(j.Error, "the tiny plan at most 10") {
+			t.Fatalf("restore of 35 records onto a plan of 10: job %+v; want failed for the quota", j)
+		}
+		unchanged(t)
+	})
 	t.Run("ReSigned", func(t *testing.T) {
 		r, _ := b.restore("acme", acme, "acme", resign(t, b.dir, acmeID, arc))
 		assertProblem(t, r, 422, problem.CodeArchiveInvalid)
