@@ -46,9 +46,11 @@ func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmd.ExecuteContext(ctx); err != nil {
-		if o.log.parsedFormat == observe.LogJSON {
-			// The last line of a JSON stream is JSON too.
+	if ran, err := cmd.ExecuteContextC(ctx); err != nil {
+		if o.log.parsedFormat == observe.LogJSON && (o.log.format != "" || ran.Name() == "serve") {
+			// The last line of a JSON stream is JSON too: serve's, or any
+			// command's asked for JSON. Other commands end with a plain
+			// line for the person or script that ran them.
 			observe.NewFormattedLogger(stderr, observe.LogJSON, slog.LevelError).Error("bulkhead: "+err.Error(), "err", err.Error())
 		} else {
 			fmt.Fprintln(stderr, "bulkhead:", err)

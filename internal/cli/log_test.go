@@ -159,7 +159,8 @@ func TestLogFlagsRefuseBadValues(t *testing.T) {
 }
 
 // With --log-format json the error a command ends with is a JSON line too,
-// so that the whole of stderr parses; in text it stays one plain line.
+// so that the whole of stderr parses; in text, or by default for commands
+// other than serve, it stays one plain line.
 func TestFailureLineFollowsLogFormat(t *testing.T) {
 	t.Setenv("BULKHEAD_DATABASE_URL", "")
 	dir := filepath.Join(t.TempDir(), "none")
@@ -179,8 +180,11 @@ func TestFailureLineFollowsLogFormat(t *testing.T) {
 	if last.Level != "ERROR" || !strings.Contains(last.Err, "no database") {
 		t.Errorf("last line %q; want an ERROR naming the missing database", lines[len(lines)-1])
 	}
-	code, _, errOut = run(t, dir, "--log-format", "text", "tenant", "list")
-	if code == 0 || !strings.HasPrefix(errOut, "bulkhead: ") {
-		t.Errorf("with text logs, tenant list printed %q (exit %d); want the plain bulkhead: line", errOut, code)
+	for _, args := range [][]string{{"--log-format", "text", "tenant", "list"}, {"tenant", "list"}} {
+		t.Setenv("BULKHEAD_LOG_FORMAT", "")
+		code, _, errOut = run(t, dir, args...)
+		if code == 0 || !strings.HasPrefix(errOut, "bulkhead: ") {
+			t.Errorf("bulkhead %s printed %q (exit %d); want the plain bulkhead: line", strings.Join(args, " "), errOut, code)
+		}
 	}
 }
