@@ -193,34 +193,15 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, o *VerifyOpti
 		"GRANT CONNECT ON DATABASE "+pgx.Identifier{name}.Sanitize()+" TO "+pgx.Identifier{appRole}.Sanitize()); err != nil {
 		return fmt.Errorf("grant on scratch database: %w", err)
 	}
-	var silos []tenant.ID
-	for _, t := range m.Tenants {
-		if t.Isolation == tenant.Silo {
-			silos = append(silos, t.ID)
-		}
-	}
 	superScratch, err := withDatabase(o.PostgresURL, name)
 	if err != nil {
 		return err
 	}
-	created, err = pgstore.PrepareRestore(ctx, superScratch, appRole, silos)
+	// The scratch database is thrown away: its commits need not wait for
+	// the disk, and a restore that stops halfway leaves nothing.
+	created, err = pgRestore(ctx, superScratch, appRole, dir, m, o.PgRestore, "PGOPTIONS=-c synchronous_commit=off")
 	if err != nil {
 		return err
-	}
-	// Not --single-transaction: one transaction would lock every table and
-	// index of every silo schema at once, past max_locks_per_transaction on
-	// a platform of a hundred silo tenants. The scratch database is
-	// dropped whatever happens, so a restore that stops halfway leaves
-	// nothing.
-	cmd := exec.CommandContext(ctx, cmp.Or(o.PgRestore, "pg_restore"), "--exit-on-error", "--no-password",
-		"--dbname="+superScratch, filepath.Join(dir, DumpFile))
-	// The scratch database is thrown away: its commits need not wait for
-	// the disk.
-	cmd.Env = append(os.Environ(), "PGOPTIONS=-c synchronous_commit=off")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("pg_restore: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	appScratch, err := withDatabase(o.AppURL, name)
 	if err != nil {
@@ -232,6 +213,36 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, o *VerifyOpti
 	}
 	defer st.Close()
 	return fn(st)
+}
+
+// pgRestore restores the backup's dump in dir into the database of
+// superURL (a superuser's, so that owners and privileges are restored as
+// they were), after creating the silo roles of m's tenants that do not
+// exist with appRole a member. It returns the roles it created, also when
+// it fails. env is added to pg_restore's environment.
+func pgRestore(ctx context.Context, superURL, appRole, dir string, m *Manifest, program string, env ...string) ([]string, error) {
+	var silos []tenant.ID
+	for _, t := range m.Tenants {
+		if t.Isolation == tenant.Silo {
+			silos = append(silos, t.ID)
+		}
+	}
+	created, err := pgstore.PrepareRestore(ctx, superURL, appRole, silos)
+	if err != nil {
+		return created, err
+	}
+	// Not --single-transaction: one transaction would lock every table and
+	// index of every silo schema at once, past max_locks_per_transaction on
+	// a platform of a hundred silo tenants.
+	cmd := exec.CommandContext(ctx, cmp.Or(program, "pg_restore"), "--exit-on-error", "--no-password",
+		"--dbname="+superURL, filepath.Join(dir, DumpFile))
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return created, fmt.Errorf("pg_restore: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return created, nil
 }
 
 // withDatabase returns the PostgreSQL URL raw with its database replaced.
