@@ -39,6 +39,3 @@ func sqliteInUse(path string) (bool, error) {
 	lk.Type = unix.F_UNLCK
 	return false, unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
 }
-
-// canDetectInUse is true where sqliteInUse can tell.
-const canDetectInUse = true

@@ -5,6 +5,3 @@ package backup
 // sqliteInUse cannot tell, on this system, whether a server has the
 // database open: it reports false.
 func sqliteInUse(string) (bool, error) { return false, nil }
-
-// canDetectInUse is true where sqliteInUse can tell.
-const canDetectInUse = false
