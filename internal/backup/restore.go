@@ -29,7 +29,9 @@ import (
 type RestoreOptions struct {
 	// Verify configures the verification that comes first. Its
 	// TrustedKey is required: the public half of the audit signing key in
-	// the keys that the restored platform will run with. Restore copies
+	// the keys that the restored platform will run with. Its KMS, if set,
+	// must open each tenant's data key in the backup (otherwise Restore
+	// returns ErrWrongKeys). Restore copies
 	// its PostgresURL, AppURL and PgRestore from the fields below.
 	Verify VerifyOptions
 	// SQLitePath is the target's main database file; its directory is
@@ -144,6 +146,11 @@ func Restore(ctx context.Context, dir string, opts *RestoreOptions) (*RestoreSum
 	if err != nil {
 		return nil, fmt.Errorf("restore: verify: %w", err)
 	}
+	if r.KeysFailed > 0 {
+		return &RestoreSummary{Name: m.Name, Store: m.Store, Verified: r},
+			fmt.Errorf("restore: %w (nothing was written): %d tenant(s)' data keys do not open with the keys at hand, the first: %s; restore the keys directory (or BULKHEAD_KEK) that belongs with this backup first",
+				ErrWrongKeys, r.KeysFailed, firstKeyProblem(r.Problems))
+	}
 	if !r.OK {
 		return &RestoreSummary{Name: m.Name, Store: m.Store, Verified: r},
 			fmt.Errorf("restore: %w (nothing was written): %d problem(s), the first: %s", ErrNotVerified, len(r.Problems), r.Problems[0])
@@ -188,6 +195,16 @@ func Restore(ctx context.Context, dir string, opts *RestoreOptions) (*RestoreSum
 		return s, fmt.Errorf("restore: the restored store does not match the backup: %d problem(s), the first: %s", len(p), p[0])
 	}
 	return s, nil
+}
+
+// firstKeyProblem returns the first of problems about a data key.
+func firstKeyProblem(problems []string) string {
+	for _, p := range problems {
+		if strings.Contains(p, "data key does not open") {
+			return p
+		}
+	}
+	return problems[0]
 }
 
 // sqliteTargets are the target's paths a restore replaces, and their names

@@ -21,6 +21,8 @@ import (
 	"github.com/bulkheadhq/bulkhead"
 	"github.com/bulkheadhq/bulkhead/internal/backup"
 	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/keyring"
+	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore/pgtest"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
 	"github.com/bulkheadhq/bulkhead/tenant"
@@ -45,6 +47,36 @@ func (p *platform) apiKeys(t *testing.T) []string {
 	return keys
 }
 
+// secrets stores, in each tenant, a record with a field sealed under the
+// tenant's data key, and returns the records' ids.
+func (p *platform) secrets(t *testing.T) []store.RecordID {
+	t.Helper()
+	ctx := context.Background()
+	var ids []store.RecordID
+	for i, sc := range p.tenants {
+		if _, err := sc.PutCollection(ctx, "secrets", core.PutCollectionParams{EncryptedFields: []string{"ssn"}}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := sc.CreateRecord(ctx, "secrets", []byte(fmt.Sprintf(`{"ssn":"secret-%d"}`, i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// localKMS opens the local KMS of the data directory data, as a restore
+// checks keys with it.
+func localKMS(t *testing.T, data string) keyring.KMS {
+	t.Helper()
+	kms, err := keyring.OpenLocal(keyring.LocalConfig{Dir: filepath.Join(data, "keys"), WrappedKeysExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kms
+}
+
 // copyKeys copies the keys directory of the data directory src into the
 // new data directory dst, as an operator restores it from its own backup.
 func copyKeys(t *testing.T, src, dst string) {
@@ -57,7 +89,7 @@ func copyKeys(t *testing.T, src, dst string) {
 // checkRestored opens the platform restored with cfg and finds, signing
 // in with each tenant's API key (which needs the same keys), the tenant,
 // its records and a verifying audit chain, and a verifying platform chain.
-func checkRestored(t *testing.T, cfg bulkhead.Config, m *backup.Manifest, p *platform, keys []string) {
+func checkRestored(t *testing.T, cfg bulkhead.Config, m *backup.Manifest, p *platform, keys []string, secrets []store.RecordID) {
 	t.Helper()
 	ctx := context.Background()
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -86,8 +118,12 @@ func checkRestored(t *testing.T, cfg bulkhead.Config, m *backup.Manifest, p *pla
 		if err != nil {
 			t.Fatalf("tenant %d: list records: %v", i, err)
 		}
-		if int64(len(l.Items)) != records[sc.Tenant().ID] || records[sc.Tenant().ID] == 0 {
-			t.Errorf("tenant %d: %d records restored, the backup holds %d", i, len(l.Items), records[sc.Tenant().ID])
+		secret, err := rs.GetRecord(ctx, "secrets", secrets[i])
+		if err != nil || !strings.Contains(string(secret.Data), fmt.Sprintf(`"secret-%d"`, i)) {
+			t.Errorf("tenant %d: the sealed record reads %v, %v; want its secret opened", i, secret, err)
+		}
+		if int64(len(l.Items))+1 != records[sc.Tenant().ID] || len(l.Items) == 0 {
+			t.Errorf("tenant %d: %d notes and 1 secret restored, the backup holds %d records", i, len(l.Items), records[sc.Tenant().ID])
 		}
 		v, err := rs.VerifyAudit(ctx)
 		if err != nil || !v.OK {
@@ -133,13 +169,14 @@ func TestRestoreSQLite(t *testing.T) {
 	p := newPlatform(t, false, 4)
 	p.write(t, 3)
 	keys := p.apiKeys(t)
+	secrets := p.secrets(t)
 	m, dir := p.take(t, t.TempDir())
 
 	data := filepath.Join(t.TempDir(), "data")
 	copyKeys(t, p.data, data)
 	opts := func(d string) *backup.RestoreOptions {
 		return &backup.RestoreOptions{
-			Verify:     backup.VerifyOptions{TrustedKey: p.verify.TrustedKey, ScratchDir: t.TempDir()},
+			Verify:     backup.VerifyOptions{TrustedKey: p.verify.TrustedKey, ScratchDir: t.TempDir(), KMS: localKMS(t, d)},
 			SQLitePath: filepath.Join(d, "bulkhead.db"), SQLiteJobsPath: filepath.Join(d, "jobs.db"),
 		}
 	}
@@ -154,6 +191,32 @@ func TestRestoreSQLite(t *testing.T) {
 			t.Fatalf("Restore of a damaged backup = %v, want ErrNotVerified naming %s", err, m.Files[1].Path)
 		}
 		if after := listDir(t, data); !slices.Equal(before, after) {
+			t.Errorf("a refused restore wrote to the target: before %v, after %v", before, after)
+		}
+	})
+
+	t.Run("other KEK", func(t *testing.T) {
+		// The platform's signing keys with another platform's KEK: the
+		// tenants' data keys do not open.
+		stale := filepath.Join(t.TempDir(), "data")
+		copyKeys(t, p.data, stale)
+		other := t.TempDir()
+		if _, err := keyring.OpenLocal(keyring.LocalConfig{Dir: other}); err != nil {
+			t.Fatal(err)
+		}
+		kek, err := os.ReadFile(filepath.Join(other, "kek.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(stale, "keys", "kek.key"), kek, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := listDir(t, stale)
+		_, err = backup.Restore(ctx, dir, opts(stale))
+		if !errors.Is(err, backup.ErrWrongKeys) || !strings.Contains(err.Error(), "data key does not open") {
+			t.Fatalf("Restore with another KEK = %v, want ErrWrongKeys saying a data key does not open", err)
+		}
+		if after := listDir(t, stale); !slices.Equal(before, after) {
 			t.Errorf("a refused restore wrote to the target: before %v, after %v", before, after)
 		}
 	})
@@ -180,8 +243,8 @@ func TestRestoreSQLite(t *testing.T) {
 	for _, mt := range m.Tenants {
 		records += mt.Records
 	}
-	if s.Name != m.Name || s.Tenants != 4 || s.Silo != 2 || s.Records != records || records != 12 || s.Replaced != "" || len(s.Files) != len(m.Files) || !s.Verified.OK {
-		t.Errorf("Restore summary = %+v, want 4 tenants (2 silo), %d records, %d files, nothing replaced", s, records, len(m.Files))
+	if s.Name != m.Name || s.Tenants != 4 || s.Silo != 2 || s.Records != records || records != 16 || s.Verified.KeysChecked != 8 || s.Replaced != "" || len(s.Files) != len(m.Files) || !s.Verified.OK {
+		t.Errorf("Restore summary = %+v, want 4 tenants (2 silo), 16 records, 8 data keys checked, %d records, %d files, nothing replaced", s, records, len(m.Files))
 	}
 	for _, f := range []string{"bulkhead.db", "tenants", m.Files[1].Path} {
 		info, err := os.Stat(filepath.Join(data, filepath.FromSlash(f)))
@@ -199,7 +262,7 @@ func TestRestoreSQLite(t *testing.T) {
 	if leftovers, _ := filepath.Glob(filepath.Join(data, ".restore-*")); len(leftovers) > 0 {
 		t.Errorf("staging left behind: %v", leftovers)
 	}
-	checkRestored(t, bulkhead.Config{DataDir: data}, m, p, keys)
+	checkRestored(t, bulkhead.Config{DataDir: data}, m, p, keys, secrets)
 
 	t.Run("target holds a store", func(t *testing.T) {
 		_, before := hashOf(t, filepath.Join(data, "bulkhead.db"))
@@ -234,7 +297,7 @@ func TestRestoreSQLite(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(replaced, filepath.FromSlash(m.Files[1].Path))); err != nil {
 			t.Errorf("the old silo file was not moved aside: %v", err)
 		}
-		checkRestored(t, bulkhead.Config{DataDir: data}, m2, p, keys)
+		checkRestored(t, bulkhead.Config{DataDir: data}, m2, p, keys, secrets)
 	})
 
 	t.Run("in use", func(t *testing.T) {
@@ -263,6 +326,7 @@ func TestRestorePostgres(t *testing.T) {
 	p := newPlatform(t, true, 4)
 	p.write(t, 2)
 	keys := p.apiKeys(t)
+	secrets := p.secrets(t)
 	m, dir := p.take(t, t.TempDir())
 
 	name := "bulkhead_restore_" + randHex(6)
@@ -282,17 +346,17 @@ func TestRestorePostgres(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	copyKeys(t, p.data, data)
 	opts := &backup.RestoreOptions{
-		Verify:      backup.VerifyOptions{TrustedKey: p.verify.TrustedKey},
+		Verify:      backup.VerifyOptions{TrustedKey: p.verify.TrustedKey, KMS: localKMS(t, data)},
 		PostgresURL: withDB(t, p.verify.PostgresURL, name), AppURL: withDB(t, p.verify.AppURL, name),
 	}
 	s, err := backup.Restore(ctx, dir, opts)
 	if err != nil {
 		t.Fatalf("Restore = %v", err)
 	}
-	if s.Tenants != 4 || s.Silo != 2 || s.Records != 8 || len(s.DroppedSchemas) != 0 {
-		t.Errorf("Restore summary = %+v, want 4 tenants (2 silo), 8 records, nothing dropped", s)
+	if s.Tenants != 4 || s.Silo != 2 || s.Records != 12 || s.Verified.KeysChecked != 8 || len(s.DroppedSchemas) != 0 {
+		t.Errorf("Restore summary = %+v, want 4 tenants (2 silo), 12 records, 8 data keys checked, nothing dropped", s)
 	}
-	checkRestored(t, bulkhead.Config{DataDir: data, DatabaseURL: opts.AppURL}, m, p, keys)
+	checkRestored(t, bulkhead.Config{DataDir: data, DatabaseURL: opts.AppURL}, m, p, keys, secrets)
 
 	_, err = backup.Restore(ctx, dir, opts)
 	if !errors.Is(err, backup.ErrTargetNotEmpty) || !strings.Contains(err.Error(), "bulkhead_keys") {
@@ -307,7 +371,7 @@ func TestRestorePostgres(t *testing.T) {
 	if !slices.Contains(s.DroppedSchemas, "bulkhead") || !slices.Contains(s.DroppedSchemas, "bulkhead_keys") || len(s.DroppedSchemas) < 4 {
 		t.Errorf("Restore --force dropped %v, want the store's schemas and the silo tenants'", s.DroppedSchemas)
 	}
-	checkRestored(t, bulkhead.Config{DataDir: data, DatabaseURL: opts.AppURL}, m, p, keys)
+	checkRestored(t, bulkhead.Config{DataDir: data, DatabaseURL: opts.AppURL}, m, p, keys, secrets)
 }
 
 func withDB(t *testing.T, raw, name string) string {

@@ -209,8 +209,9 @@ func newBackupRestore(o *options) *cobra.Command {
 		Short: "Verify a backup, then restore it into the store of --data or --database",
 		Long: "restore first checks that the keys in --data/keys are the backup's (the manifest must be signed\n" +
 			"by keys/audit-signing.key: restore the keys directory and admin-token from their own backup\n" +
-			"first, a backup holds neither), then verifies the backup as backup verify does, and refuses to\n" +
-			"write anything if either fails. SQLite: the files go into the data directory (of --data, or of\n" +
+			"first, a backup holds neither), then verifies the backup as backup verify does and unwraps each\n" +
+			"tenant's data key in it with the KMS of --kms (local: kek.key or BULKHEAD_KEK and\n" +
+			"keys/tenant-keys), and refuses to write anything if any of this fails. SQLite: the files go into the data directory (of --data, or of\n" +
 			"--database sqlite:PATH), staged beside their final names, synced, and renamed into place; a\n" +
 			"target that holds a database is refused unless --force, which moves its main file, -wal/-shm,\n" +
 			"jobs file and tenants/ into a directory replaced-<time> (never deleting them). A target that a\n" +
@@ -234,6 +235,9 @@ func newBackupRestore(o *options) *cobra.Command {
 			}
 			opts := &backup.RestoreOptions{Force: force}
 			opts.Verify.TrustedKey = key.Public().(ed25519.PublicKey)
+			if opts.Verify.KMS, err = o.restoreKMS(); err != nil {
+				return err
+			}
 			if strings.HasPrefix(o.database, "postgres") {
 				if postgresURL == "" {
 					return errors.New("restoring into PostgreSQL needs a superuser's URL of the target database: --backup-postgres-url (or BULKHEAD_BACKUP_POSTGRES_URL)")
@@ -261,6 +265,16 @@ func newBackupRestore(o *options) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "replace a store the target holds: SQLite files are moved aside into replaced-<time>/, PostgreSQL schemas are dropped")
 	postgresURLFlag(cmd.Flags(), &postgresURL)
 	return cmd
+}
+
+// restoreKMS opens the key management service that --kms selects, to
+// check that it opens the tenants' data keys of a backup: the local KMS of
+// --data/keys (or BULKHEAD_KEK), never creating a KEK, or Vault.
+func (o *options) restoreKMS() (keyring.KMS, error) {
+	if o.kms.kind == "vault" {
+		return keyring.OpenVault(keyring.VaultConfig{Address: o.kms.vaultAddr, Token: os.Getenv("VAULT_TOKEN"), Mount: o.kms.vaultMount})
+	}
+	return keyring.OpenLocal(keyring.LocalConfig{Dir: filepath.Join(o.data, "keys"), EnvKEK: os.Getenv("BULKHEAD_KEK"), WrappedKeysExist: true})
 }
 
 // auditKey reads the platform's audit signing key from dataDir/keys, or

@@ -88,6 +88,10 @@ func TestBackupRestoreCommand(t *testing.T) {
 	mustRun(t, src, "tenant", "create", "--slug", "acme")
 	mustRun(t, src, "tenant", "create", "--slug", "globex", "--isolation", "silo")
 	mustRun(t, src, "key", "create", "--tenant", "globex")
+	// Data keys for both tenants (a data and a blind-index key each),
+	// wrapped by their KMS keys.
+	mustRun(t, src, "keys", "rotate", "--tenant", "globex")
+	mustRun(t, src, "keys", "rotate", "--tenant", "acme")
 	out := filepath.Join(t.TempDir(), "backups")
 	var m struct {
 		Name  string
@@ -118,6 +122,26 @@ func TestBackupRestoreCommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(other, "bulkhead.db")); err == nil {
 		t.Error("restore with other keys wrote bulkhead.db")
 	}
+	// The platform's signing keys but another KEK (a keys backup mixed up
+	// with another platform's): the tenants' data keys do not open.
+	stale := t.TempDir()
+	if err := os.CopyFS(filepath.Join(stale, "keys"), os.DirFS(filepath.Join(src, "keys"))); err != nil {
+		t.Fatal(err)
+	}
+	kek, err := os.ReadFile(filepath.Join(other, "keys", "kek.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "keys", "kek.key"), kek, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = run(t, stale, "backup", "restore", out, "latest")
+	if code != 1 || !strings.Contains(errOut, "the keys are not this backup's") || !strings.Contains(errOut, "data key does not open") {
+		t.Errorf("restore with another KEK = exit %d, stderr %q; want 1 saying the data keys do not open", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(stale, "bulkhead.db")); err == nil {
+		t.Error("restore with another KEK wrote bulkhead.db")
+	}
 
 	dst := t.TempDir()
 	if err := os.CopyFS(filepath.Join(dst, "keys"), os.DirFS(filepath.Join(src, "keys"))); err != nil {
@@ -130,12 +154,15 @@ func TestBackupRestoreCommand(t *testing.T) {
 		Silo     int `json:"silo_tenants"`
 		Files    []string
 		Replaced string
-		Verified struct{ OK bool }
+		Verified struct {
+			OK          bool
+			KeysChecked int `json:"keys_checked"`
+		}
 	}
 	if err := json.Unmarshal([]byte(mustRun(t, dst, "backup", "restore", out, m.Name)), &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != m.Name || s.Store != "sqlite" || s.Tenants != 2 || s.Silo != 1 || len(s.Files) != 3 || s.Replaced != "" || !s.Verified.OK {
+	if s.Name != m.Name || s.Store != "sqlite" || s.Tenants != 2 || s.Silo != 1 || len(s.Files) != 3 || s.Replaced != "" || !s.Verified.OK || s.Verified.KeysChecked != 4 {
 		t.Errorf("backup restore printed %+v", s)
 	}
 	for _, f := range []string{"bulkhead.db", "jobs.db", m.Files[1].Path} {
