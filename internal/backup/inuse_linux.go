@@ -18,7 +18,10 @@ const sqliteDMS = 128
 // write lock on the WAL index's DMS byte, which SQLite itself takes only
 // when no other connection holds the database open. The lock is an open
 // file description lock, which conflicts with SQLite's record locks even
-// in the same process, and is released at once.
+// in the same process, and is released at once. (Closing the file drops
+// this process's own record locks on it, as closing any descriptor of a
+// file does: call it from a process that does not have the database open
+// itself, such as the command line's.)
 func sqliteInUse(path string) (bool, error) {
 	f, err := os.OpenFile(path+"-shm", os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {

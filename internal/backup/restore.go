@@ -376,7 +376,7 @@ func restorePostgresInto(ctx context.Context, dir string, m *Manifest, o *Restor
 	}
 	defer c.Close(context.Background())
 	var others int
-	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&others); err != nil {
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&others); err != nil {
 		return err
 	}
 	if others > 0 {
