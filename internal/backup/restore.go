@@ -22,6 +22,7 @@ import (
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
+	"github.com/bulkheadhq/bulkhead/tenant"
 )
 
 // RestoreOptions configure Restore. Set SQLitePath for an SQLite backup,
@@ -102,9 +103,10 @@ var ErrNotVerified = errors.New("the backup does not verify")
 
 // Restore restores the backup in directory dir into the target that opts
 // names. It checks first that the backup was signed by the trusted audit
-// key (the keys the platform will run with), then verifies the backup as
-// Verify does, then checks the target (empty, not in use), and refuses
-// (writing nothing) if any of this fails. It then writes the store:
+// key (the keys the platform will run with) and the target (no store in
+// it unless Force, not in use), then verifies the backup as Verify does
+// (with Verify.KMS, also that the tenants' data keys open), then checks
+// the target again, and refuses (writing nothing) if any of this fails. It then writes the store:
 // SQLite files are staged beside their final names, synced, and renamed
 // into place, after the target's old files (with Force) are moved aside;
 // a PostgreSQL dump is restored with pg_restore as a superuser. Last it
@@ -138,6 +140,11 @@ func Restore(ctx context.Context, dir string, opts *RestoreOptions) (*RestoreSum
 		if o.PostgresURL == "" || o.AppURL == "" {
 			return nil, errors.New("restore: a PostgreSQL backup needs a PostgreSQL target: a superuser's URL and the application role's URL")
 		}
+		c, _, _, err := postgresTarget(ctx, &o)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		c.Close(ctx)
 		o.Verify.PostgresURL, o.Verify.AppURL, o.Verify.PgRestore = o.PostgresURL, o.AppURL, o.PgRestore
 	default:
 		return nil, fmt.Errorf("restore: manifest: unknown store %q", m.Store)
@@ -158,7 +165,7 @@ func Restore(ctx context.Context, dir string, opts *RestoreOptions) (*RestoreSum
 	s := &RestoreSummary{Name: m.Name, Store: m.Store, Verified: r, Tenants: len(m.Tenants), PlatformAuditSeq: m.Platform.AuditSeq}
 	for _, t := range m.Tenants {
 		s.Records += t.Records
-		if t.Isolation == "silo" {
+		if t.Isolation == tenant.Silo {
 			s.Silo++
 		}
 	}
@@ -355,49 +362,69 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// restorePostgresInto restores the dump into the target database, which
-// must hold none of the store's schemas (with Force they are dropped
-// first) and no other session.
-func restorePostgresInto(ctx context.Context, dir string, m *Manifest, o *RestoreOptions, s *RestoreSummary) error {
+// storeSchemas matches the names of the PostgreSQL schemas a store holds:
+// its own, the job queue's and each silo tenant's.
+const storeSchemas = `nspname IN ('bulkhead', 'bulkhead_keys', 'bulkhead_jobs') OR nspname ~ '^t_[0-9a-f]{32}$'`
+
+// postgresTarget connects to the target database and checks it: the
+// superuser's and the application role's URLs name the same database, no
+// other client is connected, and it holds none of a store's schemas
+// unless Force. It returns the connection (to close), the application
+// role, and the store's schemas the database holds.
+func postgresTarget(ctx context.Context, o *RestoreOptions) (*pgx.Conn, string, []string, error) {
 	appURL, err := url.Parse(o.AppURL)
 	if err != nil || appURL.User == nil {
-		return errors.New("the application role's URL does not name its role")
+		return nil, "", nil, errors.New("the application role's URL does not name its role")
 	}
 	superURL, err := url.Parse(o.PostgresURL)
 	if err != nil {
-		return errors.New("the superuser's URL does not parse")
+		return nil, "", nil, errors.New("the superuser's URL does not parse")
 	}
-	if strings.Trim(appURL.Path, "/") != strings.Trim(superURL.Path, "/") {
-		return fmt.Errorf("the superuser's URL names database %q, the application role's %q: both must name the target", strings.Trim(superURL.Path, "/"), strings.Trim(appURL.Path, "/"))
+	if a, b := strings.Trim(appURL.Path, "/"), strings.Trim(superURL.Path, "/"); a != b {
+		return nil, "", nil, fmt.Errorf("the superuser's URL names database %q, the application role's %q: both must name the target", b, a)
 	}
 	c, err := pgx.Connect(ctx, o.PostgresURL)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	present, err := func() ([]string, error) {
+		var others int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&others); err != nil {
+			return nil, err
+		}
+		if others > 0 {
+			return nil, fmt.Errorf("%w: %d other session(s) are connected to the target database (stop the servers first)", ErrTargetInUse, others)
+		}
+		rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace WHERE `+storeSchemas+` ORDER BY nspname`)
+		if err != nil {
+			return nil, err
+		}
+		present, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		if len(present) > 0 && !o.Force {
+			return nil, fmt.Errorf("%w: the database holds schema(s) %s (with --force they are dropped, with everything in them)", ErrTargetNotEmpty, strings.Join(present, ", "))
+		}
+		return present, nil
+	}()
+	if err != nil {
+		c.Close(context.Background())
+		return nil, "", nil, err
+	}
+	return c, appURL.User.Username(), present, nil
+}
+
+// restorePostgresInto restores the dump into the target database, after
+// checking it again and, with Force, dropping the store's schemas it
+// holds.
+func restorePostgresInto(ctx context.Context, dir string, m *Manifest, o *RestoreOptions, s *RestoreSummary) error {
+	c, appRole, present, err := postgresTarget(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer c.Close(context.Background())
-	var others int
-	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&others); err != nil {
-		return err
-	}
-	if others > 0 {
-		return fmt.Errorf("%w: %d other session(s) are connected to the target database (stop the servers first)", ErrTargetInUse, others)
-	}
-	want := []string{"bulkhead", "bulkhead_keys", "bulkhead_jobs"}
-	if m.PgDump != nil {
-		want = append(want, m.PgDump.Schemas...)
-	}
-	rows, err := c.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname = ANY($1) OR nspname ~ '^t_[0-9a-f]{32}$' ORDER BY nspname`, want)
-	if err != nil {
-		return err
-	}
-	present, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
 	if len(present) > 0 {
-		if !o.Force {
-			return fmt.Errorf("%w: the database holds schema(s) %s (with --force they are dropped, with everything in them)", ErrTargetNotEmpty, strings.Join(present, ", "))
-		}
 		var b bytes.Buffer
 		for _, n := range present {
 			fmt.Fprintf(&b, "DROP SCHEMA %s CASCADE;\n", pgx.Identifier{n}.Sanitize())
@@ -407,7 +434,7 @@ func restorePostgresInto(ctx context.Context, dir string, m *Manifest, o *Restor
 		}
 		s.DroppedSchemas = present
 	}
-	created, err := pgRestore(ctx, o.PostgresURL, appURL.User.Username(), dir, m, o.PgRestore)
+	created, err := pgRestore(ctx, o.PostgresURL, appRole, dir, m, o.PgRestore)
 	s.CreatedRoles = created
 	if err != nil {
 		return fmt.Errorf("%w (the target database holds part of the backup: run again with --force)", err)
