@@ -207,21 +207,22 @@ func newBackupRestore(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore DEST NAME|latest",
 		Short: "Verify a backup, then restore it into the store of --data or --database",
-		Long: "restore first checks that the keys in --data/keys are the backup's (the manifest must be signed\n" +
-			"by keys/audit-signing.key: restore the keys directory and admin-token from their own backup\n" +
-			"first, a backup holds neither), then verifies the backup as backup verify does and unwraps each\n" +
-			"tenant's data key in it with the KMS of --kms (local: kek.key or BULKHEAD_KEK and\n" +
-			"keys/tenant-keys), and refuses to write anything if any of this fails. SQLite: the files go into the data directory (of --data, or of\n" +
-			"--database sqlite:PATH), staged beside their final names, synced, and renamed into place; a\n" +
-			"target that holds a database is refused unless --force, which moves its main file, -wal/-shm,\n" +
-			"jobs file and tenants/ into a directory replaced-<time> (never deleting them). A target that a\n" +
-			"process has open (a running server) is refused (detected on Linux by SQLite's own lock).\n" +
-			"PostgreSQL: pg_restore --exit-on-error as the superuser of --backup-postgres-url into that URL's\n" +
-			"database, which must be the database of --database and hold none of the store's schemas\n" +
-			"(bulkhead, bulkhead_keys, bulkhead_jobs, t_<hex>) and no other session; --force drops those\n" +
-			"schemas and everything in them first. The restored store is then opened and checked against\n" +
-			"the manifest again. DEST NAME as for verify; DIR alone is the backup's own directory. It\n" +
-			"prints a JSON summary.",
+		Long: "restore first checks that the keys in --data/keys are the backup's (the manifest must be\n" +
+			"signed by keys/audit-signing.key: restore the keys directory and admin-token from their own\n" +
+			"backup first, a backup holds neither), then verifies the backup as backup verify does and\n" +
+			"unwraps each tenant's data keys in it with the KMS of --kms (local: kek.key or BULKHEAD_KEK,\n" +
+			"and keys/tenant-keys), and writes nothing if any of this fails.\n\n" +
+			"SQLite: the files go into the data directory (of --data, or of --database sqlite:PATH), staged\n" +
+			"beside their final names, synced, and renamed into place. A target that holds a database is\n" +
+			"refused unless --force, which moves its main file, -wal/-shm, jobs file and tenants/ into a\n" +
+			"directory replaced-<time> (never deleting them). A target that a process has open (a running\n" +
+			"server) is refused (detected on Linux through SQLite's own lock; elsewhere stop it first).\n\n" +
+			"PostgreSQL: pg_restore --exit-on-error as the superuser of --backup-postgres-url into that\n" +
+			"URL's database, which must be the database of --database, have no other client connected, and\n" +
+			"hold none of the store's schemas (bulkhead, bulkhead_keys, bulkhead_jobs, t_<hex>); --force\n" +
+			"drops those schemas, and everything in them, first.\n\n" +
+			"The restored store is then opened and checked against the manifest again. DEST NAME as for\n" +
+			"verify; DIR alone is the backup's own directory. It prints a JSON summary.",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -263,7 +264,8 @@ func newBackupRestore(o *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "replace a store the target holds: SQLite files are moved aside into replaced-<time>/, PostgreSQL schemas are dropped")
-	postgresURLFlag(cmd.Flags(), &postgresURL)
+	cmd.Flags().StringVar(&postgresURL, "backup-postgres-url", os.Getenv("BULKHEAD_BACKUP_POSTGRES_URL"),
+		"PostgreSQL: a superuser's URL of the database to restore into (the database of --database), also used for the scratch database that verifies (env BULKHEAD_BACKUP_POSTGRES_URL)")
 	return cmd
 }
 
