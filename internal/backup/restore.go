@@ -366,6 +366,10 @@ func syncDir(dir string) error {
 // its own, the job queue's and each silo tenant's.
 const storeSchemas = `nspname IN ('bulkhead', 'bulkhead_keys', 'bulkhead_jobs') OR nspname ~ '^t_[0-9a-f]{32}$'`
 
+// sessionGrace is how long a restore waits for the sessions connected to
+// its target PostgreSQL database to end before refusing.
+const sessionGrace = 5 * time.Second
+
 // postgresTarget connects to the target database and checks it: the
 // superuser's and the application role's URLs name the same database, no
 // other client is connected, and it holds none of a store's schemas
@@ -388,9 +392,21 @@ func postgresTarget(ctx context.Context, o *RestoreOptions) (*pgx.Conn, string, 
 		return nil, "", nil, err
 	}
 	present, err := func() ([]string, error) {
+		// A server stopped just before may still have sessions ending:
+		// they get sessionGrace to go.
 		var others int
-		if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&others); err != nil {
-			return nil, err
+		for deadline := time.Now().Add(sessionGrace); ; {
+			if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&others); err != nil {
+				return nil, err
+			}
+			if others == 0 || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 		if others > 0 {
 			return nil, fmt.Errorf("%w: %d other session(s) are connected to the target database (stop the servers first)", ErrTargetInUse, others)

@@ -363,6 +363,13 @@ func TestRestorePostgres(t *testing.T) {
 		t.Fatalf("Restore into a database that holds the store = %v, want ErrTargetNotEmpty naming its schemas", err)
 	}
 	opts.Force = true
+	// A client connected to the target, as a server still running is.
+	client := connectPG(t, opts.AppURL)
+	_, err = backup.Restore(ctx, dir, opts)
+	if !errors.Is(err, backup.ErrTargetInUse) {
+		t.Fatalf("Restore into a database a client is connected to = %v, want ErrTargetInUse", err)
+	}
+	client.Close(ctx)
 	s, err = backup.Restore(ctx, dir, opts)
 	if err != nil {
 		t.Fatalf("Restore --force = %v", err)
