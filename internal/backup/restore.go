@@ -311,6 +311,11 @@ func restoreSQLiteFiles(dir string, m *Manifest, o *RestoreOptions, now time.Tim
 			return err
 		}
 	}
+	if testInterrupt != nil {
+		if err := testInterrupt("moved aside"); err != nil {
+			return err
+		}
+	}
 	// The main file last: until it is there, the store is not whole.
 	for _, t := range slices.Backward(targets) {
 		if t[1] == "" {
@@ -329,6 +334,10 @@ func restoreSQLiteFiles(dir string, m *Manifest, o *RestoreOptions, now time.Tim
 	}
 	return syncDir(data)
 }
+
+// testInterrupt, set by tests, is called between the steps of an SQLite
+// restore; an error stops the restore there, as a crash would.
+var testInterrupt func(step string) error
 
 // copySynced copies src to the new file dst (mode 0600, its directory
 // made with 0700) and syncs it.
