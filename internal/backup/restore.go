@@ -176,6 +176,9 @@ func Restore(ctx context.Context, dir string, opts *RestoreOptions) (*RestoreSum
 	var open func() (store.Store, error)
 	if m.Store == SQLite {
 		s.Target = filepath.Dir(o.SQLitePath)
+		if abs, err := filepath.Abs(s.Target); err == nil {
+			s.Target = abs
+		}
 		if err := restoreSQLiteFiles(dir, m, &o, now().UTC(), s); err != nil {
 			return s, fmt.Errorf("restore: %w", err)
 		}
