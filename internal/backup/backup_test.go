@@ -36,6 +36,7 @@ type platform struct {
 	verify  backup.VerifyOptions
 	key     ed25519.PrivateKey
 	tenants []*core.Scope // each tenant's admin, with a collection "notes"
+	data    string        // the data directory, which holds the keys
 }
 
 // backends runs fn on an SQLite and a PostgreSQL platform of nTenants
@@ -75,6 +76,7 @@ func newPlatform(t testing.TB, postgres bool, nTenants int) *platform {
 	}
 	t.Cleanup(func() { app.Close() })
 	p.app = app
+	p.data = cfg.DataDir
 	keys, err := keyring.Load(filepath.Join(cfg.DataDir, "keys"))
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bulkheadhq/bulkhead/internal/audit"
+	"github.com/bulkheadhq/bulkhead/internal/core"
+	"github.com/bulkheadhq/bulkhead/internal/keyring"
 	"github.com/bulkheadhq/bulkhead/store"
 	"github.com/bulkheadhq/bulkhead/store/pgstore"
 	"github.com/bulkheadhq/bulkhead/store/sqlitestore"
@@ -51,6 +53,11 @@ type VerifyOptions struct {
 	PgRestore string
 	// Logger receives the store's warnings. Defaults to discarding.
 	Logger *slog.Logger
+	// KMS, if set, is the key management service the restored platform
+	// will run with: each tenant's active data keys in the backup (the
+	// data key and the blind-index key) must unwrap with it, so that keys
+	// that do not open the backup's data are found before it is restored.
+	KMS keyring.KMS
 	// OnBrokenChain, if set, is called with "platform" or "tenant" for
 	// each audit chain of the backup found broken (a metric counts them).
 	OnBrokenChain func(chain string)
@@ -66,6 +73,12 @@ type Report struct {
 	Tenants int `json:"tenants"`
 	// Size is the size of the backup's data files.
 	Size int64 `json:"size"`
+	// KeysChecked is the number of tenants' data keys unwrapped with
+	// VerifyOptions.KMS.
+	KeysChecked int `json:"keys_checked,omitempty"`
+	// KeysFailed is the number of tenants' data keys that did not unwrap
+	// with VerifyOptions.KMS (each is also a problem).
+	KeysFailed int `json:"keys_failed,omitempty"`
 	// Problems lists what is wrong, one sentence each.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -130,6 +143,10 @@ func Verify(ctx context.Context, dir string, opts *VerifyOptions) (*Report, erro
 	err = restore(ctx, dir, m, &o, func(st store.Store) error {
 		r.Tenants = len(m.Tenants)
 		r.Problems = append(r.Problems, check(ctx, st, m, log, o.OnBrokenChain)...)
+		if o.KMS != nil {
+			n, problems := checkKeys(ctx, st, o.KMS)
+			r.KeysChecked, r.KeysFailed, r.Problems = n, len(problems), append(r.Problems, problems...)
+		}
 		return nil
 	})
 	if err != nil {
@@ -193,34 +210,15 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, o *VerifyOpti
 		"GRANT CONNECT ON DATABASE "+pgx.Identifier{name}.Sanitize()+" TO "+pgx.Identifier{appRole}.Sanitize()); err != nil {
 		return fmt.Errorf("grant on scratch database: %w", err)
 	}
-	var silos []tenant.ID
-	for _, t := range m.Tenants {
-		if t.Isolation == tenant.Silo {
-			silos = append(silos, t.ID)
-		}
-	}
 	superScratch, err := withDatabase(o.PostgresURL, name)
 	if err != nil {
 		return err
 	}
-	created, err = pgstore.PrepareRestore(ctx, superScratch, appRole, silos)
+	// The scratch database is thrown away: its commits need not wait for
+	// the disk, and a restore that stops halfway leaves nothing.
+	created, err = pgRestore(ctx, superScratch, appRole, dir, m, o.PgRestore, "PGOPTIONS=-c synchronous_commit=off")
 	if err != nil {
 		return err
-	}
-	// Not --single-transaction: one transaction would lock every table and
-	// index of every silo schema at once, past max_locks_per_transaction on
-	// a platform of a hundred silo tenants. The scratch database is
-	// dropped whatever happens, so a restore that stops halfway leaves
-	// nothing.
-	cmd := exec.CommandContext(ctx, cmp.Or(o.PgRestore, "pg_restore"), "--exit-on-error", "--no-password",
-		"--dbname="+superScratch, filepath.Join(dir, DumpFile))
-	// The scratch database is thrown away: its commits need not wait for
-	// the disk.
-	cmd.Env = append(os.Environ(), "PGOPTIONS=-c synchronous_commit=off")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("pg_restore: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	appScratch, err := withDatabase(o.AppURL, name)
 	if err != nil {
@@ -232,6 +230,36 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, o *VerifyOpti
 	}
 	defer st.Close()
 	return fn(st)
+}
+
+// pgRestore restores the backup's dump in dir into the database of
+// superURL (a superuser's, so that owners and privileges are restored as
+// they were), after creating the silo roles of m's tenants that do not
+// exist with appRole a member. It returns the roles it created, also when
+// it fails. env is added to pg_restore's environment.
+func pgRestore(ctx context.Context, superURL, appRole, dir string, m *Manifest, program string, env ...string) ([]string, error) {
+	var silos []tenant.ID
+	for _, t := range m.Tenants {
+		if t.Isolation == tenant.Silo {
+			silos = append(silos, t.ID)
+		}
+	}
+	created, err := pgstore.PrepareRestore(ctx, superURL, appRole, silos)
+	if err != nil {
+		return created, err
+	}
+	// Not --single-transaction: one transaction would lock every table and
+	// index of every silo schema at once, past max_locks_per_transaction on
+	// a platform of a hundred silo tenants.
+	cmd := exec.CommandContext(ctx, cmp.Or(program, "pg_restore"), "--exit-on-error", "--no-password",
+		"--dbname="+superURL, filepath.Join(dir, DumpFile))
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return created, fmt.Errorf("pg_restore: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return created, nil
 }
 
 // withDatabase returns the PostgreSQL URL raw with its database replaced.
@@ -329,6 +357,32 @@ func check(ctx context.Context, st store.Store, m *Manifest, log *audit.Log, onB
 		add("tenant %s: in the restored store but not in the manifest", id)
 	}
 	return problems
+}
+
+// checkKeys unwraps each tenant's active data keys with kms and returns
+// how many it unwrapped and the problems, one per key that does not open.
+func checkKeys(ctx context.Context, st store.Store, kms keyring.KMS) (int, []string) {
+	var keys []*store.DataKey
+	err := st.ReadPlatform(ctx, func(tx store.PlatformTx) (err error) {
+		keys, err = tx.ListDataKeys(ctx, "")
+		return err
+	})
+	if err != nil {
+		return 0, []string{fmt.Sprintf("data keys: %v", err)}
+	}
+	var problems []string
+	n := 0
+	for _, k := range keys {
+		if k.State != store.KeyActive || k.Wrapped == nil {
+			continue
+		}
+		if _, err := kms.Unwrap(ctx, k.Tenant, k.Wrapped, core.DataKeyAAD(k)); err != nil {
+			problems = append(problems, fmt.Sprintf("tenant %s: its data key does not open with the keys at hand (%s key version %d): %v", k.Tenant, k.Purpose, k.Version, err))
+			continue
+		}
+		n++
+	}
+	return n, problems
 }
 
 // chainProblems verifies one chain and compares its head with want.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -115,7 +116,7 @@ func newBackup(o *options) *cobra.Command {
 	cmd.Flags().StringVar(&out, "out", "", "where to put the backup: a directory or a bucket URL (file:///…, s3://bucket?endpoint=…&region=…) (required)")
 	postgresURLFlag(cmd.Flags(), &postgresURL)
 	cmd.MarkFlagRequired("out")
-	cmd.AddCommand(newBackupVerify(o))
+	cmd.AddCommand(newBackupVerify(o), newBackupRestore(o))
 	return cmd
 }
 
@@ -134,33 +135,11 @@ func newBackupVerify(o *options) *cobra.Command {
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			dir := args[0]
-			if len(args) == 2 {
-				dest, err := backup.OpenDest(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				defer dest.Close()
-				name := args[1]
-				if name == "latest" {
-					names, err := dest.List(ctx)
-					if err != nil {
-						return err
-					}
-					if len(names) == 0 {
-						return fmt.Errorf("no backup in %s", args[0])
-					}
-					name = names[len(names)-1]
-				}
-				tmp, err := os.MkdirTemp("", "bulkhead-verify-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(tmp)
-				if dir, err = dest.Download(ctx, name, tmp); err != nil {
-					return err
-				}
+			dir, cleanup, err := fetchBackup(ctx, args)
+			if err != nil {
+				return err
 			}
+			defer cleanup()
 			opts := &backup.VerifyOptions{PostgresURL: postgresURL, AppURL: o.database}
 			if key, err := auditKey(o.data); err != nil {
 				return err
@@ -182,6 +161,122 @@ func newBackupVerify(o *options) *cobra.Command {
 	}
 	postgresURLFlag(cmd.Flags(), &postgresURL)
 	return cmd
+}
+
+// fetchBackup returns the local directory of the backup that args name:
+// [DIR] or [DEST NAME|latest], downloaded into a temporary directory that
+// cleanup removes.
+func fetchBackup(ctx context.Context, args []string) (dir string, cleanup func(), err error) {
+	if len(args) == 1 {
+		return args[0], func() {}, nil
+	}
+	dest, err := backup.OpenDest(ctx, args[0])
+	if err != nil {
+		return "", nil, err
+	}
+	defer dest.Close()
+	name := args[1]
+	if name == "latest" {
+		names, err := dest.List(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		if len(names) == 0 {
+			return "", nil, fmt.Errorf("no backup in %s", args[0])
+		}
+		name = names[len(names)-1]
+	}
+	tmp, err := os.MkdirTemp("", "bulkhead-backup-")
+	if err != nil {
+		return "", nil, err
+	}
+	if dir, err = dest.Download(ctx, name, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(tmp) }, nil
+}
+
+// restoreReminder is printed before every restore.
+const restoreReminder = "bulkhead: a backup holds neither the keys directory (%s) nor the admin token (%s): restore them\n" +
+	"from their own backup before restoring the data; the keys are checked against the backup first.\n"
+
+func newBackupRestore(o *options) *cobra.Command {
+	var postgresURL string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "restore DEST NAME|latest",
+		Short: "Verify a backup, then restore it into the store of --data or --database",
+		Long: "restore first checks that the keys in --data/keys are the backup's (the manifest must be\n" +
+			"signed by keys/audit-signing.key: restore the keys directory and admin-token from their own\n" +
+			"backup first, a backup holds neither), then verifies the backup as backup verify does and\n" +
+			"unwraps each tenant's data keys in it with the KMS of --kms (local: kek.key or BULKHEAD_KEK,\n" +
+			"and keys/tenant-keys), and writes nothing if any of this fails.\n\n" +
+			"SQLite: the files go into the data directory (of --data, or of --database sqlite:PATH), staged\n" +
+			"beside their final names, synced, and renamed into place. A target that holds a database is\n" +
+			"refused unless --force, which moves its main file, -wal/-shm, jobs file and tenants/ into a\n" +
+			"directory replaced-<time> (never deleting them). A target that a process has open (a running\n" +
+			"server) is refused (detected on Linux through SQLite's own lock; elsewhere stop it first).\n\n" +
+			"PostgreSQL: pg_restore --exit-on-error as the superuser of --backup-postgres-url into that\n" +
+			"URL's database, which must be the database of --database, have no other client connected, and\n" +
+			"hold none of the store's schemas (bulkhead, bulkhead_keys, bulkhead_jobs, t_<hex>); --force\n" +
+			"drops those schemas, and everything in them, first.\n\n" +
+			"The restored store is then opened and checked against the manifest again. DEST NAME as for\n" +
+			"verify; DIR alone is the backup's own directory. It prints a JSON summary.",
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			fmt.Fprintf(o.stderr, restoreReminder, filepath.Join(o.data, "keys"), filepath.Join(o.data, "admin-token"))
+			key, err := auditKey(o.data)
+			if err != nil {
+				return err
+			}
+			if key == nil {
+				return fmt.Errorf("no audit key in %s: restore the keys directory from its own backup first (a backup does not hold it)", filepath.Join(o.data, "keys"))
+			}
+			opts := &backup.RestoreOptions{Force: force}
+			opts.Verify.TrustedKey = key.Public().(ed25519.PublicKey)
+			if opts.Verify.KMS, err = o.restoreKMS(); err != nil {
+				return err
+			}
+			if strings.HasPrefix(o.database, "postgres") {
+				if postgresURL == "" {
+					return errors.New("restoring into PostgreSQL needs a superuser's URL of the target database: --backup-postgres-url (or BULKHEAD_BACKUP_POSTGRES_URL)")
+				}
+				opts.PostgresURL, opts.AppURL = postgresURL, o.database
+			} else {
+				cfg := &bulkhead.Config{DataDir: o.data, DatabaseURL: o.database}
+				opts.SQLitePath, opts.SQLiteJobsPath = bulkhead.SQLitePath(cfg), bulkhead.SQLiteJobsPath(cfg)
+			}
+			dir, cleanup, err := fetchBackup(ctx, args)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			s, err := backup.Restore(ctx, dir, opts)
+			if s != nil && s.Verified != nil && !s.Verified.OK {
+				o.print(s.Verified)
+			}
+			if err != nil {
+				return err
+			}
+			return o.print(s)
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "replace a store the target holds: SQLite files are moved aside into replaced-<time>/, PostgreSQL schemas are dropped")
+	cmd.Flags().StringVar(&postgresURL, "backup-postgres-url", os.Getenv("BULKHEAD_BACKUP_POSTGRES_URL"),
+		"PostgreSQL: a superuser's URL of the database to restore into (the database of --database), also used for the scratch database that verifies (env BULKHEAD_BACKUP_POSTGRES_URL)")
+	return cmd
+}
+
+// restoreKMS opens the key management service that --kms selects, to
+// check that it opens the tenants' data keys of a backup: the local KMS of
+// --data/keys (or BULKHEAD_KEK), never creating a KEK, or Vault.
+func (o *options) restoreKMS() (keyring.KMS, error) {
+	if o.kms.kind == "vault" {
+		return keyring.OpenVault(keyring.VaultConfig{Address: o.kms.vaultAddr, Token: os.Getenv("VAULT_TOKEN"), Mount: o.kms.vaultMount})
+	}
+	return keyring.OpenLocal(keyring.LocalConfig{Dir: filepath.Join(o.data, "keys"), EnvKEK: os.Getenv("BULKHEAD_KEK"), WrappedKeysExist: true})
 }
 
 // auditKey reads the platform's audit signing key from dataDir/keys, or

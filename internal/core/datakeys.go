@@ -161,6 +161,11 @@ func wrapAAD(tid tenant.ID, purpose store.KeyPurpose, version int) []byte {
 	return []byte("bulkhead data key\x00" + string(tid) + "\x00" + string(purpose) + "\x00" + strconv.Itoa(version))
 }
 
+// DataKeyAAD is the additional data a tenant's data key is wrapped with:
+// what a KMS's Unwrap of a stored store.DataKey needs (backups check with
+// it that the keys at hand open their data).
+func DataKeyAAD(k *store.DataKey) []byte { return wrapAAD(k.Tenant, k.Purpose, k.Version) }
+
 // keysUnavailable wraps a KMS failure as ErrKeysUnavailable.
 func keysUnavailable(tid tenant.ID, err error) error {
 	return fmt.Errorf("%w: tenant %s: %w", ErrKeysUnavailable, tid, err)
