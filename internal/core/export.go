@@ -13,7 +13,6 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
-	"github.com/bulkheadhq/bulkhead/filter"
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/archive"
 	"github.com/bulkheadhq/bulkhead/internal/jobs"
@@ -246,41 +245,30 @@ func (c *Core) writeArchive(ctx context.Context, tid tenant.ID, exportID string,
 		if err != nil {
 			return nil, err
 		}
-		var after *store.RecordKey
-		for {
-			start := time.Now()
-			var page *store.RecordPage
-			err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
-				page, err = tx.ListRecords(ctx, &store.ListRecordsParams{Collection: col.Name,
-					Order: filter.Order{Field: filter.FieldID}, After: after, Limit: ExportPage})
-				return err
-			})
-			if errors.Is(err, store.ErrNotFound) {
-				break // dropped during the export
-			}
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range page.Records {
+		start := time.Now()
+		err = c.eachRecordPage(ctx, tid, col.Name, ExportPage, func(records []*store.Record, last bool) error {
+			for _, r := range records {
 				open, err := fc.open(r)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				err = aw.Add(archive.PartRecords, archiveRecord{Collection: col.Name, ID: r.ID, Version: r.Version,
 					Data: open.Data, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt})
 				if err != nil {
-					return nil, err
+					return err
 				}
 			}
-			done += int64(len(page.Records))
+			done += int64(len(records))
 			progress(done, max(total, done))
-			if page.Next == nil {
-				break
+			if last {
+				return nil
 			}
-			if err := pace(ctx, time.Since(start), exportShare); err != nil {
-				return nil, err
-			}
-			after = page.Next
+			err := pace(ctx, time.Since(start), exportShare)
+			start = time.Now()
+			return err
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: dropped during the export
+			return nil, err
 		}
 	}
 	var users []*store.User

@@ -615,19 +615,9 @@ func (c *Core) applyArchive(ctx context.Context, tid tenant.ID, open func() (io.
 // deleteMissing deletes the records of tid's collection col whose ids keep
 // lacks, a page at a time.
 func (c *Core) deleteMissing(ctx context.Context, tid tenant.ID, col store.CollectionName, keep map[store.RecordID]struct{}) error {
-	var after *store.RecordKey
-	for {
-		var page *store.RecordPage
-		err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
-			page, err = tx.ListRecords(ctx, &store.ListRecordsParams{Collection: col,
-				Order: filter.Order{Field: filter.FieldID}, After: after, Limit: ExportPage})
-			return err
-		})
-		if err != nil {
-			return err
-		}
+	return c.eachRecordPage(ctx, tid, col, ExportPage, func(records []*store.Record, _ bool) error {
 		var gone []store.RecordID
-		for _, r := range page.Records {
+		for _, r := range records {
 			if _, ok := keep[r.ID]; !ok {
 				gone = append(gone, r.ID)
 			}
@@ -646,6 +636,31 @@ func (c *Core) deleteMissing(ctx context.Context, tid tenant.ID, col store.Colle
 				return err
 			}
 			gone = gone[n:]
+		}
+		return nil
+	})
+}
+
+// eachRecordPage reads collection col of tenant tid in id order, limit
+// records a page, each page in a read transaction of its own (so that no
+// snapshot is held across pages, nor the reader while fn works), and calls
+// fn with each page until fn fails or the pages end; last tells fn that no
+// page follows. A collection that does not exist is store.ErrNotFound.
+func (c *Core) eachRecordPage(ctx context.Context, tid tenant.ID, col store.CollectionName, limit int,
+	fn func(records []*store.Record, last bool) error) error {
+	var after *store.RecordKey
+	for {
+		var page *store.RecordPage
+		err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
+			page, err = tx.ListRecords(ctx, &store.ListRecordsParams{Collection: col,
+				Order: filter.Order{Field: filter.FieldID}, After: after, Limit: limit})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := fn(page.Records, page.Next == nil); err != nil {
+			return err
 		}
 		if page.Next == nil {
 			return nil

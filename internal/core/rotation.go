@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bulkheadhq/bulkhead/filter"
 	"github.com/bulkheadhq/bulkhead/internal/access"
 	"github.com/bulkheadhq/bulkhead/internal/audit"
 	"github.com/bulkheadhq/bulkhead/internal/jobs"
@@ -320,49 +319,35 @@ func (c *Core) reencryptPass(ctx context.Context, tid tenant.ID, ks *keySet, run
 			continue
 		}
 		fc := &fieldCipher{keys: ks, tid: tid, col: col.Name, fields: col.EncryptedFields}
-		var after *store.RecordKey
-		for {
-			start := time.Now()
-			var page *store.RecordPage
-			err := c.store.ReadTenant(ctx, tid, func(tx store.Tx) (err error) {
-				page, err = tx.ListRecords(ctx, &store.ListRecordsParams{Collection: col.Name,
-					Order: filter.Order{Field: filter.FieldID}, After: after, Limit: ReencryptBatch})
-				return err
-			})
-			if errors.Is(err, store.ErrNotFound) {
-				break // the collection is gone
-			}
-			if err != nil {
-				return total, err
-			}
+		start := time.Now()
+		err := c.eachRecordPage(ctx, tid, col.Name, ReencryptBatch, func(records []*store.Record, _ bool) error {
+			defer func() { start = time.Now() }()
 			var batch []*store.Record
-			for _, r := range page.Records {
+			for _, r := range records {
 				if !needsReseal(r.Data, ks.active) {
 					continue
 				}
 				resealed, err := fc.resealRecord(r)
 				if err != nil {
-					return total, err
+					return err
 				}
 				batch = append(batch, resealed)
 			}
-			if len(batch) > 0 {
-				n, err := c.storeResealed(ctx, tid, fc, batch)
-				if err != nil {
-					return total, err
-				}
-				total += n
-				if done := run.done.Add(int64(n)); run.progress != nil {
-					run.progress(done, 0)
-				}
-				if err := rest(ctx, time.Since(start)); err != nil {
-					return total, err
-				}
+			if len(batch) == 0 {
+				return nil
 			}
-			if page.Next == nil {
-				break
+			n, err := c.storeResealed(ctx, tid, fc, batch)
+			if err != nil {
+				return err
 			}
-			after = page.Next
+			total += n
+			if done := run.done.Add(int64(n)); run.progress != nil {
+				run.progress(done, 0)
+			}
+			return rest(ctx, time.Since(start))
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: the collection is gone
+			return total, err
 		}
 	}
 	return total, nil
