@@ -178,3 +178,20 @@ func (d *recordsData) Tabs(tab string) collTabs { return collTabs{d.Slug, d.Coll
 
 // Tabs gives the collection page's tabs, tab being the current one.
 func (d *collectionData) Tabs(tab string) collTabs { return collTabs{d.Slug, d.Coll.Name, tab} }
+
+// readOrRefusal reads the API's answer to GET path into out. A 404 or a
+// failure of the server renders the error page and reports false; any
+// other refusal (a role's 403) is returned, for the page to show beside
+// what it still offers.
+func (c *Console) readOrRefusal(w http.ResponseWriter, r *http.Request, s *session, path string, out any) (refusal *APIError, ok bool) {
+	err := c.call(r, s, http.MethodGet, path, nil, out)
+	if err == nil {
+		return nil, true
+	}
+	ae := asAPIError(err)
+	if ae.NotFound() || ae.Status >= 500 {
+		c.renderError(w, r, s, 0, err)
+		return nil, false
+	}
+	return ae, true
+}

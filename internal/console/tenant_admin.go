@@ -52,13 +52,9 @@ func (c *Console) showKeys(w http.ResponseWriter, r *http.Request, s *session, s
 	var list struct {
 		Items []apiKeyInfo `json:"items"`
 	}
-	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "api-keys"), nil, &list); err != nil {
-		ae := asAPIError(err)
-		if ae.NotFound() || ae.Status >= 500 {
-			c.renderError(w, r, s, 0, err)
-			return
-		}
-		d.ListError = ae
+	var ok bool
+	if d.ListError, ok = c.readOrRefusal(w, r, s, tenantAPI(slug, "api-keys"), &list); !ok {
+		return
 	}
 	d.Items = list.Items
 	v := c.view(s, "API keys", "t-keys", d)
@@ -163,13 +159,9 @@ func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, s *session, 
 	var list struct {
 		Items []userInfo `json:"items"`
 	}
-	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "users"), nil, &list); err != nil {
-		ae := asAPIError(err)
-		if ae.NotFound() || ae.Status >= 500 {
-			c.renderError(w, r, s, 0, err)
-			return
-		}
-		d.ListError = ae
+	var ok bool
+	if d.ListError, ok = c.readOrRefusal(w, r, s, tenantAPI(slug, "users"), &list); !ok {
+		return
 	}
 	d.Items = list.Items
 	v := c.view(s, "Users", "t-users", d)
@@ -346,13 +338,11 @@ func (c *Console) tenantAudit(w http.ResponseWriter, r *http.Request, s *session
 		NextCursor string     `json:"next_cursor"`
 	}
 	d := &tenantAuditData{Slug: slug, After: after}
-	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "audit?"+q.Encode()), nil, &page); err != nil {
-		ae := asAPIError(err)
-		if ae.NotFound() || ae.Status >= 500 {
-			c.renderError(w, r, s, 0, err)
-			return
-		}
-		d.ListError = ae // the operator may verify a tenant's chain, not read it
+	// A refusal to list (the operator may verify a tenant's chain but not
+	// read it) still shows the verification.
+	var ok bool
+	if d.ListError, ok = c.readOrRefusal(w, r, s, tenantAPI(slug, "audit?"+q.Encode()), &page); !ok {
+		return
 	}
 	d.Items, d.Next = page.Items, page.NextCursor
 	var ver chainVerification

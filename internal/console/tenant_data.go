@@ -84,13 +84,9 @@ func (c *Console) showCollections(w http.ResponseWriter, r *http.Request, s *ses
 	var list struct {
 		Items []collectionInfo `json:"items"`
 	}
-	if err := c.call(r, s, http.MethodGet, tenantAPI(slug, "collections"), nil, &list); err != nil {
-		ae := asAPIError(err)
-		if ae.NotFound() || ae.Status >= 500 {
-			c.renderError(w, r, s, 0, err)
-			return
-		}
-		d.ListError = ae
+	var ok bool
+	if d.ListError, ok = c.readOrRefusal(w, r, s, tenantAPI(slug, "collections"), &list); !ok {
+		return
 	}
 	d.Items = list.Items
 	for i := range d.Items {
