@@ -277,7 +277,7 @@ func restoreSQLiteFiles(dir string, m *Manifest, o *RestoreOptions, now time.Tim
 	defer os.RemoveAll(staging)
 	for _, f := range m.Files {
 		rel := filepath.FromSlash(f.Path)
-		if err := copySynced(filepath.Join(dir, rel), filepath.Join(staging, rel)); err != nil {
+		if err := copyFile(filepath.Join(dir, rel), filepath.Join(staging, rel), true); err != nil {
 			return fmt.Errorf("stage %s: %w", f.Path, err)
 		}
 	}
@@ -342,9 +342,10 @@ func restoreSQLiteFiles(dir string, m *Manifest, o *RestoreOptions, now time.Tim
 // restore; an error stops the restore there, as a crash would.
 var testInterrupt func(step string) error
 
-// copySynced copies src to the new file dst (mode 0600, its directory
-// made with 0700) and syncs it.
-func copySynced(src, dst string) error {
+// copyFile copies src to the new file dst (mode 0600, its directory made
+// with 0700), and syncs it if durable: a restore's files must survive a
+// crash, a verification's scratch copies need not.
+func copyFile(src, dst string, durable bool) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
 	}
@@ -358,7 +359,7 @@ func copySynced(src, dst string) error {
 		return err
 	}
 	_, err = io.Copy(out, in)
-	if err == nil {
+	if err == nil && durable {
 		err = out.Sync()
 	}
 	return errors.Join(err, out.Close())

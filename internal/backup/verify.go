@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -165,7 +164,7 @@ func restoreSQLite(ctx context.Context, dir string, m *Manifest, o *VerifyOption
 	}
 	defer os.RemoveAll(scratch)
 	for _, f := range m.Files {
-		if err := copyLocal(filepath.Join(dir, filepath.FromSlash(f.Path)), filepath.Join(scratch, filepath.FromSlash(f.Path))); err != nil {
+		if err := copyFile(filepath.Join(dir, filepath.FromSlash(f.Path)), filepath.Join(scratch, filepath.FromSlash(f.Path)), false); err != nil {
 			return err
 		}
 	}
@@ -270,23 +269,6 @@ func withDatabase(raw, name string) (string, error) {
 	}
 	u.Path = "/" + name
 	return u.String(), nil
-}
-
-func copyLocal(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	return errors.Join(err, out.Close())
 }
 
 // check compares the opened store with the manifest.
