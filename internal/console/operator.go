@@ -285,7 +285,7 @@ type auditData struct {
 	VerifyError  *APIError
 }
 
-// auditEntry is one entry of the audit log.
+// auditEntry is one entry of an audit chain, the platform's or a tenant's.
 type auditEntry struct {
 	Seq       int64     `json:"seq"`
 	Time      time.Time `json:"time"`

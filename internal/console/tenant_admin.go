@@ -292,7 +292,7 @@ func (c *Console) tenantDeleteUser(w http.ResponseWriter, r *http.Request, s *se
 // tenantAuditData is the tenant audit page's data.
 type tenantAuditData struct {
 	Slug         string
-	Items        []auditRow
+	Items        []auditEntry
 	After        int64
 	Next         string
 	Verification *chainVerification
@@ -315,17 +315,6 @@ type chainVerification struct {
 // tenantAuditPageSize is how many audit entries a page shows.
 const tenantAuditPageSize = 50
 
-// auditRow is an entry of the tenant's audit chain, as the page shows it.
-type auditRow struct {
-	Seq       int64     `json:"seq"`
-	Time      time.Time `json:"time"`
-	Actor     string    `json:"actor"`
-	Action    string    `json:"action"`
-	Resource  string    `json:"resource"`
-	RequestID string    `json:"request_id"`
-	Outcome   string    `json:"outcome"`
-}
-
 // tenantAudit shows the tenant's audit chain a page at a time (oldest
 // first, after a sequence number) and whether the whole chain verifies.
 func (c *Console) tenantAudit(w http.ResponseWriter, r *http.Request, s *session) {
@@ -334,8 +323,8 @@ func (c *Console) tenantAudit(w http.ResponseWriter, r *http.Request, s *session
 	after = max(after, 0)
 	q := url.Values{"limit": {strconv.Itoa(tenantAuditPageSize)}, "after": {strconv.FormatInt(after, 10)}}
 	var page struct {
-		Items      []auditRow `json:"items"`
-		NextCursor string     `json:"next_cursor"`
+		Items      []auditEntry `json:"items"`
+		NextCursor string       `json:"next_cursor"`
 	}
 	d := &tenantAuditData{Slug: slug, After: after}
 	// A refusal to list (the operator may verify a tenant's chain but not

@@ -42,7 +42,7 @@ func TestTenantTemplatesExecute(t *testing.T) {
 			&keysData{ListError: &APIError{Status: 403, Code: "forbidden"}}},
 		"tenant/users": {&usersData{Slug: "acme", Roles: roles, Items: []userInfo{{ID: "u1", Email: "a@x.io", Role: "admin", CreatedAt: now}}},
 			&usersData{ListError: &APIError{Status: 403, Code: "forbidden"}}},
-		"tenant/audit": {&tenantAuditData{Slug: "acme", Items: []auditRow{{Seq: 1, Action: "record.create", Time: now}}, After: 1, Next: "2",
+		"tenant/audit": {&tenantAuditData{Slug: "acme", Items: []auditEntry{{Seq: 1, Action: "record.create", Time: now}}, After: 1, Next: "2",
 			Verification: &chainVerification{OK: true, Length: 1, Head: "ab"}},
 			&tenantAuditData{Verification: &chainVerification{BrokenAt: 3, Reason: "hash"}},
 			&tenantAuditData{VerifyError: &APIError{Code: "forbidden"}, ListError: &APIError{Code: "forbidden"}}},
