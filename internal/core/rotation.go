@@ -344,7 +344,7 @@ func (c *Core) reencryptPass(ctx context.Context, tid tenant.ID, ks *keySet, run
 			if done := run.done.Add(int64(n)); run.progress != nil {
 				run.progress(done, 0)
 			}
-			return rest(ctx, time.Since(start))
+			return pace(ctx, time.Since(start), reencryptShare)
 		})
 		if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: the collection is gone
 			return total, err
@@ -356,18 +356,6 @@ func (c *Core) reencryptPass(ctx context.Context, tid tenant.ID, ks *keySet, run
 // reencryptShare is the share of time a rotation's re-encryption may take:
 // after a batch that took d it rests d×(1−share)/share.
 const reencryptShare = 0.25
-
-// rest waits after a batch of re-encryption that took d, or until ctx ends.
-func rest(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(time.Duration(float64(d) * (1 - reencryptShare) / reencryptShare))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // needsReseal reports whether a stored record holds a value sealed under
 // another version than active.
