@@ -79,7 +79,18 @@ func NewStateSealer(secret []byte) (*StateSealer, error) {
 	if len(secret) < 32 {
 		return nil, errors.New("oidc state secret must be at least 32 bytes")
 	}
-	key, err := hkdf.Key(sha256.New, secret, nil, "bulkhead oidc state v1", 32)
+	aead, err := DerivedAEAD(secret, "bulkhead oidc state v1")
+	if err != nil {
+		return nil, err
+	}
+	return &StateSealer{aead: aead}, nil
+}
+
+// DerivedAEAD returns AES-256-GCM under the key HKDF-SHA-256 derives from
+// secret for info: one secret serves several purposes, each under an info
+// of its own, and what is sealed for one does not open for another.
+func DerivedAEAD(secret []byte, info string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, secret, nil, info, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +98,7 @@ func NewStateSealer(secret []byte) (*StateSealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &StateSealer{aead: aead}, nil
+	return cipher.NewGCM(block)
 }
 
 func stateAAD(tid tenant.ID) []byte { return []byte("bulkhead oidc state v1\x00" + string(tid)) }

@@ -1,11 +1,8 @@
 package console
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/bulkheadhq/bulkhead/internal/auth"
 )
 
 // Session kinds.
@@ -76,15 +75,7 @@ func newSealer(secret []byte) (*sealer, error) {
 	if len(secret) < 32 {
 		return nil, errors.New("console: the cookie key must be at least 32 bytes")
 	}
-	key, err := hkdf.Key(sha256.New, secret, nil, sessionKeyInfo, 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := auth.DerivedAEAD(secret, sessionKeyInfo)
 	if err != nil {
 		return nil, err
 	}
