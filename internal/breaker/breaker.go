@@ -171,3 +171,23 @@ func (b *Breaker) Do(fn func() error) (err error) {
 	done(err)
 	return err
 }
+
+// ProbeWhileOpen calls probe every interval while b is not closed, until
+// ctx ends: an open breaker turns half-open once its timeout has passed,
+// and probe's call through it is the trial, so the breaker closes by
+// itself soon after what it guards answers again, with or without
+// traffic.
+func (b *Breaker) ProbeWhileOpen(ctx context.Context, interval time.Duration, probe func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if b.State() != Closed {
+				probe()
+			}
+		}
+	}
+}

@@ -154,22 +154,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // passed and the ping is its probe, so the breaker closes by itself soon
 // after the database answers again, with or without traffic.
 func (s *Store) Probe(ctx context.Context, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if s.b.State() == Closed {
-			continue
-		}
+	s.b.ProbeWhileOpen(ctx, interval, func() {
 		if err := s.Ping(ctx); err != nil && log != nil {
 			var open *OpenError
 			if !errors.As(err, &open) {
 				log.Debug("database probe failed", "breaker", s.b.Name(), "err", err)
 			}
 		}
-	}
+	})
 }

@@ -402,18 +402,7 @@ func (r *Redis) Probe(ctx context.Context) error {
 // Watch probes Redis every interval while the breaker is not closed, until
 // ctx ends.
 func (r *Redis) Watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if r.breaker.State() != breaker.Closed {
-				r.Probe(ctx)
-			}
-		}
-	}
+	r.breaker.ProbeWhileOpen(ctx, interval, func() { _ = r.Probe(ctx) })
 }
 
 // BreakerState returns the state of the limiter's Redis breaker:
