@@ -99,7 +99,7 @@ func (s *sealer) seal(name string, v any) (string, error) {
 
 // open decrypts a value sealed by seal into v.
 func (s *sealer) open(name, value string, v any) error {
-	raw, err := base64.RawURLEncoding.DecodeString(value)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(value) // one encoding per value: no spare bits to flip
 	if err != nil {
 		return fmt.Errorf("cookie is not base64: %w", err)
 	}
